@@ -1,0 +1,5 @@
+"""``python -m billing`` runs the command line."""
+
+from billing.cli import run
+
+run()

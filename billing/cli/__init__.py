@@ -1,0 +1,57 @@
+"""The ``billing`` command line. Its core is :func:`main`, which tests call directly.
+
+Each sub-command lives in its own module of this package and registers itself on :data:`app`
+through a ``register(app)`` function; :data:`COMMAND_MODULES` lists them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+import typer
+
+__all__ = ["app", "main", "run"]
+
+app = typer.Typer(
+    name="billing",
+    help="Price and bill LLM token usage exactly; compare plans on real usage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "billing.cli.plan",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (without the program name); return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="billing", standalone_mode=False)
+    except SystemExit as exc:  # raised by typer.Exit inside standalone_mode=False
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return 130
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    raise SystemExit(main())

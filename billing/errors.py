@@ -1,0 +1,134 @@
+"""Every exception the library raises, in one hierarchy; catch the level you need.
+
+::
+
+    BillingError
+     ├── MoneyError                 malformed or inexact amounts
+     │    ├── FloatMoneyError        a float handed to money
+     │    ├── CurrencyMismatchError  arithmetic across currencies
+     │    └── UnknownCurrencyError   not an ISO 4217 code
+     ├── PlanError                  plan files and the plan catalog
+     │    ├── PlanValidationError    a file with problems (all of them, with file:line)
+     │    └── UnknownPlanError       no plan/version with that id at that date
+     ├── UsageError                 usage traces and events
+     │    └── TraceError             a trace that cannot be read at all (bad file, bad mapping)
+     ├── CostBookError              supplier cost book
+     │    └── UnknownModelError      a model the cost book does not price (closest names listed)
+     ├── RatingError                rating a subscription for a period
+     │    └── UnpricedModelError     a model no rate of the plan matches
+     ├── SubscriptionError          subscription files
+     └── SinkError                  pushing invoices out
+          └── StripeSyncError        a Stripe push that failed (never carries the API key)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "BillingError",
+    "CostBookError",
+    "CurrencyMismatchError",
+    "FloatMoneyError",
+    "MoneyError",
+    "PlanError",
+    "PlanProblem",
+    "PlanValidationError",
+    "RatingError",
+    "SinkError",
+    "StripeSyncError",
+    "SubscriptionError",
+    "TraceError",
+    "UnknownCurrencyError",
+    "UnknownModelError",
+    "UnknownPlanError",
+    "UnpricedModelError",
+    "UsageError",
+]
+
+
+class BillingError(Exception):
+    """Base of every error this library raises on purpose."""
+
+
+class MoneyError(BillingError, ValueError):
+    """An amount that is not an exact, finite decimal."""
+
+
+class FloatMoneyError(MoneyError, TypeError):
+    """A ``float`` was handed to money."""
+
+
+class CurrencyMismatchError(MoneyError):
+    """Arithmetic mixing two currencies."""
+
+
+class UnknownCurrencyError(MoneyError):
+    """A currency code that is not in ISO 4217 (per CLDR)."""
+
+
+class PlanError(BillingError):
+    """A plan that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanProblem:
+    """One problem in a plan file: where it is and what to do about it."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PlanValidationError(PlanError):
+    """A plan file with one or more problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[PlanProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UnknownPlanError(PlanError, LookupError):
+    """No plan with that id, or no version of it in force at that date."""
+
+
+class UsageError(BillingError):
+    """Usage events that cannot be rated."""
+
+
+class TraceError(UsageError):
+    """A trace file that cannot be read at all: missing, unreadable, or a bad column mapping."""
+
+
+class CostBookError(BillingError):
+    """The supplier cost book cannot price something."""
+
+
+class UnknownModelError(CostBookError, LookupError):
+    """A model name the cost book does not know; the message lists the closest known names."""
+
+
+class RatingError(BillingError):
+    """A subscription that cannot be rated for a period."""
+
+
+class UnpricedModelError(RatingError):
+    """A model that no rate of the plan's rate card matches."""
+
+
+class SubscriptionError(BillingError):
+    """A subscription file or object that does not make sense."""
+
+
+class SinkError(BillingError):
+    """An invoice that could not be written to its destination."""
+
+
+class StripeSyncError(SinkError):
+    """A push to Stripe that failed. Messages never include the API key."""

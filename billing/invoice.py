@@ -1,0 +1,199 @@
+"""The invoice: what rating produces and what sinks push.
+
+An invoice is plain data: a deterministic id (derived from customer, plan version and period),
+lines that each carry their exact amount and the amount rounded once to the currency's minor unit,
+and a total that is the sum of the rounded lines (so it matches what Stripe receives line by line).
+It round-trips through JSON exactly (amounts are decimal strings).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from billing.money import Rounding, round_money
+
+__all__ = [
+    "CreditBalance",
+    "Invoice",
+    "InvoiceLine",
+    "LineKind",
+    "RefusedUsage",
+    "invoice_id",
+]
+
+LineKind = Literal[
+    "flat",
+    "seats",
+    "usage",
+    "rate_card",
+    "volume_discount",
+    "overage_discount",
+    "included_usage",
+    "credit_pack",
+    "credits_applied",
+    "credit_overage",
+    "commitment_true_up",
+    "cap_discount",
+    "capacity_baseload",
+    "capacity_spot",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InvoiceLine(_Frozen):
+    """One line: what was charged, for which period, by which charge of the plan."""
+
+    id: str = Field(description="Stable id within the invoice, e.g. 'L03'.")
+    kind: LineKind = Field(description="What produced the line.")
+    charge: str = Field(description="Name of the plan charge that produced the line.")
+    description: str
+    quantity: Decimal = Field(description="Units billed, in `unit`.")
+    unit: str = Field(description="What one unit is: 'seat', '1M tokens', 'credit', 'fee'...")
+    unit_price: Decimal | None = Field(
+        default=None, description="Price of one unit, when a single unit price explains the line."
+    )
+    amount: Decimal = Field(description="Exact amount, never rounded.")
+    rounded_amount: Decimal = Field(description="`amount` rounded once to the minor unit.")
+    period_start: date = Field(description="First day covered (inclusive).")
+    period_end: date = Field(description="Day after the last day covered (exclusive).")
+    details: tuple[tuple[str, Decimal], ...] = Field(
+        default=(), description="Breakdown (label, exact amount) that sums to `amount`."
+    )
+    model: str | None = Field(default=None, description="Model, for per-model usage lines.")
+    grade: str | None = Field(default=None, description="Model grade, for per-model usage lines.")
+
+
+class CreditBalance(_Frozen):
+    """What happened to one credit grant or pack purchase in the period, in credit units."""
+
+    source: str
+    paid: bool
+    granted: Decimal
+    burned: Decimal
+    expired: Decimal
+    remaining: Decimal
+    expires: date | None
+    value_per_credit: Decimal
+
+
+class RefusedUsage(_Frozen):
+    """Usage refused by ``overage: block`` (credits exhausted), valued at list price."""
+
+    model: str
+    value: Decimal
+    credits: Decimal
+
+
+class Invoice(_Frozen):
+    """A closed (or to-date) invoice for one customer, one plan version, one billing period."""
+
+    id: str
+    customer_id: str
+    plan_id: str
+    plan_version: date
+    currency: str
+    period_start: date
+    period_end: date
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Decimal = Field(description="Sum of the rounded lines.")
+    total: Decimal = Field(description="Amount due: equals `subtotal` (credits are lines).")
+    credits: tuple[CreditBalance, ...] = ()
+    refused: tuple[RefusedUsage, ...] = ()
+    breakage: Decimal = Field(
+        default=Decimal(0), description="Value of paid credits that expired unused in the period."
+    )
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        """Deterministic JSON (same invoice, same bytes)."""
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Invoice:
+        return cls.model_validate_json(text)
+
+    def render(self) -> str:
+        """A readable plain-text rendering."""
+        width = 62
+        out = [
+            f"Invoice {self.id}",
+            f"Customer {self.customer_id}   Plan {self.plan_id} (version {self.plan_version})",
+            f"Period {self.period_start} to {self.period_end} (exclusive)   Currency {self.currency}",
+            "-" * (width + 16),
+        ]
+        for line in self.lines:
+            qty = _fmt_qty(line.quantity)
+            price = f" @ {line.unit_price}" if line.unit_price is not None else ""
+            label = f"{line.description} ({qty} {line.unit}{price})"
+            out.append(f"{label[:width]:<{width}} {line.rounded_amount:>15}")
+        out.append("-" * (width + 16))
+        out.append(f"{'Total ' + self.currency:<{width}} {self.total:>15}")
+        for bal in self.credits:
+            out.append(
+                f"  credits {bal.source}: granted {_fmt_qty(bal.granted)}, burned "
+                f"{_fmt_qty(bal.burned)}, expired {_fmt_qty(bal.expired)}, "
+                f"remaining {_fmt_qty(bal.remaining)}"
+            )
+        for refused in self.refused:
+            out.append(
+                f"  refused (credits exhausted): {refused.model} worth {refused.value} "
+                f"({_fmt_qty(refused.credits)} credits)"
+            )
+        out.extend(f"  note: {note}" for note in self.notes)
+        return "\n".join(out)
+
+
+def _fmt_qty(value: Decimal) -> str:
+    text = format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    return text
+
+
+def invoice_id(customer_id: str, plan_id: str, plan_version: date, start: date, end: date) -> str:
+    """Deterministic invoice id: the same customer, plan version and period give the same id."""
+    key = f"{customer_id}\x1f{plan_id}\x1f{plan_version.isoformat()}\x1f{start}\x1f{end}"
+    return "in_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def make_line(
+    *,
+    index: int,
+    kind: LineKind,
+    charge: str,
+    description: str,
+    quantity: Decimal,
+    unit: str,
+    amount: Decimal,
+    currency: str,
+    rounding: Rounding,
+    period_start: date,
+    period_end: date,
+    unit_price: Decimal | None = None,
+    details: tuple[tuple[str, Decimal], ...] = (),
+    model: str | None = None,
+    grade: str | None = None,
+) -> InvoiceLine:
+    """Build a line, rounding its exact amount once."""
+    return InvoiceLine(
+        id=f"L{index:03d}",
+        kind=kind,
+        charge=charge,
+        description=description,
+        quantity=quantity,
+        unit=unit,
+        unit_price=unit_price,
+        amount=amount,
+        rounded_amount=round_money(amount, currency, rounding),
+        period_start=period_start,
+        period_end=period_end,
+        details=details,
+        model=model,
+        grade=grade,
+    )

@@ -1,0 +1,1 @@
+"""Usage events, trace readers and the one-scan aggregation that feeds every plan."""
