@@ -1,0 +1,290 @@
+"""Prepaid credits: burn a period's debits down a set of grants, with auto top-up and overage.
+
+Everything is in credit units (``Decimal``); turning credits into money is the caller's job
+(``unit_value``). The rules:
+
+- Debits are applied in the order given (the caller sorts them by day; going back in time is an
+  error). A grant is usable on days ``effective_day <= day < expires_day``.
+- Burn order: lowest ``priority`` number first, then soonest expiry (``None`` = never, last), then
+  oldest (``effective_day``, then ``order``).
+- Auto top-up: when a debit would take the usable balance below ``when_balance_below``, as many
+  packs as needed are bought at once on that day, ``n = ceil(shortfall / pack.amount)``; the
+  purchase becomes a new grant and is reported as a :class:`Purchase`.
+- Without top-up, what the usable balance cannot cover is overage: billed (``overage="bill"``,
+  reported in ``overage_by_label``) or refused (``"block"``, reported in ``refused_by_label``,
+  never billed). A balance never goes negative.
+- At ``period_end`` every grant whose ``expires_day <= period_end`` and has credits left expires;
+  ``breakage_credits`` is what PAID grants lose that way (revenue with no supplier cost).
+
+Grants that expired in an earlier period should not be passed in: they would count again.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from dateutil.relativedelta import relativedelta
+
+from billing.errors import RatingError
+from billing.pricing._core import EXACT, non_negative
+
+__all__ = [
+    "Allocation",
+    "BurnResult",
+    "CreditGrant",
+    "Debit",
+    "GrantBalance",
+    "Purchase",
+    "TopUpPack",
+    "burn",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CreditGrant:
+    """Credits granted to an account.
+
+    ``expires_day`` is the first day the grant can no longer be used (``None``: never).
+    ``priority``: lower burns first. ``paid``: bought (its expiry is breakage) or promotional.
+    ``order``: tie-breaker among grants effective the same day (lower is older).
+    """
+
+    id: str
+    amount: Decimal
+    effective_day: date
+    expires_day: date | None
+    priority: int
+    paid: bool
+    order: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", non_negative(self.amount, f"grant {self.id!r} amount"))
+        if self.expires_day is not None and self.expires_day <= self.effective_day:
+            raise RatingError(
+                f"grant {self.id!r}: expires_day {self.expires_day} must be after "
+                f"effective_day {self.effective_day}"
+            )
+
+    def usable_on(self, day: date) -> bool:
+        return self.effective_day <= day and (self.expires_day is None or day < self.expires_day)
+
+
+@dataclass(frozen=True, slots=True)
+class Debit:
+    """Credits that usage labelled ``label`` costs on ``day``."""
+
+    day: date
+    credits: Decimal
+    label: str
+
+    def __post_init__(self) -> None:
+        what = f"debit {self.label!r} on {self.day} credits"
+        object.__setattr__(self, "credits", non_negative(self.credits, what))
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpPack:
+    """A pack of credits the auto top-up buys: ``amount`` credits for ``price`` (money)."""
+
+    name: str
+    amount: Decimal
+    price: Decimal
+    priority: int
+    expires_after: relativedelta | None
+    paid: bool = True
+
+    def __post_init__(self) -> None:
+        amount = non_negative(self.amount, f"pack {self.name!r} amount")
+        if amount == 0:
+            raise RatingError(f"pack {self.name!r}: amount must be positive")
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "price", non_negative(self.price, f"pack {self.name!r} price"))
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """An auto top-up: ``count`` packs bought on ``day``, ``credits`` in all, for ``price_total``.
+
+    ``grant_id`` names the grant the purchase became.
+    """
+
+    day: date
+    pack: str
+    count: int
+    credits: Decimal
+    price_total: Decimal
+    grant_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """``credits`` of grant ``grant_id`` burned by the debit ``label`` on ``day``."""
+
+    day: date
+    label: str
+    grant_id: str
+    credits: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class GrantBalance:
+    """One grant at period end: ``burned + expired + remaining == granted``."""
+
+    grant_id: str
+    paid: bool
+    granted: Decimal
+    burned: Decimal
+    expired: Decimal
+    remaining: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BurnResult:
+    """What a period's burn-down did; every mapping is keyed by debit label in first-seen order."""
+
+    purchases: tuple[Purchase, ...]
+    balances: tuple[GrantBalance, ...]
+    allocations: tuple[Allocation, ...]
+    burned_by_label: Mapping[str, Decimal] = field(default_factory=dict)
+    overage_by_label: Mapping[str, Decimal] = field(default_factory=dict)
+    refused_by_label: Mapping[str, Decimal] = field(default_factory=dict)
+    breakage_credits: Decimal = Decimal(0)
+
+    def balance(self, grant_id: str) -> GrantBalance:
+        """The period-end balance of one grant."""
+        for entry in self.balances:
+            if entry.grant_id == grant_id:
+                return entry
+        raise KeyError(grant_id)
+
+
+def _burn_key(grant: CreditGrant) -> tuple[int, int, date, date, int]:
+    never = 1 if grant.expires_day is None else 0
+    expiry = grant.expires_day or date.max
+    return (grant.priority, never, expiry, grant.effective_day, grant.order)
+
+
+def _add(into: dict[str, Decimal], label: str, credits: Decimal) -> None:
+    into[label] = EXACT.add(into.get(label, Decimal(0)), credits)
+
+
+def burn(
+    grants: Sequence[CreditGrant],
+    debits: Sequence[Debit],
+    *,
+    period_end: date,
+    topup: TopUpPack | None = None,
+    when_balance_below: Decimal | int = 0,
+    overage: Literal["bill", "block"] = "block",
+) -> BurnResult:
+    """Apply ``debits`` to ``grants`` for a period ending (exclusive) on ``period_end``."""
+    threshold = non_negative(when_balance_below, "when_balance_below")
+    if overage not in ("bill", "block"):
+        raise RatingError(f"overage must be 'bill' or 'block', got {overage!r}")
+    all_grants = list(grants)
+    remaining: dict[str, Decimal] = {}
+    for grant in all_grants:
+        if grant.id in remaining:
+            raise RatingError(f"two grants share the id {grant.id!r}")
+        remaining[grant.id] = grant.amount
+    next_order = max((g.order for g in all_grants), default=-1) + 1
+
+    purchases: list[Purchase] = []
+    allocations: list[Allocation] = []
+    burned_by_label: dict[str, Decimal] = {}
+    overage_by_label: dict[str, Decimal] = {}
+    refused_by_label: dict[str, Decimal] = {}
+    previous_day: date | None = None
+
+    with decimal.localcontext(EXACT):
+        for index, debit in enumerate(debits):
+            if not isinstance(debit, Debit):
+                raise RatingError(f"debits[{index}]: expected a Debit, got {type(debit).__name__}")
+            day = debit.day
+            if previous_day is not None and day < previous_day:
+                raise RatingError(
+                    f"debits[{index}] ({debit.label!r}) on {day} comes before the previous "
+                    f"debit's day {previous_day}: sort debits by day"
+                )
+            if day >= period_end:
+                raise RatingError(
+                    f"debits[{index}] ({debit.label!r}) on {day} is not before "
+                    f"period_end {period_end}"
+                )
+            previous_day = day
+            burned_by_label.setdefault(debit.label, Decimal(0))
+            need = debit.credits
+            if need == 0:
+                continue
+            usable = [g for g in all_grants if g.usable_on(day) and remaining[g.id] > 0]
+            balance = sum((remaining[g.id] for g in usable), Decimal(0))
+            if topup is not None and balance - need < threshold:
+                shortfall = threshold - (balance - need)
+                count = int((shortfall / topup.amount).to_integral_value(decimal.ROUND_CEILING))
+                expires = None if topup.expires_after is None else day + topup.expires_after
+                grant_id = f"{topup.name} {day.isoformat()} #{len(purchases) + 1}"
+                if grant_id in remaining:
+                    raise RatingError(f"a grant already has the id {grant_id!r}")
+                if expires is not None and expires <= day:
+                    raise RatingError(f"pack {topup.name!r}: expires_after must be positive")
+                new = CreditGrant(
+                    id=grant_id,
+                    amount=count * topup.amount,
+                    effective_day=day,
+                    expires_day=expires,
+                    priority=topup.priority,
+                    paid=topup.paid,
+                    order=next_order,
+                )
+                next_order += 1
+                all_grants.append(new)
+                remaining[new.id] = new.amount
+                usable.append(new)
+                purchases.append(
+                    Purchase(day, topup.name, count, new.amount, count * topup.price, new.id)
+                )
+            for grant in sorted(usable, key=_burn_key):
+                if need == 0:
+                    break
+                take = min(need, remaining[grant.id])
+                remaining[grant.id] -= take
+                need -= take
+                _add(burned_by_label, debit.label, take)
+                allocations.append(Allocation(day, debit.label, grant.id, take))
+            if need > 0:
+                _add(overage_by_label if overage == "bill" else refused_by_label, debit.label, need)
+
+        balances: list[GrantBalance] = []
+        breakage = Decimal(0)
+        for grant in all_grants:
+            left = remaining[grant.id]
+            expired = Decimal(0)
+            if grant.expires_day is not None and grant.expires_day <= period_end and left > 0:
+                expired, left = left, Decimal(0)
+                if grant.paid:
+                    breakage += expired
+            balances.append(
+                GrantBalance(
+                    grant_id=grant.id,
+                    paid=grant.paid,
+                    granted=grant.amount,
+                    burned=grant.amount - remaining[grant.id],
+                    expired=expired,
+                    remaining=left,
+                )
+            )
+    return BurnResult(
+        purchases=tuple(purchases),
+        balances=tuple(balances),
+        allocations=tuple(allocations),
+        burned_by_label=burned_by_label,
+        overage_by_label=overage_by_label,
+        refused_by_label=refused_by_label,
+        breakage_credits=breakage,
+    )
+
