@@ -37,6 +37,7 @@ __all__ = [
     "Period",
     "PeriodError",
     "active_days",
+    "day_ratio",
     "label_span",
     "nth_period",
     "period_containing",
@@ -277,7 +278,12 @@ def prorate(period: Period, active_from: date, active_to: date | None) -> Decima
     Decimal("0.5")``. Always between 0 and 1. Non-terminating ratios (10/31) carry 60
     significant digits.
     """
-    days = active_days(period, active_from, active_to)
-    if days == period.days:
-        return Decimal(1)
+    return day_ratio(active_days(period, active_from, active_to), period)
+
+
+def day_ratio(days: int, period: Period) -> Decimal:
+    """``days / period.days`` as a Decimal: exact when the ratio terminates (15/30 = 0.5, 60/30 =
+    2), else to 60 significant digits. ``days`` may be unit-days (seats x days), so above 1."""
+    if days % period.days == 0:
+        return Decimal(days // period.days)
     return _RATIO.divide(Decimal(days), Decimal(period.days))
