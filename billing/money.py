@@ -17,7 +17,7 @@ import decimal
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache
 from typing import Final
 
 import babel.numbers
@@ -97,7 +97,7 @@ _DECIMAL_MODES: Final = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _known_currencies() -> frozenset[str]:
     return frozenset(babel.numbers.list_currencies())
 
@@ -110,7 +110,7 @@ def check_currency(code: str) -> str:
     return upper
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_units(currency: str) -> int:
     """Digits after the decimal point for ``currency`` per CLDR: USD 2, JPY 0, KWD 3."""
     return int(babel.numbers.get_currency_precision(check_currency(currency)))

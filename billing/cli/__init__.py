@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (without the program name); return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="billing", standalone_mode=False)
+        result = app(args=args, prog_name="billing", standalone_mode=False)
     except SystemExit as exc:  # raised by typer.Exit inside standalone_mode=False
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def run() -> None:

@@ -1,0 +1,1 @@
+"""token-billing: price and bill LLM token usage exactly."""

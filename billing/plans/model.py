@@ -1,0 +1,564 @@
+"""The plan language: what product managers write, typed at the door.
+
+Every charge kind is a pydantic model with ``extra="forbid"`` (a misspelt key is an error, not a
+silent default) and a ``kind`` discriminator. Cross-field rules raise :func:`_problem` with the
+sub-path they concern, so a file's error reads
+``plans/x.yaml:31 charges[1].tiers.tiers[2].up_to: must be greater than ...``.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import date, time
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from billing.errors import MoneyError
+from billing.money import Rounding, check_currency
+from billing.plans.types import Count, DurationText, Number, Price
+
+__all__ = [
+    "AutoTopup",
+    "Baseload",
+    "CapCharge",
+    "CapacityCharge",
+    "CapacityMeter",
+    "Charge",
+    "CommitmentCharge",
+    "CostPlus",
+    "CreditGrantSpec",
+    "CreditPack",
+    "CreditsCharge",
+    "DiscountTable",
+    "DiscountTier",
+    "FlatCharge",
+    "Included",
+    "Meter",
+    "PackageSpec",
+    "PerUnitSpec",
+    "Plan",
+    "Rate",
+    "RateCardCharge",
+    "SeatsCharge",
+    "Spot",
+    "Tier",
+    "TierTable",
+    "TokenClassName",
+    "TouRule",
+    "UsageCharge",
+]
+
+TokenClassName = Literal["input", "cached_input", "cache_write", "output"]
+Timing = Literal["in_advance", "in_arrears"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _problem(subpath: str, message: str) -> PydanticCustomError:
+    """A rule violation located at ``subpath`` below the model that raises it."""
+    return PydanticCustomError("plan_rule", "{message}", {"message": message, "subpath": subpath})
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- tiers -----------------------------------------------------------------------------------
+
+
+class Tier(_Spec):
+    """One price tier (Stripe's convention): ``up_to`` inclusive, the last one unbounded."""
+
+    up_to: Number | None = Field(
+        description="Upper bound of the tier in priced units (inclusive); null for the last tier."
+    )
+    unit_price: Price = Field(description="Price of one priced unit within this tier.")
+    flat_price: Price = Field(
+        default=Decimal(0), description="Flat amount added once when the tier is reached."
+    )
+
+
+def _check_tier_bounds(bounds: list[Decimal | None], field: str) -> None:
+    if not bounds:
+        raise _problem(field, "at least one tier is required")
+    previous: Decimal | None = None
+    for index, bound in enumerate(bounds):
+        where = f"{field}[{index}].up_to"
+        last = index == len(bounds) - 1
+        if bound is None and not last:
+            raise _problem(where, "only the last tier may be unbounded (up_to: null)")
+        if bound is None:
+            continue
+        if bound <= 0:
+            raise _problem(where, f"must be greater than 0 (got {bound})")
+        if previous is not None and bound <= previous:
+            raise _problem(
+                where,
+                f"must be greater than the previous tier's up_to ({previous}): tiers must be "
+                "in increasing order without overlap",
+            )
+        if last:
+            raise _problem(
+                where, "the last tier must be unbounded: write `up_to: null` so every unit has a price"
+            )
+        previous = bound
+
+
+class TierTable(_Spec):
+    """Tiered prices; ``mode`` is required, never implied."""
+
+    mode: Literal["graduated", "volume"] = Field(
+        description="graduated: each tier prices the units within it; volume: the tier reached "
+        "by the total prices all units."
+    )
+    per: Count = Field(default=1, gt=0, description="Units per priced unit, e.g. 1_000_000.")
+    tiers: list[Tier] = Field(description="Tiers in increasing order of up_to.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierTable:
+        _check_tier_bounds([t.up_to for t in self.tiers], "tiers")
+        return self
+
+
+class DiscountTier(_Spec):
+    """A discount tier on an amount of money: ``rate`` multiplies list price (0.90 = 10% off)."""
+
+    up_to: Price | None = Field(description="Upper bound of the tier, in currency (inclusive).")
+    rate: Number = Field(ge=0, description="Multiplier applied to the amount within the tier.")
+
+
+class DiscountTable(_Spec):
+    """Tiers applied to an amount of money (list-price value), graduated or volume."""
+
+    mode: Literal["graduated", "volume"] = Field(description="How the tiers apply (required).")
+    tiers: list[DiscountTier]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DiscountTable:
+        _check_tier_bounds([t.up_to for t in self.tiers], "tiers")
+        return self
+
+
+# --- charges ---------------------------------------------------------------------------------
+
+
+class FlatCharge(_Spec):
+    """A recurring fee, prorated by the day on partial periods."""
+
+    kind: Literal["flat"]
+    name: str = Field(description="Shown on the invoice line.")
+    price: Price = Field(description="Fee per billing period.")
+    timing: Timing = Field(default="in_advance", description="Billed at period start or end.")
+    proration: Literal["daily", "none"] = Field(default="daily")
+
+
+class SeatsCharge(_Spec):
+    """A price per seat per period; seats added or removed mid-period are prorated by the day."""
+
+    kind: Literal["seats"]
+    name: str
+    price: Price = Field(description="Price of one seat for a whole period.")
+    timing: Timing = "in_advance"
+    proration: Literal["daily", "none"] = "daily"
+
+
+class Meter(_Spec):
+    """What a usage charge counts: token classes (summed 1:1 or with weights) or requests."""
+
+    tokens: list[TokenClassName] | None = Field(
+        default=None, description="Token classes counted, e.g. [input, cached_input]."
+    )
+    requests: bool = Field(default=False, description="Count requests instead of tokens.")
+    models: list[str] | None = Field(
+        default=None, description="Only usage of models matching these globs counts."
+    )
+
+    @model_validator(mode="after")
+    def _one_thing(self) -> Meter:
+        if bool(self.tokens) == self.requests:
+            raise _problem(
+                "tokens", "a meter counts either `tokens: [...]` or `requests: true`, exactly one"
+            )
+        return self
+
+
+class Included(_Spec):
+    """Usage included before the charge bills anything."""
+
+    amount: Count | None = Field(default=None, description="Units included per period.")
+    per_seat: Count | None = Field(
+        default=None,
+        description="Units included per seat, pooled across the account, prorated like seats.",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Included:
+        if (self.amount is None) == (self.per_seat is None):
+            raise _problem("amount", "give exactly one of `amount` or `per_seat`")
+        return self
+
+
+class PerUnitSpec(_Spec):
+    """A single unit price."""
+
+    unit_price: Price
+    per: Count = Field(default=1, gt=0, description="Units per priced unit, e.g. 1_000_000.")
+
+
+class PackageSpec(_Spec):
+    """Units sold in packages of ``size``; a partial package rounds up or down."""
+
+    size: Count = Field(gt=0)
+    price: Price
+    round: Literal["up", "down"] = "up"
+
+
+class UsageCharge(_Spec):
+    """A metered quantity priced per unit, by graduated or volume tiers, or by package."""
+
+    kind: Literal["usage"]
+    name: str
+    meter: Meter
+    included: Included | None = None
+    per_unit: PerUnitSpec | None = None
+    tiers: TierTable | None = None
+    package: PackageSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_model(self) -> UsageCharge:
+        given = [n for n in ("per_unit", "tiers", "package") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise _problem(
+                "per_unit",
+                "a usage charge needs exactly one pricing model: `per_unit`, `tiers` or "
+                f"`package` (found {', '.join(given) or 'none'})",
+            )
+        return self
+
+
+class Rate(_Spec):
+    """List prices per 1M tokens for the models matching ``models`` (shell globs)."""
+
+    models: list[str] = Field(min_length=1, description="Shell-style globs; first rate wins.")
+    input: Price = Field(description="Per 1M fresh input tokens.")
+    cached_input: Price | None = Field(
+        default=None, description="Per 1M cache-read tokens; defaults to `input`."
+    )
+    cache_write: Price | None = Field(
+        default=None, description="Per 1M cache-write tokens; defaults to `input`."
+    )
+    output: Price = Field(description="Per 1M output tokens (reasoning included).")
+
+    def price_per_mtok(self, token_class: str) -> Decimal:
+        if token_class == "cached_input":
+            return self.cached_input if self.cached_input is not None else self.input
+        if token_class == "cache_write":
+            return self.cache_write if self.cache_write is not None else self.input
+        if token_class == "output":
+            return self.output
+        return self.input
+
+
+class CostPlus(_Spec):
+    """Price = supplier cost (from the cost book) x (1 + markup)."""
+
+    markup: Number = Field(ge=-1, description="0.35 = cost plus 35%.")
+
+
+class RateCardCharge(_Spec):
+    """List prices per model x token class, or cost-plus over the supplier cost book."""
+
+    kind: Literal["rate_card"]
+    name: str
+    rates: list[Rate] | None = Field(default=None, description="First matching rate wins.")
+    cost_plus: CostPlus | None = None
+    included_amount: Price | None = Field(
+        default=None, description="Usage value (at list price) covered by the plan's fees."
+    )
+    overage_discount: DiscountTable | None = Field(
+        default=None, description="Tiers on the usage value beyond `included_amount`."
+    )
+    volume_discount: DiscountTable | None = Field(
+        default=None, description="Tiers on the whole usage value of the period."
+    )
+    paid_with: Literal["invoice", "credits"] = Field(
+        default="invoice", description="credits: usage burns the plan's credits."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RateCardCharge:
+        if (self.rates is None) == (self.cost_plus is None):
+            raise _problem("rates", "a rate card needs exactly one of `rates` or `cost_plus`")
+        if self.rates is not None and not self.rates:
+            raise _problem("rates", "at least one rate is required")
+        if self.overage_discount is not None and self.included_amount is None:
+            raise _problem(
+                "overage_discount", "`overage_discount` needs `included_amount` to define overage"
+            )
+        return self
+
+
+class CreditGrantSpec(_Spec):
+    """Credits granted for free (promotional) or as part of the fee."""
+
+    name: str
+    amount: Number = Field(gt=0, description="Credits granted each time.")
+    every: Literal["period", "month", "once"] = Field(
+        default="period", description="Granted at the start of every period, or once."
+    )
+    expires: Literal["end_of_period", "never"] | DurationText = Field(
+        default="end_of_period", description="end_of_period, never, or an ISO 8601 duration."
+    )
+    priority: int = Field(default=1, description="Lower numbers burn first.")
+    paid: bool = Field(default=False, description="Paid credits count as breakage when unused.")
+
+
+class CreditPack(_Spec):
+    """A pack of credits customers buy."""
+
+    name: str
+    amount: Number = Field(gt=0, description="Credits in the pack.")
+    price: Price
+    expires_after: DurationText | None = Field(default=None, description="e.g. P12M.")
+    priority: int = 2
+
+
+class AutoTopup(_Spec):
+    """Buy packs automatically when the balance would go below a threshold."""
+
+    pack: str = Field(description="Name of one of the charge's packs.")
+    when_balance_below: Number = Field(default=Decimal(0), ge=0)
+
+
+class CreditsCharge(_Spec):
+    """Prepaid credits: grants, packs, auto top-up, expiry, burn order, overage."""
+
+    kind: Literal["credits"]
+    name: str
+    unit: str = Field(default="credit", description="Name of the credit unit.")
+    unit_value: Number = Field(gt=0, description="Currency per credit, e.g. 0.01.")
+    grants: list[CreditGrantSpec] = []
+    packs: list[CreditPack] = []
+    auto_topup: AutoTopup | None = None
+    overage: Literal["block", "bill"] = Field(
+        default="bill", description="block: usage beyond credits is refused; bill: billed."
+    )
+
+    @model_validator(mode="after")
+    def _obtainable(self) -> CreditsCharge:
+        if not self.grants and not self.packs:
+            raise _problem(
+                "grants", "credits with no way to get any: add a grant or a pack customers can buy"
+            )
+        names = [p.name for p in self.packs]
+        if self.auto_topup is not None and self.auto_topup.pack not in names:
+            known = ", ".join(repr(n) for n in names) or "none"
+            raise _problem(
+                "auto_topup.pack",
+                f"no pack named {self.auto_topup.pack!r} (packs of this charge: {known})",
+            )
+        return self
+
+
+class CommitmentCharge(_Spec):
+    """Minimum spend per period, billed as a true-up line."""
+
+    kind: Literal["commitment"]
+    name: str
+    minimum: Price
+
+
+class CapCharge(_Spec):
+    """Maximum spend per period: usage beyond it is shown, then discounted to the cap."""
+
+    kind: Literal["cap"]
+    name: str
+    maximum: Price
+
+
+class CapacityMeter(_Spec):
+    """Weighted tokens counted against the reservation."""
+
+    tokens: list[TokenClassName] = Field(min_length=1)
+    weights: dict[TokenClassName, Number] = Field(
+        default_factory=dict, description="Weight per token class (default 1)."
+    )
+
+
+class Baseload(_Spec):
+    """The reservation: weighted tokens per bucket, paid whether used or not."""
+
+    per_bucket: Count = Field(gt=0)
+    price_per_mtok: Price
+    timing: Timing = "in_advance"
+
+
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    """``"09:00-18:00"`` to (09:00, 18:00); ``24:00`` is allowed as an end."""
+    match = _HOURS.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not an hour range like \"09:00-18:00\"")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
+        raise ValueError(f"{text!r} is not a valid hour range")
+    start = time(h1, m1)
+    end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
+    if end <= start:
+        raise ValueError(f"{text!r}: the range must end after it starts")
+    return start, end
+
+
+class TouRule(_Spec):
+    """A time-of-use price: on these weekdays, in this local hour range; or the default."""
+
+    days: list[Weekday] | None = None
+    hours: str | None = Field(default=None, description='Local hour range, e.g. "09:00-18:00".')
+    default: bool = False
+    price_per_mtok: Price
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_hours(value)
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> TouRule:
+        if self.default and (self.days is not None or self.hours is not None):
+            raise _problem("default", "a default rule takes no `days` or `hours`")
+        if not self.default and self.days is None and self.hours is None:
+            raise _problem("days", "a rule needs `days`, `hours`, or `default: true`")
+        return self
+
+
+class Spot(_Spec):
+    """Spot prices for usage above the reservation: a schedule or a price series file."""
+
+    timezone: str = Field(default="UTC", description="IANA time zone the schedule is read in.")
+    schedule: list[TouRule] | None = None
+    price_series: str | None = Field(
+        default=None, description="CSV with hour_start, price_per_mtok (relative to the plan)."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _source(self) -> Spot:
+        if (self.schedule is None) == (self.price_series is None):
+            raise _problem("schedule", "give exactly one of `schedule` or `price_series`")
+        if self.schedule is not None:
+            defaults = [i for i, r in enumerate(self.schedule) if r.default]
+            if not defaults:
+                raise _problem(
+                    "schedule",
+                    "the time-of-use schedule has no default: add "
+                    "`{ default: true, price_per_mtok: \"...\" }` for the hours no rule covers",
+                )
+            if len(defaults) > 1:
+                raise _problem(f"schedule[{defaults[1]}].default", "only one default rule")
+        return self
+
+
+class CapacityCharge(_Spec):
+    """Spot/baseload: a reserved rate per bucket, usage above it at the bucket's spot price."""
+
+    kind: Literal["capacity"]
+    name: str
+    meter: CapacityMeter
+    bucket: Literal["hour"] = Field(default="hour", description="Time bucket (UTC hours).")
+    baseload: Baseload
+    spot: Spot
+
+
+Charge = Annotated[
+    FlatCharge
+    | SeatsCharge
+    | UsageCharge
+    | RateCardCharge
+    | CreditsCharge
+    | CommitmentCharge
+    | CapCharge
+    | CapacityCharge,
+    Field(discriminator="kind"),
+]
+CHARGE_KINDS: tuple[str, ...] = (
+    "flat", "seats", "usage", "rate_card", "credits", "commitment", "cap", "capacity",
+)
+
+_PLAN_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class Plan(_Spec):
+    """One version of a plan. A published version is never edited: publish a new version."""
+
+    id: str = Field(description="Stable identifier, lowercase: e.g. team-seats.")
+    name: str | None = Field(default=None, description="Display name.")
+    description: str | None = None
+    version: date = Field(description="Effective-from date of this version.")
+    currency: str = Field(description="ISO 4217 currency code.")
+    interval: Literal["day", "week", "month", "quarter", "year"] = "month"
+    rounding: Rounding = Field(
+        default=Rounding.HALF_UP, description="How each invoice line is rounded to minor units."
+    )
+    grades: dict[str, list[str]] = Field(
+        default_factory=dict, description="Model grades (e.g. premium, commodity) by glob."
+    )
+    charges: list[Charge] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _PLAN_ID.match(value):
+            raise ValueError("use lowercase letters, digits, '-', '_' or '.' (e.g. team-seats)")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        try:
+            return check_currency(value)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        seen: dict[str, int] = {}
+        for index, charge in enumerate(self.charges):
+            if charge.name in seen:
+                raise _problem(
+                    f"charges[{index}].name",
+                    f"duplicate charge name {charge.name!r} (also charges[{seen[charge.name]}])",
+                )
+            seen[charge.name] = index
+        kinds = [c.kind for c in self.charges]
+        for single in ("commitment", "cap", "credits"):
+            if kinds.count(single) > 1:
+                raise _problem("charges", f"at most one `{single}` charge per plan")
+        for index, charge in enumerate(self.charges):
+            if (
+                isinstance(charge, RateCardCharge)
+                and charge.paid_with == "credits"
+                and "credits" not in kinds
+            ):
+                raise _problem(
+                    f"charges[{index}].paid_with", "paid_with: credits needs a `credits` charge"
+                )
+        return self
+

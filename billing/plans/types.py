@@ -1,0 +1,136 @@
+"""Value types of the plan language: money, plain decimals, counts, durations, globs.
+
+Plan files are parsed straight to ``Decimal``; a bare YAML/TOML float arrives here as
+:class:`BareDecimal` (exact, never a binary float) so that money fields can insist on the quoted
+form that every tool reads the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from dateutil.relativedelta import relativedelta
+from pydantic import BeforeValidator, Field, WithJsonSchema
+
+from billing.errors import MoneyError
+from billing.money import D
+
+__all__ = [
+    "BareDecimal",
+    "Count",
+    "DurationText",
+    "Number",
+    "Price",
+    "parse_duration",
+]
+
+
+class BareDecimal(Decimal):
+    """A number written without quotes in a plan file (``4.5`` rather than ``"4.50"``)."""
+
+    __slots__ = ()
+
+
+_DECIMAL_TEXT = re.compile(r"^[+-]?(\d[\d_]*)(\.\d+)?$")
+
+
+def _to_decimal(value: Any, *, what: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number, not {str(value).lower()}")
+    if isinstance(value, float):
+        raise ValueError(
+            f"float {value!r} refused: write {what} as a decimal string such as \"{value}\""
+        )
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DECIMAL_TEXT.match(text):
+            raise ValueError(f"{value!r} is not a decimal {what} (write it like \"4.50\")")
+        return D(text)
+    if isinstance(value, int | Decimal):
+        try:
+            return D(value)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
+    raise ValueError(f"{what} must be a number, got {type(value).__name__}")
+
+
+def _price(value: Any) -> Decimal:
+    if isinstance(value, BareDecimal):
+        raise ValueError(
+            f"money must be a quoted decimal string: write \"{value}\" instead of {value} "
+            "(a bare number is a binary float to most YAML and TOML tools)"
+        )
+    amount = _to_decimal(value, what="amount")
+    if amount < 0:
+        raise ValueError(f"must not be negative (got {amount})")
+    return amount
+
+
+def _number(value: Any) -> Decimal:
+    return _to_decimal(value, what="number")
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip().replace("_", "")
+        if not text.isdigit():
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(text)
+    if isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            raise ValueError(f"must be a whole number, got {value}")
+        return int(value)
+    return value
+
+
+_MONEY_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\d[\d_]*(\.\d+)?$"},
+        {"type": "integer", "minimum": 0},
+    ],
+    "description": "Money as a quoted decimal string, e.g. \"4.50\" (or a whole number).",
+}
+_NUMBER_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": r"^[+-]?\d[\d_]*(\.\d+)?$"}, {"type": "number"}],
+}
+_COUNT_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]}
+
+Price = Annotated[Decimal, BeforeValidator(_price), WithJsonSchema(_MONEY_SCHEMA)]
+"""A non-negative amount of money: a quoted decimal string or an integer, never a float."""
+
+Number = Annotated[Decimal, BeforeValidator(_number), WithJsonSchema(_NUMBER_SCHEMA)]
+"""A plain exact decimal (weights, rates, markups): quoted or bare, parsed to Decimal."""
+
+Count = Annotated[int, BeforeValidator(_count), Field(ge=0), WithJsonSchema(_COUNT_SCHEMA)]
+"""A whole, non-negative number; ``2_000_000`` is fine."""
+
+_DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
+
+
+def parse_duration(text: str) -> relativedelta:
+    """Parse an ISO 8601 calendar duration (``P12M``, ``P1Y``, ``P30D``, ``P2W``, ``P1Y6M``)."""
+    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 duration (write e.g. P12M for 12 months, P30D for "
+            "30 days, P1Y for a year)"
+        )
+    years, months, weeks, days = (int(g) if g else 0 for g in match.groups())
+    return relativedelta(years=years, months=months, weeks=weeks, days=days)
+
+
+def _duration(value: Any) -> str:
+    parse_duration(value)
+    return str(value).strip()
+
+
+DurationText = Annotated[
+    str,
+    BeforeValidator(_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"}),
+]
+"""An ISO 8601 duration such as ``P12M``."""
