@@ -154,11 +154,12 @@ def _charge_model(data: Any, loc: Loc) -> type[BaseModel] | None:
         kind = data["charges"][loc[1]]["kind"]
     except (KeyError, IndexError, TypeError):
         return None
-    return {
+    models: dict[str, type[BaseModel]] = {
         "flat": m.FlatCharge, "seats": m.SeatsCharge, "usage": m.UsageCharge,
         "rate_card": m.RateCardCharge, "credits": m.CreditsCharge,
         "commitment": m.CommitmentCharge, "cap": m.CapCharge, "capacity": m.CapacityCharge,
-    }.get(kind)
+    }
+    return models.get(kind)
 
 
 def _resolve_model(loc: Loc, data: Any) -> type[BaseModel] | None:
