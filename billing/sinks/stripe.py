@@ -1,0 +1,811 @@
+"""Push closed invoices to Stripe, exactly once.
+
+One invoice becomes, in Stripe: the customer (found by our customer id in its metadata, or
+created), one draft invoice (found by our invoice id in its metadata, or created), one invoice item
+per invoice line (amount in Stripe's minor units, negative for credits and discounts), and
+optionally the finalization of the invoice.
+
+Exactly once, even across crashes and re-runs:
+
+- every POST carries an idempotency key derived from our ids (never random): a retry of the same
+  request can never create a second object, and the same key with different parameters is
+  refused by Stripe (an invoice that changed after it was pushed is an error, not a second bill);
+- a local SQLite state file records each step, but a run never trusts it alone: it reads
+  Stripe's own state (the invoice and its items, by metadata) and creates only what is missing,
+  which also covers idempotency keys older than Stripe's 24-hour retention;
+- 429, 409, 5xx and connection errors are retried with backoff and the same key; any other 4xx
+  stops that invoice with a clear message and the other invoices go on.
+
+The API key comes from the ``api_key`` argument or ``STRIPE_API_KEY``; it is never written to the
+state file, never logged, never put in an error message or a repr. A live key (``sk_live_``,
+``rk_live_``) is refused unless ``live=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import stripe
+from stripe import HTTPClient, RequestOptions, StripeClient
+from stripe.params import (
+    CustomerCreateParams,
+    InvoiceCreateParams,
+    InvoiceFinalizeInvoiceParams,
+    InvoiceItemCreateParams,
+)
+
+from billing.errors import StripeSyncError
+from billing.invoice import Invoice, InvoiceLine
+from billing.money import check_currency
+
+__all__ = [
+    "THREE_DECIMAL_CURRENCIES",
+    "WHOLE_UNIT_TWO_DECIMAL_CURRENCIES",
+    "ZERO_DECIMAL_CURRENCIES",
+    "ApiKey",
+    "PlannedInvoice",
+    "PlannedItem",
+    "PushOptions",
+    "PushResult",
+    "PushSummary",
+    "StripeSink",
+    "StripeState",
+    "idempotency_key",
+    "plan_invoice",
+    "stripe_minor_units",
+    "to_stripe_amount",
+]
+
+# Stripe's own currency rules (docs.stripe.com/currencies), not CLDR's: they differ (CLDR gives
+# ISK 0 digits, Stripe 2; CLDR gives HUF and TWD 2 digits, as does Stripe for charges).
+ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset(
+    {
+        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
+        "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+    }
+)  # fmt: skip
+"""Amounts are whole units: 500 JPY is sent as 500."""
+
+THREE_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+"""Amounts are in thousandths, and Stripe requires the last digit to be 0 (5.120 KWD is 5120)."""
+
+WHOLE_UNIT_TWO_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"ISK"})
+"""Two-decimal in the API for backwards compatibility, but only whole units (5 ISK is 500)."""
+
+METADATA_CUSTOMER = "billing_customer_id"
+METADATA_INVOICE = "billing_invoice_id"
+METADATA_LINE = "billing_line_id"
+KEY_PREFIX = "token-billing/v1"
+
+Step = Literal["customer", "invoice", "item", "finalize"]
+T = TypeVar("T")
+
+
+# --- amounts ------------------------------------------------------------------------------------
+
+
+def stripe_minor_units(currency: str) -> int:
+    """Decimal places Stripe expects for ``currency``: JPY 0, USD 2, ISK 2, KWD 3."""
+    code = check_currency(currency)
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
+
+def to_stripe_amount(amount: Decimal, currency: str) -> int:
+    """``amount`` (already rounded) as the integer Stripe expects, or :class:`StripeSyncError`.
+
+    Never rounds: an amount with more decimals than Stripe takes for the currency is an error,
+    because rounding belongs to rating (where the invoice line is produced), not to the sink.
+    """
+    code = check_currency(currency)
+    digits = stripe_minor_units(code)
+    scaled = amount.scaleb(digits)
+    if scaled != scaled.to_integral_value():
+        raise StripeSyncError(
+            f"{amount} {code} has more decimals than Stripe accepts for {code} ({digits})"
+        )
+    value = int(scaled)
+    if code in THREE_DECIMAL_CURRENCIES and value % 10:
+        raise StripeSyncError(
+            f"{amount} {code}: Stripe requires {code} amounts rounded to the nearest 0.010 "
+            "(last of the three decimals 0); round this charge to 2 decimals in the plan"
+        )
+    if code in WHOLE_UNIT_TWO_DECIMAL_CURRENCIES and value % 100:
+        raise StripeSyncError(f"{amount} {code}: Stripe accepts only whole {code} amounts")
+    return value
+
+
+def _timestamp(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+# --- the secret ---------------------------------------------------------------------------------
+
+
+class ApiKey:
+    """A Stripe secret key that does not leak: its repr and str are masked."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        value = value.strip()
+        if not value.startswith(("sk_", "rk_")):
+            raise StripeSyncError(
+                "not a Stripe secret key: expected one starting with sk_ or rk_ (value not shown)"
+            )
+        self._value = value
+
+    @classmethod
+    def resolve(cls, api_key: str | ApiKey | None, *, live: bool = False) -> ApiKey:
+        """Take the key from the argument or ``STRIPE_API_KEY``; refuse a live key without ``live``."""
+        if isinstance(api_key, ApiKey):
+            key = api_key
+        else:
+            raw = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
+            if not raw:
+                raise StripeSyncError("no Stripe API key: set STRIPE_API_KEY or pass an API key")
+            key = cls(raw)
+        if key.is_live and not live:
+            raise StripeSyncError(
+                "refusing a live Stripe key without an explicit --live (live=True): "
+                "this would bill real customers"
+            )
+        return key
+
+    @property
+    def is_live(self) -> bool:
+        return self._value.startswith(("sk_live_", "rk_live_"))
+
+    @property
+    def mode(self) -> Literal["live", "test"]:
+        return "live" if self.is_live else "test"
+
+    def reveal(self) -> str:
+        """The key itself, for the SDK only."""
+        return self._value
+
+    def redact(self, text: str) -> str:
+        """``text`` with every occurrence of the key masked."""
+        return text.replace(self._value, "sk_***redacted***") if self._value else text
+
+    def __repr__(self) -> str:
+        return f"ApiKey({self._value[:3]}{self.mode}_***)"
+
+    __str__ = __repr__
+
+
+# --- the plan of what an invoice becomes in Stripe ----------------------------------------------
+
+
+def idempotency_key(invoice_id: str, part: str) -> str:
+    """Deterministic idempotency key for one POST: ``part`` is a line id, 'invoice' or 'finalize'."""
+    return f"{KEY_PREFIX}/{invoice_id}/{part}"
+
+
+def _customer_key(customer_id: str) -> str:
+    return f"{KEY_PREFIX}/customer/{customer_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedItem:
+    """One Stripe invoice item, as it will be sent."""
+
+    line_id: str
+    description: str
+    amount: int
+    """In Stripe's minor units of the invoice currency; negative for credits and discounts."""
+    period_start: int
+    period_end: int
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedInvoice:
+    """What one invoice becomes in Stripe (computed offline; used by dry runs and pushes)."""
+
+    invoice_id: str
+    customer_id: str
+    currency: str
+    """Lower-case, as Stripe writes it."""
+    items: tuple[PlannedItem, ...]
+    total: int
+    """Sum of the items, in minor units: equals the invoice total."""
+
+
+def plan_invoice(invoice: Invoice) -> PlannedInvoice:
+    """Convert ``invoice`` to Stripe amounts, or raise :class:`StripeSyncError` naming the line."""
+    items: list[PlannedItem] = []
+    seen: set[str] = set()
+    for line in invoice.lines:
+        if line.id in seen:
+            raise StripeSyncError(f"invoice {invoice.id}: line id {line.id} appears twice")
+        seen.add(line.id)
+        try:
+            amount = to_stripe_amount(line.rounded_amount, invoice.currency)
+        except StripeSyncError as exc:
+            raise StripeSyncError(f"invoice {invoice.id} line {line.id}: {exc}") from None
+        items.append(
+            PlannedItem(
+                line_id=line.id,
+                description=line.description,
+                amount=amount,
+                period_start=_timestamp(line.period_start),
+                period_end=_timestamp(line.period_end),
+                idempotency_key=idempotency_key(invoice.id, line.id),
+            )
+        )
+    total = sum(item.amount for item in items)
+    expected = to_stripe_amount(invoice.total, invoice.currency)
+    if total != expected:
+        raise StripeSyncError(
+            f"invoice {invoice.id}: lines sum to {total} but the total is {expected} "
+            f"(minor units of {invoice.currency}); refusing to push an invoice that does not add up"
+        )
+    return PlannedInvoice(
+        invoice_id=invoice.id,
+        customer_id=invoice.customer_id,
+        currency=invoice.currency.lower(),
+        items=tuple(items),
+        total=total,
+    )
+
+
+# --- local state --------------------------------------------------------------------------------
+
+
+class StripeState:
+    """SQLite record of what was pushed: customer mappings and each step of each invoice.
+
+    Rows are scoped by mode (test/live) and connected account, so a test run never feeds ids to
+    a live one. It holds Stripe ids only: never the API key.
+    """
+
+    _SCHEMA = """
+    CREATE TABLE IF NOT EXISTS customers (
+        scope TEXT NOT NULL, customer_id TEXT NOT NULL, stripe_customer_id TEXT NOT NULL,
+        recorded_at TEXT NOT NULL, PRIMARY KEY (scope, customer_id));
+    CREATE TABLE IF NOT EXISTS steps (
+        scope TEXT NOT NULL, invoice_id TEXT NOT NULL, step TEXT NOT NULL,
+        stripe_id TEXT NOT NULL, recorded_at TEXT NOT NULL,
+        PRIMARY KEY (scope, invoice_id, step));
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._conn = sqlite3.connect(self.path)
+            with self._conn:
+                self._conn.executescript(self._SCHEMA)
+        except sqlite3.Error as exc:
+            raise StripeSyncError(
+                f"{self.path}: cannot use as the Stripe state file: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"StripeState({str(self.path)!r})"
+
+    @staticmethod
+    def _now() -> str:
+        return datetime.now(UTC).isoformat(timespec="seconds")
+
+    def customer(self, scope: str, customer_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT stripe_customer_id FROM customers WHERE scope = ? AND customer_id = ?",
+            (scope, customer_id),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_customer(self, scope: str, customer_id: str, stripe_customer_id: str) -> None:
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?)",
+                (scope, customer_id, stripe_customer_id, self._now()),
+            )
+
+    def forget_customer(self, scope: str, customer_id: str) -> None:
+        with self._conn:
+            self._conn.execute(
+                "DELETE FROM customers WHERE scope = ? AND customer_id = ?", (scope, customer_id)
+            )
+
+    def steps(self, scope: str, invoice_id: str) -> dict[str, str]:
+        """Recorded steps of an invoice: step name ('invoice', 'item:L001', ...) -> Stripe id."""
+        rows = self._conn.execute(
+            "SELECT step, stripe_id FROM steps WHERE scope = ? AND invoice_id = ?",
+            (scope, invoice_id),
+        ).fetchall()
+        return {str(step): str(sid) for step, sid in rows}
+
+    def record(self, scope: str, invoice_id: str, step: str, stripe_id: str) -> None:
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?)",
+                (scope, invoice_id, step, stripe_id, self._now()),
+            )
+
+    def forget_invoice(self, scope: str, invoice_id: str) -> None:
+        with self._conn:
+            self._conn.execute(
+                "DELETE FROM steps WHERE scope = ? AND invoice_id = ?", (scope, invoice_id)
+            )
+
+
+# --- pushing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PushOptions:
+    """How invoices are created in Stripe and how hard to retry."""
+
+    collection_method: Literal["charge_automatically", "send_invoice"] = "charge_automatically"
+    days_until_due: int | None = None
+    """Required by Stripe for ``send_invoice`` (defaults to 30 there); unused otherwise."""
+    finalize: bool = False
+    auto_advance: bool = True
+    """On finalize: let Stripe collect (charge or e-mail) automatically."""
+    max_attempts: int = 5
+    initial_delay_s: float = 0.5  # float-ok: a delay in seconds, not money
+    max_delay_s: float = 8.0  # float-ok: a delay in seconds, not money
+    page_size: int = 100
+
+    def __post_init__(self) -> None:
+        if self.collection_method == "send_invoice" and self.days_until_due is None:
+            object.__setattr__(self, "days_until_due", 30)
+        if self.days_until_due is not None and self.days_until_due < 0:
+            raise StripeSyncError(f"days_until_due must be >= 0, got {self.days_until_due}")
+        if self.max_attempts < 1:
+            raise StripeSyncError(f"max_attempts must be >= 1, got {self.max_attempts}")
+
+
+PushStatus = Literal["pushed", "skipped", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What happened to one invoice."""
+
+    invoice_id: str
+    customer_id: str
+    status: PushStatus
+    """'pushed' (something was created), 'skipped' (Stripe already had it all) or 'failed'."""
+    stripe_customer_id: str | None = None
+    stripe_invoice_id: str | None = None
+    created: tuple[str, ...] = ()
+    """Steps that created something in this run: 'customer', 'invoice', 'item:L001', 'finalize'."""
+    message: str = ""
+
+
+@dataclass(slots=True)
+class PushSummary:
+    """Results of a batch, in input order."""
+
+    results: list[PushResult] = field(default_factory=list)
+
+    def _with(self, status: PushStatus) -> list[PushResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def pushed(self) -> list[PushResult]:
+        return self._with("pushed")
+
+    @property
+    def skipped(self) -> list[PushResult]:
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[PushResult]:
+        return self._with("failed")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def render(self) -> str:
+        out = [
+            f"pushed {len(self.pushed)}, skipped {len(self.skipped)} (already pushed), "
+            f"failed {len(self.failed)}"
+        ]
+        out.extend(f"  FAILED {r.invoice_id} ({r.customer_id}): {r.message}" for r in self.failed)
+        return "\n".join(out)
+
+
+class _InvoiceFailed(Exception):
+    """Stops one invoice; the batch goes on."""
+
+
+def _meta(obj: Any) -> dict[str, str]:
+    """An SDK object's metadata as a plain dict (empty when it has none)."""
+    metadata = getattr(obj, "metadata", None)
+    return {str(k): str(v) for k, v in metadata.items()} if metadata else {}
+
+
+def _is_retryable(exc: stripe.StripeError) -> bool:
+    if isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError):
+        return True
+    status = exc.http_status or 0
+    return status == 409 or status >= 500
+
+
+class StripeSink:
+    """Pushes invoices to Stripe through the official SDK (``StripeClient``, ``client.v1``).
+
+    ``http_client`` and ``api_base`` exist for tests: pass
+    :class:`billing.sinks.stripe_testing.FakeStripe`, or the address of a localstripe server.
+    """
+
+    def __init__(
+        self,
+        api_key: str | ApiKey | None = None,
+        *,
+        state: StripeState | str | Path,
+        live: bool = False,
+        options: PushOptions | None = None,
+        stripe_account: str | None = None,
+        http_client: HTTPClient | None = None,
+        api_base: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._key = ApiKey.resolve(api_key, live=live)
+        self.options = options or PushOptions()
+        self.state = state if isinstance(state, StripeState) else StripeState(state)
+        self.scope = f"{self._key.mode}:{stripe_account or 'platform'}"
+        self._sleep = sleep
+        self._client = StripeClient(
+            self._key.reveal(),
+            stripe_account=stripe_account,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=0,  # we retry ourselves, always with our own idempotency key
+            http_client=http_client,
+        )
+
+    def __repr__(self) -> str:
+        return f"StripeSink(key={self._key!r}, scope={self.scope!r}, state={self.state!r})"
+
+    # -- batch ----------------------------------------------------------------------------------
+
+    def push_many(
+        self,
+        invoices: Iterable[Invoice],
+        *,
+        on_result: Callable[[PushResult], None] | None = None,
+    ) -> PushSummary:
+        """Push every invoice; a failed invoice never stops the others."""
+        summary = PushSummary()
+        for invoice in invoices:
+            result = self.push(invoice)
+            summary.results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return summary
+
+    def push(self, invoice: Invoice) -> PushResult:
+        """Push one invoice (resuming whatever a previous run left undone)."""
+        created: list[str] = []
+        ids: dict[str, str] = {}
+        try:
+            plan = plan_invoice(invoice)
+            ids["customer"] = self.ensure_customer(invoice.customer_id, created)
+            stripe_invoice = self._ensure_invoice(invoice, plan, ids["customer"], created)
+            ids["invoice"] = str(stripe_invoice.id)
+            status = self._ensure_items(invoice, plan, ids["customer"], stripe_invoice, created)
+            if self.options.finalize and status == "draft":
+                self._finalize(invoice, ids["invoice"], created)
+        except (_InvoiceFailed, StripeSyncError) as exc:
+            return PushResult(
+                invoice_id=invoice.id,
+                customer_id=invoice.customer_id,
+                status="failed",
+                stripe_customer_id=ids.get("customer"),
+                stripe_invoice_id=ids.get("invoice"),
+                created=tuple(created),
+                message=self._key.redact(str(exc)),
+            )
+        return PushResult(
+            invoice_id=invoice.id,
+            customer_id=invoice.customer_id,
+            status="pushed" if created else "skipped",
+            stripe_customer_id=ids["customer"],
+            stripe_invoice_id=ids["invoice"],
+            created=tuple(created),
+        )
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one SDK call, retrying 429/409/5xx/network errors with backoff (same key)."""
+        delay = self.options.initial_delay_s
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                return fn()
+            except stripe.AuthenticationError as exc:
+                # Every invoice would fail the same way: stop the run.
+                raise StripeSyncError(self._describe(what, exc)) from None
+            except stripe.StripeError as exc:
+                if not _is_retryable(exc) or attempt == self.options.max_attempts:
+                    suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise _InvoiceFailed(self._describe(what, exc) + suffix) from None
+                self._sleep(delay)
+                delay = min(delay * 2, self.options.max_delay_s)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _describe(self, what: str, exc: stripe.StripeError) -> str:
+        code = getattr(exc, "code", None)
+        parts = [f"{what}: Stripe"]
+        if exc.http_status:
+            parts.append(str(exc.http_status))
+        if code:
+            parts.append(str(code))
+        text = " ".join(parts) + f": {exc.user_message or type(exc).__name__}"
+        if exc.request_id:
+            text += f" (request {exc.request_id})"
+        return self._key.redact(text)
+
+    def _options(self, key: str) -> RequestOptions:
+        return {"idempotency_key": key}
+
+    # -- customer -------------------------------------------------------------------------------
+
+    def ensure_customer(self, customer_id: str, created: list[str] | None = None) -> str:
+        """The Stripe customer id for our ``customer_id``: remembered, found, or created."""
+        known = self.state.customer(self.scope, customer_id)
+        if known is not None:
+            try:
+                found = self._call(
+                    f"customer {customer_id}: retrieve {known}",
+                    lambda: self._client.v1.customers.retrieve(known),
+                )
+            except _InvoiceFailed as exc:
+                if "404" not in str(exc):
+                    raise
+                found = None
+            if found is not None and not getattr(found, "deleted", False):
+                return known
+            self.state.forget_customer(self.scope, customer_id)
+        matches = [
+            c
+            for c in self._call(
+                f"customer {customer_id}: list customers",
+                lambda: list(
+                    self._client.v1.customers.list(
+                        {"limit": self.options.page_size}
+                    ).auto_paging_iter()
+                ),
+            )
+            if _meta(c).get(METADATA_CUSTOMER) == customer_id
+        ]
+        if len(matches) > 1:
+            listed = ", ".join(str(c.id) for c in matches)
+            raise _InvoiceFailed(
+                f"customer {customer_id}: {len(matches)} Stripe customers carry "
+                f"{METADATA_CUSTOMER}={customer_id} ({listed}); keep one, then re-run"
+            )
+        if matches:
+            stripe_id = str(matches[0].id)
+        else:
+            params: CustomerCreateParams = {
+                "description": f"billing customer {customer_id}",
+                "metadata": {METADATA_CUSTOMER: customer_id},
+            }
+            customer = self._call(
+                f"customer {customer_id}: create",
+                lambda: self._client.v1.customers.create(
+                    params, self._options(_customer_key(customer_id))
+                ),
+            )
+            stripe_id = str(customer.id)
+            if created is not None:
+                created.append("customer")
+        self.state.set_customer(self.scope, customer_id, stripe_id)
+        return stripe_id
+
+    # -- invoice --------------------------------------------------------------------------------
+
+    def _ensure_invoice(
+        self, invoice: Invoice, plan: PlannedInvoice, customer: str, created: list[str]
+    ) -> stripe.Invoice:
+        where = f"invoice {invoice.id}"
+        recorded = self.state.steps(self.scope, invoice.id).get("invoice")
+        found: stripe.Invoice | None = None
+        if recorded is not None:
+            try:
+                found = self._call(
+                    f"{where}: retrieve {recorded}",
+                    lambda: self._client.v1.invoices.retrieve(recorded),
+                )
+            except _InvoiceFailed as exc:
+                if "404" not in str(exc):
+                    raise
+                found = None
+            if found is not None and _meta(found).get(METADATA_INVOICE) != invoice.id:
+                found = None
+            if found is None:
+                self.state.forget_invoice(self.scope, invoice.id)
+        if found is None:
+            matches = [
+                inv
+                for inv in self._call(
+                    f"{where}: list invoices of {customer}",
+                    lambda: list(
+                        self._client.v1.invoices.list(
+                            {"customer": customer, "limit": self.options.page_size}
+                        ).auto_paging_iter()
+                    ),
+                )
+                if _meta(inv).get(METADATA_INVOICE) == invoice.id
+            ]
+            live = [inv for inv in matches if inv.status != "void"]
+            if len(live) > 1:
+                listed = ", ".join(str(inv.id) for inv in live)
+                raise _InvoiceFailed(
+                    f"{where}: {len(live)} Stripe invoices carry {METADATA_INVOICE}={invoice.id} "
+                    f"({listed}); void the extra ones, then re-run"
+                )
+            if live:
+                found = live[0]
+            elif matches:
+                raise _InvoiceFailed(
+                    f"{where}: its Stripe invoice {matches[0].id} was voided; not billing again"
+                )
+        if found is None:
+            found = self._create_invoice(invoice, plan, customer)
+            created.append("invoice")
+        if found.status == "void":
+            raise _InvoiceFailed(
+                f"{where}: its Stripe invoice {found.id} is void; not billing again"
+            )
+        if (found.currency or "").lower() != plan.currency:
+            raise _InvoiceFailed(
+                f"{where}: Stripe invoice {found.id} is in {found.currency}, ours in {plan.currency}"
+            )
+        self.state.record(self.scope, invoice.id, "invoice", str(found.id))
+        return found
+
+    def _create_invoice(
+        self, invoice: Invoice, plan: PlannedInvoice, customer: str
+    ) -> stripe.Invoice:
+        params: InvoiceCreateParams = {
+            "customer": customer,
+            "currency": plan.currency,
+            "collection_method": self.options.collection_method,
+            # Never let Stripe finalize a draft on its own: finalizing is our last step.
+            "auto_advance": False,
+            "pending_invoice_items_behavior": "exclude",
+            "description": (
+                f"{invoice.plan_id} (version {invoice.plan_version}), "
+                f"{invoice.period_start} to {invoice.period_end} (exclusive)"
+            ),
+            "metadata": {
+                METADATA_INVOICE: invoice.id,
+                METADATA_CUSTOMER: invoice.customer_id,
+                "billing_plan_id": invoice.plan_id,
+                "billing_plan_version": invoice.plan_version.isoformat(),
+            },
+        }
+        if (
+            self.options.collection_method == "send_invoice"
+            and self.options.days_until_due is not None
+        ):
+            params["days_until_due"] = self.options.days_until_due
+        return self._call(
+            f"invoice {invoice.id}: create",
+            lambda: self._client.v1.invoices.create(
+                params, self._options(idempotency_key(invoice.id, "invoice"))
+            ),
+        )
+
+    # -- items ----------------------------------------------------------------------------------
+
+    def _ensure_items(
+        self,
+        invoice: Invoice,
+        plan: PlannedInvoice,
+        customer: str,
+        stripe_invoice: stripe.Invoice,
+        created: list[str],
+    ) -> str | None:
+        """Create the items Stripe does not have yet; return the Stripe invoice status."""
+        where = f"invoice {invoice.id}"
+        sid = str(stripe_invoice.id)
+        existing = self._call(
+            f"{where}: list items of {sid}",
+            lambda: list(
+                self._client.v1.invoice_items.list(
+                    {"invoice": sid, "limit": self.options.page_size}
+                ).auto_paging_iter()
+            ),
+        )
+        by_line: dict[str, stripe.InvoiceItem] = {}
+        planned = {item.line_id: item for item in plan.items}
+        for ex in existing:
+            meta = _meta(ex)
+            line_id = meta.get(METADATA_LINE)
+            if meta.get(METADATA_INVOICE) != invoice.id or line_id not in planned:
+                raise _InvoiceFailed(
+                    f"{where}: Stripe invoice {sid} holds item {ex.id} that is not one of our "
+                    f"lines ({METADATA_LINE}={line_id!r}); remove it, then re-run"
+                )
+            if line_id in by_line:
+                raise _InvoiceFailed(
+                    f"{where}: Stripe invoice {sid} holds line {line_id} twice "
+                    f"({by_line[line_id].id}, {ex.id})"
+                )
+            if ex.amount != planned[line_id].amount:
+                raise _InvoiceFailed(
+                    f"{where} line {line_id}: Stripe item {ex.id} has amount {ex.amount}, "
+                    f"the invoice says {planned[line_id].amount}; the invoice changed after it "
+                    "was pushed (fix it in Stripe or issue a new invoice)"
+                )
+            by_line[line_id] = ex
+            self.state.record(self.scope, invoice.id, f"item:{line_id}", str(ex.id))
+        missing = [item for item in plan.items if item.line_id not in by_line]
+        status = stripe_invoice.status
+        if missing and status != "draft":
+            raise _InvoiceFailed(
+                f"{where}: Stripe invoice {sid} is {status} but lacks lines "
+                f"{', '.join(i.line_id for i in missing)}; cannot add items to it"
+            )
+        lines = {line.id: line for line in invoice.lines}
+        for item in missing:
+            created_item = self._create_item(
+                invoice, lines[item.line_id], item, plan, customer, sid
+            )
+            self.state.record(self.scope, invoice.id, f"item:{item.line_id}", str(created_item.id))
+            created.append(f"item:{item.line_id}")
+        return status
+
+    def _create_item(
+        self,
+        invoice: Invoice,
+        line: InvoiceLine,
+        item: PlannedItem,
+        plan: PlannedInvoice,
+        customer: str,
+        stripe_invoice_id: str,
+    ) -> stripe.InvoiceItem:
+        params: InvoiceItemCreateParams = {
+            "customer": customer,
+            "invoice": stripe_invoice_id,
+            "amount": item.amount,
+            "currency": plan.currency,
+            "description": item.description,
+            "period": {"start": item.period_start, "end": item.period_end},
+            "metadata": {
+                METADATA_INVOICE: invoice.id,
+                METADATA_LINE: line.id,
+                "billing_kind": line.kind,
+                "billing_charge": line.charge,
+            },
+        }
+        return self._call(
+            f"invoice {invoice.id} line {line.id}: create item",
+            lambda: self._client.v1.invoice_items.create(
+                params, self._options(item.idempotency_key)
+            ),
+        )
+
+    # -- finalize -------------------------------------------------------------------------------
+
+    def _finalize(self, invoice: Invoice, stripe_invoice_id: str, created: list[str]) -> None:
+        params: InvoiceFinalizeInvoiceParams = {"auto_advance": self.options.auto_advance}
+        finalized = self._call(
+            f"invoice {invoice.id}: finalize {stripe_invoice_id}",
+            lambda: self._client.v1.invoices.finalize_invoice(
+                stripe_invoice_id, params, self._options(idempotency_key(invoice.id, "finalize"))
+            ),
+        )
+        self.state.record(self.scope, invoice.id, "finalize", str(finalized.id))
+        created.append("finalize")
