@@ -1,0 +1,113 @@
+"""Pure-Python aggregation: the online, event-at-a-time path, and the reference the engine
+path is tested against.
+
+Dedupe rule (the same on every path): the first event with an id (in arrival order) wins; a
+later identical copy is a *duplicate* (counted, ignored); a later copy with different content
+is a *conflict* (counted, ignored, reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Literal
+
+from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+from billing.usage.events import UsageEvent
+from billing.usage.results import TraceStats
+
+__all__ = ["AddOutcome", "Aggregator", "aggregate_events", "band_of"]
+
+AddOutcome = Literal["new", "duplicate", "conflict"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def band_of(prompt_tokens: int, requests: int, thresholds: tuple[int, ...]) -> int:
+    """How many long-context thresholds the prompt per request exceeds, in integers:
+    ``prompt > threshold * requests`` (a batch of 0 requests counts as 1)."""
+    per = requests if requests > 0 else 1
+    return sum(1 for threshold in thresholds if prompt_tokens > threshold * per)
+
+
+def _check_thresholds(thresholds: tuple[int, ...]) -> tuple[int, ...]:
+    values = tuple(int(t) for t in thresholds)
+    if list(values) != sorted(set(values)) or any(t < 0 for t in values):
+        raise ValueError(f"thresholds must be distinct, non-negative and sorted: {thresholds}")
+    return values
+
+
+class Aggregator:
+    """Incremental aggregation with dedupe, for the online meter.
+
+    >>> agg = Aggregator(thresholds=(200_000,))
+    >>> agg.add(event)        # "new", "duplicate" or "conflict"
+    >>> aggregates, stats = agg.result()
+
+    It keeps every accepted event's content keyed by id (the dedupe memory).
+    """
+
+    def __init__(self, *, thresholds: tuple[int, ...] = (), hourly: bool = False) -> None:
+        self.thresholds = _check_thresholds(thresholds)
+        self.hourly = hourly
+        self._seen: dict[str, UsageEvent] = {}
+        self._daily: dict[DailyKey, Counts] = {}
+        self._hourly: dict[HourlyKey, Counts] = {}
+        self._duplicates = 0
+        self._conflicts = 0
+        self._start: datetime | None = None
+        self._end: datetime | None = None
+
+    def add(self, event: UsageEvent) -> AddOutcome:
+        first = self._seen.get(event.id)
+        if first is not None:
+            if first == event:
+                self._duplicates += 1
+                return "duplicate"
+            self._conflicts += 1
+            return "conflict"
+        self._seen[event.id] = event
+        delta = event.timestamp - _EPOCH
+        seconds = delta.days * 86_400 + delta.seconds
+        counts = Counts(event.input_tokens, event.cached_input_tokens, event.cache_write_tokens,
+                        event.output_tokens, event.requests, 1)
+        band = band_of(event.prompt_tokens, event.requests, self.thresholds)
+        key = DailyKey(event.customer_id, event.model, band, seconds // 86_400)
+        self._daily.setdefault(key, Counts()).add(counts)
+        if self.hourly:
+            hkey = HourlyKey(event.customer_id, seconds // 3_600)
+            self._hourly.setdefault(hkey, Counts()).add(counts)
+        if self._start is None or event.timestamp < self._start:
+            self._start = event.timestamp
+        if self._end is None or event.timestamp > self._end:
+            self._end = event.timestamp
+        return "new"
+
+    def result(self, *, rejected: int = 0, skipped: int = 0,
+               derived_ids: bool = False) -> tuple[UsageAggregates, TraceStats]:
+        """The aggregates so far (a copy) and their stats."""
+        daily = {k: Counts(*v.as_tuple()) for k, v in sorted(self._daily.items())}
+        hourly = {k: Counts(*v.as_tuple()) for k, v in sorted(self._hourly.items())}
+        events = len(self._seen)
+        stats = TraceStats(
+            rows=events + rejected + skipped + self._duplicates + self._conflicts,
+            events=events,
+            rejected=rejected,
+            duplicates=self._duplicates,
+            conflicts=self._conflicts,
+            skipped=skipped,
+            start=self._start,
+            end=self._end,
+            customers=len({k.customer_id for k in daily}),
+            models=tuple(sorted({k.model for k in daily})),
+            derived_ids=derived_ids,
+        )
+        return UsageAggregates(daily=daily, hourly=hourly), stats
+
+
+def aggregate_events(events: Iterable[UsageEvent], *, thresholds: tuple[int, ...] = (),
+                     hourly: bool = False) -> tuple[UsageAggregates, TraceStats]:
+    """Aggregate events in memory (first id wins; duplicates and conflicts counted)."""
+    aggregator = Aggregator(thresholds=thresholds, hourly=hourly)
+    for event in events:
+        aggregator.add(event)
+    return aggregator.result()
