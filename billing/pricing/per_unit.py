@@ -1,7 +1,7 @@
 """Per-unit pricing: ``quantity / per * unit_price``, exact, with no rounding of units.
 
     >>> price(1_500_000, Decimal("3.00"), per=1_000_000).amount
-    Decimal('4.5000')
+    Decimal('4.500')
 """
 
 from __future__ import annotations
