@@ -24,6 +24,7 @@ app = typer.Typer(
 
 COMMAND_MODULES: tuple[str, ...] = (
     "billing.cli.plan",
+    "billing.cli.designer",
 )
 
 for _name in COMMAND_MODULES:

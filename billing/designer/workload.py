@@ -1,0 +1,343 @@
+"""Workload files: who the customers are, how they chat, which models they use.
+
+A workload describes a synthetic customer population for the plan designer; ``billing simulate``
+turns it into a usage trace (Parquet, labelled synthetic) that ``billing compare`` rates like a
+real one. Example (``examples/workload.yaml`` has every field, commented)::
+
+    seed: 7
+    start: 2026-11-01T00:00:00Z
+    days: 30
+    conversations_per_day: 400
+    customers:
+      count: 73
+      activity: {kind: zipf, exponent: "1.9"}
+    model_mix:
+      - {model: claude-sonnet-4-5, share: "0.3", grade: premium}
+      - {model: deepseek-chat, share: "0.7", grade: commodity}
+    conversation:
+      turns: {dist: geometric, mean: 6}
+      tokens_per_turn: 1200
+      output_tokens_per_turn: 300
+      context_window: 128000
+      cache_hit_rate: "0.8"
+
+Activity skew, fitted to ServeGen (Alibaba Bailian production, see data/README.md), by ranking
+each pool's clients by total requests and fitting ``log(requests) ~ -s * log(rank)``:
+
+- ``reason/deepseek-r1`` (73 clients, 1 day): Zipf exponent s = 1.86; top client 29% of
+  requests, top 10% of clients 63%; log-requests standard deviation 1.83.
+- ``language/m-small`` (43 clients, 14 days): Zipf exponent s = 2.91; top client 30%, top 10%
+  77%; log-requests standard deviation 2.70.
+
+So ``{kind: zipf, exponent: "1.9"}`` (or ``{kind: lognormal, sigma: "1.8"}``) is a
+ServeGen-like population; ``{kind: uniform}`` is the seat-pricing dream where everyone is average.
+
+Numbers are read straight to :class:`~decimal.Decimal` (a YAML float never becomes a ``float``);
+token counts are integers. Every problem of a file is reported at once, with its line:
+``workload.yaml:12 conversation.cache_hit_rate: must be between 0 and 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from billing.errors import UsageError
+
+__all__ = [
+    "ActivitySpec",
+    "ConversationSpec",
+    "CustomersSpec",
+    "LognormalActivity",
+    "ModelShare",
+    "TurnsSpec",
+    "UniformActivity",
+    "Workload",
+    "WorkloadError",
+    "WorkloadProblem",
+    "ZipfActivity",
+    "load_workload",
+    "parse_workload",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadProblem:
+    """One problem in a workload file: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class WorkloadError(UsageError, ValueError):
+    """A workload file with one or more problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[WorkloadProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UniformActivity(_Model):
+    """Every customer equally active."""
+
+    kind: Literal["uniform"] = "uniform"
+
+
+class ZipfActivity(_Model):
+    """The customer of rank r (1 = busiest) gets a weight ``r ** -exponent``."""
+
+    kind: Literal["zipf"]
+    exponent: Annotated[Decimal, Field(ge=0, le=10)]
+    """Zipf exponent s; ServeGen's pools fit 1.86 (deepseek-r1) and 2.91 (m-small)."""
+
+
+class LognormalActivity(_Model):
+    """Each customer's weight is ``exp(sigma * Z)``, Z standard normal drawn with the seed."""
+
+    kind: Literal["lognormal"]
+    sigma: Annotated[Decimal, Field(ge=0, le=10)]
+    """Standard deviation of log activity; ServeGen's pools show 1.83 and 2.70."""
+
+
+ActivitySpec = Annotated[
+    UniformActivity | ZipfActivity | LognormalActivity, Field(discriminator="kind")
+]
+
+
+class CustomersSpec(_Model):
+    """The customer population."""
+
+    count: Annotated[int, Field(ge=1, le=10_000_000)]
+    """How many customers."""
+    id_prefix: str = "cust-"
+    """Customer ids are this prefix plus a zero-padded rank: ``cust-0001`` is the busiest."""
+    activity: ActivitySpec = UniformActivity()
+    """How conversations are spread over customers (the power-user skew)."""
+
+
+class ModelShare(_Model):
+    """One model of the mix and its share of conversations (or of customers)."""
+
+    model: Annotated[str, Field(min_length=1)]
+    """Model name as the cost book and rate cards know it."""
+    share: Annotated[Decimal, Field(gt=0, le=1)]
+    """Share of conversations (``model_assignment: conversation``) or of customers."""
+    grade: str | None = None
+    """Optional grade for the reader (premium, commodity); rating takes grades from the plan."""
+
+
+class TurnsSpec(_Model):
+    """Turns per conversation: a distribution with a mean (every conversation has >= 1 turn)."""
+
+    dist: Literal["fixed", "poisson", "geometric"]
+    """``fixed``: exactly ``mean`` turns (mean must be whole); ``poisson``: 1 + Poisson(mean - 1);
+    ``geometric``: Geometric(1 / mean) on 1, 2, 3, ... (a long tail of long chats)."""
+    mean: Annotated[Decimal, Field(ge=1, le=10_000)]
+    """Mean turns per conversation."""
+    max: Annotated[int, Field(ge=1)] | None = None
+    """Optional cap on turns (draws above it are cut to it, which lowers the mean)."""
+
+    @model_validator(mode="after")
+    def _fixed_is_whole(self) -> TurnsSpec:
+        if self.dist == "fixed" and self.mean != self.mean.to_integral_value():
+            raise ValueError(f"a fixed number of turns must be whole, got {self.mean}")
+        return self
+
+
+class ConversationSpec(_Model):
+    """How one conversation spends tokens (see billing.designer.conversation for the rule)."""
+
+    turns: TurnsSpec
+    tokens_per_turn: Annotated[int, Field(ge=1)]
+    """Tokens each turn adds to the context (user message and previous reply)."""
+    output_tokens_per_turn: Annotated[int, Field(ge=0)]
+    """Output tokens generated per turn."""
+    context_window: Annotated[int, Field(ge=1)]
+    """The model's context window: the prompt never exceeds it."""
+    cache_hit_rate: Annotated[Decimal, Field(ge=0, le=1)] = Decimal(0)
+    """Share of the re-read prefix served from the prompt cache (priced as cached input)."""
+    seconds_between_turns: Annotated[int, Field(ge=0)] = 60
+    """Time between consecutive turns of a conversation."""
+
+    @model_validator(mode="after")
+    def _window_holds_a_turn(self) -> ConversationSpec:
+        if self.context_window < self.tokens_per_turn:
+            raise ValueError(
+                f"context_window ({self.context_window}) must hold at least one turn "
+                f"(tokens_per_turn {self.tokens_per_turn})"
+            )
+        return self
+
+
+class Workload(_Model):
+    """A synthetic workload: population, model mix and conversation shape, with a seed."""
+
+    name: str | None = None
+    """Free text, copied into the trace's metadata."""
+    seed: Annotated[int, Field(ge=0)]
+    """Same seed, same workload file: the same trace, event for event."""
+    start: datetime
+    """First instant of the trace (ISO 8601 with a time zone)."""
+    days: Annotated[int, Field(ge=1, le=3660)]
+    """Length of the trace in days."""
+    conversations_per_day: Annotated[int, Field(ge=0)]
+    """Conversations per day across the whole population."""
+    customers: CustomersSpec
+    model_mix: Annotated[list[ModelShare], Field(min_length=1)]
+    model_assignment: Literal["conversation", "customer"] = "conversation"
+    """``conversation``: each conversation draws its model by share; ``customer``: each customer
+    is given one model, the shares being shares of customers (assigned in a seeded random order,
+    so heavy users are not all on the first model)."""
+    conversation: ConversationSpec
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"start {value.isoformat()} has no time zone (write e.g. 2026-11-01T00:00:00Z)"
+            )
+        return value
+
+    @field_validator("model_mix")
+    @classmethod
+    def _shares_sum_to_one(cls, value: list[ModelShare]) -> list[ModelShare]:
+        total = sum((m.share for m in value), Decimal(0))
+        if total != 1:
+            raise ValueError(f"shares must sum to 1, they sum to {total}")
+        names = [m.model for m in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model listed twice: {', '.join(dupes)}")
+        return value
+
+
+# ---------------------------------------------------------------------------- YAML loading
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """SafeLoader whose floats are Decimals (the YAML text, never a binary float)."""
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
+    text = str(loader.construct_scalar(node)).replace("_", "")  # type: ignore[arg-type]
+    return Decimal(text)
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """1-based line of the YAML node at pydantic location ``loc`` (deepest node found)."""
+    node = root
+    line = None if node is None else node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                    node = value
+                    line = key.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_workload(text: str, file: str = "<workload>") -> Workload:
+    """Validate workload YAML ``text``; ``file`` names it in error messages."""
+    try:
+        root = yaml.compose(text, Loader=_DecimalLoader)
+        data: Any = yaml.load(text, Loader=_DecimalLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise WorkloadError([WorkloadProblem(file, line, "", f"not valid YAML: {reason}")]) from None
+    except ArithmeticError as exc:
+        raise WorkloadError([WorkloadProblem(file, None, "", f"bad number: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise WorkloadError([WorkloadProblem(file, 1, "", "a workload must be a YAML mapping")])
+    try:
+        return Workload.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            # Drop discriminator tags (e.g. 'zipf') that pydantic inserts into the location.
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and "[" in p)]
+            loc = _strip_union_tags(data, loc)
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown field (check the spelling; see examples/workload.yaml)"
+            problems.append(WorkloadProblem(file, _line_of(root, loc), _dotted(loc), message))
+        raise WorkloadError(problems) from None
+
+
+_MISSING: Any = object()
+
+
+def _child(node: Any, part: int | str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part, _MISSING)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return _MISSING
+
+
+def _strip_union_tags(data: Any, loc: Sequence[int | str]) -> list[int | str]:
+    """Keep only location parts that exist in the document (drops union member tags)."""
+    out: list[int | str] = []
+    node = data
+    for index, part in enumerate(loc):
+        child = _child(node, part)
+        if child is not _MISSING:
+            node = child
+            out.append(part)
+        elif isinstance(node, dict | list):
+            # A tag like 'zipf' between a union field and its member's fields: skip it,
+            # unless it is the missing or unknown key itself (the last part).
+            if index == len(loc) - 1:
+                out.append(part)
+        else:
+            out.append(part)
+    return out
+
+
+def load_workload(path: str | Path) -> Workload:
+    """Read and validate a workload file; raise :class:`WorkloadError` listing every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WorkloadError([WorkloadProblem(str(p), None, "", f"cannot read: {exc.strerror}")]) from None
+    return parse_workload(text, str(p))
