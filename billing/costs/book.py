@@ -1,0 +1,229 @@
+"""The supplier cost book: what the product pays per model and token class, on a given day."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Iterator, Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Final
+
+from billing.costs.file import CostEntry, read_cost_file
+from billing.costs.genai import GenaiPrices
+from billing.costs.model import CostResult, ModelCost, price_counts
+from billing.errors import CostBookError, UnknownModelError
+from billing.usage.aggregates import Counts
+
+__all__ = ["CostBook"]
+
+UNKNOWN_PROVIDER: Final = "unknown"
+
+
+class CostBook:
+    """Supplier prices by model and date, in USD per 1M tokens; immutable once built.
+
+    Lookup order: this book's own entries (the first glob, in file order, that matches the model
+    and has a version in force: the one with the latest ``effective_from`` <= the day), then the
+    ``base`` book, then, for :meth:`default`, the data bundled with genai-prices (never fetched).
+
+    Prices: where a model has no cache-read (or cache-write) price, the input price applies to
+    those tokens. Long context: when a request's prompt (input + cached input + cache writes) is
+    above a model's ``long_context_threshold``, the WHOLE request is priced at the long prices, as
+    suppliers bill it and as genai-prices models it (a "cliff", not a marginal tier).
+
+    Bands: usage is aggregated by ``band``, the number of :meth:`thresholds` the prompt per request
+    exceeded (0 for ordinary requests). A model whose threshold sits at index ``i`` of
+    :meth:`thresholds` uses its long prices for ``band >= i + 1``, i.e. exactly when the prompt
+    exceeded that threshold.
+    """
+
+    currency: Final = "USD"
+
+    def __init__(self, entries: Sequence[CostEntry] = (), *, base: CostBook | None = None) -> None:
+        """A book of ``entries`` (which win) over ``base`` (``None``: no fallback at all)."""
+        self._entries = tuple(entries)
+        self._base = base
+        self._genai: GenaiPrices | None = None
+        self._cache: dict[tuple[str, date], ModelCost] = {}
+        self._thresholds: tuple[int, ...] | None = None
+
+    @classmethod
+    def default(cls) -> CostBook:
+        """The prices bundled with the installed genai-prices package (no network access)."""
+        book = cls()
+        book._genai = GenaiPrices.bundled()
+        return book
+
+    @classmethod
+    def load(cls, path: str | Path, *, base: CostBook | None = None) -> CostBook:
+        """A user cost file (YAML or CSV, see :mod:`billing.costs.file`) over ``base``.
+
+        ``base`` defaults to :meth:`default`. Raises
+        :class:`~billing.costs.file.CostFileError` (a ``CostBookError``) listing every problem.
+        """
+        return cls(read_cost_file(path), base=cls.default() if base is None else base)
+
+    @property
+    def entries(self) -> tuple[CostEntry, ...]:
+        return self._entries
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def lookup(self, model: str, at: date) -> ModelCost:
+        """The prices in force for ``model`` on ``at``.
+
+        Raises :class:`~billing.errors.UnknownModelError` (listing the closest known names) when
+        no entry, base book or bundled price knows the model.
+        """
+        key = (model, at)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._find(model, at)
+            if found is None:
+                raise UnknownModelError(self._unknown_message(model))
+            self._cache[key] = found
+        return found
+
+    def _find(self, model: str, at: date) -> ModelCost | None:
+        entry = self._entry_for(model, at)
+        if entry is not None:
+            return self._from_entry(entry, model, at)
+        if self._base is not None:
+            found = self._base._find(model, at)
+            if found is not None:
+                return found
+        if self._genai is not None:
+            return self._genai.lookup(model, at)
+        return None
+
+    def _entry_for(self, model: str, at: date) -> CostEntry | None:
+        name = model.lower()
+        patterns: list[str] = []
+        for entry in self._entries:
+            pattern = entry.model.lower()
+            if pattern not in patterns and fnmatch.fnmatchcase(name, pattern):
+                patterns.append(pattern)
+        for pattern in patterns:
+            in_force = [
+                e for e in self._entries if e.model.lower() == pattern and e.effective_from <= at
+            ]
+            if in_force:
+                return max(in_force, key=lambda e: e.effective_from)
+        return None
+
+    def _from_entry(self, entry: CostEntry, model: str, at: date) -> ModelCost:
+        provider = entry.provider
+        if provider is None:
+            inherited = self._base._find(model, at) if self._base is not None else None
+            if inherited is None and self._genai is not None:
+                inherited = self._genai.lookup(model, at)
+            provider = inherited.provider if inherited is not None else UNKNOWN_PROVIDER
+        cached = entry.input if entry.cached_input is None else entry.cached_input
+        write = entry.input if entry.cache_write is None else entry.cache_write
+        long: ModelCost | None = None
+        if entry.long_context_threshold is not None and entry.long_input is not None:
+            long_input = entry.long_input
+            long = ModelCost(
+                model=entry.model,
+                provider=provider,
+                input=long_input,
+                cached_input=_first(entry.long_cached_input, entry.cached_input, long_input),
+                cache_write=_first(entry.long_cache_write, entry.cache_write, long_input),
+                output=_first(entry.long_output, entry.output),
+                source=entry.source,
+            )
+        return ModelCost(
+            model=entry.model,
+            provider=provider,
+            input=entry.input,
+            cached_input=cached,
+            cache_write=write,
+            output=entry.output,
+            long_context_threshold=entry.long_context_threshold if long is not None else None,
+            long=long,
+            source=entry.source,
+        )
+
+    def knows(self, model: str) -> bool:
+        """Whether :meth:`lookup` can price ``model`` on some day (a cost-file entry may still
+        start later than the day asked)."""
+        name = model.lower()
+        if any(fnmatch.fnmatchcase(name, e.model.lower()) for e in self._entries):
+            return True
+        if self._base is not None and self._base.knows(model):
+            return True
+        return self._genai is not None and self._genai.knows(model)
+
+    def _names(self) -> Iterator[str]:
+        for entry in self._entries:
+            yield entry.model
+        if self._base is not None:
+            yield from self._base._names()
+        if self._genai is not None:
+            yield from self._genai.names()
+
+    def _unknown_message(self, model: str) -> str:
+        by_lower: dict[str, str] = {}
+        for name in self._names():
+            by_lower.setdefault(name.lower(), name)
+        close = difflib.get_close_matches(model.lower(), list(by_lower), n=5, cutoff=0.6)
+        hint = (
+            "closest known: " + ", ".join(by_lower[c] for c in close)
+            if close else "no similar name is known"
+        )
+        return (
+            f"no supplier price for model {model!r} ({hint}); add it to a cost file "
+            "(--costs, see examples/costbook.yaml) or map it to a known model"
+        )
+
+    # -- long context and cost -----------------------------------------------------------------
+
+    def thresholds(self) -> tuple[int, ...]:
+        """Sorted distinct long-context thresholds of every model this book knows (the band
+        edges for aggregation)."""
+        if self._thresholds is None:
+            found: set[int] = set()
+            for entry in self._entries:
+                if entry.long_context_threshold is not None:
+                    found.add(entry.long_context_threshold)
+            if self._base is not None:
+                found.update(self._base.thresholds())
+            if self._genai is not None:
+                found.update(self._genai.thresholds())
+            self._thresholds = tuple(sorted(found))
+        return self._thresholds
+
+    def cost(self, model: str, counts: Counts, band: int, at: date) -> CostResult:
+        """The exact cost (USD, unrounded) of ``counts`` tokens of ``model`` used on ``at``.
+
+        ``band``: how many of :meth:`thresholds` the requests' prompt per request exceeded; the
+        model's long prices apply when that includes the model's own threshold. ``amount`` equals
+        the sum of ``by_class``.
+        """
+        edges = self.thresholds()
+        if isinstance(band, bool) or not isinstance(band, int) or not 0 <= band <= len(edges):
+            raise CostBookError(
+                f"band must be a whole number from 0 to {len(edges)} (the number of long-context "
+                f"thresholds {edges} the prompt exceeded), got {band!r}"
+            )
+        exceeded = edges[band - 1] if band else None
+        level = self.lookup(model, at).for_prompt_above(exceeded)
+        return price_counts(level, counts)
+
+    def __repr__(self) -> str:
+        parts = [f"{len(self._entries)} entries"]
+        if self._base is not None:
+            parts.append(f"base={self._base!r}")
+        if self._genai is not None:
+            parts.append(self._genai.label)
+        return f"CostBook({', '.join(parts)})"
+
+
+def _first(*values: Decimal | None) -> Decimal:
+    """The first price given (the last argument is always one)."""
+    for value in values:
+        if value is not None:
+            return value
+    raise AssertionError("no price given")  # pragma: no cover

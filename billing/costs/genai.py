@@ -1,0 +1,203 @@
+"""The default supplier prices: the data bundled with the installed ``genai-prices`` package.
+
+Read from the package's own data module, never fetched at run time (genai-prices can auto-update
+from the network; this module never calls that). How its data maps onto :class:`ModelCost`:
+
+- ``input_mtok``, ``cache_read_mtok``, ``cache_write_mtok``, ``output_mtok`` become ``input``,
+  ``cached_input``, ``cache_write``, ``output``. A missing cache price falls back to the input
+  price, which is what genai-prices itself does (it then counts those tokens as input tokens).
+  Other price keys (1-hour cache writes, audio, images, web searches, per-request fees, a separate
+  reasoning-output price) are not token classes of this library and are left out.
+- ``TieredPrices`` (``base`` + ``tiers[start, price]``): genai-prices applies a tier to the WHOLE
+  request once the request's total input tokens (fresh + cache reads + cache writes) exceed
+  ``start`` (strictly greater), separately for each price key; a key without tiers keeps its base
+  price above the threshold. Each distinct ``start`` becomes one ``long_context_threshold`` level.
+- Conditional prices: ``StartDateConstraint`` versions are resolved by genai-prices' own rule (the
+  last version whose start date is <= the day). ``TimeOfDateConstraint`` (off-peak hours, e.g.
+  DeepSeek) cannot be honoured on daily aggregates: the book takes the price in force for the
+  most minutes of that UTC day, and the ``source`` says so.
+- Request-context variants (batch, flex, priority service tiers) are ignored: standard prices.
+- Lookup: genai-prices' own matching first (the provider whose name rule claims the model, then
+  its models' match rules and fallback providers); for a model no provider claims by name (open
+  models sold by many hosts, e.g. ``llama-3.3-70b-versatile``), the first provider in
+  genai-prices' order that lists a matching model, else one whose model id is that name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import cache
+from importlib.metadata import version
+from typing import Any
+
+from genai_prices.types import ModelPrice, TieredPrices, TimeOfDateConstraint
+
+from billing.costs.model import ModelCost
+from billing.errors import CostBookError
+from billing.money import ZERO, D
+
+__all__ = ["GenaiPrices"]
+
+_KEYS = {
+    "input": "input_mtok",
+    "cached_input": "cache_read_mtok",
+    "cache_write": "cache_write_mtok",
+    "output": "output_mtok",
+}
+
+
+class GenaiPrices:
+    """Supplier prices from genai-prices' bundled snapshot (see the module docstring)."""
+
+    def __init__(self) -> None:
+        from genai_prices.data import providers
+        from genai_prices.data_snapshot import DataSnapshot
+
+        self._providers: list[Any] = list(providers)
+        self._snapshot = DataSnapshot(providers=self._providers, from_auto_update=False)
+        self.label = f"genai-prices {version('genai-prices')}"
+        self._resolved: dict[str, tuple[Any, Any] | None] = {}
+        self._costs: dict[tuple[str, str, date], ModelCost] = {}
+
+    @staticmethod
+    @cache
+    def bundled() -> GenaiPrices:
+        """The one shared instance (the data is immutable; building it takes ~0.1 s)."""
+        return GenaiPrices()
+
+    # -- names ---------------------------------------------------------------------------------
+
+    def _resolve(self, model: str) -> tuple[Any, Any] | None:
+        key = model.lower()
+        if key in self._resolved:
+            return self._resolved[key]
+        found: tuple[Any, Any] | None
+        try:
+            found = self._snapshot.find_provider_model(key, None, None, None)
+        except LookupError:
+            found = self._scan(key)
+        self._resolved[key] = found
+        return found
+
+    def _scan(self, key: str) -> tuple[Any, Any] | None:
+        """First provider listing a model whose match rule accepts ``key``, else whose id is it."""
+        for provider in self._providers:
+            for info in provider.models:
+                if info.is_match(key):
+                    return provider, info
+        for provider in self._providers:
+            for info in provider.models:
+                if str(info.id).lower() == key:
+                    return provider, info
+        return None
+
+    def knows(self, model: str) -> bool:
+        return self._resolve(model) is not None
+
+    def names(self) -> Iterator[str]:
+        """Every model id in the data (for "did you mean" suggestions)."""
+        for provider in self._providers:
+            for info in provider.models:
+                yield str(info.id)
+
+    # -- prices --------------------------------------------------------------------------------
+
+    def lookup(self, model: str, at: date) -> ModelCost | None:
+        """The prices in force on ``at`` for ``model``, or ``None`` if genai-prices lacks it."""
+        found = self._resolve(model)
+        if found is None:
+            return None
+        provider, info = found
+        cache_key = (str(provider.id), str(info.id), at)
+        if cache_key not in self._costs:
+            prices, note = self._prices_on(info, at)
+            self._costs[cache_key] = self._to_model_cost(
+                str(info.id), str(provider.id), prices, f"{self.label}{note}"
+            )
+        return self._costs[cache_key]
+
+    def _prices_on(self, info: Any, at: date) -> tuple[Any, str]:
+        if isinstance(info.prices, ModelPrice):
+            return info.prices, ""
+        timed = any(isinstance(c.constraint, TimeOfDateConstraint) for c in info.prices)
+        midnight = datetime.combine(at, time(0, 0), tzinfo=UTC)
+        if not timed:
+            return info.get_prices(midnight), ""
+        # Off-peak prices: daily aggregates cannot tell the hour, so take the price in force for
+        # the most minutes of the day (ties: the earliest in the day).
+        votes: Counter[int] = Counter()
+        by_id: dict[int, Any] = {}
+        for minute in range(24 * 60):
+            chosen = info.get_prices(midnight + timedelta(minutes=minute))
+            by_id.setdefault(id(chosen), chosen)
+            votes[id(chosen)] += 1
+        winner, minutes = votes.most_common(1)[0]
+        return by_id[winner], f" (time-of-day prices: the one in force {minutes} min of the day)"
+
+    def _to_model_cost(self, model: str, provider: str, prices: Any, source: str) -> ModelCost:
+        raw = {ours: getattr(prices, theirs, None) for ours, theirs in _KEYS.items()}
+        if raw["input"] is None and raw["output"] is None:
+            raise CostBookError(
+                f"genai-prices prices {provider}/{model} by other units than input/output tokens; "
+                "add it to a cost file to price its tokens"
+            )
+        starts = sorted(
+            {tier.start for v in raw.values() if isinstance(v, TieredPrices) for tier in v.tiers}
+        )
+        levels: list[int | None] = [None, *starts]
+        built: ModelCost | None = None
+        for index in reversed(range(len(levels))):
+            above = levels[index]
+            threshold = levels[index + 1] if index + 1 < len(levels) else None
+            at_level = {name: _price_above(v, above) for name, v in raw.items()}
+            base_input = at_level["input"] if at_level["input"] is not None else ZERO
+            built = ModelCost(
+                model=model,
+                provider=provider,
+                input=base_input,
+                cached_input=_or(at_level["cached_input"], base_input),
+                cache_write=_or(at_level["cache_write"], base_input),
+                output=_or(at_level["output"], ZERO),
+                long_context_threshold=threshold,
+                long=built,
+                source=source,
+            )
+        assert built is not None
+        return built
+
+    def thresholds(self) -> frozenset[int]:
+        """Every tier start of the four token prices, over all models and all dated versions."""
+        out: set[int] = set()
+        for provider in self._providers:
+            for info in provider.models:
+                versions = (
+                    [info.prices] if isinstance(info.prices, ModelPrice)
+                    else [c.prices for c in info.prices]
+                )
+                for prices in versions:
+                    for key in _KEYS.values():
+                        value = getattr(prices, key, None)
+                        if isinstance(value, TieredPrices):
+                            out.update(tier.start for tier in value.tiers)
+        return frozenset(out)
+
+
+def _or(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value
+
+
+def _price_above(value: Any, above: int | None) -> Decimal | None:
+    """The price of one key for a prompt known to exceed ``above`` tokens (``None``: no tier)."""
+    if value is None:
+        return None
+    if not isinstance(value, TieredPrices):
+        return D(value)
+    price = D(value.base)
+    if above is not None:
+        for tier in value.tiers:  # sorted by start (genai-prices sorts them)
+            if tier.start <= above:
+                price = D(tier.price)
+    return price

@@ -1,0 +1,135 @@
+"""What a supplier charges for one model, and the exact cost of a token sum at those prices.
+
+Everything here is pure Decimal arithmetic: no I/O, no clock, no globals. The arithmetic runs in a
+wide context that traps ``Inexact``, so a cost is either exact or an error, never silently rounded.
+"""
+
+from __future__ import annotations
+
+import decimal
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from billing.errors import CostBookError
+from billing.money import MTOK, ZERO
+from billing.usage.aggregates import Counts
+from billing.usage.events import TokenClass
+
+__all__ = ["CostResult", "ModelCost", "price_counts"]
+
+# Exact or nothing: 80 digits hold any price times any token count; Inexact is trapped.
+_EXACT: Final = decimal.Context(
+    prec=80, traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow]
+)
+_MTOK_EXPONENT: Final = -len(str(MTOK)) + 1  # prices are per 1M tokens: shift by -6
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """A supplier's prices for one model, in USD per 1M tokens (``Decimal``).
+
+    ``cached_input`` and ``cache_write`` are always set: where the supplier publishes no separate
+    cache price, the input price stands in for it (a cache read or write of a model without prompt
+    caching is an ordinary input token), mirroring genai-prices, which prices such tokens as input.
+
+    ``long_context_threshold``: prompt tokens per request (fresh input + cache reads + cache writes)
+    ABOVE which every token of the request, of every class, is priced at ``long`` (the supplier's
+    "cliff" tier, as genai-prices' ``TieredPrices`` documents it: 200,001 prompt tokens at a 200K
+    tier are all priced at the tier rate, not just the 1 token above it). ``long`` may itself carry
+    a higher threshold when a supplier publishes several tiers. ``None``: one price at any length.
+    """
+
+    model: str
+    """The name the price is listed under: a genai-prices model id or a cost-file glob."""
+    provider: str
+    """Who is paid for these tokens (e.g. ``anthropic``, ``groq``): the supplier for HHI."""
+    input: Decimal
+    cached_input: Decimal
+    cache_write: Decimal
+    output: Decimal
+    long_context_threshold: int | None = None
+    long: ModelCost | None = None
+    source: str = ""
+    """Where the price comes from (``genai-prices 0.2.3`` or ``costs.yaml:12``), for reports."""
+
+    def __post_init__(self) -> None:
+        for name in ("input", "cached_input", "cache_write", "output"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+                raise CostBookError(f"{self.model}: {name} price must be a Decimal >= 0, got {value!r}")
+        if (self.long_context_threshold is None) != (self.long is None):
+            raise CostBookError(
+                f"{self.model}: long_context_threshold and long prices go together (one is missing)"
+            )
+        if self.long_context_threshold is not None and self.long_context_threshold <= 0:
+            raise CostBookError(f"{self.model}: long_context_threshold must be positive")
+
+    def price_of(self, token_class: TokenClass) -> Decimal:
+        """The price per 1M tokens of ``token_class`` at this level."""
+        return {
+            TokenClass.INPUT: self.input,
+            TokenClass.CACHED_INPUT: self.cached_input,
+            TokenClass.CACHE_WRITE: self.cache_write,
+            TokenClass.OUTPUT: self.output,
+        }[token_class]
+
+    def thresholds(self) -> tuple[int, ...]:
+        """Every long-context threshold of this model, ascending (several for multi-tier models)."""
+        out: list[int] = []
+        level: ModelCost | None = self
+        while level is not None and level.long_context_threshold is not None:
+            out.append(level.long_context_threshold)
+            level = level.long
+        return tuple(out)
+
+    def for_prompt_above(self, exceeded: int | None) -> ModelCost:
+        """The price level for a request whose prompt exceeded the threshold ``exceeded``.
+
+        ``exceeded`` is the largest threshold (of any model) the prompt per request is known to
+        exceed, ``None`` for none. The level whose threshold is <= ``exceeded`` applies.
+        """
+        level = self
+        while (
+            exceeded is not None
+            and level.long_context_threshold is not None
+            and level.long is not None
+            and level.long_context_threshold <= exceeded
+        ):
+            level = level.long
+        return level
+
+
+@dataclass(frozen=True)
+class CostResult:
+    """The exact supplier cost of some tokens: ``amount == sum of by_class`` (USD, unrounded)."""
+
+    amount: Decimal
+    by_class: tuple[tuple[str, Decimal], ...]
+    """``(token class, cost)`` for input, cached_input, cache_write, output, in that order."""
+    provider: str
+
+
+def price_counts(level: ModelCost, counts: Counts) -> CostResult:
+    """Price the token sums ``counts`` at one price level, exactly.
+
+    Each class costs ``tokens x price_per_mtok / 1,000,000``; the division is a decimal shift, so
+    the result is exact (``Inexact`` is trapped). Requests and events carry no price here.
+    """
+    tokens = {
+        TokenClass.INPUT: counts.input,
+        TokenClass.CACHED_INPUT: counts.cached_input,
+        TokenClass.CACHE_WRITE: counts.cache_write,
+        TokenClass.OUTPUT: counts.output,
+    }
+    by_class: list[tuple[str, Decimal]] = []
+    total = ZERO
+    for token_class, n in tokens.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise CostBookError(f"{token_class.value} tokens must be a whole number >= 0, got {n!r}")
+        amount = _EXACT.multiply(level.price_of(token_class), Decimal(n)).scaleb(
+            _MTOK_EXPONENT, context=_EXACT
+        )
+        by_class.append((token_class.value, amount))
+        total = _EXACT.add(total, amount)
+    return CostResult(amount=total, by_class=tuple(by_class), provider=level.provider)
