@@ -26,7 +26,7 @@ def D(text: str) -> Decimal:
 )
 def test_allowance_apply(quantity: int, included: int, billable: int, covered: int) -> None:
     result = allowance.apply(quantity, included)
-    assert (result.billable, result.covered) == (billable, covered)
+    assert (result.billable, result.covered) == (Decimal(billable), Decimal(covered))
 
 
 def test_allowance_on_an_amount() -> None:
@@ -44,7 +44,7 @@ def test_pooled_allowance_with_seat_removed_mid_period() -> None:
     # 5 seats for 10 of 30 days, then 3 seats for 20 of 30 days, 1M per seat:
     # (5 x 1/3 + 3 x 2/3) x 1M = (5/3 + 6/3) x 1M = 11/3 M; with fractions given as 10/30 and 20/30
     result = allowance.prorated(
-        1_000_000, [(5, D(10) / D(30)), (3, D(20) / D(30))]
+        1_000_000, [(5, Decimal(10) / 30), (3, Decimal(20) / 30)]
     )
     assert result.quantize(D("1")) == 3_666_667  # 3,666,666.67 tokens, rounded for the assertion
 
