@@ -430,7 +430,10 @@ class _InvoiceFailed(Exception):
 def _meta(obj: Any) -> dict[str, str]:
     """An SDK object's metadata as a plain dict (empty when it has none)."""
     metadata = getattr(obj, "metadata", None)
-    return {str(k): str(v) for k, v in metadata.items()} if metadata else {}
+    if not metadata:
+        return {}
+    plain = metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata)
+    return {str(k): str(v) for k, v in plain.items()}
 
 
 def _is_retryable(exc: stripe.StripeError) -> bool:
