@@ -451,7 +451,12 @@ def parse_subscriptions(
         ) from None
 
     problems = [
-        PlanProblem(filename, line, _show(loc), "duplicate key (the later one would win)")
+        PlanProblem(
+            filename,
+            line,
+            _show(("subscriptions", *loc) if loc and isinstance(loc[0], int) else loc),
+            "duplicate key (the later one would win)",
+        )
         for loc, line in dups
     ]
     base: Loc
