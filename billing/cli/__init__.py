@@ -25,6 +25,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "billing.cli.plan",
     "billing.cli.designer",
+    "billing.cli.push",
 )
 
 for _name in COMMAND_MODULES:
