@@ -80,7 +80,7 @@ class SeatChange(_Model):
     """One step of a seat schedule: from ``effective`` on, the account has ``seats`` seats."""
 
     effective: dt.date = Field(description="First UTC day on which this seat count applies.")
-    seats: int = Field(ge=0, description="Seats from `effective` until the next change.")
+    seats: int = Field(ge=0, strict=True, description="Seats from `effective` until the next change.")
 
 
 class PackPurchase(_Model):
@@ -88,7 +88,7 @@ class PackPurchase(_Model):
 
     date: dt.date = Field(description="UTC day of the purchase.")
     pack: str = Field(min_length=1, description="Name of the pack in the plan's `packs` list.")
-    count: int = Field(default=1, ge=1, description="How many packs were bought at once.")
+    count: int = Field(default=1, ge=1, strict=True, description="How many packs were bought at once.")
 
 
 def _seats_tag(value: Any) -> str:
@@ -96,7 +96,7 @@ def _seats_tag(value: Any) -> str:
 
 
 Seats = Annotated[
-    Annotated[int, Field(ge=0), Tag("count")] | Annotated[list[SeatChange], Tag("schedule")],
+    Annotated[int, Field(ge=0, strict=True), Tag("count")] | Annotated[list[SeatChange], Tag("schedule")],
     Discriminator(_seats_tag),
 ]
 

@@ -190,8 +190,7 @@ subscriptions:
         "after seats[1].effective (2026-11-20)",
         f"{path}:11 subscriptions[1].start: Input should be a valid date or datetime, day value "
         "is outside expected range (got '2026-11-31')",
-        f"{path}:12 subscriptions[1].seats: Input should be a valid integer, unable to parse "
-        "string as an integer (got 'ten')",
+        f"{path}:12 subscriptions[1].seats: Input should be a valid integer (got 'ten')",
         f"{path}:13 subscriptions[1].colour: unknown field 'colour' (allowed: customer_id, plan, "
         "start, end, anchor, seats, packs, overrides, attributes)",
         f"{path}:15 subscriptions[1].packs[0].count: Input should be greater than or equal to 1 "
