@@ -131,6 +131,8 @@ def check_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
                     f"tiers[{number}]: the last tier must be unbounded (up_to=None), "
                     f"got up_to={fmt(tier.up_to)}"
                 )
+            if number == 1 and tier.up_to <= 0:
+                raise RatingError(f"tiers[1].up_to: must be positive, got {fmt(tier.up_to)}")
             if tier.up_to <= previous:
                 raise RatingError(
                     f"tiers[{number}].up_to: must be greater than the previous tier's up_to "

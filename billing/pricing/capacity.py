@@ -20,7 +20,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing.errors import RatingError
-from billing.money import MTOK, D
+from billing.money import MTOK
 from billing.pricing._core import EXACT, PriceResult, fmt, non_negative
 
 __all__ = ["CapacityResult", "TouRule", "hour_start", "hours_between", "price", "spot_prices"]
@@ -150,7 +150,7 @@ def price(
             if used > reserve:
                 if hour not in spot:
                     raise RatingError(f"no spot price for hour {hour_start(hour).isoformat()}")
-                excess_at[D(spot[hour])] += used - reserve
+                excess_at[non_negative(spot[hour], "spot price")] += used - reserve
         spot_details = tuple(
             (f"{fmt(tokens)} tokens above baseload at {rate} per 1M", tokens * rate / MTOK)
             for rate, tokens in sorted(excess_at.items())

@@ -242,6 +242,7 @@ def test_unknown_kind_is_a_clear_error() -> None:
         ([Tier(D("10"), D("1")), Tier(D("5"), D("1")), Tier(None, D("1"))],
          r"tiers\[2\].up_to: must be greater than the previous tier's up_to \(10\), got 5"),
         ([Tier(D("10"), D("1"))], r"last tier must be unbounded"),
+        ([Tier(D("0"), D("1")), Tier(None, D("1"))], r"tiers\[1\].up_to: must be positive, got 0"),
         ([Tier(None, D("1")), Tier(None, D("1"))], r"only the last tier"),
         ([Tier(D("10"), D("-1")), Tier(None, D("1"))], r"must not be negative"),
     ],
