@@ -69,9 +69,14 @@ EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: A plain decimal number: what a count or a numeric timestamp must look like.
 NUMBER_RE: Final = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
-#: An ISO timestamp that carries its own offset.
-TZ_SUFFIX_RE: Final = r"([Zz]|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2}(\.[0-9]+)?)?)?)$"
+#: The ISO 8601 forms accepted for timestamp strings (date, optional time, optional offset).
+ISO_RE: Final = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                 r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$")
+#: The part of an ISO timestamp that gives its offset.
+OFFSET_RE: Final = r"[0-9](Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+MAX_COUNT: Final = 2**63 - 1
 _NUMBER = re.compile(NUMBER_RE)
+_ISO = re.compile(ISO_RE)
 
 
 def detect_format(path: Path) -> Format:
@@ -266,6 +271,8 @@ def parse_count(name: str, raw: str, round_tokens: bool) -> int:
     if number < 0:
         raise BadValue(f"negative {name}: {text}")
     whole = int(number.to_integral_value(rounding=ROUND_HALF_UP))
+    if whole > MAX_COUNT:
+        raise BadValue(f"{name} is too large: {text}")
     if whole != number and not round_tokens:
         raise BadValue(f"fractional {name}: {text} (pass round_tokens to round it)")
     return whole
@@ -284,6 +291,8 @@ def parse_timestamp(raw: str, resolved: ResolvedSpec) -> datetime:
             datetime_to_micros(resolved.origin)
             + int(micros.to_integral_value(rounding=ROUND_HALF_UP))
         )
+    if not _ISO.match(text):
+        raise BadValue(f"unparseable timestamp: {text!r}")
     try:
         value = datetime.fromisoformat(text)
     except ValueError:

@@ -1,0 +1,533 @@
+"""The one-scan aggregation on a columnar engine: DuckDB (embedded) by default, through Ibis.
+
+Two layers:
+
+- **Reading and validating** a file uses the DuckDB connection directly (``read_csv`` with
+  ``all_varchar`` so bad rows survive to be reported, ``read_parquet`` with its file row
+  numbers). It applies the value rules of :mod:`billing.usage.mapping` in SQL, row for row the
+  same as the pure-Python reader, and yields a table of valid rows:
+  ``__row, id, customer_id, model, ts_us, ts_s, input, cached_input, cache_write, output,
+  requests`` (64-bit integers; ``ts_s`` is epoch seconds, floored).
+- **Dedupe and aggregation** (:func:`dedupe_table`, :func:`aggregate_table`) are plain Ibis
+  expressions over such a table, with no DuckDB-only SQL, so the same expressions run on any
+  Ibis backend (PySpark) where the events already live. Time is bucketed by integer
+  arithmetic on epoch seconds; token sums stay integers in the engine; only the aggregate rows
+  come back to Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from billing.errors import TraceError
+from billing.usage.aggregate_python import _check_thresholds
+from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+from billing.usage.mapping import (
+    COUNT_DEFAULTS,
+    COUNT_FIELDS,
+    ISO_RE,
+    MAX_COUNT,
+    NUMBER_RE,
+    OFFSET_RE,
+    UNIT_MICROS,
+    ResolvedSpec,
+    TraceSpec,
+    datetime_to_micros,
+    micros_to_datetime,
+)
+from billing.usage.readers import aggregate_trace_python, format_raw
+from billing.usage.results import Reject, TraceResult, TraceStats, write_rejects
+
+__all__ = ["aggregate_table", "aggregate_trace", "dedupe_table"]
+
+_COUNT_COLUMNS = {"input_tokens": "input", "cached_input_tokens": "cached_input",
+                  "cache_write_tokens": "cache_write", "output_tokens": "output",
+                  "requests": "requests"}
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "HUGEINT", "UHUGEINT")
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _repr_sql(expr: str) -> str:
+    """SQL for Python's ``repr`` of a str (single quotes unless the text holds one)."""
+    return (f"CASE WHEN contains({expr}, '''') AND NOT contains({expr}, '\"') "
+            f"THEN '\"' || {expr} || '\"' ELSE '''' || replace({expr}, '''', '\\''') || '''' END")
+
+
+# ---------------------------------------------------------------- reading and validation
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    relation: str  # SQL relation with __row and the file's columns
+    types: dict[str, str]  # column -> DuckDB type
+    columns: list[str]
+    malformed: list[Reject]  # lines the reader could not split into columns
+    raw_expr: str | None  # SQL giving the raw text of a row (JSONL), else None
+
+
+class _DuckReader:
+    def __init__(self, con: Any, spec: TraceSpec) -> None:
+        self.con = con
+        self.spec = spec
+        self.tag = uuid.uuid4().hex[:12]
+        self.temp: list[tuple[str, str]] = []
+
+    def name(self, base: str) -> str:
+        return f"__billing_{base}_{self.tag}"
+
+    def drop(self) -> None:
+        for kind, name in reversed(self.temp):
+            self.con.execute(f"DROP {kind} IF EXISTS {name}")
+
+    def load(self) -> _Source:
+        path = self.spec.path
+        if not path.exists():
+            raise TraceError(f"{path}: no such file")
+        fmt = self.spec.file_format
+        p = _lit(str(path))
+        try:
+            if fmt == "parquet":
+                view = self.name("src")
+                self.con.execute(
+                    f"CREATE TEMP VIEW {view} AS SELECT * EXCLUDE (file_row_number), "
+                    f"file_row_number + 1 AS __row FROM read_parquet({p}, file_row_number=true)")
+                self.temp.append(("VIEW", view))
+                return self._source(view, [], None)
+            raw, rejects_table, rejects_scan = (self.name("raw"), self.name("rej"),
+                                                self.name("rejscan"))
+            if fmt == "csv":
+                reader = (f"read_csv({p}, all_varchar=true, header=true, store_rejects=true, "
+                          f"ignore_errors=true, rejects_table={_lit(rejects_table)}, "
+                          f"rejects_scan={_lit(rejects_scan)})")
+            else:
+                reader = (f"read_csv({p}, columns={{'__line': 'VARCHAR'}}, delim=chr(1), "
+                          "quote='', escape='', header=false, auto_detect=false, "
+                          f"store_rejects=true, ignore_errors=true, "
+                          f"rejects_table={_lit(rejects_table)}, "
+                          f"rejects_scan={_lit(rejects_scan)})")
+            self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {reader}")
+            self.temp += [("TABLE", raw), ("TABLE", rejects_table), ("TABLE", rejects_scan)]
+        except TraceError:
+            raise
+        except Exception as exc:
+            raise TraceError(f"{path}: cannot read as {fmt}: {exc}") from exc
+        bad = self.con.execute(
+            f"SELECT line, csv_line FROM {rejects_table} ORDER BY line").fetchall()
+        bad_rows = sorted({int(line) - (1 if fmt == "csv" else 0): csv_line or ""
+                           for line, csv_line in bad}.items())
+        malformed = [Reject(str(path), row, "unparseable line", text) for row, text in bad_rows]
+        numbered = self.name("num")
+        if bad_rows:
+            # Good rows are numbered in order; skip the numbers of the malformed lines.
+            gaps = self.name("gaps")
+            self.con.execute(f"CREATE TEMP TABLE {gaps} (good_before BIGINT, k BIGINT)")
+            self.temp.append(("TABLE", gaps))
+            self.con.executemany(f"INSERT INTO {gaps} VALUES (?, ?)",
+                                 [(row - k, k) for k, (row, _) in enumerate(bad_rows, start=1)])
+            row_expr = (f"rowid + 1 + coalesce((SELECT max(k) FROM {gaps} "
+                        f"WHERE good_before < rowid + 1), 0)")
+        else:
+            row_expr = "rowid + 1"
+        if fmt == "csv":
+            self.con.execute(f"CREATE TEMP VIEW {numbered} AS SELECT *, {row_expr} AS __row "
+                             f"FROM {raw}")
+            self.temp.append(("VIEW", numbered))
+            return self._source(numbered, malformed, None)
+        first = self.con.execute(
+            f"SELECT json_keys(__line::JSON) FROM {raw} WHERE json_valid(__line) AND "
+            f"json_type(__line::JSON) = 'OBJECT' ORDER BY rowid LIMIT 1").fetchone()
+        keys: list[str] = list(first[0]) if first else []
+        fields = "".join(
+            f", CASE WHEN __ok THEN json_extract_string(__line, {_lit('$.' + _q(k))}) END "
+            f"AS {_q(k)}" for k in keys)
+        self.con.execute(
+            f"CREATE TEMP VIEW {numbered} AS SELECT __row, __line, __ok{fields} FROM "
+            f"(SELECT {row_expr} AS __row, __line, coalesce(json_valid(__line) AND "
+            f"json_type(__line::JSON) = 'OBJECT', false) AS __ok FROM {raw})")
+        self.temp.append(("VIEW", numbered))
+        return self._source(numbered, malformed, "__line")
+
+    def _source(self, relation: str, malformed: list[Reject], raw_expr: str | None) -> _Source:
+        described = self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+        hidden = {"__row", "__line", "__ok"}
+        types = {str(r[0]): str(r[1]) for r in described if r[0] not in hidden}
+        return _Source(relation, types, list(types), malformed, raw_expr)
+
+
+class _Validator:
+    """Builds the SQL that mirrors the pure-Python value rules, column type by column type."""
+
+    def __init__(self, resolved: ResolvedSpec, types: dict[str, str]) -> None:
+        self.resolved = resolved
+        self.spec = resolved.spec
+        self.types = types
+
+    def text(self, column: str) -> str:
+        kind = self.types[column]
+        value = _q(column) if kind == "VARCHAR" else f"CAST({_q(column)} AS VARCHAR)"
+        return f"trim(coalesce({value}, ''), ' ')"
+
+    def text_field(self, name: str, column: str) -> tuple[list[tuple[str, str]], str]:
+        t = self.text(column)
+        return [(f"{t} = ''", _lit(f"missing {name}"))], t
+
+    def count(self, name: str, column: str) -> tuple[list[tuple[str, str]], str]:
+        kind = self.types[column].split("(")[0]
+        c = _q(column)
+        if kind in _INTEGER_TYPES:
+            return ([(f"{c} IS NULL", _lit(f"empty {name}")),
+                     (f"{c} < 0", f"'negative {name}: ' || CAST({c} AS VARCHAR)"),
+                     (f"{c} > {MAX_COUNT}", f"'{name} is too large: ' || CAST({c} AS VARCHAR)")],
+                    f"CAST({c} AS BIGINT)")
+        if kind in _FLOAT_TYPES or kind == "DECIMAL":
+            text = f"CAST({c} AS VARCHAR)"
+            checks = [(f"{c} IS NULL", _lit(f"empty {name}"))]
+            if kind != "DECIMAL":
+                checks.append((f"isnan({c}) OR isinf({c})",
+                               f"'{name} is not a number: ' || {_repr_sql(text)}"))
+            checks.append((f"{c} < 0", f"'negative {name}: ' || {text}"))
+            whole = (f"(floor({c}) + CASE WHEN {c} - floor({c}) >= 0.5 THEN 1 ELSE 0 END)")
+            if not self.spec.round_tokens:
+                checks.append((f"{c} <> floor({c})",
+                               f"'fractional {name}: ' || {text} || "
+                               "' (pass round_tokens to round it)'"))
+            checks.append((f"{whole} > {MAX_COUNT}", f"'{name} is too large: ' || {text}"))
+            return checks, f"CAST({whole} AS BIGINT)"
+        t = self.text(column)
+        int_part = f"regexp_extract({t}, '^[+-]?([0-9]*)', 1)"
+        frac = f"regexp_extract({t}, '\\.([0-9]*)$', 1)"
+        round_up = f"CASE WHEN left({frac}, 1) >= '5' THEN 1 ELSE 0 END"
+        whole = f"TRY_CAST(CAST(('0' || {int_part}) AS HUGEINT) + {round_up} AS BIGINT)"
+        checks = [
+            (f"{t} = ''", _lit(f"empty {name}")),
+            (f"NOT regexp_full_match({t}, {_lit(NUMBER_RE[1:-1])})",
+             f"'{name} is not a number: ' || {_repr_sql(t)}"),
+            (f"starts_with({t}, '-') AND regexp_matches({t}, '[1-9]')",
+             f"'negative {name}: ' || {t}"),
+        ]
+        if not self.spec.round_tokens:
+            checks.append((f"regexp_matches({frac}, '[1-9]')",
+                           f"'fractional {name}: ' || {t} || ' (pass round_tokens to round it)'"))
+        checks.append((f"{whole} IS NULL", f"'{name} is too large: ' || {t}"))
+        return checks, whole
+
+    def timestamp(self, column: str) -> tuple[list[tuple[str, str]], str]:
+        kind = self.types[column]
+        c = _q(column)
+        spec = self.spec
+        origin_us = datetime_to_micros(self.resolved.origin)
+        tz = _lit(spec.assume_tz) if spec.assume_tz is not None else None
+        empty = (f"{c} IS NULL", "'empty timestamp'")
+        if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+            return [empty], f"epoch_us({c})"
+        if kind.startswith("TIMESTAMP") or kind == "DATE":
+            if tz is None:
+                iso = (f"strftime({c}::TIMESTAMP, '%Y-%m-%dT%H:%M:%S') || CASE WHEN "
+                       f"epoch_us({c}::TIMESTAMP) % 1000000 <> 0 THEN "
+                       f"strftime({c}::TIMESTAMP, '.%f') ELSE '' END")
+                return [empty, ("true", f"'naive timestamp ''' || {iso} || "
+                                        "''' (no time zone; pass assume_tz)'")], "NULL"
+            return [empty], f"epoch_us(timezone({tz}, {c}::TIMESTAMP))"
+        if spec.timestamp_unit != "iso" and kind.split("(")[0] in (*_INTEGER_TYPES,):
+            unit = UNIT_MICROS[spec.timestamp_unit]
+            return [empty], f"({origin_us} + CAST({c} AS BIGINT) * {unit})"
+        if spec.timestamp_unit != "iso" and kind.split("(")[0] in (*_FLOAT_TYPES, "DECIMAL"):
+            unit = UNIT_MICROS[spec.timestamp_unit]
+            return ([empty, (f"isnan({c}::DOUBLE) OR isinf({c}::DOUBLE)",
+                             f"'unparseable timestamp: ' || {_repr_sql(f'CAST({c} AS VARCHAR)')}")],
+                    f"({origin_us} + CAST(round({c} * {unit}) AS BIGINT))")
+        t = self.text(column)
+        bad = f"'unparseable timestamp: ' || {_repr_sql(t)}"
+        checks = [(f"{t} = ''", "'empty timestamp'")]
+        if spec.timestamp_unit != "iso":
+            unit = UNIT_MICROS[spec.timestamp_unit]
+            checks.append((f"NOT regexp_full_match({t}, {_lit(NUMBER_RE[1:-1])})", bad))
+            return checks, f"({origin_us} + CAST(CAST({t} AS DECIMAL(38, 9)) * {unit} AS BIGINT))"
+        has_offset = f"regexp_matches({t}, {_lit(OFFSET_RE)})"
+        checks.append((f"NOT regexp_full_match({t}, {_lit(ISO_RE[1:-1])})", bad))
+        if tz is None:
+            checks.append((f"TRY_CAST({t} AS TIMESTAMP) IS NULL", bad))
+            checks.append((f"NOT {has_offset}",
+                           f"'naive timestamp ' || {_repr_sql(t)} || "
+                           "' (no time zone; pass assume_tz)'"))
+            return checks, f"epoch_us(TRY_CAST({t} AS TIMESTAMPTZ))"
+        value = (f"CASE WHEN {has_offset} THEN TRY_CAST({t} AS TIMESTAMPTZ) "
+                 f"ELSE timezone({tz}, TRY_CAST({t} AS TIMESTAMP)) END")
+        checks.append((f"({value}) IS NULL", bad))
+        return checks, f"epoch_us({value})"
+
+    def select(self, relation: str, has_ok: bool) -> str:
+        """SQL: every row with ``__reason`` (NULL when valid) and the typed event columns."""
+        src = self.resolved.sources
+        spec = self.spec
+        checks: list[tuple[str, str]] = []
+        if has_ok:
+            checks.append(("NOT __ok", "'unparseable line'"))
+        for column, value in spec.skip_when.items():
+            checks.append((f"{self.text(column)} = {_lit(value)}",
+                           _lit(f"skipped: {column}={value}")))
+        outputs: dict[str, str] = {}
+        if "id" in src:
+            more, outputs["id"] = self.text_field("id", src["id"][0])
+            checks += more
+        else:
+            outputs["id"] = f"{_lit(spec.path.name + ':')} || CAST(__row AS VARCHAR)"
+        parts = []
+        for column in src["customer_id"]:
+            more, text = self.text_field("customer_id", column)
+            checks += more
+            parts.append(text)
+        outputs["customer_id"] = parts[0] if len(parts) == 1 else f"concat_ws('/', {', '.join(parts)})"
+        if spec.model is not None:
+            outputs["model"] = _lit(spec.model)
+        else:
+            more, text = self.text_field("model", src["model"][0])
+            checks += more
+            if spec.model_map is not None:
+                cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in
+                                 spec.model_map.items())
+                mapped = f"CASE {text} {cases} END"
+                checks.append((f"({mapped}) IS NULL",
+                               f"'model value ' || {_repr_sql(text)} || ' is not in model_map'"))
+                outputs["model"] = mapped
+            else:
+                outputs["model"] = text
+        more, ts_us = self.timestamp(src["timestamp"][0])
+        checks += more
+        outputs["ts_us"] = ts_us
+        for name in COUNT_FIELDS:
+            if name in src:
+                more, value = self.count(name, src[name][0])
+                checks += more
+            else:
+                value = f"CAST({COUNT_DEFAULTS[name]} AS BIGINT)"
+            outputs[_COUNT_COLUMNS[name]] = value
+        reason = ("CASE " + " ".join(f"WHEN {cond} THEN {text}" for cond, text in checks)
+                  + " END") if checks else "NULL"
+        cols = ", ".join(f"{expr} AS {_q(name)}" for name, expr in outputs.items())
+        return f"SELECT __row, {reason} AS __reason, {cols} FROM {relation}"
+
+
+# ---------------------------------------------------------------- the Ibis expressions
+
+
+def dedupe_table(events: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """Split later copies of an event id off ``events`` (first ``__row`` wins).
+
+    Returns ``(copies, kept)``: ``copies`` has ``__row`` and a boolean ``conflict`` (content
+    differs from the first copy) for every later copy; ``kept`` is ``events`` without them.
+    Portable Ibis only (no backend-specific SQL).
+    """
+    content = ["customer_id", "model", "ts_us", "input", "cached_input", "cache_write",
+               "output", "requests"]
+    repeated = (events.group_by("id")
+                .aggregate(_n=events.count(), _first=events["__row"].min())
+                .filter(lambda t: t["_n"] > 1))
+    candidates = events.inner_join(repeated, "id")
+    first = candidates.filter(candidates["__row"] == candidates["_first"]).select(
+        "id", **{f"_f_{c}": candidates[c] for c in content})
+    later = candidates.filter(candidates["__row"] != candidates["_first"])
+    paired = later.inner_join(first, "id")
+    differs = ibis.literal(False)
+    for c in content:
+        differs = differs | (paired[c] != paired[f"_f_{c}"])
+    copies = paired.select("__row", conflict=differs)
+    kept = events.anti_join(copies, "__row")
+    return copies, kept
+
+
+def aggregate_table(events: ir.Table, *, thresholds: tuple[int, ...] = (),
+                    hourly: bool = False) -> tuple[ir.Table, ir.Table | None]:
+    """The aggregation, expressed once in Ibis over valid, deduplicated events with columns
+    ``customer_id, model, ts_us, ts_s, input, cached_input, cache_write, output, requests``.
+
+    Returns ``(daily, hourly)`` expressions: daily sums by (customer, model, band, day) with
+    ``first_us``/``last_us``, hourly sums by (customer, hour) or None.
+    """
+    thresholds = _check_thresholds(thresholds)
+    prompt = events["input"] + events["cached_input"] + events["cache_write"]
+    per = (events["requests"] == 0).ifelse(ibis.literal(1, "int64"), events["requests"])
+    band: ir.IntegerValue = ibis.literal(0, "int64")
+    for threshold in thresholds:
+        band = band + (prompt > per * threshold).cast("int64")
+    sums = {
+        "input": events["input"].sum(),
+        "cached_input": events["cached_input"].sum(),
+        "cache_write": events["cache_write"].sum(),
+        "output": events["output"].sum(),
+        "requests": events["requests"].sum(),
+        "events": events.count(),
+    }
+    daily = events.group_by(
+        customer_id=events["customer_id"], model=events["model"], band=band,
+        day=events["ts_s"] // 86_400,
+    ).aggregate(**sums, first_us=events["ts_us"].min(), last_us=events["ts_us"].max())
+    hourly_expr = None
+    if hourly:
+        hourly_expr = events.group_by(
+            customer_id=events["customer_id"], hour=events["ts_s"] // 3_600,
+        ).aggregate(**sums)
+    return daily, hourly_expr
+
+
+# ---------------------------------------------------------------- the entry point
+
+
+@contextmanager
+def _duckdb(engine: Any) -> Iterator[Any]:
+    if isinstance(engine, str):
+        if engine != "duckdb":
+            raise TraceError(f"unknown engine {engine!r}: use 'duckdb', 'python' or an Ibis "
+                             "DuckDB backend")
+        backend = ibis.duckdb.connect()
+        try:
+            yield backend
+        finally:
+            backend.disconnect()
+        return
+    if getattr(engine, "name", None) != "duckdb":
+        raise TraceError("reading trace files needs the DuckDB backend; on another Ibis "
+                         "backend, build the events table there and call aggregate_table()")
+    yield engine
+
+
+def _counts(row: dict[str, Any]) -> Counts:
+    return Counts(int(row["input"]), int(row["cached_input"]), int(row["cache_write"]),
+                  int(row["output"]), int(row["requests"]), int(row["events"]))
+
+
+def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly: bool = False,
+                    rejects_path: Path | None = None, engine: Any = "duckdb") -> TraceResult:
+    """Read, validate, dedupe and aggregate a trace file in one pass over its events.
+
+    ``engine`` is ``"duckdb"`` (a fresh embedded DuckDB), an Ibis DuckDB backend, or
+    ``"python"`` (the pure-Python reader; same results, for small files). Bad rows, skipped
+    rows and conflicting copies are written to ``rejects_path`` (CSV: file,row,reason,raw).
+    """
+    thresholds = _check_thresholds(thresholds)
+    if engine == "python":
+        return aggregate_trace_python(spec, thresholds=thresholds, hourly=hourly,
+                                      rejects_path=rejects_path)
+    with _duckdb(engine) as backend:
+        con = backend.con
+        con.execute("SET TimeZone = 'UTC'")
+        reader = _DuckReader(con, spec)
+        try:
+            return _run(backend, reader, thresholds, hourly, rejects_path)
+        finally:
+            reader.drop()
+
+
+def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly: bool,
+         rejects_path: Path | None) -> TraceResult:
+    con = backend.con
+    spec = reader.spec
+    source = reader.load()
+    resolved = spec.resolve(source.columns)
+    validator = _Validator(resolved, source.types)
+    checked = reader.name("checked")
+    con.execute(f"CREATE TEMP VIEW {checked} AS "
+                f"{validator.select(source.relation, source.raw_expr is not None)}")
+    reader.temp.append(("VIEW", checked))
+    bad = con.execute(f"SELECT __row, __reason FROM {checked} WHERE __reason IS NOT NULL "
+                      "ORDER BY __row").fetchall()
+    valid = reader.name("valid")
+    con.execute(
+        f"CREATE TEMP VIEW {valid} AS SELECT * EXCLUDE (__reason), "
+        "(ts_us - ((ts_us % 1000000) + 1000000) % 1000000) // 1000000 AS ts_s "
+        f"FROM {checked} WHERE __reason IS NULL")
+    reader.temp.append(("VIEW", valid))
+    events = backend.table(valid)
+    copies_rows: list[tuple[int, bool]] = []
+    if not resolved.derived_ids:
+        copies, kept = dedupe_table(events)
+        copies_rows = _copies(copies)
+        if copies_rows:
+            events = kept
+    daily_expr, hourly_expr = aggregate_table(events, thresholds=thresholds, hourly=hourly)
+    daily: dict[DailyKey, Counts] = {}
+    first_us: int | None = None
+    last_us: int | None = None
+    for row in daily_expr.to_pyarrow().to_pylist():
+        key = DailyKey(row["customer_id"], row["model"], int(row["band"]), int(row["day"]))
+        daily[key] = _counts(row)
+        first_us = row["first_us"] if first_us is None else min(first_us, row["first_us"])
+        last_us = row["last_us"] if last_us is None else max(last_us, row["last_us"])
+    hourly_rows: dict[HourlyKey, Counts] = {}
+    if hourly_expr is not None:
+        for row in hourly_expr.to_pyarrow().to_pylist():
+            hourly_rows[HourlyKey(row["customer_id"], int(row["hour"]))] = _counts(row)
+    daily = dict(sorted(daily.items()))
+    hourly_rows = dict(sorted(hourly_rows.items()))
+
+    skipped = sum(1 for _, reason in bad if reason.startswith("skipped: "))
+    duplicates = sum(1 for _, conflict in copies_rows if not conflict)
+    conflicts = len(copies_rows) - duplicates
+    event_count = sum(c.events for c in daily.values())
+    stats = TraceStats(
+        rows=event_count + len(bad) + len(source.malformed) + len(copies_rows),
+        events=event_count,
+        rejected=len(bad) - skipped + len(source.malformed),
+        duplicates=duplicates,
+        conflicts=conflicts,
+        skipped=skipped,
+        start=micros_to_datetime(first_us) if first_us is not None else None,
+        end=micros_to_datetime(last_us) if last_us is not None else None,
+        customers=len({k.customer_id for k in daily}),
+        models=tuple(sorted({k.model for k in daily})),
+        derived_ids=resolved.derived_ids,
+    )
+    if rejects_path is not None:
+        reasons = [(row, reason, reason.startswith("skipped: ")) for row, reason in bad]
+        reasons += [(row, "conflict", False) for row, conflict in copies_rows if conflict]
+        raws = _raw_rows(con, reader, source, [r for r, _, _ in reasons])
+        rejects = [Reject(str(spec.path), row, reason, raws.get(row, ""), skipped)
+                   for row, reason, skipped in reasons]
+        write_rejects(rejects_path, [*rejects, *source.malformed])
+    return TraceResult(UsageAggregates(daily=daily, hourly=hourly_rows), stats, rejects_path)
+
+
+def _copies(copies: ir.Table) -> list[tuple[int, bool]]:
+    table = copies.to_pyarrow()
+    return sorted(zip((int(r) for r in table.column("__row").to_pylist()),
+                      (bool(c) for c in table.column("conflict").to_pylist()), strict=True))
+
+
+def _raw_rows(con: Any, reader: _DuckReader, source: _Source,
+              rows: Sequence[int]) -> dict[int, str]:
+    """The original values of a few rows, formatted like the pure-Python reader does."""
+    if not rows:
+        return {}
+    wanted = reader.name("wanted")
+    con.execute(f"CREATE TEMP TABLE {wanted} (r BIGINT)")
+    reader.temp.append(("TABLE", wanted))
+    con.executemany(f"INSERT INTO {wanted} VALUES (?)", [(r,) for r in rows])
+    if source.raw_expr is not None:
+        select = source.raw_expr
+    else:
+        select = ", ".join(_q(c) for c in source.columns)
+    result = con.execute(f"SELECT __row, {select} FROM {source.relation} "
+                         f"WHERE __row IN (SELECT r FROM {wanted})").fetchall()
+    out: dict[int, str] = {}
+    for record in result:
+        values = list(record[1:])
+        out[int(record[0])] = (str(values[0]) if source.raw_expr is not None
+                               else format_raw(values))
+    return out
