@@ -132,7 +132,7 @@ def read_cost_file(path: str | Path) -> tuple[CostEntry, ...]:
         key = (entry.model.lower(), entry.effective_from)
         if key in seen:
             problems.append(CostProblem(
-                name, row.line, "effective_from",
+                name, row.lines.get("effective_from", row.line), "effective_from",
                 f"{entry.model!r} already has a price from {entry.effective_from} (line {seen[key]})",
             ))
             continue
@@ -194,7 +194,15 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.Node) -> _LineDict:
     return data
 
 
+def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+    try:
+        return loader.construct_yaml_timestamp(node)  # type: ignore[arg-type]
+    except ValueError:  # 2026-13-01: left as text, refused with the line and the reason
+        return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 
