@@ -10,7 +10,7 @@ real one. Example (``examples/workload.yaml`` has every field, commented)::
     conversations_per_day: 400
     customers:
       count: 73
-      activity: {kind: zipf, exponent: "1.9"}
+      activity: {kind: zipf, exponent: "1.2"}
     model_mix:
       - {model: claude-sonnet-4-5, share: "0.3", grade: premium}
       - {model: deepseek-chat, share: "0.7", grade: commodity}
@@ -21,16 +21,22 @@ real one. Example (``examples/workload.yaml`` has every field, commented)::
       context_window: 128000
       cache_hit_rate: "0.8"
 
-Activity skew, fitted to ServeGen (Alibaba Bailian production, see data/README.md), by ranking
-each pool's clients by total requests and fitting ``log(requests) ~ -s * log(rank)``:
+Activity skew, fitted to ServeGen (Alibaba Bailian production, see data/README.md). The fit
+matches what drives margins, the share of requests from the busiest customers, for the Zipf
+weights ``r ** -s`` over the pool's client count:
 
-- ``reason/deepseek-r1`` (73 clients, 1 day): Zipf exponent s = 1.86; top client 29% of
-  requests, top 10% of clients 63%; log-requests standard deviation 1.83.
-- ``language/m-small`` (43 clients, 14 days): Zipf exponent s = 2.91; top client 30%, top 10%
-  77%; log-requests standard deviation 2.70.
+- ``reason/deepseek-r1`` (73 clients, 1 day): the top client sends 29% of requests and the top
+  10% of clients (8) send 63%; Zipf s = 1.2 over 73 customers gives 29% and 67%.
+- ``language/m-small`` (43 clients, 14 days): top client 30%, top 10% (5) 77%; s = 1.5 over 43
+  gives 43% and 76% (one exponent cannot match both: this pool has a few co-equal giants).
 
-So ``{kind: zipf, exponent: "1.9"}`` (or ``{kind: lognormal, sigma: "1.8"}``) is a
-ServeGen-like population; ``{kind: uniform}`` is the seat-pricing dream where everyone is average.
+A straight line through log(requests) against log(rank) is much steeper (1.86 and 2.91) because
+the long tail of tiny clients dominates it; as weights it overstates the head (s = 1.9 over 73
+gives the top client 58%), so it is not the fit used here. Lognormal weights with ``sigma`` 1.8
+give the top 10% of 73 customers about two thirds of the requests (top client about 22%).
+
+So ``{kind: zipf, exponent: "1.2"}`` is a ServeGen-like population; ``{kind: uniform}`` is the
+seat-pricing dream where everyone is average.
 
 Numbers are read straight to :class:`~decimal.Decimal` (a YAML float never becomes a ``float``);
 token counts are integers. Every problem of a file is reported at once, with its line:
@@ -105,7 +111,7 @@ class ZipfActivity(_Model):
 
     kind: Literal["zipf"]
     exponent: Annotated[Decimal, Field(ge=0, le=10)]
-    """Zipf exponent s; ServeGen's pools fit 1.86 (deepseek-r1) and 2.91 (m-small)."""
+    """Zipf exponent s; ServeGen's pools fit 1.2 (deepseek-r1, 73 clients) and 1.5 (m-small)."""
 
 
 class LognormalActivity(_Model):
@@ -113,7 +119,7 @@ class LognormalActivity(_Model):
 
     kind: Literal["lognormal"]
     sigma: Annotated[Decimal, Field(ge=0, le=10)]
-    """Standard deviation of log activity; ServeGen's pools show 1.83 and 2.70."""
+    """Standard deviation of log activity; 1.8 over 73 customers is ServeGen-like."""
 
 
 ActivitySpec = Annotated[
