@@ -1,0 +1,1 @@
+"""Rating: compiled plans price aggregate usage into exact invoices, in batch or online."""

@@ -1,0 +1,692 @@
+"""Rating: a plan version, a subscription, a period and aggregate usage in; an exact invoice out.
+
+A :class:`Rater` is a plan compiled for rating (rate matching, grades, spot prices, discount tiers
+prepared once); :meth:`Rater.rate` is a deterministic function of its arguments. Charges become
+lines in the plan's order, except that ``commitment`` and ``cap`` always come last, applied to the
+metered spend (usage lines and their discounts, after credits): "usage, then the volume discount,
+then the commitment true-up or the cap on the discounted total".
+
+Credits carry over: packs bought in an earlier period stay usable until they expire, so rating a
+period of a credits plan replays the burn-down of every earlier period of the subscription from
+the same usage (a deterministic function, no stored balance).
+"""
+
+from __future__ import annotations
+
+import csv
+import decimal
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from billing.costs import CostBook
+from billing.errors import RatingError, UnpricedModelError
+from billing.invoice import (
+    CreditBalance,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    RefusedUsage,
+    invoice_id,
+    make_line,
+)
+from billing.money import MTOK, ZERO
+from billing.periods import Period, nth_period
+from billing.plans.model import (
+    WEEKDAYS,
+    CapacityCharge,
+    CapCharge,
+    CommitmentCharge,
+    CreditsCharge,
+    DiscountTable,
+    FlatCharge,
+    Plan,
+    Rate,
+    RateCardCharge,
+    SeatsCharge,
+    UsageCharge,
+    parse_hours,
+)
+from billing.plans.types import parse_duration
+from billing.pricing import (
+    Tier,
+    cap,
+    capacity,
+    commitment,
+    credits,
+    graduated,
+    package,
+    per_unit,
+    volume,
+)
+from billing.pricing.allowance import apply as apply_allowance
+from billing.rating.usage import CustomerUsage, day_of
+from billing.subscriptions import Subscription
+from billing.usage.aggregates import Counts
+
+__all__ = ["Rater", "RatingResult", "grade_of"]
+
+_EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
+_CLASSES = ("input", "cached_input", "cache_write", "output")
+METERED_KINDS: frozenset[str] = frozenset(
+    {"usage", "rate_card", "volume_discount", "overage_discount", "included_usage",
+     "credits_applied", "credit_overage", "capacity_spot"}
+)
+"""Line kinds that make up the metered spend a commitment or a cap applies to."""
+
+
+@dataclass(frozen=True, slots=True)
+class RatingResult:
+    """An invoice plus the figures the comparison tool reports beside it."""
+
+    invoice: Invoice
+    usage_value: Mapping[str, Decimal] = field(default_factory=dict)
+    """Value of each model's usage before discounts and credits (list price or cost plus)."""
+    reserved: Decimal | None = None
+    covered: Decimal | None = None
+    breakage_value: Decimal = ZERO
+    """Paid credits that expired unused in the period, in currency."""
+    unused_paid_value: Decimal = ZERO
+    """Paid credits still unused at the period's end, in currency."""
+    refused_value: Decimal = ZERO
+    hourly_covered: Mapping[int, Decimal] = field(default_factory=dict)
+
+
+def grade_of(plan: Plan, model: str) -> str | None:
+    """The first grade whose globs match ``model`` (None if no grade does)."""
+    lowered = model.lower()
+    for grade, globs in plan.grades.items():
+        if any(fnmatch.fnmatchcase(lowered, g.lower()) for g in globs):
+            return grade
+    return None
+
+
+def _tiers(table: DiscountTable) -> list[Tier]:
+    return [Tier(up_to=t.up_to, unit_price=t.rate) for t in table.tiers]
+
+
+def _fmt_tokens(n: int | Decimal) -> str:
+    return f"{n:,}"
+
+
+class _Lines:
+    """Accumulates invoice lines, rounding each once."""
+
+    def __init__(self, plan: Plan, period: Period) -> None:
+        self.plan = plan
+        self.period = period
+        self.lines: list[InvoiceLine] = []
+
+    def add(self, kind: LineKind, charge: str, description: str, quantity: Decimal, unit: str,
+            amount: Decimal, *, unit_price: Decimal | None = None,
+            details: Iterable[tuple[str, Decimal]] = (), model: str | None = None,
+            grade: str | None = None) -> None:
+        self.lines.append(make_line(
+            index=len(self.lines) + 1, kind=kind, charge=charge, description=description,
+            quantity=quantity, unit=unit, amount=_EXACT.plus(amount), currency=self.plan.currency,
+            rounding=self.plan.rounding, period_start=self.period.start,
+            period_end=self.period.end, unit_price=unit_price, details=tuple(details),
+            model=model, grade=grade,
+        ))
+
+    def metered_spend(self) -> Decimal:
+        return sum((ln.amount for ln in self.lines if ln.kind in METERED_KINDS), ZERO)
+
+
+@dataclass(slots=True)
+class _CreditOutcome:
+    result: credits.BurnResult
+    charge: CreditsCharge
+    pack_lines: list[tuple[str, int, Decimal, Decimal]]  # description, count, unit price, amount
+    grant_expiry: dict[str, date | None]
+
+
+class Rater:
+    """A plan version compiled for rating."""
+
+    def __init__(self, plan: Plan, *, costbook: CostBook | None = None,
+                 plan_path: Path | None = None) -> None:
+        self.plan = plan
+        self.costbook = costbook
+        self.plan_path = plan_path
+        self._rate_cache: dict[tuple[int, str], Rate] = {}
+        self._spot_series: dict[str, dict[int, Decimal]] = {}
+        for charge in plan.charges:
+            if isinstance(charge, RateCardCharge) and charge.cost_plus is not None and costbook is None:
+                raise RatingError(
+                    f"plan {plan.id!r}: charge {charge.name!r} is cost-plus and needs a supplier "
+                    "cost book"
+                )
+            if isinstance(charge, CapacityCharge) and charge.spot.price_series is not None:
+                self._spot_series[charge.name] = self._read_series(charge.spot.price_series)
+
+    # --- what the plan needs from the aggregation --------------------------------------------
+
+    @property
+    def needs_hourly(self) -> bool:
+        return any(isinstance(c, CapacityCharge) for c in self.plan.charges)
+
+    @property
+    def uses_credits(self) -> bool:
+        return any(isinstance(c, CreditsCharge) for c in self.plan.charges)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _read_series(self, name: str) -> dict[int, Decimal]:
+        base = self.plan_path.parent if self.plan_path is not None else Path.cwd()
+        path = (base / name).resolve()
+        series: dict[int, Decimal] = {}
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                for row_number, row in enumerate(csv.DictReader(handle), start=2):
+                    try:
+                        moment = datetime.fromisoformat(row["hour_start"])
+                        if moment.tzinfo is None:
+                            raise ValueError("hour_start has no time zone")
+                        price = Decimal(row["price_per_mtok"])
+                    except (KeyError, ValueError, decimal.InvalidOperation) as exc:
+                        raise RatingError(f"{path}:{row_number}: bad spot price row: {exc}") from None
+                    hour = int((moment - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) // 3600
+                    series[hour] = price
+        except OSError as exc:
+            raise RatingError(f"cannot read spot price series {path}: {exc.strerror}") from None
+        return series
+
+    def _rate_for(self, index: int, charge: RateCardCharge, model: str) -> Rate:
+        key = (index, model)
+        found = self._rate_cache.get(key)
+        if found is None:
+            lowered = model.lower()
+            assert charge.rates is not None
+            for rate in charge.rates:
+                if any(fnmatch.fnmatchcase(lowered, g.lower()) for g in rate.models):
+                    found = self._rate_cache[key] = rate
+                    break
+            else:
+                raise UnpricedModelError(
+                    f"plan {self.plan.id!r}, charge {charge.name!r}: no rate matches model "
+                    f"{model!r}; add a rate for it (or a catch-all `models: [\"*\"]`)"
+                )
+        return found
+
+    def _row_value(self, index: int, charge: RateCardCharge, model: str, band: int,
+                   day: int, counts: Counts) -> tuple[Decimal, list[tuple[str, Decimal]]]:
+        """Value of one aggregate row under a rate card: list price, or cost x (1 + markup)."""
+        if charge.cost_plus is not None:
+            assert self.costbook is not None
+            cost = self.costbook.cost(model, counts, band, day_of(day))
+            factor = 1 + charge.cost_plus.markup
+            parts = [(cls, _EXACT.multiply(amount, factor)) for cls, amount in cost.by_class]
+        else:
+            rate = self._rate_for(index, charge, model)
+            parts = [
+                (cls, _EXACT.multiply(Decimal(getattr(counts, cls)), rate.price_per_mtok(cls)) / MTOK)
+                for cls in _CLASSES
+            ]
+        return sum((v for _, v in parts), ZERO), parts
+
+    # --- rating --------------------------------------------------------------------------------
+
+    def rate(self, subscription: Subscription, period: Period, usage: CustomerUsage, *,
+             fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
+             notes: Sequence[str] = ()) -> RatingResult:
+        """Rate ``subscription`` for ``period`` from the customer's aggregate ``usage`` (rows
+        outside the period are ignored, except that credits replay earlier periods).
+
+        ``fixed_fraction`` replaces the day-based proration of fixed components (fees, seats,
+        allowances, grants) and ``hours`` the reserved capacity buckets: the comparison tool
+        passes the share of the period a short trace covers.
+        """
+        plan = self.plan
+        if subscription.customer_id != usage.customer_id:
+            raise RatingError(
+                f"usage of {usage.customer_id!r} given to rate {subscription.customer_id!r}"
+            )
+        window = usage.window(period.start_day, period.end_day)
+        fraction = subscription.active_fraction(period) if fixed_fraction is None else fixed_fraction
+        lines = _Lines(plan, period)
+        usage_value: dict[str, Decimal] = {}
+        result_extra: dict[str, Any] = {}
+
+        # Rate-card values per (day, model) first: credits burn them in time order.
+        card_values: dict[int, dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]]] = {}
+        for index, charge in enumerate(plan.charges):
+            if isinstance(charge, RateCardCharge):
+                values: dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]] = {}
+                for (model, band, day), counts in sorted(window.daily.items()):
+                    amount, parts = self._row_value(index, charge, model, band, day, counts)
+                    previous = values.get((day, model))
+                    if previous is not None:
+                        merged = [(c, a + b) for (c, a), (_, b) in zip(previous[1], parts, strict=True)]
+                        values[(day, model)] = (previous[0] + amount, merged)
+                    else:
+                        values[(day, model)] = (amount, parts)
+                card_values[index] = values
+
+        credit_outcome = self._credits(subscription, period, usage, fraction, card_values)
+        refused_by_model: Mapping[str, Decimal] = {}
+        if credit_outcome is not None:
+            unit_value = credit_outcome.charge.unit_value
+            refused_by_model = {
+                label: _EXACT.multiply(c, unit_value)
+                for label, c in credit_outcome.result.refused_by_label.items()
+            }
+
+        for index, charge in enumerate(plan.charges):
+            if isinstance(charge, FlatCharge):
+                share = fraction if charge.proration == "daily" else Decimal(1)
+                lines.add("flat", charge.name, charge.name, share, plan.interval,
+                          _EXACT.multiply(charge.price, share), unit_price=charge.price)
+            elif isinstance(charge, SeatsCharge):
+                quantity = self._seat_quantity(subscription, period, fixed_fraction,
+                                               charge.proration == "daily")
+                lines.add("seats", charge.name, f"{charge.name} ({plan.interval})", quantity,
+                          "seat", _EXACT.multiply(charge.price, quantity), unit_price=charge.price)
+            elif isinstance(charge, UsageCharge):
+                self._usage_charge(charge, subscription, period, window, fixed_fraction, lines)
+            elif isinstance(charge, RateCardCharge):
+                self._rate_card(charge, card_values[index], refused_by_model, lines, usage_value)
+            elif isinstance(charge, CreditsCharge):
+                assert credit_outcome is not None
+                self._credit_lines(credit_outcome, lines, result_extra)
+            elif isinstance(charge, CapacityCharge):
+                self._capacity(charge, subscription, period, window, hours, lines, result_extra)
+        for charge in plan.charges:
+            if isinstance(charge, CommitmentCharge):
+                true_up = commitment.true_up(lines.metered_spend(), charge.minimum)
+                if true_up.amount:
+                    lines.add("commitment_true_up", charge.name,
+                              f"{charge.name}: true-up to {charge.minimum}", Decimal(1), "true-up",
+                              true_up.amount, details=true_up.details)
+            elif isinstance(charge, CapCharge):
+                capped = cap.apply(lines.metered_spend(), charge.maximum)
+                if capped.amount:
+                    lines.add("cap_discount", charge.name,
+                              f"{charge.name}: spend capped at {charge.maximum}", Decimal(1), "cap",
+                              capped.amount, details=capped.details)
+
+        subtotal = sum((ln.rounded_amount for ln in lines.lines), ZERO)
+        balances: tuple[CreditBalance, ...] = ()
+        refused: tuple[RefusedUsage, ...] = ()
+        breakage = ZERO
+        if credit_outcome is not None:
+            unit_value = credit_outcome.charge.unit_value
+            balances = tuple(
+                CreditBalance(
+                    source=b.grant_id, paid=b.paid, granted=b.granted, burned=b.burned,
+                    expired=b.expired, remaining=b.remaining,
+                    expires=credit_outcome.grant_expiry.get(b.grant_id),
+                    value_per_credit=unit_value,
+                )
+                for b in credit_outcome.result.balances
+            )
+            refused = tuple(
+                RefusedUsage(model=label, value=refused_by_model[label], credits=c)
+                for label, c in sorted(credit_outcome.result.refused_by_label.items()) if c
+            )
+            breakage = _EXACT.multiply(credit_outcome.result.breakage_credits, unit_value)
+        invoice = Invoice(
+            id=invoice_id(subscription.customer_id, plan.id, plan.version, period.start, period.end),
+            customer_id=subscription.customer_id, plan_id=plan.id, plan_version=plan.version,
+            currency=plan.currency, period_start=period.start, period_end=period.end,
+            lines=tuple(lines.lines), subtotal=subtotal, total=subtotal, credits=balances,
+            refused=refused, breakage=breakage, notes=tuple(notes),
+        )
+        return RatingResult(
+            invoice=invoice, usage_value=usage_value,
+            reserved=result_extra.get("reserved"), covered=result_extra.get("covered"),
+            breakage_value=breakage, unused_paid_value=result_extra.get("unused_paid", ZERO),
+            refused_value=sum(refused_by_model.values(), ZERO),
+            hourly_covered=result_extra.get("hourly_covered", {}),
+        )
+
+    # --- charge kinds ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _seat_quantity(sub: Subscription, period: Period, fixed: Decimal | None,
+                       daily: bool) -> Decimal:
+        if fixed is not None:
+            return _EXACT.multiply(Decimal(sub.seats_on(period.start) or sub.seats_on(sub.start)), fixed)
+        if daily:
+            return sub.seat_quantity(period)
+        return Decimal(sub.seats_on(max(period.start, sub.start)))
+
+    def _usage_charge(self, charge: UsageCharge, sub: Subscription, period: Period,
+                      window: CustomerUsage, fixed: Decimal | None, lines: _Lines) -> None:
+        globs = [g.lower() for g in charge.meter.models or []]
+        quantity = 0
+        for (model, _band, _day), counts in window.daily.items():
+            if globs and not any(fnmatch.fnmatchcase(model.lower(), g) for g in globs):
+                continue
+            if charge.meter.requests:
+                quantity += counts.requests
+            else:
+                quantity += sum(getattr(counts, cls) for cls in charge.meter.tokens or [])
+        billable = Decimal(quantity)
+        described = f"{_fmt_tokens(quantity)} {'requests' if charge.meter.requests else 'tokens'}"
+        if charge.included is not None:
+            if charge.included.per_seat is not None:
+                seats = self._seat_quantity(sub, period, fixed, True)
+                included = _EXACT.multiply(Decimal(charge.included.per_seat), seats)
+            else:
+                share = fixed if fixed is not None else Decimal(1)
+                included = _EXACT.multiply(Decimal(charge.included.amount or 0), share)
+            billable = apply_allowance(quantity, included).billable
+            described += f", {_fmt_tokens(included.normalize())} included"
+        unit = "requests" if charge.meter.requests else "tokens"
+        if charge.per_unit is not None:
+            spec = charge.per_unit
+            priced = per_unit.price(billable, spec.unit_price, spec.per)
+            lines.add("usage", charge.name, f"{charge.name} ({described})",
+                      billable / spec.per, _per_label(spec.per, unit), priced.amount,
+                      unit_price=spec.unit_price, details=priced.details)
+        elif charge.tiers is not None:
+            table = charge.tiers
+            tiers = [Tier(t.up_to, t.unit_price, t.flat_price) for t in table.tiers]
+            pricer = graduated.price if table.mode == "graduated" else volume.price
+            priced = pricer(billable, tiers, table.per)
+            lines.add("usage", charge.name, f"{charge.name} ({described}, {table.mode} tiers)",
+                      billable / table.per, _per_label(table.per, unit), priced.amount,
+                      details=priced.details)
+        else:
+            assert charge.package is not None
+            pack = charge.package
+            priced = package.price(billable, pack.size, pack.price, pack.round)
+            packages = priced.amount / pack.price if pack.price else Decimal(0)
+            lines.add("usage", charge.name, f"{charge.name} ({described})", packages,
+                      f"package of {pack.size:,}", priced.amount, unit_price=pack.price,
+                      details=priced.details)
+
+    def _rate_card(self, charge: RateCardCharge,
+                   values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
+                   refused: Mapping[str, Decimal], lines: _Lines,
+                   usage_value: dict[str, Decimal]) -> None:
+        per_model: dict[str, tuple[Decimal, dict[str, Decimal]]] = {}
+        for (_day, model), (amount, parts) in sorted(values.items()):
+            total, classes = per_model.get(model, (ZERO, {}))
+            for cls, value in parts:
+                classes[cls] = classes.get(cls, ZERO) + value
+            per_model[model] = (total + amount, classes)
+        card_total = ZERO
+        for model in sorted(per_model):
+            amount, classes = per_model[model]
+            usage_value[model] = usage_value.get(model, ZERO) + amount
+            accepted = amount - refused.get(model, ZERO) if charge.paid_with == "credits" else amount
+            details = [(f"{cls}", v) for cls, v in classes.items() if v]
+            if accepted != amount:
+                details.append(("refused: credits exhausted", accepted - amount))
+            card_total += accepted
+            lines.add("rate_card", charge.name, f"{charge.name}: {model}", Decimal(1), "usage",
+                      accepted, details=details or [("no usage", ZERO)], model=model,
+                      grade=grade_of(self.plan, model))
+        if charge.included_amount is not None:
+            covered = min(card_total, charge.included_amount)
+            if covered:
+                lines.add("included_usage", charge.name,
+                          f"{charge.name}: included usage (up to {charge.included_amount})",
+                          Decimal(1), "allowance", -covered)
+            overage = card_total - covered
+            if charge.overage_discount is not None and overage > 0:
+                table = charge.overage_discount
+                pricer = graduated.price if table.mode == "graduated" else volume.price
+                discounted = pricer(overage, _tiers(table))
+                if discounted.amount != overage:
+                    lines.add("overage_discount", charge.name,
+                              f"{charge.name}: overage discount on {overage}", Decimal(1),
+                              "discount", discounted.amount - overage, details=(*discounted.details, ("list price of the overage", -overage)))
+        if charge.volume_discount is not None and card_total > 0:
+            table = charge.volume_discount
+            pricer = graduated.price if table.mode == "graduated" else volume.price
+            discounted = pricer(card_total, _tiers(table))
+            if discounted.amount != card_total:
+                lines.add("volume_discount", charge.name,
+                          f"{charge.name}: volume discount on {card_total}", Decimal(1),
+                          "discount", discounted.amount - card_total,
+                          details=(*discounted.details, ("list value", -card_total)))
+
+    # --- credits ---------------------------------------------------------------------------------
+
+    def _credits(self, sub: Subscription, period: Period, usage: CustomerUsage, fraction: Decimal,
+                 card_values: Mapping[int, Mapping[tuple[int, str], tuple[Decimal, Any]]]
+                 ) -> _CreditOutcome | None:
+        charge = next((c for c in self.plan.charges if isinstance(c, CreditsCharge)), None)
+        if charge is None:
+            return None
+        paying = [i for i, c in enumerate(self.plan.charges)
+                  if isinstance(c, RateCardCharge) and c.paid_with == "credits"]
+        topup = None
+        if charge.auto_topup is not None:
+            pack = next(p for p in charge.packs if p.name == charge.auto_topup.pack)
+            topup = credits.TopUpPack(
+                name=pack.name, amount=pack.amount, price=pack.price, priority=pack.priority,
+                expires_after=parse_duration(pack.expires_after) if pack.expires_after else None,
+            )
+        threshold = charge.auto_topup.when_balance_below if charge.auto_topup else ZERO
+
+        # Replay earlier periods of the subscription: carried grants are what they left.
+        carried: list[credits.CreditGrant] = []
+        expiry: dict[str, date | None] = {}
+        first = 0
+        while nth_period(sub.anchor_date, self.plan.interval, first).end <= sub.start:
+            first += 1
+        n = first
+        while True:
+            current = nth_period(sub.anchor_date, self.plan.interval, n)
+            if current.start >= period.end:
+                raise RatingError(f"period {period} does not line up with the subscription's anchor")
+            is_target = current == period
+            if is_target:
+                values = card_values
+            else:
+                window = usage.window(current.start_day, current.end_day)
+                values = {i: self._values_for(i, window) for i in paying}
+            grants, packs = self._grants_for(charge, sub, current, fraction if is_target else
+                                             sub.active_fraction(current), len(carried))
+            for g in grants:
+                expiry[g.id] = g.expires_day
+            debits = self._debits(values, paying, charge.unit_value)
+            result = credits.burn(
+                [*carried, *grants], debits, period_end=current.end, topup=topup,
+                when_balance_below=threshold, overage=charge.overage,
+            )
+            for purchase in result.purchases:
+                expiry[purchase.grant_id] = (
+                    None if topup is None or topup.expires_after is None
+                    else purchase.day + topup.expires_after
+                )
+            if is_target:
+                pack_lines = [(f"{charge.name}: {name}", count, price, _EXACT.multiply(price, count))
+                              for name, count, price in packs]
+                pack_lines += [
+                    (f"{charge.name}: {p.pack} (auto top-up {p.day})", p.count,
+                     p.price_total / p.count, p.price_total)
+                    for p in result.purchases
+                ]
+                return _CreditOutcome(result, charge, pack_lines, expiry)
+            by_id = {g.id: g for g in [*carried, *grants]}
+            carried = []
+            for balance in result.balances:
+                if balance.remaining <= 0:
+                    continue
+                original = by_id.get(balance.grant_id)
+                if original is None:  # an auto top-up purchase
+                    purchase = next(p for p in result.purchases if p.grant_id == balance.grant_id)
+                    assert topup is not None
+                    original = credits.CreditGrant(
+                        id=purchase.grant_id, amount=purchase.credits, effective_day=purchase.day,
+                        expires_day=expiry[purchase.grant_id], priority=topup.priority,
+                        paid=True, order=len(by_id) + len(carried),
+                    )
+                if original.expires_day is not None and original.expires_day <= current.end:
+                    continue
+                carried.append(credits.CreditGrant(
+                    id=original.id, amount=balance.remaining, effective_day=original.effective_day,
+                    expires_day=original.expires_day, priority=original.priority,
+                    paid=original.paid, order=original.order,
+                ))
+            n += 1
+
+    def _values_for(self, index: int, window: CustomerUsage
+                    ) -> dict[tuple[int, str], tuple[Decimal, Any]]:
+        charge = self.plan.charges[index]
+        assert isinstance(charge, RateCardCharge)
+        out: dict[tuple[int, str], tuple[Decimal, Any]] = {}
+        for (model, band, day), counts in window.daily.items():
+            amount, _ = self._row_value(index, charge, model, band, day, counts)
+            previous = out.get((day, model))
+            out[(day, model)] = ((previous[0] if previous else ZERO) + amount, None)
+        return out
+
+    @staticmethod
+    def _debits(values: Mapping[int, Mapping[tuple[int, str], tuple[Decimal, Any]]],
+                paying: Sequence[int], unit_value: Decimal) -> list[credits.Debit]:
+        merged: dict[tuple[int, str], Decimal] = {}
+        for index in paying:
+            for key, (amount, _) in values.get(index, {}).items():
+                merged[key] = merged.get(key, ZERO) + amount
+        return [
+            credits.Debit(day=day_of(day), credits=_EXACT.divide(amount, unit_value), label=model)
+            for (day, model), amount in sorted(merged.items()) if amount
+        ]
+
+    def _grants_for(self, charge: CreditsCharge, sub: Subscription, period: Period,
+                    fraction: Decimal, order_base: int
+                    ) -> tuple[list[credits.CreditGrant], list[tuple[str, int, Decimal]]]:
+        grants: list[credits.CreditGrant] = []
+        start = max(period.start, sub.start)
+        for spec in charge.grants:
+            if spec.every == "once" and not period.contains(sub.start):
+                continue
+            amount = spec.amount if spec.every == "once" else _EXACT.multiply(spec.amount, fraction)
+            if amount <= 0:
+                continue
+            if spec.expires == "end_of_period":
+                expires: date | None = period.end
+            elif spec.expires == "never":
+                expires = None
+            else:
+                expires = start + parse_duration(spec.expires)
+            grants.append(credits.CreditGrant(
+                id=f"{spec.name} {start.isoformat()}", amount=amount, effective_day=start,
+                expires_day=expires, priority=spec.priority, paid=spec.paid,
+                order=order_base + len(grants),
+            ))
+        bought: list[tuple[str, int, Decimal]] = []
+        for purchase in sub.packs_in(period):
+            pack = next((p for p in charge.packs if p.name == purchase.pack), None)
+            if pack is None:
+                known = ", ".join(repr(p.name) for p in charge.packs) or "none"
+                raise RatingError(
+                    f"subscription of {sub.customer_id!r} buys pack {purchase.pack!r} on "
+                    f"{purchase.date}, which plan {self.plan.id!r} does not sell (packs: {known})"
+                )
+            grants.append(credits.CreditGrant(
+                id=f"{pack.name} {purchase.date.isoformat()}",
+                amount=_EXACT.multiply(pack.amount, purchase.count), effective_day=purchase.date,
+                expires_day=(purchase.date + parse_duration(pack.expires_after)
+                             if pack.expires_after else None),
+                priority=pack.priority, paid=True, order=order_base + len(grants),
+            ))
+            bought.append((pack.name, purchase.count, pack.price))
+        return grants, bought
+
+    @staticmethod
+    def _credit_lines(outcome: _CreditOutcome, lines: _Lines, extra: dict[str, Any]) -> None:
+        charge = outcome.charge
+        for description, count, unit_price, amount in outcome.pack_lines:
+            lines.add("credit_pack", charge.name, description, Decimal(count), "pack", amount,
+                      unit_price=unit_price)
+        burned = sum(outcome.result.burned_by_label.values(), ZERO)
+        if burned:
+            lines.add("credits_applied", charge.name,
+                      f"{charge.name} applied ({burned.normalize():f} {charge.unit}s)",
+                      burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
+                      unit_price=-charge.unit_value)
+        unused_paid = sum((b.remaining for b in outcome.result.balances if b.paid), ZERO)
+        extra["unused_paid"] = _EXACT.multiply(unused_paid, charge.unit_value)
+
+    # --- capacity --------------------------------------------------------------------------------
+
+    def _capacity(self, charge: CapacityCharge, sub: Subscription, period: Period,
+                  window: CustomerUsage, hours: Sequence[int] | None, lines: _Lines,
+                  extra: dict[str, Any]) -> None:
+        if hours is None:
+            active = period.clip(sub.start, sub.end)
+            hours = [] if active is None else capacity.hours_between(active.start_dt, active.end_dt)
+        hour_set = set(hours)
+        weights = {cls: charge.meter.weights.get(cls, Decimal(1)) for cls in charge.meter.tokens}
+        usage: dict[int, Decimal] = {}
+        for hour, counts in window.hourly.items():
+            if hour in hour_set:
+                usage[hour] = sum(
+                    (_EXACT.multiply(Decimal(getattr(counts, cls)), w) for cls, w in weights.items()),
+                    ZERO,
+                )
+        spot = self._spot_prices(charge, hours)
+        priced = capacity.price(usage, hours, charge.baseload.per_bucket,
+                                charge.baseload.price_per_mtok, spot)
+        reserved_tokens = Decimal(len(hours) * charge.baseload.per_bucket)
+        lines.add("capacity_baseload", charge.name,
+                  f"{charge.name}: baseload {charge.baseload.per_bucket:,} tokens/hour x "
+                  f"{len(hours)} hours", reserved_tokens / MTOK, "1M reserved tokens",
+                  priced.baseload.amount, unit_price=charge.baseload.price_per_mtok,
+                  details=priced.baseload.details)
+        lines.add("capacity_spot", charge.name, f"{charge.name}: spot usage above the baseload",
+                  sum((max(ZERO, u - charge.baseload.per_bucket) for u in usage.values()), ZERO) / MTOK,
+                  "1M tokens", priced.spot.amount, details=priced.spot.details)
+        extra["reserved"] = extra.get("reserved", ZERO) + priced.reserved
+        extra["covered"] = extra.get("covered", ZERO) + priced.covered
+        covered_by_hour: dict[int, Decimal] = dict(extra.get("hourly_covered", {}))
+        for hour, used in usage.items():
+            covered_by_hour[hour] = covered_by_hour.get(hour, ZERO) + min(used, Decimal(charge.baseload.per_bucket))
+        extra["hourly_covered"] = covered_by_hour
+
+    def _spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
+        series = self._spot_series.get(charge.name)
+        if series is not None:
+            missing = [h for h in hours if h not in series]
+            if missing:
+                raise RatingError(
+                    f"spot price series of {charge.name!r} has no price for the hour starting "
+                    f"{capacity.hour_start(missing[0]).isoformat()}"
+                )
+            return {h: series[h] for h in hours}
+        assert charge.spot.schedule is not None
+        return _schedule_prices(
+            tuple(hours), _tou_rules(charge), charge.spot.timezone,
+        )
+
+
+def _tou_rules(charge: CapacityCharge) -> tuple[tuple[capacity.TouRule, ...], Decimal]:
+    assert charge.spot.schedule is not None
+    rules: list[capacity.TouRule] = []
+    default = ZERO
+    for rule in charge.spot.schedule:
+        if rule.default:
+            default = rule.price_per_mtok
+            continue
+        days = frozenset(WEEKDAYS.index(d) for d in rule.days) if rule.days else frozenset(range(7))
+        start, end = parse_hours(rule.hours) if rule.hours else (time(0), time(0))
+        rules.append(capacity.TouRule(days=days, start=start, end=end,
+                                      price_per_mtok=rule.price_per_mtok))
+    return tuple(rules), default
+
+
+@lru_cache(maxsize=256)
+def _schedule_prices(hours: tuple[int, ...], rules: tuple[tuple[capacity.TouRule, ...], Decimal],
+                     tz: str) -> dict[int, Decimal]:
+    return capacity.spot_prices(hours, rules[0], rules[1], tz)
+
+
+def _per_label(per: int, unit: str) -> str:
+    if per == 1:
+        return unit[:-1] if unit.endswith("s") else unit
+    if per == MTOK:
+        return f"1M {unit}"
+    return f"{per:,} {unit}"
+

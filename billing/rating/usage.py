@@ -1,0 +1,98 @@
+"""One customer's usage, as the pricing step sees it: aggregate rows, never events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+
+__all__ = ["CustomerUsage", "split_by_customer"]
+
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+def day_of(day_index: int) -> date:
+    return _EPOCH_DAY + timedelta(days=day_index)
+
+
+def day_index(day: date) -> int:
+    return (day - _EPOCH_DAY).days
+
+
+@dataclass(slots=True)
+class CustomerUsage:
+    """A customer's aggregate rows: daily (model, band, day) and hourly (hour)."""
+
+    customer_id: str
+    daily: dict[tuple[str, int, int], Counts] = field(default_factory=dict)
+    hourly: dict[int, Counts] = field(default_factory=dict)
+
+    def window(self, start_day: int, end_day: int) -> CustomerUsage:
+        """Rows of days ``start_day <= day < end_day`` (hours of the same UTC days)."""
+        first_hour, end_hour = start_day * 24, end_day * 24
+        return CustomerUsage(
+            self.customer_id,
+            {k: c for k, c in self.daily.items() if start_day <= k[2] < end_day},
+            {h: c for h, c in self.hourly.items() if first_hour <= h < end_hour},
+        )
+
+    def by_model(self) -> dict[str, Counts]:
+        """Token sums per model over all days and bands."""
+        out: dict[str, Counts] = {}
+        for (model, _band, _day), counts in sorted(self.daily.items()):
+            out.setdefault(model, Counts()).add(counts)
+        return out
+
+    def by_model_band(self) -> dict[tuple[str, int], Counts]:
+        out: dict[tuple[str, int], Counts] = {}
+        for (model, band, _day), counts in sorted(self.daily.items()):
+            out.setdefault((model, band), Counts()).add(counts)
+        return out
+
+    def by_day_model(self) -> Iterator[tuple[int, str, Counts]]:
+        """Rows summed over bands, in (day, model) order: the order credits burn."""
+        merged: dict[tuple[int, str], Counts] = {}
+        for (model, _band, day), counts in self.daily.items():
+            merged.setdefault((day, model), Counts()).add(counts)
+        for (day, model) in sorted(merged):
+            yield day, model, merged[(day, model)]
+
+    def total(self) -> Counts:
+        out = Counts()
+        for counts in self.daily.values():
+            out.add(counts)
+        return out
+
+
+def split_by_customer(aggregates: UsageAggregates) -> dict[str, CustomerUsage]:
+    """Index aggregate rows by customer, in one pass."""
+    out: dict[str, CustomerUsage] = {}
+    for key, counts in aggregates.daily.items():
+        usage = out.get(key.customer_id)
+        if usage is None:
+            usage = out[key.customer_id] = CustomerUsage(key.customer_id)
+        usage.daily[(key.model, key.band, key.day)] = counts
+    for hkey, counts in aggregates.hourly.items():
+        usage = out.get(hkey.customer_id)
+        if usage is None:
+            usage = out[hkey.customer_id] = CustomerUsage(hkey.customer_id)
+        usage.hourly[hkey.hour] = counts
+    return out
+
+
+def merge_rows(
+    daily: Iterable[tuple[DailyKey, Counts]], hourly: Iterable[tuple[HourlyKey, Counts]]
+) -> UsageAggregates:
+    """Build aggregates from rows (adding rows that share a key)."""
+    result = UsageAggregates()
+    for dkey, counts in daily:
+        result.daily.setdefault(dkey, Counts()).add(counts)
+    for hkey, counts in hourly:
+        result.hourly.setdefault(hkey, Counts()).add(counts)
+    return result
+
+
+def counts_of(mapping: Mapping[str, int]) -> Counts:
+    return Counts(**mapping)
