@@ -427,6 +427,10 @@ class _InvoiceFailed(Exception):
     """Stops one invoice; the batch goes on."""
 
 
+class _RunStopped(StripeSyncError):
+    """Stops the whole run: every invoice would fail the same way (e.g. the key is refused)."""
+
+
 def _meta(obj: Any) -> dict[str, str]:
     """An SDK object's metadata as a plain dict (empty when it has none)."""
     metadata = getattr(obj, "metadata", None)
@@ -507,6 +511,8 @@ class StripeSink:
             status = self._ensure_items(invoice, plan, ids["customer"], stripe_invoice, created)
             if self.options.finalize and status == "draft":
                 self._finalize(invoice, ids["invoice"], created)
+        except _RunStopped:
+            raise
         except (_InvoiceFailed, StripeSyncError) as exc:
             return PushResult(
                 invoice_id=invoice.id,
@@ -536,7 +542,7 @@ class StripeSink:
                 return fn()
             except stripe.AuthenticationError as exc:
                 # Every invoice would fail the same way: stop the run.
-                raise StripeSyncError(self._describe(what, exc)) from None
+                raise _RunStopped(self._describe(what, exc)) from None
             except stripe.StripeError as exc:
                 if not _is_retryable(exc) or attempt == self.options.max_attempts:
                     suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
