@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterator
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from billing.designer.economics import EconomicsError, EconomicsView, economics_view
-from billing.designer.simulate import simulate, write_trace
+from billing.designer.simulate import simulate_to_parquet
 from billing.designer.workload import WorkloadError, load_workload
 from billing.errors import BillingError
 from billing.money import D
-from billing.usage.events import UsageEvent
 
 __all__ = ["economics", "register", "simulate_command"]
 
@@ -29,48 +27,31 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-class _Tally:
-    """Counts what passes through on its way to the Parquet writer."""
-
-    def __init__(self) -> None:
-        self.events = 0
-        self.tokens: Counter[str] = Counter()
-        self.by_model: Counter[str] = Counter()
-        self.customers: set[str] = set()
-        self.sessions: set[str] = set()
-        self.first: datetime | None = None
-        self.last: datetime | None = None
-
-    def watch(self, events: Iterator[UsageEvent]) -> Iterator[UsageEvent]:
-        for event in events:
-            self.events += 1
-            self.tokens["input"] += event.input_tokens
-            self.tokens["cached_input"] += event.cached_input_tokens
-            self.tokens["cache_write"] += event.cache_write_tokens
-            self.tokens["output"] += event.output_tokens
-            self.by_model[event.model] += 1
-            self.customers.add(event.customer_id)
-            if event.session_id is not None:
-                self.sessions.add(event.session_id)
-            if self.first is None or event.timestamp < self.first:
-                self.first = event.timestamp
-            if self.last is None or event.timestamp > self.last:
-                self.last = event.timestamp
-            yield event
-
-    def as_json(self, workload: Path, out: Path) -> dict[str, object]:
-        return {
-            "workload": str(workload),
-            "trace": str(out),
-            "synthetic": True,
-            "events": self.events,
-            "conversations": len(self.sessions),
-            "customers": len(self.customers),
-            "events_by_model": dict(sorted(self.by_model.items())),
-            "tokens": dict(self.tokens),
-            "first": self.first.isoformat() if self.first else None,
-            "last": self.last.isoformat() if self.last else None,
-        }
+def _summary(workload: Path, out: Path) -> dict[str, object]:
+    """What the written trace holds, read back from the file (so the summary is the file's)."""
+    table = pq.read_table(out)
+    tokens = {
+        name: int(pc.sum(table.column(f"{name}_tokens")).as_py() or 0)
+        for name in ("input", "cached_input", "cache_write", "output")
+    }
+    by_model = {
+        str(row["values"]): int(row["counts"])
+        for row in pc.value_counts(table.column("model")).to_pylist()
+    }
+    first = pc.min(table.column("timestamp")).as_py()
+    last = pc.max(table.column("timestamp")).as_py()
+    return {
+        "workload": str(workload),
+        "trace": str(out),
+        "synthetic": True,
+        "events": table.num_rows,
+        "conversations": len(pc.unique(table.column("session_id"))),
+        "customers": len(pc.unique(table.column("customer_id"))),
+        "events_by_model": dict(sorted(by_model.items())),
+        "tokens": tokens,
+        "first": first.isoformat() if first else None,
+        "last": last.isoformat() if last else None,
+    }
 
 
 def simulate_command(
@@ -85,33 +66,35 @@ def simulate_command(
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
         raise typer.Exit(1) from None
-    tally = _Tally()
-    metadata = {"generator": "billing simulate", "seed": str(spec.seed), "workload": str(workload)}
     try:
-        write_trace(tally.watch(simulate(spec)), out, metadata=metadata)
+        simulate_to_parquet(spec, out, metadata={"workload_file": workload.name})
     except BillingError as exc:
         raise _fail(str(exc)) from None
-    summary = tally.as_json(workload, out)
+    summary = _summary(workload, out)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
     console = Console(highlight=False)
     console.print(
         escape(
-            f"wrote {tally.events:,} SYNTHETIC events ({len(tally.sessions):,} conversations, "
-            f"{len(tally.customers):,} customers) to {out}"
+            f"wrote {summary['events']:,} SYNTHETIC events ({summary['conversations']:,} "
+            f"conversations, {summary['customers']:,} customers) to {out}"
         )
     )
     table = Table(title="tokens by class", title_justify="left")
     table.add_column("class")
     table.add_column("tokens", justify="right")
-    for name in ("input", "cached_input", "cache_write", "output"):
-        table.add_row(name, f"{tally.tokens[name]:,}")
+    tokens = summary["tokens"]
+    assert isinstance(tokens, dict)
+    for name, count in tokens.items():
+        table.add_row(name, f"{count:,}")
     console.print(table)
-    models = ", ".join(f"{escape(m)} {n:,}" for m, n in sorted(tally.by_model.items()))
+    by_model = summary["events_by_model"]
+    assert isinstance(by_model, dict)
+    models = ", ".join(f"{escape(m)} {n:,}" for m, n in by_model.items())
     console.print(f"events by model: {models or 'none'}")
-    if tally.first and tally.last:
-        console.print(f"from {tally.first.isoformat()} to {tally.last.isoformat()}")
+    if summary["first"] and summary["last"]:
+        console.print(f"from {summary['first']} to {summary['last']}")
 
 
 def _number(option: str, text: str) -> Decimal:

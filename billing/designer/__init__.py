@@ -5,7 +5,8 @@
 - :mod:`billing.designer.conversation`: the multi-turn token rule (input grows as
   ``k * n * (n + 1) / 2`` until the context window caps it).
 - :mod:`billing.designer.simulate`: ``simulate(workload)`` yields labelled synthetic
-  :class:`~billing.usage.events.UsageEvent` s; ``write_trace`` writes them to Parquet.
+  :class:`~billing.usage.events.UsageEvent` s; ``write_trace`` writes them to Parquet;
+  ``simulate_to_parquet`` writes the same file column by column (fast).
 - :mod:`billing.designer.economics`: the Lerner margin, implied marginal cost and Cournot markups.
 """
 

@@ -23,18 +23,24 @@ Each turn becomes one :class:`~billing.usage.events.UsageEvent` (one request) wh
 counts follow :func:`billing.designer.conversation.turn_tokens`; no cache writes. Events come
 out conversation by conversation, conversations in start order; ids and session ids start with
 ``syn-`` and every event carries the property ``synthetic=true``.
+
+:func:`write_trace` writes any events to a Parquet trace labelled synthetic;
+:func:`simulate_to_parquet` writes the same file straight from the plan, with array operations
+(about 1M events in 2-3 s on a 2-core machine, against about 15 s through ``UsageEvent``
+objects), which is what ``billing simulate`` uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from billing.designer.conversation import TurnTokens, turn_tokens
@@ -225,6 +231,7 @@ def simulate(workload: Workload) -> Iterator[UsageEvent]:
 
 
 _BATCH: Final = 100_000
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def write_trace(
@@ -274,9 +281,71 @@ def write_trace(
     return rows
 
 
-def simulate_to_parquet(workload: Workload, path: str | Path) -> int:
-    """``write_trace(simulate(workload), path)`` with the workload's name and seed as metadata."""
-    metadata = {"generator": "billing simulate", "seed": str(workload.seed)}
+def simulate_to_parquet(
+    workload: Workload, path: str | Path, *, metadata: Mapping[str, str] | None = None
+) -> int:
+    """Write the workload's trace to Parquet, column by column; return the number of rows.
+
+    The file holds exactly what ``write_trace(simulate(workload), path)`` writes (the tests
+    check it) but is built with array operations, without one Python object per event, so
+    millions of events take seconds. Metadata: ``synthetic=true``, ``label``, the seed, the
+    workload's name, plus ``metadata``.
+    """
+    meta = {"synthetic": "true", "label": SYNTHETIC_LABEL, "generator": "billing simulate",
+            "seed": str(workload.seed)}
     if workload.name:
-        metadata["workload"] = workload.name
-    return write_trace(simulate(workload), path, metadata=metadata)
+        meta["workload"] = workload.name
+    meta.update(metadata or {})
+    schema = TRACE_SCHEMA.with_metadata({k.encode(): v.encode() for k, v in meta.items()})
+    plan = _conversations(workload)
+    conv = workload.conversation
+    total = len(plan.turns)
+    max_turns = int(plan.turns.max()) if total else 0
+    tokens = [turn_tokens(i, conv.tokens_per_turn, conv.context_window, conv.cache_hit_rate)
+              for i in range(1, max_turns + 1)]
+    fresh_by_turn = np.array([t.fresh for t in tokens], dtype=np.int64)
+    cached_by_turn = np.array([t.cached for t in tokens], dtype=np.int64)
+    turn_suffix = pa.array([f"-t{i}" for i in range(1, max_turns + 1)], pa.string())
+    customers = pa.array(plan.customer_ids, pa.string())
+    models = pa.array(plan.models, pa.string())
+    start_us = (workload.start - _EPOCH) // timedelta(microseconds=1)
+    prefix = f"syn-s{workload.seed}-c"
+    width = len(str(total))
+    rows = 0
+    target = Path(path)
+    try:
+        with pq.ParquetWriter(target, schema) as writer:
+            for lo in range(0, max(total, 1), _BATCH // 4):
+                hi = min(lo + _BATCH // 4, total)
+                if hi <= lo:
+                    break
+                turns = plan.turns[lo:hi]
+                n = int(turns.sum())
+                conv_rep = np.repeat(np.arange(hi - lo), turns)
+                first_row = np.repeat(np.cumsum(turns) - turns, turns)
+                turn0 = np.arange(n, dtype=np.int64) - first_row  # 0-based turn number
+                sessions = pa.array(
+                    [f"{prefix}{number:0{width}d}" for number in range(lo + 1, hi + 1)],
+                    pa.string(),
+                ).take(pa.array(conv_rep))
+                ids = pc.binary_join_element_wise(sessions, turn_suffix.take(pa.array(turn0)), "")
+                seconds = plan.offsets[lo:hi][conv_rep] + turn0 * conv.seconds_between_turns
+                stamps = start_us + seconds * 1_000_000
+                columns = [
+                    ids,
+                    customers.take(pa.array(plan.customer_idx[lo:hi][conv_rep])),
+                    pa.array(stamps, pa.timestamp("us", tz="UTC")),
+                    models.take(pa.array(plan.model_idx[lo:hi][conv_rep])),
+                    pa.array(fresh_by_turn[turn0]),
+                    pa.array(cached_by_turn[turn0]),
+                    pa.array(np.zeros(n, dtype=np.int64)),
+                    pa.array(np.full(n, conv.output_tokens_per_turn, dtype=np.int64)),
+                    pa.array(np.ones(n, dtype=np.int64)),
+                    sessions,
+                    pa.array([SYNTHETIC_LABEL] * n, pa.string()),
+                ]
+                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+                rows += n
+    except OSError as exc:
+        raise TraceError(f"{target}: cannot write the trace: {exc.strerror or exc}") from None
+    return rows

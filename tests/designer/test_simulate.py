@@ -251,3 +251,40 @@ def test_start_offset_time_zone_is_kept_as_an_instant() -> None:
     assert [e.timestamp for e in events] == [e.timestamp for e in simulate(load_workload(TINY))]
     assert all(e.timestamp.tzinfo == UTC for e in events)
     assert min(e.timestamp for e in events) >= datetime(2026, 11, 2, tzinfo=UTC)
+
+
+def test_the_trace_reader_aggregates_a_simulated_trace_to_the_hand_totals(
+    tmp_path: Path,
+) -> None:
+    from billing.usage.mapping import TraceSpec
+    from billing.usage.readers import aggregate_trace_python
+
+    out = tmp_path / "trace.parquet"
+    assert main(["simulate", str(TINY), "--out", str(out)]) == 0
+    result = aggregate_trace_python(TraceSpec(path=out))
+    assert (result.stats.events, result.stats.rejected, result.stats.customers) == (12, 0, 2)
+    totals = {key.customer_id: counts.as_tuple() for key, counts in result.aggregates.daily.items()}
+    # (input, cached_input, cache_write, output, requests, events), from the fixture's header
+    assert totals == {
+        "cust-0001": (260_000, 100_000, 0, 40_000, 8, 8),
+        "cust-0002": (130_000, 50_000, 0, 20_000, 4, 4),
+    }
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"days": 3},
+        {"days": 2, "model_assignment": "customer", "seed": 11},
+        {"days": 2, "customers": {"count": 30, "activity": {"kind": "lognormal", "sigma": "1.8"}},
+         "start": "2026-11-01T08:30:00.250000+02:00"},
+    ],
+)
+def test_columnar_writer_writes_exactly_the_simulated_events(
+    tmp_path: Path, changes: dict[str, object]
+) -> None:
+    w = _workload(**changes)
+    by_event, by_column = tmp_path / "events.parquet", tmp_path / "columns.parquet"
+    rows = write_trace(simulate(w), by_event)
+    assert simulate_to_parquet(w, by_column) == rows > 0
+    assert pq.read_table(by_column).equals(pq.read_table(by_event))
