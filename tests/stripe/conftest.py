@@ -13,57 +13,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from datetime import date
-from decimal import Decimal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from billing.invoice import Invoice, InvoiceLine, LineKind, invoice_id, make_line
-from billing.money import Rounding
+from billing.invoice import Invoice
 from billing.sinks.stripe import PushOptions, StripeSink
 from billing.sinks.stripe_testing import FakeStripe
-
-TEST_KEY = "sk_test_51TokenBillingSecretKeyForTests0123456789"
-
-JAN = date(2025, 1, 1)
-FEB = date(2025, 2, 1)
-
-
-def _line(index: int, kind: LineKind, description: str, amount: str, currency: str) -> InvoiceLine:
-    return make_line(
-        index=index,
-        kind=kind,
-        charge=kind,
-        description=description,
-        quantity=Decimal(1),
-        unit="fee",
-        amount=Decimal(amount),
-        currency=currency,
-        rounding=Rounding.HALF_UP,
-        period_start=JAN,
-        period_end=FEB,
-    )
-
-
-def build_invoice(customer: str, currency: str, lines: list[tuple[LineKind, str, str]]) -> Invoice:
-    built = tuple(
-        _line(i, kind, desc, amount, currency) for i, (kind, desc, amount) in enumerate(lines, 1)
-    )
-    total = sum((line.rounded_amount for line in built), Decimal(0))
-    return Invoice(
-        id=invoice_id(customer, "pro", JAN, JAN, FEB),
-        customer_id=customer,
-        plan_id="pro",
-        plan_version=JAN,
-        currency=currency,
-        period_start=JAN,
-        period_end=FEB,
-        lines=built,
-        subtotal=total,
-        total=total,
-    )
+from tests.stripe.helpers import TEST_KEY, SinkFactory, build_invoice
 
 
 @pytest.fixture
@@ -99,9 +57,6 @@ def jpy_invoice() -> Invoice:
 @pytest.fixture
 def fake() -> FakeStripe:
     return FakeStripe()
-
-
-SinkFactory = Callable[..., StripeSink]
 
 
 @pytest.fixture

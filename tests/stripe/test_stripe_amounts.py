@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import build_invoice
 
 from billing.errors import StripeSyncError
 from billing.sinks.stripe import plan_invoice, to_stripe_amount
+from tests.stripe.helpers import build_invoice
 
 
 @pytest.mark.parametrize(

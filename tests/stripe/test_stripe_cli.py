@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY
 
 from billing.cli import main
 from billing.cli import push as push_cli
 from billing.invoice import Invoice
 from billing.sinks.stripe_testing import FakeStripe
+from tests.stripe.helpers import TEST_KEY
 
 
 def write_invoices(path: Path, invoices: list[Invoice], wrapped: bool = False) -> Path:

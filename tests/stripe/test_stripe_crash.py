@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SinkFactory
 
 from billing.invoice import Invoice
 from billing.sinks.stripe_testing import FakeStripe, SimulatedCrash
+from tests.stripe.helpers import SinkFactory
 
 # POSTs of one push with --finalize: customer, invoice, 5 items (L001..L005), finalize = 8.
 STEPS = ["customer", "invoice", "item L001", "item L002", "item L003", "item L004", "item L005",

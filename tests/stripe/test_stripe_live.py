@@ -11,10 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import build_invoice
 from stripe import StripeClient
 
 from billing.sinks.stripe import PushOptions, StripeSink
+from tests.stripe.helpers import build_invoice
 
 KEY = os.environ.get("STRIPE_API_KEY", "")
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import TEST_KEY, build_invoice
 from stripe import StripeClient
 
 from billing.sinks.stripe import PushOptions, StripeSink
+from tests.stripe.helpers import TEST_KEY, build_invoice
 
 
 def _sink(
@@ -29,7 +29,7 @@ def _sink(
 def _customers(base: str) -> list[dict[str, str]]:
     client = StripeClient(TEST_KEY, base_addresses={"api": base})
     return [
-        {"id": str(c.id), **c.metadata.to_dict()}
+        {"id": str(c.id), **(c.metadata.to_dict() if c.metadata else {})}
         for c in client.v1.customers.list({"limit": 100}).auto_paging_iter()
     ]
 

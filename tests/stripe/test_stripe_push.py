@@ -5,11 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from conftest import TEST_KEY, SinkFactory, build_invoice
-
 from billing.invoice import Invoice
 from billing.sinks.stripe import StripeSink
 from billing.sinks.stripe_testing import FakeStripe
+from tests.stripe.helpers import TEST_KEY, SinkFactory, build_invoice
 
 JAN_1_UTC = 1735689600  # 2025-01-01T00:00:00Z
 FEB_1_UTC = 1738368000  # 2025-02-01T00:00:00Z = JAN_1_UTC + 31 * 86400

@@ -6,12 +6,12 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY
 
 from billing.errors import StripeSyncError
 from billing.invoice import Invoice
 from billing.sinks.stripe import ApiKey, PushOptions, StripeSink
 from billing.sinks.stripe_testing import FakeStripe
+from tests.stripe.helpers import TEST_KEY
 
 LIVE_KEY = "sk_live_51NotARealLiveKeyButShapedLikeOne0000"
 
