@@ -164,20 +164,19 @@ def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[tuple[int, dict[str, Any
                     yield row, record, format_raw([record[n] for n in names])
 
         return names, parquet_rows()
-    handle = _open_text(path)
     if fmt == "csv":
-        reader = csv.reader(handle)
-        try:
-            header = next(reader)
-        except StopIteration:
-            handle.close()
-            raise TraceError(f"{path}: empty file (no header row)") from None
-        except (csv.Error, UnicodeDecodeError) as exc:
-            handle.close()
-            raise TraceError(f"{path}: unreadable header: {exc}") from exc
+        with _open_text(path) as handle:
+            try:
+                header = next(csv.reader(handle))
+            except StopIteration:
+                raise TraceError(f"{path}: empty file (no header row)") from None
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise TraceError(f"{path}: unreadable header: {exc}") from exc
 
         def csv_rows() -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-            with handle:
+            with _open_text(path) as handle:
+                reader = csv.reader(handle)
+                next(reader)
                 row = 0
                 while True:
                     try:
@@ -199,8 +198,8 @@ def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[tuple[int, dict[str, Any
 
         return header, csv_rows()
     # JSONL: the columns are the keys of the first parseable object.
-    lines = [line.rstrip("\r\n") for line in handle]
-    handle.close()
+    with _open_text(path) as handle:
+        lines = [line.rstrip("\r\n") for line in handle]
     records = [line for line in lines if line.strip()]
     columns: list[str] = []
     for line in records:
