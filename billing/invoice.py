@@ -122,7 +122,7 @@ class Invoice(_Frozen):
 
     def render(self) -> str:
         """A readable plain-text rendering."""
-        width = 62
+        width = 70
         out = [
             f"Invoice {self.id}",
             f"Customer {self.customer_id}   Plan {self.plan_id} (version {self.plan_version})",

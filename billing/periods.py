@@ -60,6 +60,11 @@ EPOCH: Final = date(1970, 1, 1)
 _RATIO: Final = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
 
 
+def _is_day(value: object) -> bool:
+    """A date and not a datetime (freezegun's FakeDate included)."""
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
 class PeriodError(BillingError, ValueError):
     """A period that cannot be computed: unknown interval, malformed or ambiguous label."""
 
@@ -72,7 +77,7 @@ class Period:
     end: date
 
     def __post_init__(self) -> None:
-        if type(self.start) is not date or type(self.end) is not date:
+        if not _is_day(self.start) or not _is_day(self.end):
             raise PeriodError(
                 f"a period is made of dates, got {type(self.start).__name__} and "
                 f"{type(self.end).__name__}"

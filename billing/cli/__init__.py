@@ -24,6 +24,7 @@ app = typer.Typer(
 
 COMMAND_MODULES: tuple[str, ...] = (
     "billing.cli.plan",
+    "billing.cli.rate",
     "billing.cli.designer",
     "billing.cli.push",
 )

@@ -17,7 +17,10 @@ __all__ = ["PlanCatalog", "load_catalog"]
 class PlanCatalog:
     """Immutable collection of plan versions, looked up by id and date."""
 
-    def __init__(self, plans: Iterable[Plan]) -> None:
+    def __init__(self, plans: Iterable[Plan],
+                 sources: dict[tuple[str, date], Path] | None = None) -> None:
+        self.sources: dict[tuple[str, date], Path] = dict(sources or {})
+        """The file each (plan id, version) was loaded from, when it came from a file."""
         by_id: dict[str, list[Plan]] = {}
         for plan in plans:
             versions = by_id.setdefault(plan.id, [])
@@ -69,6 +72,7 @@ class PlanCatalog:
 def load_catalog(paths: Iterable[str | Path]) -> PlanCatalog:
     """Load every plan file (directories are expanded); all problems of all files at once."""
     plans: list[Plan] = []
+    sources: dict[tuple[str, date], Path] = {}
     problems: list[PlanProblem] = []
     files = plan_files(paths)
     if not files:
@@ -76,9 +80,11 @@ def load_catalog(paths: Iterable[str | Path]) -> PlanCatalog:
                                                "no plan files (*.yaml, *.yml, *.toml) found")])
     for file in files:
         try:
-            plans.append(load_plan(file))
+            plan = load_plan(file)
+            plans.append(plan)
+            sources[(plan.id, plan.version)] = file
         except PlanValidationError as exc:
             problems.extend(exc.problems)
     if problems:
         raise PlanValidationError(problems)
-    return PlanCatalog(plans)
+    return PlanCatalog(plans, sources)

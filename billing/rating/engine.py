@@ -111,7 +111,7 @@ def _tiers(table: DiscountTable) -> list[Tier]:
 
 
 def _fmt_tokens(n: int | Decimal) -> str:
-    return f"{n:,}"
+    return f"{n:,}" if isinstance(n, int) else f"{n.normalize():,f}"
 
 
 class _Lines:
@@ -268,6 +268,7 @@ class Rater:
                         values[(day, model)] = (amount, parts)
                 card_values[index] = values
 
+        token_totals = {m: c.total_tokens for m, c in window.by_model().items()}
         credit_outcome = self._credits(subscription, period, usage, fraction, card_values)
         refused_by_model: Mapping[str, Decimal] = {}
         if credit_outcome is not None:
@@ -290,7 +291,8 @@ class Rater:
             elif isinstance(charge, UsageCharge):
                 self._usage_charge(charge, subscription, period, window, fixed_fraction, lines)
             elif isinstance(charge, RateCardCharge):
-                self._rate_card(charge, card_values[index], refused_by_model, lines, usage_value)
+                self._rate_card(charge, card_values[index], refused_by_model, lines, usage_value,
+                                token_totals)
             elif isinstance(charge, CreditsCharge):
                 assert credit_outcome is not None
                 self._credit_lines(credit_outcome, lines, result_extra)
@@ -405,7 +407,7 @@ class Rater:
     def _rate_card(self, charge: RateCardCharge,
                    values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
                    refused: Mapping[str, Decimal], lines: _Lines,
-                   usage_value: dict[str, Decimal]) -> None:
+                   usage_value: dict[str, Decimal], token_totals: Mapping[str, int]) -> None:
         per_model: dict[str, tuple[Decimal, dict[str, Decimal]]] = {}
         for (_day, model), (amount, parts) in sorted(values.items()):
             total, classes = per_model.get(model, (ZERO, {}))
@@ -421,8 +423,10 @@ class Rater:
             if accepted != amount:
                 details.append(("refused: credits exhausted", accepted - amount))
             card_total += accepted
-            lines.add("rate_card", charge.name, f"{charge.name}: {model}", Decimal(1), "usage",
-                      accepted, details=details or [("no usage", ZERO)], model=model,
+            tokens = token_totals.get(model, 0)
+            lines.add("rate_card", charge.name, f"{charge.name}: {model}",
+                      Decimal(tokens) / MTOK, "1M tokens", accepted,
+                      details=details or [("no usage", ZERO)], model=model,
                       grade=grade_of(self.plan, model))
         if charge.included_amount is not None:
             covered = min(card_total, charge.included_amount)
@@ -603,8 +607,7 @@ class Rater:
                       unit_price=unit_price)
         burned = sum(outcome.result.burned_by_label.values(), ZERO)
         if burned:
-            lines.add("credits_applied", charge.name,
-                      f"{charge.name} applied ({burned.normalize():f} {charge.unit}s)",
+            lines.add("credits_applied", charge.name, f"{charge.name} applied",
                       burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
                       unit_price=-charge.unit_value)
         unused_paid = sum((b.remaining for b in outcome.result.balances if b.paid), ZERO)
