@@ -19,9 +19,9 @@ from billing.plans import load_catalog
 from billing.rating.batch import invoices_to_json
 from billing.rating.meter import Meter
 from billing.subscriptions import load_subscriptions
+from billing.usage.events import UsageEvent
 from billing.usage.mapping import TraceSpec
 from billing.usage.readers import read_events
-from billing.usage.events import UsageEvent
 
 ROOT = Path(__file__).parents[2]
 EVENTS = ROOT / "examples" / "events.csv"
