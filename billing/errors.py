@@ -11,12 +11,17 @@
      │    ├── PlanValidationError    a file with problems (all of them, with file:line)
      │    └── UnknownPlanError       no plan/version with that id at that date
      ├── UsageError                 usage traces and events
-     │    └── TraceError             a trace that cannot be read at all (bad file, bad mapping)
+     │    ├── TraceError             a trace that cannot be read at all (bad file, bad mapping)
+     │    └── WorkloadError          a workload file for `billing simulate` (billing.designer)
      ├── CostBookError              supplier cost book
+     │    ├── CostFileError          a cost override file with problems (billing.costs)
      │    └── UnknownModelError      a model the cost book does not price (closest names listed)
      ├── RatingError                rating a subscription for a period
      │    └── UnpricedModelError     a model no rate of the plan matches
+     ├── PeriodError                a billing period that cannot be computed (billing.periods)
+     ├── EconomicsError             impossible inputs to the pricing economics (billing.designer)
      ├── SubscriptionError          subscription files
+     │    └── SubscriptionFileError  a subscription file with problems (billing.subscriptions)
      └── SinkError                  pushing invoices out
           └── StripeSyncError        a Stripe push that failed (never carries the API key)
 """
