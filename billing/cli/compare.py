@@ -1,0 +1,215 @@
+"""``billing compare``: rate the same usage trace under every plan and compare margins.
+
+A thin layer over :func:`billing.compare.compare`: it turns options into a
+:class:`~billing.usage.mapping.TraceSpec` and :class:`~billing.compare.CompareOptions`, shows a
+progress bar, prints the table and writes the JSON / CSV / HTML files. Exit code 0 on success,
+2 for unusable input (bad trace, mapping, plan, cost book, missing exchange rate), each reported
+as a one-line error naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from billing.compare import CompareOptions, ComparisonReport, compare
+from billing.costs import CostBook
+from billing.errors import BillingError, TraceError
+from billing.plans import load_catalog
+from billing.usage.mapping import TraceSpec, parse_mapping
+
+__all__ = ["compare_command", "register"]
+
+
+class _InputError(Exception):
+    pass
+
+
+def _pairs(option: str, items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = (p.strip() for p in item.partition("="))
+        if not sep or not key or not value:
+            raise _InputError(f"{option} {item!r}: write KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _fx(items: list[str]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for currency, text in _pairs("--fx", items).items():
+        try:
+            rate = Decimal(text)
+        except InvalidOperation:
+            raise _InputError(f"--fx {currency}={text}: the rate is not a number") from None
+        if not rate.is_finite() or rate <= 0:
+            raise _InputError(f"--fx {currency}={text}: the rate must be positive")
+        out[currency.upper()] = rate
+    return out
+
+
+def _seats(text: str) -> tuple[int, dict[str, int], str]:
+    if text.isdigit():
+        return int(text), {}, f"{int(text)} seat(s) per customer on seat plans (--seats)"
+    path = Path(text)
+    seats: dict[str, int] = {}
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or {"customer_id", "seats"} - set(reader.fieldnames):
+                raise _InputError(f"{path}: a seats file needs the columns customer_id,seats")
+            for line, row in enumerate(reader, start=2):
+                value = (row.get("seats") or "").strip()
+                customer = (row.get("customer_id") or "").strip()
+                if not customer or not value.isdigit():
+                    raise _InputError(f"{path}:{line}: seats must be a whole number >= 0 and "
+                                      f"customer_id non-empty, got {row!r}")
+                seats[customer] = int(value)
+    except OSError as exc:
+        raise _InputError(f"--seats {text}: not a number and not a readable CSV file "
+                          f"({exc.strerror})") from None
+    return 1, seats, f"seats per customer from {path} ({len(seats)} customers; others 1)"
+
+
+_TERMINAL_COLUMNS = ("plan", "revenue", "cost", "margin", "margin %", "neg. margin",
+                     "cust. margin p50", "top 1% cost", "breakage", "baseload util.")
+
+
+def _print_table(report: ComparisonReport, console: Console) -> None:
+    table = Table(title=f"Plans on {report.trace.path} ({report.currency})",
+                  title_justify="left")
+    for index, name in enumerate(_TERMINAL_COLUMNS):
+        table.add_column(name, justify="left" if index == 0 else "right")
+    best_margin, best_revenue = report.best_by_margin.id, report.best_by_revenue.id
+    for row, plan in zip(report.table_rows(), report.plans, strict=True):
+        marks = "".join(m for m, best in (("*", best_margin), ("$", best_revenue))
+                        if plan.id == best)
+        cells = (plan.id + (f" {marks}" if marks else ""), *row[1:6],
+                 row[6].split(" / ")[1], row[7], row[9], row[10])
+        table.add_row(*(escape(v) for v in cells),
+                      style="bold green" if marks else None)
+    console.print(table)
+    console.print(f"* best by margin: {best_margin}   $ best by revenue: {best_revenue}")
+    t = report.trace
+    console.print(f"trace: {t.events:,} events, {t.customers:,} customers, {t.rejected:,} "
+                  f"rejected, {t.skipped:,} skipped rows; {t.start} to {t.end}")
+    if t.synthetic:
+        console.print("[bold yellow]SYNTHETIC trace (metadata synthetic=true): not measured "
+                      "usage[/bold yellow]")
+    by_text: dict[str, list[str]] = {}
+    for plan in report.plans:
+        by_text.setdefault(plan.proration, []).append(plan.id)
+    for text, ids in by_text.items():
+        console.print(f"periods ({escape(', '.join(ids))}): {escape(text)}")
+    for note in report.notes:
+        console.print(f"note: {escape(note)}")
+    console.print("more figures (p5/p95, per-1M, by grade, HHI): --json, --csv, --html")
+
+
+def compare_command(
+    plans: Annotated[list[Path], typer.Option("--plans", help="Plan files or folders.")],
+    trace: Annotated[Path, typer.Option("--trace", help="Usage trace (CSV, JSONL, Parquet).")],
+    mapping: Annotated[list[str] | None, typer.Option(
+        "--map", help="FIELD=COLUMN (or FIELD=COL1+COL2 for customer_id); repeatable.")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model of every event, for traces without one.")] = None,
+    model_map: Annotated[list[str] | None, typer.Option(
+        "--model-map", help="VALUE=MODEL for the mapped model column; repeatable.")] = None,
+    costs: Annotated[Path | None, typer.Option(
+        "--costs", help="Supplier cost file (YAML/CSV) over the bundled prices.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON report.")] = None,
+    csv_out: Annotated[Path | None, typer.Option(
+        "--csv", help="Write one CSV row per plan and customer.")] = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="Write the self-contained HTML report.")] = None,
+    seats: Annotated[str, typer.Option(
+        "--seats", help="Seats per customer (N), or a CSV file customer_id,seats.")] = "1",
+    fx: Annotated[list[str] | None, typer.Option(
+        "--fx", help="CUR=RATE: 1 CUR = RATE report currency (USD); repeatable.")] = None,
+    full_periods: Annotated[bool, typer.Option(
+        "--full-periods", help="Bill whole periods even for a shorter trace.")] = False,
+    assume_tz: Annotated[str | None, typer.Option(
+        "--assume-tz", help="Zone of naive timestamps (e.g. UTC).")] = None,
+    timestamp_unit: Annotated[Literal["iso", "s", "ms", "us"], typer.Option(
+        "--timestamp-unit", help="iso, or numeric timestamps in s/ms/us.")] = "iso",
+    time_origin: Annotated[str | None, typer.Option(
+        "--time-origin", help="What numeric timestamps count from (ISO, with offset).")] = None,
+    round_tokens: Annotated[bool, typer.Option(
+        "--round-tokens", help="Round fractional token counts half-up.")] = False,
+    skip_when: Annotated[list[str] | None, typer.Option(
+        "--skip-when", help="COLUMN=VALUE: rows carrying no usage (reported as skipped).")] = None,
+    rejects: Annotated[Path | None, typer.Option(
+        "--rejects", help="Write bad and skipped rows here (CSV).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No table, no progress bar.")] = False,
+) -> int:
+    """Rate the same usage under every plan and compare revenue, supplier cost and margin."""
+    console = Console()
+    errors = Console(stderr=True)
+    try:
+        columns = parse_mapping(mapping or [], path=trace)
+        origin = None
+        if time_origin is not None:
+            try:
+                origin = datetime.fromisoformat(time_origin.replace("Z", "+00:00"))
+            except ValueError:
+                raise _InputError(f"--time-origin {time_origin!r}: not an ISO date-time") from None
+            if origin.utcoffset() is None:
+                raise _InputError(f"--time-origin {time_origin!r}: give its offset (e.g. Z)")
+        if not trace.exists():
+            raise TraceError(f"{trace}: no such trace file")
+        spec = TraceSpec(
+            path=trace, columns=columns, model=model,
+            model_map=_pairs("--model-map", model_map) if model_map else None,
+            timestamp_unit=timestamp_unit, time_origin=origin, assume_tz=assume_tz,
+            round_tokens=round_tokens, skip_when=_pairs("--skip-when", skip_when or []),
+        )
+        default_seats, by_customer, seats_note = _seats(seats)
+        rates = _fx(fx or [])
+        catalog = load_catalog(plans)
+        book = CostBook.load(costs) if costs is not None else CostBook.default()
+        notes = [seats_note]
+        notes += [f"1 {c} = {r} {book.currency} (--fx)" for c, r in rates.items()]
+        notes.append(f"supplier cost from {costs if costs else 'the bundled genai-prices data'}")
+        base = next((p if p.is_dir() else p.parent for p in plans), None)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=errors, transient=True,
+                      disable=quiet) as progress:
+            task = progress.add_task("reading and aggregating the trace", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, description="rating customers under each plan",
+                                completed=done, total=total)
+
+            report = compare(catalog, spec, costbook=book, options=CompareOptions(
+                seats=default_seats, seats_by_customer=by_customer, fx=rates,
+                full_periods=full_periods, plan_base=base, rejects_path=rejects,
+                notes=tuple(notes), progress=advance,
+            ))
+    except (_InputError, BillingError) as exc:
+        message = str(exc).replace("\n", "; ")
+        errors.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+        return 2
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(report.to_json(), encoding="utf-8")
+    if csv_out is not None:
+        report.to_csv(csv_out)
+    if html_out is not None:
+        html_out.parent.mkdir(parents=True, exist_ok=True)
+        html_out.write_text(report.to_html(), encoding="utf-8")
+    if not quiet:
+        _print_table(report, console)
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_command)

@@ -1,0 +1,391 @@
+"""Rate the same usage under every plan and price it at supplier cost: the comparison itself.
+
+The order follows DESIGN.md: the trace is aggregated ONCE for all plans (long-context bands from
+the cost book, hourly rows when any plan has a capacity charge); supplier cost is priced once per
+aggregate row (it does not depend on the plan); then each plan rates every customer from the same
+aggregates. Only aggregate rows reach Python, so the per-plan work is small next to the scan.
+
+Periods and proration: every customer is subscribed on the trace's first UTC day, which is also
+the billing anchor. The trace spans S = last event time - first event time. For each billing
+period the trace overlaps, fixed components (fees, seats, allowances, grants) are prorated by
+``overlap / period length`` (exact, from microseconds) and capacity reserves the UTC hours the
+trace touches in that period. ``full_periods`` turns this off: every period is billed whole.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from billing.compare.model import (
+    CompareOptions,
+    CustomerResult,
+    GradeFigures,
+    PlanResult,
+    TraceSummary,
+    ratio,
+)
+from billing.compare.report import ComparisonReport
+from billing.costs import CostBook
+from billing.errors import RatingError, UnknownModelError
+from billing.money import MTOK, ZERO, exact
+from billing.periods import Period, nth_period
+from billing.plans import Plan, PlanCatalog
+from billing.plans.model import CapacityCharge, CapCharge, CommitmentCharge
+from billing.rating.engine import Rater, RatingResult, grade_of
+from billing.rating.usage import CustomerUsage, day_of, split_by_customer
+from billing.subscriptions import Subscription
+from billing.usage.aggregate_engine import aggregate_trace
+from billing.usage.mapping import TraceSpec
+from billing.usage.results import TraceResult
+
+__all__ = ["check_currencies", "compare", "is_synthetic", "rate_plans"]
+
+UNATTRIBUTED = "unattributed"
+_UTC_EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+def _micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def check_currencies(plans: Iterable[Plan], report_currency: str,
+                     fx: Mapping[str, Decimal]) -> None:
+    """Every plan priced in another currency needs an explicit rate (never a silent 1:1)."""
+    for plan in plans:
+        if plan.currency != report_currency and plan.currency not in fx:
+            raise RatingError(
+                f"plan {plan.id!r} is priced in {plan.currency} and the report is in "
+                f"{report_currency}: give the rate, e.g. --fx {plan.currency}=1.08 "
+                f"(1 {plan.currency} = 1.08 {report_currency})"
+            )
+
+
+def is_synthetic(path: Path) -> bool:
+    """True when a Parquet trace's key-value metadata says ``synthetic=true``."""
+    name = path.name.lower()
+    if not name.endswith((".parquet", ".pq")):
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError):
+        return False
+    value = metadata.get(b"synthetic", b"").decode("utf-8", "replace").strip().lower()
+    return value in {"true", "1", "yes"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Costs:
+    """Supplier cost, priced once: per customer, per (customer, model), per provider."""
+
+    by_customer: Mapping[str, Decimal]
+    by_model: Mapping[str, Decimal]
+    by_provider: Mapping[str, Decimal]
+    tokens: Mapping[str, int]
+
+
+def _price_costs(usage: Mapping[str, CustomerUsage], costbook: CostBook) -> _Costs:
+    by_customer: dict[str, Decimal] = {}
+    by_model: dict[str, Decimal] = {}
+    by_provider: dict[str, Decimal] = {}
+    tokens: dict[str, int] = {}
+    for customer, rows in usage.items():
+        total = ZERO
+        count = 0
+        for (model, band, day), counts in rows.daily.items():
+            result = costbook.cost(model, counts, band, day_of(day))
+            total += result.amount
+            count += counts.total_tokens
+            by_model[model] = by_model.get(model, ZERO) + result.amount
+            by_provider[result.provider] = by_provider.get(result.provider, ZERO) + result.amount
+        by_customer[customer] = total
+        tokens[customer] = count
+    return _Costs(by_customer, by_model, by_provider, tokens)
+
+
+def _percentile(values: Sequence[Decimal], p: Decimal) -> Decimal | None:
+    """Linear interpolation between closest ranks (numpy's default), exact in Decimal."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * p
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return ratio(value, Decimal(1))
+
+
+def _hhi(by_provider: Mapping[str, Decimal]) -> Decimal | None:
+    total = sum(by_provider.values(), ZERO)
+    if not total:
+        return None
+    return ratio(sum(((v / total) ** 2 for v in by_provider.values()), ZERO), Decimal(1))
+
+
+@dataclass(frozen=True, slots=True)
+class _Slice:
+    """One billing period the trace touches, with its proration."""
+
+    period: Period
+    fraction: Decimal | None
+    hours: tuple[int, ...] | None
+
+
+def _slices(plan: Plan, start: datetime, end: datetime, full: bool) -> list[_Slice]:
+    anchor = start.date()
+    out: list[_Slice] = []
+    n = 0
+    while True:
+        period = nth_period(anchor, plan.interval, n)
+        if period.start_dt > end or (out and period.start_dt == end):
+            break
+        if full:
+            out.append(_Slice(period, None, None))
+        else:
+            lo = max(start, period.start_dt)
+            hi = min(end, period.end_dt)
+            span = _micros(hi - lo)
+            length = _micros(period.end_dt - period.start_dt)
+            fraction = exact(Decimal(span) / Decimal(length))
+            first_hour = _micros(lo - _UTC_EPOCH) // 3_600_000_000
+            last_hour = (_micros(hi - _UTC_EPOCH) - (1 if hi == period.end_dt else 0)) // 3_600_000_000
+            out.append(_Slice(period, fraction, tuple(range(first_hour, last_hour + 1))))
+        n += 1
+    return out
+
+
+def _prorate_limits(plan: Plan, fraction: Decimal) -> Plan:
+    """The plan with its per-period commitment minimum and spend cap scaled by ``fraction``.
+
+    The rating engine's ``fixed_fraction`` prorates fees, seats, allowances and grants but not
+    these per-period limits; a one-hour trace must not be trued up to a whole month's minimum.
+    """
+    if not any(isinstance(c, CommitmentCharge | CapCharge) for c in plan.charges):
+        return plan
+    charges: list[Any] = []
+    for charge in plan.charges:
+        if isinstance(charge, CommitmentCharge):
+            charge = charge.model_copy(update={"minimum": exact(charge.minimum * fraction)})
+        elif isinstance(charge, CapCharge):
+            charge = charge.model_copy(update={"maximum": exact(charge.maximum * fraction)})
+        charges.append(charge)
+    return plan.model_copy(update={"charges": charges})
+
+
+def _proration_text(plan: Plan, slices: Sequence[_Slice], full: bool) -> str:
+    if full:
+        return (f"full periods: {len(slices)} {plan.interval} period(s) billed whole "
+                "(--full-periods)")
+    first = slices[0]
+    assert first.fraction is not None and first.hours is not None
+    capacity = any(isinstance(c, CapacityCharge) for c in plan.charges)
+    if len(slices) == 1:
+        text = (f"prorated: the trace covers {first.fraction * 100:.4f}% of the {plan.interval} "
+                f"{first.period}; fixed fees, seats, allowances, grants, commitment and cap "
+                f"x {first.fraction:.6f}")
+        if capacity:
+            text += f"; baseload reserved for the {len(first.hours)} UTC hour(s) the trace spans"
+        return text
+    return (f"prorated: the trace spans {len(slices)} {plan.interval} periods from "
+            f"{first.period.start}; each period's fixed components (and baseload hours) are "
+            "prorated to the part of it the trace covers (the first and last partially)")
+
+
+def _stats_start_end(trace: TraceResult) -> tuple[datetime, datetime]:
+    start, end = trace.stats.start, trace.stats.end
+    if start is None or end is None:
+        raise RatingError(f"{trace.rejects_path or 'the trace'}: no valid usage event to compare")
+    return start, end
+
+
+def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
+               options: CompareOptions) -> list[PlanResult]:
+    """Rate every customer of ``trace`` under each plan and summarise (the aggregates are
+    shared; supplier cost is priced once)."""
+    report_currency = costbook.currency
+    check_currencies(plans, report_currency, options.fx)
+    start, end = _stats_start_end(trace)
+    usage = split_by_customer(trace.aggregates)
+    customers = sorted(usage)
+    costs = _price_costs(usage, costbook)
+    hhi = _hhi(costs.by_provider)
+    total_ratings = len(plans) * len(customers)
+    done = 0
+    results: list[PlanResult] = []
+    for plan in plans:
+        base = options.plan_base
+        plan_path = (base / f"{plan.id}.yaml") if base is not None else None
+        raters: dict[Decimal | None, Rater] = {}
+        rater = raters[None] = Rater(plan, costbook=costbook, plan_path=plan_path)
+        rate = Decimal(1) if plan.currency == report_currency else options.fx[plan.currency]
+        slices = _slices(plan, start, end, options.full_periods)
+        for piece in slices:
+            if piece.fraction is not None and piece.fraction not in raters:
+                raters[piece.fraction] = Rater(_prorate_limits(plan, piece.fraction),
+                                               costbook=costbook, plan_path=plan_path)
+        per_bucket = sum((c.baseload.per_bucket for c in plan.charges
+                          if isinstance(c, CapacityCharge)), 0)
+        rows: list[CustomerResult] = []
+        grade_revenue: dict[str, Decimal] = {}
+        hourly_covered: dict[int, Decimal] = {}
+        for customer in customers:
+            sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
+                               seats=options.seats_by_customer.get(customer, options.seats))
+            revenue = ZERO
+            breakage = ZERO
+            reserved: Decimal | None = None
+            covered: Decimal | None = None
+            last: RatingResult | None = None
+            for piece in slices:
+                result = raters[piece.fraction].rate(sub, piece.period, usage[customer],
+                                    fixed_fraction=piece.fraction, hours=piece.hours)
+                last = result
+                revenue += result.invoice.total * rate
+                breakage += result.breakage_value * rate
+                if result.reserved is not None:
+                    reserved = (reserved or ZERO) + result.reserved
+                    covered = (covered or ZERO) + (result.covered or ZERO)
+                for hour, value in result.hourly_covered.items():
+                    hourly_covered[hour] = hourly_covered.get(hour, ZERO) + value
+                if plan.grades:
+                    for line in result.invoice.lines:
+                        key = line.grade or UNATTRIBUTED
+                        grade_revenue[key] = grade_revenue.get(key, ZERO) + line.rounded_amount * rate
+            assert last is not None
+            breakage += last.unused_paid_value * rate
+            rows.append(CustomerResult(
+                customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
+                tokens=costs.tokens[customer],
+                credit_breakage=breakage if rater.uses_credits else None,
+                reserved=reserved, covered=covered,
+            ))
+            done += 1
+            if options.progress is not None:
+                options.progress(done, total_ratings)
+        results.append(_summarise(plan, rate, rows, slices, options.full_periods, costs,
+                                  grade_revenue, hhi, rater.uses_credits, per_bucket,
+                                  hourly_covered))
+    return results
+
+
+def _summarise(plan: Plan, fx_rate: Decimal, rows: list[CustomerResult], slices: list[_Slice],
+               full: bool, costs: _Costs, grade_revenue: Mapping[str, Decimal],
+               hhi: Decimal | None, uses_credits: bool, per_bucket: int,
+               hourly_covered: Mapping[int, Decimal]) -> PlanResult:
+    revenue = sum((r.revenue for r in rows), ZERO)
+    cost = sum((r.cost for r in rows), ZERO)
+    tokens = sum(r.tokens for r in rows)
+    pcts = [p for p in (r.margin_pct for r in rows) if p is not None]
+    by_cost = sorted((r.cost for r in rows), reverse=True)
+    top = max(1, math.ceil(len(by_cost) / 100)) if by_cost else 0
+    by_grade: dict[str, GradeFigures] | None = None
+    if plan.grades:
+        grade_cost: dict[str, Decimal] = {}
+        for model, amount in costs.by_model.items():
+            key = grade_of(plan, model) or UNATTRIBUTED
+            grade_cost[key] = grade_cost.get(key, ZERO) + amount
+        by_grade = {
+            key: GradeFigures(grade_revenue.get(key, ZERO), grade_cost.get(key, ZERO))
+            for key in sorted({*plan.grades, *grade_revenue, *grade_cost})
+        }
+    reserved = sum((r.reserved for r in rows if r.reserved is not None), ZERO)
+    covered = sum((r.covered for r in rows if r.covered is not None), ZERO)
+    is_capacity = any(r.reserved is not None for r in rows)
+    series: tuple[tuple[int, Decimal], ...] = ()
+    if is_capacity and per_bucket:
+        hours = sorted({h for s in slices for h in (s.hours or ())})
+        if not hours:
+            hours = sorted(hourly_covered)
+        capacity_per_hour = Decimal(per_bucket * len(rows))
+        series = tuple((h, ratio(hourly_covered.get(h, ZERO), capacity_per_hour) or ZERO)
+                       for h in hours)
+    return PlanResult(
+        id=plan.id, name=plan.name or plan.id, version=plan.version.isoformat(),
+        plan_currency=plan.currency, fx_rate=fx_rate,
+        proration=_proration_text(plan, slices, full), customers=tuple(rows),
+        revenue=revenue, cost=cost, tokens=tokens,
+        negative_margin_customers=sum(1 for r in rows if r.margin < 0),
+        customer_margin_pct={
+            "p5": _percentile(pcts, Decimal("0.05")),
+            "p50": _percentile(pcts, Decimal("0.5")),
+            "p95": _percentile(pcts, Decimal("0.95")),
+        },
+        top1pct_cost_share=ratio(sum(by_cost[:top], ZERO), cost),
+        revenue_per_mtok=ratio(revenue * MTOK, Decimal(tokens)),
+        cost_per_mtok=ratio(cost * MTOK, Decimal(tokens)),
+        credit_breakage=(sum((r.credit_breakage or ZERO for r in rows), ZERO)
+                         if uses_credits else None),
+        baseload_utilization=ratio(covered, reserved) if is_capacity else None,
+        by_grade=by_grade, supplier_hhi=hhi, utilization_by_hour=series,
+    )
+
+
+def _trace_notes(spec: TraceSpec, trace: TraceResult) -> list[str]:
+    notes: list[str] = []
+    if spec.model is not None:
+        notes.append(f"the trace has no model: every event is priced as {spec.model!r}")
+    if spec.model_map:
+        pairs = ", ".join(f"{k}={v}" for k, v in spec.model_map.items())
+        notes.append(f"models mapped from the trace's column: {pairs}")
+    if spec.assume_tz:
+        notes.append(f"naive timestamps read as {spec.assume_tz}")
+    if spec.timestamp_unit != "iso":
+        origin = spec.time_origin.isoformat() if spec.time_origin else "1970-01-01T00:00:00+00:00"
+        notes.append(f"timestamps are {spec.timestamp_unit} counted from {origin}")
+    if spec.round_tokens:
+        notes.append("fractional token counts rounded half-up to whole tokens")
+    if spec.skip_when:
+        cond = ", ".join(f"{k}={v}" for k, v in spec.skip_when.items())
+        notes.append(f"rows with {cond} carry no token figures: {trace.stats.skipped} skipped "
+                     "(reported, not zeroed)")
+    if trace.stats.derived_ids:
+        notes.append("the trace has no event id column: ids derived from file name and row")
+    return notes
+
+
+
+def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: CostBook,
+            options: CompareOptions | None = None) -> ComparisonReport:
+    """Rate the trace of ``spec`` under every plan (the latest version of each catalog plan),
+    as if every customer of the trace were on it, and price the same tokens at supplier cost.
+
+    Raises :class:`~billing.errors.TraceError` (bad trace or mapping),
+    :class:`~billing.errors.UnknownModelError` (a model the cost book does not price, with the
+    closest names) and :class:`~billing.errors.RatingError` (a plan in another currency without
+    an ``fx`` rate, a plan that cannot rate a model).
+    """
+    options = options or CompareOptions()
+    plan_list = list(plans)
+    if not plan_list:
+        raise RatingError("no plan to compare")
+    check_currencies(plan_list, costbook.currency, options.fx)
+    models = [spec.model] if spec.model else list((spec.model_map or {}).values())
+    for model in models:
+        if not costbook.knows(model):
+            costbook.lookup(model, datetime.now().date())  # raises with the closest names
+            raise UnknownModelError(f"no supplier price for model {model!r}")  # pragma: no cover
+    # Rater.needs_hourly, without compiling the plans twice: capacity charges need hours.
+    hourly = any(isinstance(c, CapacityCharge) for p in plan_list for c in p.charges)
+    trace = aggregate_trace(spec, thresholds=costbook.thresholds(), hourly=hourly,
+                            rejects_path=options.rejects_path, engine=options.engine)
+    results = rate_plans(plan_list, trace, costbook=costbook, options=options)
+    usage_tokens = sum(c.total_tokens for c in trace.aggregates.daily.values())
+    stats = trace.stats
+    summary = TraceSummary(
+        path=str(spec.path), events=stats.events, customers=stats.customers,
+        rejected=stats.rejected, skipped=stats.skipped, start=stats.start, end=stats.end,
+        tokens=usage_tokens, models=stats.models, synthetic=is_synthetic(Path(spec.path)),
+        derived_ids=stats.derived_ids,
+    )
+    notes = [*_trace_notes(spec, trace), *options.notes]
+    if summary.synthetic:
+        notes.insert(0, "SYNTHETIC trace (its metadata says synthetic=true): not measured usage")
+    return ComparisonReport(trace=summary, currency=costbook.currency, plans=tuple(results),
+                            notes=tuple(notes), rejects_path=trace.rejects_path)

@@ -1,0 +1,296 @@
+"""The self-contained HTML report: data embedded as JSON, charts drawn by a small inline
+vanilla-JS SVG renderer (no library, no CDN: the page opens offline).
+
+Charts: margin per plan; each plan's customer margin curve, customers sorted from worst to
+best (who subsidizes whom); revenue vs cost per customer on log axes; utilization over time for
+capacity plans.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+from billing.compare.report import TABLE_HEADER, _num
+
+if TYPE_CHECKING:
+    from billing.compare.report import ComparisonReport
+
+__all__ = ["render_html"]
+
+_STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
+       max-width: 1180px; color: #1d2330; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
+.sub { color: #5b6475; } .synthetic { background: #fff3cd; border: 1px solid #e0b400;
+       padding: 8px 12px; font-weight: 600; }
+table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
+th, td { border-bottom: 1px solid #e3e6ec; padding: 4px 6px; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f4f6f9; } .best { font-weight: 700; color: #0b7a3e; }
+.chart { margin: 8px 0 20px; } svg text { font-size: 11px; fill: #333; }
+svg .title { font-size: 13px; font-weight: 600; } .axis line, .axis path { stroke: #888; }
+.grid { stroke: #eceff3; } ul.notes li { margin: 2px 0; }
+"""
+
+# The renderer: plain functions that build SVG nodes; every chart has a title, labelled axes
+# and a legend. Numbers arrive as decimal strings and become JS numbers for drawing only.
+_SCRIPT = r"""
+(function () {
+  "use strict";
+  var DATA = JSON.parse(document.getElementById("report-data").textContent);
+  var NS = "http://www.w3.org/2000/svg";
+  var COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+                "#17becf", "#bcbd22", "#7f7f7f"];
+  function el(name, attrs, parent, text) {
+    var node = document.createElementNS(NS, name);
+    for (var k in attrs) { node.setAttribute(k, attrs[k]); }
+    if (text !== undefined) { node.textContent = text; }
+    if (parent) { parent.appendChild(node); }
+    return node;
+  }
+  function num(s) { return s === null || s === undefined ? null : Number(s); }
+  function fmt(v) {
+    var a = Math.abs(v);
+    if (a >= 1e9) { return (v / 1e9).toFixed(1) + "G"; }
+    if (a >= 1e6) { return (v / 1e6).toFixed(1) + "M"; }
+    if (a >= 1e3) { return (v / 1e3).toFixed(1) + "k"; }
+    if (a >= 1 || a === 0) { return v.toFixed(a >= 100 ? 0 : 2); }
+    return v.toPrecision(2);
+  }
+  function frame(id, title, w, h) {
+    var host = document.getElementById(id);
+    var svg = el("svg", {width: w, height: h, viewBox: "0 0 " + w + " " + h, role: "img",
+                         "class": "chart-svg", "data-chart": id}, host);
+    el("text", {x: w / 2, y: 18, "text-anchor": "middle", "class": "title"}, svg, title);
+    return svg;
+  }
+  function ticks(lo, hi, n) {
+    if (hi === lo) { hi = lo + 1; }
+    var step = Math.pow(10, Math.floor(Math.log10((hi - lo) / n)));
+    var err = (hi - lo) / n / step;
+    step *= err >= 7.5 ? 10 : err >= 3.5 ? 5 : err >= 1.5 ? 2 : 1;
+    var out = [];
+    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) { out.push(t); }
+    return out;
+  }
+  function axes(svg, box, xs, ys, xLabel, yLabel) {
+    var g = el("g", {"class": "axis"}, svg);
+    ys.forEach(function (t) {
+      el("line", {x1: box.x, x2: box.x + box.w, y1: t.pos, y2: t.pos, "class": "grid"}, g);
+      el("text", {x: box.x - 6, y: t.pos + 4, "text-anchor": "end"}, g, t.label);
+    });
+    xs.forEach(function (t) {
+      el("text", {x: t.pos, y: box.y + box.h + 16, "text-anchor": "middle"}, g, t.label);
+    });
+    el("line", {x1: box.x, x2: box.x + box.w, y1: box.y + box.h, y2: box.y + box.h}, g);
+    el("line", {x1: box.x, x2: box.x, y1: box.y, y2: box.y + box.h}, g);
+    el("text", {x: box.x + box.w / 2, y: box.y + box.h + 34, "text-anchor": "middle"}, g, xLabel);
+    el("text", {x: 14, y: box.y + box.h / 2, "text-anchor": "middle",
+                transform: "rotate(-90 14 " + (box.y + box.h / 2) + ")"}, g, yLabel);
+  }
+  function legend(svg, names, x, y) {
+    names.forEach(function (name, i) {
+      var g = el("g", {"class": "legend-item"}, svg);
+      el("rect", {x: x, y: y + i * 16, width: 10, height: 10, fill: COLORS[i % COLORS.length]}, g);
+      el("text", {x: x + 14, y: y + i * 16 + 9}, g, name);
+    });
+  }
+  function linear(lo, hi, a, b) {
+    if (hi === lo) { hi = lo + 1; }
+    return function (v) { return a + (v - lo) / (hi - lo) * (b - a); };
+  }
+
+  function marginChart() {
+    var plans = DATA.report.plans, W = 1100, H = 330;
+    var svg = frame("chart-margin", "Gross margin per plan (" + DATA.report.currency + ")", W, H);
+    var box = {x: 80, y: 36, w: W - 110, h: H - 90};
+    var vals = plans.map(function (p) { return num(p.margin); });
+    var lo = Math.min(0, Math.min.apply(null, vals)), hi = Math.max(0, Math.max.apply(null, vals));
+    var ty = ticks(lo, hi, 6), y = linear(ty[0], ty[ty.length - 1], box.y + box.h, box.y);
+    var bw = box.w / plans.length;
+    axes(svg, box, plans.map(function (p, i) { return {pos: box.x + bw * (i + 0.5), label: p.id}; }),
+         ty.map(function (t) { return {pos: y(t), label: fmt(t)}; }), "plan", "margin");
+    plans.forEach(function (p, i) {
+      var v = vals[i], top = y(Math.max(v, 0)), bottom = y(Math.min(v, 0));
+      el("rect", {x: box.x + bw * i + bw * 0.2, y: top, width: bw * 0.6,
+                  height: Math.max(1, bottom - top), fill: v < 0 ? "#d62728" : "#2ca02c",
+                  "class": "bar", "data-plan": p.id}, svg);
+      var pct = p.margin_pct === null ? "n/a" : (num(p.margin_pct) * 100).toFixed(1) + "%";
+      el("text", {x: box.x + bw * (i + 0.5), y: top - 4, "text-anchor": "middle"}, svg,
+         fmt(v) + " (" + pct + ")");
+    });
+    el("line", {x1: box.x, x2: box.x + box.w, y1: y(0), y2: y(0), stroke: "#333"}, svg);
+  }
+
+  function curveChart() {
+    var W = 1100, H = 380;
+    var svg = frame("chart-curve", "Customer margin, customers sorted from worst to best " +
+                    "(cumulative: who subsidizes whom)", W, H);
+    var box = {x: 80, y: 36, w: W - 300, h: H - 90};
+    var series = DATA.report.plans.map(function (p) {
+      var m = DATA.customers[p.id].map(function (c) { return num(c.margin); });
+      m.sort(function (a, b) { return a - b; });
+      var run = 0;
+      return m.map(function (v) { run += v; return run; });
+    });
+    var all = [].concat.apply([0], series);
+    var ty = ticks(Math.min.apply(null, all), Math.max.apply(null, all), 6);
+    var y = linear(ty[0], ty[ty.length - 1], box.y + box.h, box.y);
+    var x = linear(0, 100, box.x, box.x + box.w);
+    axes(svg, box, [0, 25, 50, 75, 100].map(function (t) { return {pos: x(t), label: t + "%"}; }),
+         ty.map(function (t) { return {pos: y(t), label: fmt(t)}; }),
+         "customers, worst margin first (share of customers)",
+         "cumulative margin (" + DATA.report.currency + ")");
+    el("line", {x1: box.x, x2: box.x + box.w, y1: y(0), y2: y(0), stroke: "#333",
+                "stroke-dasharray": "4 3"}, svg);
+    series.forEach(function (s, i) {
+      var n = s.length, d = "M" + x(0) + "," + y(0);
+      s.forEach(function (v, k) { d += " L" + x((k + 1) / n * 100) + "," + y(v); });
+      el("path", {d: d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2,
+                  "class": "curve", "data-plan": DATA.report.plans[i].id}, svg);
+    });
+    legend(svg, DATA.report.plans.map(function (p) { return p.id; }), box.x + box.w + 20, box.y);
+  }
+
+  function scatterChart() {
+    var W = 1100, H = 460;
+    var svg = frame("chart-scatter", "Revenue vs supplier cost per customer (log axes; " +
+                    "below the diagonal loses money)", W, H);
+    var box = {x: 80, y: 36, w: W - 300, h: H - 90};
+    var pts = [], skipped = 0;
+    DATA.report.plans.forEach(function (p, i) {
+      DATA.customers[p.id].forEach(function (c) {
+        var r = num(c.revenue), k = num(c.cost);
+        if (r > 0 && k > 0) { pts.push([k, r, i, c.customer_id]); } else { skipped += 1; }
+      });
+    });
+    var vs = pts.map(function (q) { return q[0]; }).concat(pts.map(function (q) { return q[1]; }));
+    if (!vs.length) { vs = [1, 10]; }
+    var lo = Math.floor(Math.log10(Math.min.apply(null, vs))),
+        hi = Math.ceil(Math.log10(Math.max.apply(null, vs)));
+    if (hi === lo) { hi = lo + 1; }
+    var x = linear(lo, hi, box.x, box.x + box.w), y = linear(lo, hi, box.y + box.h, box.y);
+    var decades = [];
+    for (var e = lo; e <= hi; e++) { decades.push(e); }
+    axes(svg, box, decades.map(function (e) { return {pos: x(e), label: fmt(Math.pow(10, e))}; }),
+         decades.map(function (e) { return {pos: y(e), label: fmt(Math.pow(10, e))}; }),
+         "supplier cost (" + DATA.report.currency + ", log)",
+         "revenue (" + DATA.report.currency + ", log)");
+    el("line", {x1: x(lo), y1: y(lo), x2: x(hi), y2: y(hi), stroke: "#999",
+                "stroke-dasharray": "5 4"}, svg);
+    pts.forEach(function (q) {
+      var dot = el("circle", {cx: x(Math.log10(q[0])), cy: y(Math.log10(q[1])), r: 3.5,
+                              fill: COLORS[q[2] % COLORS.length], "fill-opacity": 0.75,
+                              "class": "dot"}, svg);
+      el("title", {}, dot, DATA.report.plans[q[2]].id + " / " + q[3] + ": revenue " +
+         fmt(q[1]) + ", cost " + fmt(q[0]));
+    });
+    legend(svg, DATA.report.plans.map(function (p) { return p.id; }), box.x + box.w + 20, box.y);
+    if (skipped) {
+      el("text", {x: box.x + box.w + 20, y: box.y + box.h}, svg,
+         skipped + " point(s) with zero revenue or cost not shown");
+    }
+  }
+
+  function utilizationChart() {
+    var plans = DATA.report.plans.filter(function (p) { return DATA.utilization[p.id]; });
+    var host = document.getElementById("chart-utilization");
+    if (!plans.length) {
+      host.textContent = "No capacity plan in this comparison.";
+      return;
+    }
+    var W = 1100, H = 330;
+    var svg = frame("chart-utilization", "Baseload utilization over time (capacity plans)", W, H);
+    var box = {x: 80, y: 36, w: W - 300, h: H - 90};
+    var hours = [].concat.apply([], plans.map(function (p) {
+      return DATA.utilization[p.id].map(function (q) { return q[0]; }); }));
+    var h0 = Math.min.apply(null, hours), h1 = Math.max.apply(null, hours);
+    var x = linear(h0, h1 + 1, box.x, box.x + box.w), y = linear(0, 1, box.y + box.h, box.y);
+    var xt = ticks(h0, h1 + 1, 6).map(function (h) {
+      var d = new Date(h * 3600 * 1000).toISOString();
+      return {pos: x(h), label: d.slice(5, 10) + " " + d.slice(11, 16)};
+    });
+    axes(svg, box, xt, [0, 0.25, 0.5, 0.75, 1].map(function (t) {
+      return {pos: y(t), label: (t * 100) + "%"}; }), "hour (UTC)", "covered / reserved");
+    plans.forEach(function (p, i) {
+      var d = "";
+      DATA.utilization[p.id].forEach(function (q, k) {
+        d += (k ? " L" : "M") + x(q[0]) + "," + y(Math.min(1, num(q[1])));
+        d += " L" + x(q[0] + 1) + "," + y(Math.min(1, num(q[1])));
+      });
+      el("path", {d: d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 1.5,
+                  "class": "utilization", "data-plan": p.id}, svg);
+    });
+    legend(svg, plans.map(function (p) { return p.id; }), box.x + box.w + 20, box.y);
+  }
+
+  marginChart();
+  curveChart();
+  scatterChart();
+  utilizationChart();
+  document.body.setAttribute("data-rendered", "true");
+})();
+"""
+
+
+def _payload(report: ComparisonReport) -> dict[str, Any]:
+    return {
+        "report": report.as_dict(),
+        "customers": {
+            p.id: [{"customer_id": c.customer_id, "revenue": _num(c.revenue),
+                    "cost": _num(c.cost), "margin": _num(c.margin)} for c in p.customers]
+            for p in report.plans
+        },
+        "utilization": {
+            p.id: [[h, _num(u)] for h, u in p.utilization_by_hour]
+            for p in report.plans if p.utilization_by_hour
+        },
+    }
+
+
+def render_html(report: ComparisonReport) -> str:
+    """The whole report as one HTML document (no external resource)."""
+    e = html.escape
+    t = report.trace
+    data = json.dumps(_payload(report), ensure_ascii=False).replace("<", "\\u003c")
+    header = "".join(f"<th>{e(h)}</th>" for h in TABLE_HEADER)
+    body = []
+    best = {report.best_by_margin.id, report.best_by_revenue.id}
+    for row, plan in zip(report.table_rows(), report.plans, strict=True):
+        cls = ' class="best"' if plan.id in best else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>")
+    proration = "".join(f"<li><b>{e(p.id)}</b> (version {e(p.version)}, {e(p.plan_currency)}"
+                        f"{'' if p.fx_rate == 1 else f' at {p.fx_rate} {report.currency}'}): "
+                        f"{e(p.proration)}</li>" for p in report.plans)
+    notes = "".join(f"<li>{e(n)}</li>" for n in report.notes)
+    synthetic = ('<p class="synthetic">SYNTHETIC TRACE: generated data (metadata '
+                 'synthetic=true), not measured usage.</p>' if t.synthetic else "")
+    span = f"{t.start:%Y-%m-%d %H:%M} to {t.end:%Y-%m-%d %H:%M} UTC" if t.start and t.end else "-"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Plan comparison: {e(t.path)}</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>Plan comparison on {"synthetic" if t.synthetic else "real"} usage</h1>
+<p class="sub">Trace <code>{e(t.path)}</code>: {t.events:,} events, {t.customers:,} customers,
+{t.tokens:,} tokens, {span}; {t.rejected:,} rejected, {t.skipped:,} skipped rows.
+Money in {e(report.currency)} (supplier cost book currency).</p>
+{synthetic}
+<h2>Plans</h2>
+<table id="plans-table"><thead><tr>{header}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<p class="sub">Best by margin: <b>{e(report.best_by_margin.id)}</b>; best by revenue:
+<b>{e(report.best_by_revenue.id)}</b>. Every customer of the trace is rated as if on each plan.</p>
+<h2>Charts</h2>
+<div class="chart" id="chart-margin"></div>
+<div class="chart" id="chart-curve"></div>
+<div class="chart" id="chart-scatter"></div>
+<div class="chart" id="chart-utilization"></div>
+<h2>Periods and proration</h2><ul class="notes">{proration}</ul>
+<h2>Assumptions</h2><ul class="notes">{notes}</ul>
+<script type="application/json" id="report-data">{data}</script>
+<script>{_SCRIPT}</script>
+</body></html>
+"""

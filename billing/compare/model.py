@@ -1,0 +1,142 @@
+"""What a comparison produces: per-customer and per-plan figures, and the report around them.
+
+Money is exact ``Decimal`` in the report currency (the cost book's, USD). Ratios (margin %,
+shares, utilization, HHI) and per-1M figures are statistics, not billed amounts: they are rounded
+to :data:`RATIO_PLACES` decimal places where they are computed, so that reports are stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Final
+
+__all__ = [
+    "RATIO_PLACES",
+    "CompareOptions",
+    "CustomerResult",
+    "GradeFigures",
+    "PlanResult",
+    "TraceSummary",
+    "ratio",
+]
+
+RATIO_PLACES: Final = 6
+_QUANTUM: Final = Decimal(1).scaleb(-RATIO_PLACES)
+
+
+def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
+    """``numerator / denominator`` rounded half-even to 6 places; None when the denominator is 0."""
+    if not denominator:
+        return None
+    return (numerator / denominator).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (ratings done, ratings in all) as plans rate customers."""
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """What the trace does not say and the user states (each repeated in the report)."""
+
+    seats: int = 1
+    """Seats of every customer on seat plans (``--seats N``)."""
+    seats_by_customer: Mapping[str, int] = field(default_factory=dict)
+    """Per-customer seats (``--seats FILE.csv`` with customer_id,seats); others get ``seats``."""
+    fx: Mapping[str, Decimal] = field(default_factory=dict)
+    """Report-currency units per unit of a plan currency (``EUR: Decimal("1.08")``)."""
+    full_periods: bool = False
+    """Bill whole periods even when the trace covers less (no proration to the trace span)."""
+    plan_base: Path | None = None
+    """Folder that plan-relative files (spot price series) are read from."""
+    engine: str = "duckdb"
+    """Aggregation engine: ``duckdb`` (default) or ``python``."""
+    rejects_path: Path | None = None
+    """Where bad and skipped trace rows are written (CSV)."""
+    notes: Sequence[str] = ()
+    """Extra assumptions to repeat in the report (the CLI adds the ones it was told)."""
+    progress: ProgressCallback | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    path: str
+    events: int
+    customers: int
+    rejected: int
+    skipped: int
+    start: datetime | None
+    end: datetime | None
+    tokens: int
+    models: tuple[str, ...]
+    synthetic: bool
+    derived_ids: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerResult:
+    """One customer under one plan, over the whole trace (all periods)."""
+
+    customer_id: str
+    revenue: Decimal
+    cost: Decimal
+    tokens: int
+    credit_breakage: Decimal | None
+    reserved: Decimal | None
+    covered: Decimal | None
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def margin_pct(self) -> Decimal | None:
+        return ratio(self.margin, self.revenue)
+
+
+@dataclass(frozen=True, slots=True)
+class GradeFigures:
+    revenue: Decimal
+    cost: Decimal
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    """A plan's figures on the trace; a field that does not apply is None."""
+
+    id: str
+    name: str
+    version: str
+    plan_currency: str
+    fx_rate: Decimal
+    proration: str
+    customers: tuple[CustomerResult, ...]
+    revenue: Decimal
+    cost: Decimal
+    tokens: int
+    negative_margin_customers: int
+    customer_margin_pct: Mapping[str, Decimal | None]
+    top1pct_cost_share: Decimal | None
+    revenue_per_mtok: Decimal | None
+    cost_per_mtok: Decimal | None
+    credit_breakage: Decimal | None
+    baseload_utilization: Decimal | None
+    by_grade: Mapping[str, GradeFigures] | None
+    supplier_hhi: Decimal | None
+    utilization_by_hour: tuple[tuple[int, Decimal], ...] = ()
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def margin_pct(self) -> Decimal | None:
+        return ratio(self.margin, self.revenue)
