@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "billing.cli.rate",
     "billing.cli.designer",
     "billing.cli.push",
+    "billing.cli.compare",
 )
 
 for _name in COMMAND_MODULES:
