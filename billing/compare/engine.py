@@ -282,7 +282,7 @@ def _summarise(plan: Plan, fx_rate: Decimal, rows: list[CustomerResult], slices:
     revenue = sum((r.revenue for r in rows), ZERO)
     cost = sum((r.cost for r in rows), ZERO)
     tokens = sum(r.tokens for r in rows)
-    pcts = [p for p in (r.margin_pct for r in rows) if p is not None]
+    pcts = [exact(r.margin / r.revenue) for r in rows if r.revenue]  # exact; rounded at the end
     by_cost = sorted((r.cost for r in rows), reverse=True)
     top = max(1, math.ceil(len(by_cost) / 100)) if by_cost else 0
     by_grade: dict[str, GradeFigures] | None = None
