@@ -32,7 +32,7 @@ from billing.compare.model import (
 )
 from billing.compare.report import ComparisonReport
 from billing.costs import CostBook
-from billing.errors import RatingError, UnknownModelError
+from billing.errors import RatingError, TraceError, UnknownModelError
 from billing.money import MTOK, ZERO, exact
 from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
@@ -375,6 +375,10 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
     hourly = any(isinstance(c, CapacityCharge) for p in plan_list for c in p.charges)
     trace = aggregate_trace(spec, thresholds=costbook.thresholds(), hourly=hourly,
                             rejects_path=options.rejects_path, engine=options.engine)
+    if trace.stats.events == 0:
+        where = f"; see {trace.rejects_path}" if trace.rejects_path else " (write them: --rejects)"
+        raise TraceError(f"{spec.path}: no valid usage event to compare: "
+                         f"{trace.stats.rejected} rows rejected, {trace.stats.skipped} skipped{where}")
     results = rate_plans(plan_list, trace, costbook=costbook, options=options)
     usage_tokens = sum(c.total_tokens for c in trace.aggregates.daily.values())
     stats = trace.stats

@@ -25,8 +25,10 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
 .sub { color: #5b6475; } .synthetic { background: #fff3cd; border: 1px solid #e0b400;
        padding: 8px 12px; font-weight: 600; }
-table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
-th, td { border-bottom: 1px solid #e3e6ec; padding: 4px 6px; text-align: right; white-space: nowrap; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 12px; }
+th, td { border-bottom: 1px solid #e3e6ec; padding: 4px 5px; text-align: right; }
+td { white-space: nowrap; } th { vertical-align: bottom; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f4f6f9; } .best { font-weight: 700; color: #0b7a3e; }
 .chart { margin: 8px 0 20px; } svg text { font-size: 11px; fill: #333; }
@@ -72,7 +74,8 @@ _SCRIPT = r"""
     var err = (hi - lo) / n / step;
     step *= err >= 7.5 ? 10 : err >= 3.5 ? 5 : err >= 1.5 ? 2 : 1;
     var out = [];
-    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) { out.push(t); }
+    var first = Math.floor(lo / step + 1e-9), last = Math.ceil(hi / step - 1e-9);
+    for (var k = first; k <= last; k++) { out.push(k * step); }
     return out;
   }
   function axes(svg, box, xs, ys, xLabel, yLabel) {
@@ -208,7 +211,8 @@ _SCRIPT = r"""
       return DATA.utilization[p.id].map(function (q) { return q[0]; }); }));
     var h0 = Math.min.apply(null, hours), h1 = Math.max.apply(null, hours);
     var x = linear(h0, h1 + 1, box.x, box.x + box.w), y = linear(0, 1, box.y + box.h, box.y);
-    var xt = ticks(h0, h1 + 1, 6).map(function (h) {
+    var xt = ticks(h0, h1 + 1, 6).filter(function (h) { return h >= h0 && h <= h1 + 1; })
+      .map(function (h) {
       var d = new Date(h * 3600 * 1000).toISOString();
       return {pos: x(h), label: d.slice(5, 10) + " " + d.slice(11, 16)};
     });
@@ -280,7 +284,8 @@ def render_html(report: ComparisonReport) -> str:
 Money in {e(report.currency)} (supplier cost book currency).</p>
 {synthetic}
 <h2>Plans</h2>
-<table id="plans-table"><thead><tr>{header}</tr></thead><tbody>{"".join(body)}</tbody></table>
+<div class="scroll"><table id="plans-table"><thead><tr>{header}</tr></thead>
+<tbody>{"".join(body)}</tbody></table></div>
 <p class="sub">Best by margin: <b>{e(report.best_by_margin.id)}</b>; best by revenue:
 <b>{e(report.best_by_revenue.id)}</b>. Every customer of the trace is rated as if on each plan.</p>
 <h2>Charts</h2>
