@@ -8,8 +8,8 @@ from pathlib import Path
 
 from billing.cli import main
 
-from .test_hand_trace import CAPACITY, COSTS, CREDITS, LIST, TRACE
 from .conftest import write
+from .test_hand_trace import CAPACITY, COSTS, CREDITS, LIST, TRACE
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
