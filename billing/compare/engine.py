@@ -293,7 +293,7 @@ def _summarise(plan: Plan, fx_rate: Decimal, rows: list[CustomerResult], slices:
             grade_cost[key] = grade_cost.get(key, ZERO) + amount
         by_grade = {
             key: GradeFigures(grade_revenue.get(key, ZERO), grade_cost.get(key, ZERO))
-            for key in sorted({*plan.grades, *grade_revenue, *grade_cost})
+            for key in sorted({*plan.grades, UNATTRIBUTED, *grade_revenue, *grade_cost})
         }
     reserved = sum((r.reserved for r in rows if r.reserved is not None), ZERO)
     covered = sum((r.covered for r in rows if r.covered is not None), ZERO)

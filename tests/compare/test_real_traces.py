@@ -114,3 +114,23 @@ def test_servegen_payg_revenue_and_cost_match_a_sql_sum(
     assert Decimal(plan["revenue"]) == revenue
     assert Decimal(plan["cost"]).quantize(CENT, ROUND_HALF_UP) == cost.quantize(CENT, ROUND_HALF_UP)
     assert plan["customers"] == report["trace"]["customers"]
+
+
+def test_azure_services_mapped_to_two_models_split_by_grade(tmp_path: Path) -> None:
+    report = run_compare([
+        "--plans", str(PLANS / "01-payg-rate-card.yaml"),
+        "--trace", str(TRACES / "azure2023_requests.csv.gz"), "--assume-tz", "UTC",
+        "--map", "customer_id=service", "--map", "model=service",
+        "--model-map", "code=gpt-4o-mini", "--model-map", "conv=claude-sonnet-4-5",
+    ], tmp_path / "azure.json")
+    payg = plan_of(report, "payg")
+    grades = payg["by_grade"]
+    # code's line is gpt-4o-mini* (commodity), conv's is claude-sonnet-* (premium); no fee
+    assert Decimal(grades["premium"]["revenue"]) + Decimal(grades["commodity"]["revenue"]) \
+        == Decimal(payg["revenue"])
+    assert Decimal(grades["unattributed"]["revenue"]) == 0
+    assert Decimal(grades["premium"]["cost"]) + Decimal(grades["commodity"]["cost"]) \
+        == Decimal(payg["cost"])
+    # two providers (openai, anthropic): concentration strictly between 1/2 and 1
+    assert Decimal("0.5") < Decimal(payg["supplier_hhi"]) < 1
+    assert any("models mapped" in n for n in report["notes"])
