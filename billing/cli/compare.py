@@ -179,7 +179,6 @@ def compare_command(
         notes = [seats_note]
         notes += [f"1 {c} = {r} {book.currency} (--fx)" for c, r in rates.items()]
         notes.append(f"supplier cost from {costs if costs else 'the bundled genai-prices data'}")
-        base = next((p if p.is_dir() else p.parent for p in plans), None)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=errors, transient=True,
                       disable=quiet) as progress:
@@ -191,7 +190,7 @@ def compare_command(
 
             report = compare(catalog, spec, costbook=book, options=CompareOptions(
                 seats=default_seats, seats_by_customer=by_customer, fx=rates,
-                full_periods=full_periods, plan_base=base, rejects_path=rejects,
+                full_periods=full_periods, rejects_path=rejects,
                 notes=tuple(notes), progress=advance,
             ))
     except (_InputError, BillingError) as exc:

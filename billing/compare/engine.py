@@ -14,13 +14,13 @@ trace touches in that period. ``full_periods`` turns this off: every period is b
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from billing.compare.model import (
     CompareOptions,
@@ -36,7 +36,7 @@ from billing.errors import RatingError, TraceError, UnknownModelError
 from billing.money import MTOK, ZERO, exact
 from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
-from billing.plans.model import CapacityCharge, CapCharge, CommitmentCharge
+from billing.plans.model import CapacityCharge
 from billing.rating.engine import Rater, RatingResult, grade_of
 from billing.rating.usage import CustomerUsage, day_of, split_by_customer
 from billing.subscriptions import Subscription
@@ -161,24 +161,6 @@ def _slices(plan: Plan, start: datetime, end: datetime, full: bool) -> list[_Sli
     return out
 
 
-def _prorate_limits(plan: Plan, fraction: Decimal) -> Plan:
-    """The plan with its per-period commitment minimum and spend cap scaled by ``fraction``.
-
-    The rating engine's ``fixed_fraction`` prorates fees, seats, allowances and grants but not
-    these per-period limits; a one-hour trace must not be trued up to a whole month's minimum.
-    """
-    if not any(isinstance(c, CommitmentCharge | CapCharge) for c in plan.charges):
-        return plan
-    charges: list[Any] = []
-    for charge in plan.charges:
-        if isinstance(charge, CommitmentCharge):
-            charge = charge.model_copy(update={"minimum": exact(charge.minimum * fraction)})
-        elif isinstance(charge, CapCharge):
-            charge = charge.model_copy(update={"maximum": exact(charge.maximum * fraction)})
-        charges.append(charge)
-    return plan.model_copy(update={"charges": charges})
-
-
 def _proration_text(plan: Plan, slices: Sequence[_Slice], full: bool) -> str:
     if full:
         return (f"full periods: {len(slices)} {plan.interval} period(s) billed whole "
@@ -220,16 +202,9 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     done = 0
     results: list[PlanResult] = []
     for plan in plans:
-        base = options.plan_base
-        plan_path = (base / f"{plan.id}.yaml") if base is not None else None
-        raters: dict[Decimal | None, Rater] = {}
-        rater = raters[None] = Rater(plan, costbook=costbook, plan_path=plan_path)
+        rater = Rater(plan, costbook=costbook, plan_path=options.plan_paths.get(plan.id))
         rate = Decimal(1) if plan.currency == report_currency else options.fx[plan.currency]
         slices = _slices(plan, start, end, options.full_periods)
-        for piece in slices:
-            if piece.fraction is not None and piece.fraction not in raters:
-                raters[piece.fraction] = Rater(_prorate_limits(plan, piece.fraction),
-                                               costbook=costbook, plan_path=plan_path)
         per_bucket = sum((c.baseload.per_bucket for c in plan.charges
                           if isinstance(c, CapacityCharge)), 0)
         rows: list[CustomerResult] = []
@@ -244,7 +219,7 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
             covered: Decimal | None = None
             last: RatingResult | None = None
             for piece in slices:
-                result = raters[piece.fraction].rate(sub, piece.period, usage[customer],
+                result = rater.rate(sub, piece.period, usage[customer],
                                     fixed_fraction=piece.fraction, hours=piece.hours)
                 last = result
                 revenue += result.invoice.total * rate
@@ -363,6 +338,10 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
     """
     options = options or CompareOptions()
     plan_list = list(plans)
+    if isinstance(plans, PlanCatalog) and not options.plan_paths:
+        paths = {p.id: plans.sources[(p.id, p.version)] for p in plan_list
+                 if (p.id, p.version) in plans.sources}
+        options = dataclasses.replace(options, plan_paths=paths)
     if not plan_list:
         raise RatingError("no plan to compare")
     check_currencies(plan_list, costbook.currency, options.fx)

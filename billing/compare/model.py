@@ -51,8 +51,9 @@ class CompareOptions:
     """Report-currency units per unit of a plan currency (``EUR: Decimal("1.08")``)."""
     full_periods: bool = False
     """Bill whole periods even when the trace covers less (no proration to the trace span)."""
-    plan_base: Path | None = None
-    """Folder that plan-relative files (spot price series) are read from."""
+    plan_paths: Mapping[str, Path] = field(default_factory=dict)
+    """Plan id -> the file it was loaded from (plan-relative files such as spot price series
+    are read next to it); filled from the catalog when ``compare`` is given one."""
     engine: str = "duckdb"
     """Aggregation engine: ``duckdb`` (default) or ``python``."""
     rejects_path: Path | None = None

@@ -291,8 +291,8 @@ class Rater:
             elif isinstance(charge, UsageCharge):
                 self._usage_charge(charge, subscription, period, window, fixed_fraction, lines)
             elif isinstance(charge, RateCardCharge):
-                self._rate_card(charge, card_values[index], refused_by_model, lines, usage_value,
-                                token_totals)
+                self._rate_card(charge, card_values[index], credit_outcome, fraction, lines,
+                                usage_value, token_totals)
             elif isinstance(charge, CreditsCharge):
                 assert credit_outcome is not None
                 self._credit_lines(credit_outcome, lines, result_extra)
@@ -300,16 +300,18 @@ class Rater:
                 self._capacity(charge, subscription, period, window, hours, lines, result_extra)
         for charge in plan.charges:
             if isinstance(charge, CommitmentCharge):
-                true_up = commitment.true_up(lines.metered_spend(), charge.minimum)
+                minimum = _EXACT.multiply(charge.minimum, fraction)
+                true_up = commitment.true_up(lines.metered_spend(), minimum)
                 if true_up.amount:
                     lines.add("commitment_true_up", charge.name,
-                              f"{charge.name}: true-up to {charge.minimum}", Decimal(1), "true-up",
+                              f"{charge.name}: true-up to {minimum.normalize():f}", Decimal(1), "true-up",
                               true_up.amount, details=true_up.details)
             elif isinstance(charge, CapCharge):
-                capped = cap.apply(lines.metered_spend(), charge.maximum)
+                maximum = _EXACT.multiply(charge.maximum, fraction)
+                capped = cap.apply(lines.metered_spend(), maximum)
                 if capped.amount:
                     lines.add("cap_discount", charge.name,
-                              f"{charge.name}: spend capped at {charge.maximum}", Decimal(1), "cap",
+                              f"{charge.name}: spend capped at {maximum.normalize():f}", Decimal(1), "cap",
                               capped.amount, details=capped.details)
 
         subtotal = sum((ln.rounded_amount for ln in lines.lines), ZERO)
@@ -406,43 +408,53 @@ class Rater:
 
     def _rate_card(self, charge: RateCardCharge,
                    values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
-                   refused: Mapping[str, Decimal], lines: _Lines,
+                   credit: _CreditOutcome | None, fraction: Decimal, lines: _Lines,
                    usage_value: dict[str, Decimal], token_totals: Mapping[str, int]) -> None:
+        """One line per model, net of what is not billed for it: usage refused by
+        ``overage: block`` and the usage the plan's fees include (allocated to models in name
+        order). Netting per model keeps each model's rounding on one line, so usage fully
+        covered by an allowance bills exactly zero."""
         per_model: dict[str, tuple[Decimal, dict[str, Decimal]]] = {}
         for (_day, model), (amount, parts) in sorted(values.items()):
             total, classes = per_model.get(model, (ZERO, {}))
             for cls, value in parts:
                 classes[cls] = classes.get(cls, ZERO) + value
             per_model[model] = (total + amount, classes)
+        refused: Mapping[str, Decimal] = {}
+        if credit is not None and charge.paid_with == "credits":
+            refused = {m: _EXACT.multiply(c, credit.charge.unit_value)
+                       for m, c in credit.result.refused_by_label.items()}
+        included = (ZERO if charge.included_amount is None
+                    else _EXACT.multiply(charge.included_amount, fraction))
         card_total = ZERO
         for model in sorted(per_model):
             amount, classes = per_model[model]
             usage_value[model] = usage_value.get(model, ZERO) + amount
-            accepted = amount - refused.get(model, ZERO) if charge.paid_with == "credits" else amount
-            details = [(f"{cls}", v) for cls, v in classes.items() if v]
-            if accepted != amount:
-                details.append(("refused: credits exhausted", accepted - amount))
-            card_total += accepted
-            tokens = token_totals.get(model, 0)
+            details = [(cls, v) for cls, v in classes.items() if v]
+            net = amount - refused.get(model, ZERO)
+            if net != amount:
+                details.append(("refused: credits exhausted", net - amount))
+            card_total += net
+            covered = min(net, included)
+            if covered > 0:
+                included -= covered
+                details.append((f"included in the plan's fees (up to {charge.included_amount})",
+                                -covered))
+                net -= covered
             lines.add("rate_card", charge.name, f"{charge.name}: {model}",
-                      Decimal(tokens) / MTOK, "1M tokens", accepted,
+                      Decimal(token_totals.get(model, 0)) / MTOK, "1M tokens", net,
                       details=details or [("no usage", ZERO)], model=model,
                       grade=grade_of(self.plan, model))
-        if charge.included_amount is not None:
-            covered = min(card_total, charge.included_amount)
-            if covered:
-                lines.add("included_usage", charge.name,
-                          f"{charge.name}: included usage (up to {charge.included_amount})",
-                          Decimal(1), "allowance", -covered)
-            overage = card_total - covered
-            if charge.overage_discount is not None and overage > 0:
-                table = charge.overage_discount
-                pricer = graduated.price if table.mode == "graduated" else volume.price
-                discounted = pricer(overage, _tiers(table))
-                if discounted.amount != overage:
-                    lines.add("overage_discount", charge.name,
-                              f"{charge.name}: overage discount on {overage}", Decimal(1),
-                              "discount", discounted.amount - overage, details=(*discounted.details, ("list price of the overage", -overage)))
+        if charge.included_amount is not None and charge.overage_discount is not None:
+            overage = max(ZERO, card_total - _EXACT.multiply(charge.included_amount, fraction))
+            table = charge.overage_discount
+            pricer = graduated.price if table.mode == "graduated" else volume.price
+            discounted = pricer(overage, _tiers(table)) if overage > 0 else None
+            if discounted is not None and discounted.amount != overage:
+                lines.add("overage_discount", charge.name,
+                          f"{charge.name}: overage discount on {overage}", Decimal(1),
+                          "discount", discounted.amount - overage,
+                          details=(*discounted.details, ("list price of the overage", -overage)))
         if charge.volume_discount is not None and card_total > 0:
             table = charge.volume_discount
             pricer = graduated.price if table.mode == "graduated" else volume.price
@@ -599,17 +611,16 @@ class Rater:
             bought.append((pack.name, purchase.count, pack.price))
         return grants, bought
 
-    @staticmethod
-    def _credit_lines(outcome: _CreditOutcome, lines: _Lines, extra: dict[str, Any]) -> None:
-        charge = outcome.charge
+    def _credit_lines(self, outcome: _CreditOutcome, lines: _Lines, extra: dict[str, Any]) -> None:
+        charge, plan = outcome.charge, self.plan
         for description, count, unit_price, amount in outcome.pack_lines:
             lines.add("credit_pack", charge.name, description, Decimal(count), "pack", amount,
                       unit_price=unit_price)
-        burned = sum(outcome.result.burned_by_label.values(), ZERO)
-        if burned:
-            lines.add("credits_applied", charge.name, f"{charge.name} applied",
-                      burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
-                      unit_price=-charge.unit_value)
+        for model, burned in sorted(outcome.result.burned_by_label.items()):
+            if burned:
+                lines.add("credits_applied", charge.name, f"{charge.name} applied: {model}",
+                          burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
+                          unit_price=-charge.unit_value, model=model, grade=grade_of(plan, model))
         unused_paid = sum((b.remaining for b in outcome.result.balances if b.paid), ZERO)
         extra["unused_paid"] = _EXACT.multiply(unused_paid, charge.unit_value)
 

@@ -67,13 +67,13 @@ def test_03_platform_fee_includes_usage_then_graduated_overage_discount() -> Non
     # usage 7,400.00; the fee covers 500.00; overage 6,900.00:
     #   first 5,000.00 at 1.00 = 5,000.00; next 1,900.00 at 0.90 = 1,710.00 -> 6,710.00
     # total = 500.00 fee + 6,710.00 = 7,210.00
-    kinds = [(line.kind, line.rounded_amount) for line in result.invoice.lines]
+    # The included 500.00 nets off the models' lines in name order: sonnet 1,400.00 - 500.00.
+    kinds = [(line.kind, line.model, line.rounded_amount) for line in result.invoice.lines]
     assert kinds == [
-        ("flat", Decimal("500.00")),
-        ("rate_card", Decimal("1400.00")),
-        ("rate_card", Decimal("6000.00")),
-        ("included_usage", Decimal("-500.00")),
-        ("overage_discount", Decimal("-190.00")),  # 6,710.00 - 6,900.00
+        ("flat", None, Decimal("500.00")),
+        ("rate_card", "claude-sonnet-4-5", Decimal("900.00")),
+        ("rate_card", "gpt-5", Decimal("6000.00")),
+        ("overage_discount", None, Decimal("-190.00")),  # 6,710.00 - 6,900.00
     ]
     assert result.invoice.total == Decimal("7210.00")
 
@@ -93,9 +93,11 @@ def test_04_credits_burn_grant_first_and_auto_top_up_fires_twice() -> None:
     assert [(p.quantity, p.rounded_amount) for p in packs] == [
         (Decimal(2), Decimal("1800.00")), (Decimal(1), Decimal("900.00")),
     ]
-    applied = [line for line in invoice.lines if line.kind == "credits_applied"]
-    # 600 + 200,000 + 1,200 = 201,800 credits x 0.01 = 2,018.00 of usage paid by credits
-    assert applied[0].rounded_amount == Decimal("-2018.00")
+    applied = {line.model: line.rounded_amount for line in invoice.lines
+               if line.kind == "credits_applied"}
+    # credits applied per model, so each model's usage and credit round alike:
+    # sonnet 200,000 credits = 2,000.00; gpt-5 600 + 1,200 = 1,800 credits = 18.00
+    assert applied == {"claude-sonnet-4-5": Decimal("-2000.00"), "gpt-5": Decimal("-18.00")}
     usage = sum(line.rounded_amount for line in invoice.lines if line.kind == "rate_card")
     assert usage == Decimal("2018.00")  # 6.00 + 2,000.00 + 12.00
     assert invoice.total == Decimal("2700.00")  # 3 packs x 900.00; usage nets to zero

@@ -134,3 +134,43 @@ def test_override_of_an_unknown_charge_is_refused() -> None:
     assert run.invoices == ()
     assert run.failures == (("c", run.failures[0][1]),)
     assert "override for charge 'Platform fee'" in run.failures[0][1]
+
+
+def test_a_short_trace_prorates_included_usage_commitment_and_cap_with_the_fee() -> None:
+    half = Decimal("0.5")
+    plan = load_plan_text((Path(__file__).parents[2] / "plans" / "03-base-plus-overage.yaml").read_text())
+    from billing.rating.engine import Rater
+    from billing.rating.usage import CustomerUsage, day_index
+    from billing.usage.aggregates import Counts
+
+    usage = CustomerUsage("acme", {
+        # "*" rate: 200M input x 2.00 per 1M = 400.00 of usage
+        ("gpt-5", 0, day_index(date(2026, 11, 2))): Counts(input=200_000_000, requests=1, events=1),
+    })
+    result = Rater(plan).rate(
+        Subscription(customer_id="acme", plan=plan.id, start=date(2026, 11, 1)),
+        Period(date(2026, 11, 1), date(2026, 12, 1)), usage, fixed_fraction=half,
+    )
+    lines = {line.kind: line.rounded_amount for line in result.invoice.lines}
+    assert lines["flat"] == Decimal("250.00")  # 500.00 x 1/2
+    assert lines["rate_card"] == Decimal("150.00")  # 400.00 - 500.00 x 1/2 included
+    assert result.invoice.total == Decimal("400.00")  # 250.00 fee + 150.00 beyond what it includes
+
+
+def test_commitment_is_prorated_for_a_subscription_starting_mid_period() -> None:
+    plan = """\
+id: commit
+version: 2026-01-01
+currency: USD
+charges:
+  - kind: rate_card
+    name: Usage
+    rates: [{ models: ["*"], input: "1.00", output: "1.00" }]
+  - { kind: commitment, name: Minimum, minimum: "300.00" }
+"""
+    catalog = PlanCatalog([load_plan_text(plan)])
+    sub = Subscription(customer_id="c", plan="commit", start=date(2026, 11, 21),
+                       anchor=date(2026, 11, 1))
+    aggregates, _ = aggregate_events([])
+    # 10 of 30 days: the minimum is 300.00 x 10/30 = 100.00
+    assert rate_period(catalog, [sub], aggregates, "2026-11").invoices[0].total == Decimal("100.00")
