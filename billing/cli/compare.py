@@ -153,6 +153,8 @@ def compare_command(
 ) -> int:
     """Rate the same usage under every plan and compare revenue, supplier cost and margin."""
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a pipe or a file: do not squeeze the table to 80
     errors = Console(stderr=True)
     try:
         columns = parse_mapping(mapping or [], path=trace)
