@@ -258,7 +258,12 @@ class Rater:
         for index, charge in enumerate(plan.charges):
             if isinstance(charge, RateCardCharge):
                 values: dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]] = {}
-                for (model, band, day), counts in sorted(window.daily.items()):
+                if charge.cost_plus is None and charge.paid_with == "invoice":
+                    # List prices do not depend on the day or band: value each model once.
+                    rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()]
+                else:
+                    rows = sorted(window.daily.items())
+                for (model, band, day), counts in rows:
                     amount, parts = self._row_value(index, charge, model, band, day, counts)
                     previous = values.get((day, model))
                     if previous is not None:
