@@ -123,3 +123,19 @@ def test_meter_answers_bill_to_date_and_remaining_credits_at_any_instant() -> No
         # In December the free November grant has expired; the pack carries over.
         assert meter.remaining_credits("borealis") == Decimal("1000") + Decimal("100000")
         assert meter.bill_to_date("borealis", datetime(2026, 11, 30, tzinfo=UTC)).total == Decimal("900.00")
+
+
+def test_invoices_round_trip_through_json_exactly(tmp_path: Path) -> None:
+    from billing.invoice import Invoice
+
+    written = json.loads(_rate_cli(EVENTS, tmp_path / "inv.json"))
+    for data in written:
+        invoice = Invoice.model_validate(data)
+        again = Invoice.from_json(invoice.to_json())
+        assert again == invoice
+        assert again.to_json() == invoice.to_json()
+        # amounts stay exact decimals (strings in JSON), never floats
+        assert all(isinstance(line["amount"], str) for line in data["lines"])
+        assert again.total == sum((line.rounded_amount for line in again.lines), Decimal(0))
+    text = Invoice.model_validate(written[0]).render()
+    assert "Total USD" in text and written[0]["id"] in text
