@@ -116,7 +116,7 @@ def customer_weights(spec: CustomersSpec, rng: np.random.Generator) -> list[Deci
         return [Decimal(rank) ** -activity.exponent for rank in range(1, spec.count + 1)]
     if isinstance(activity, LognormalActivity):
         draws = sorted(rng.standard_normal(spec.count).tolist(), reverse=True)
-        return [(activity.sigma * Decimal(repr(z))).exp() for z in draws]  # z: float-ok
+        return [(activity.sigma * Decimal(repr(z))).exp() for z in draws]  # float-ok (a random draw, not money)
     return [Decimal(1)] * spec.count
 
 
