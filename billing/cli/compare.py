@@ -22,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from billing.compare import CompareOptions, ComparisonReport, compare
+from billing.compare.report import BREAK_EVEN_HEADER, PRICE_CHANGE_HEADER
+from billing.compare.whatif import PriceChange
 from billing.costs import CostBook
 from billing.errors import BillingError, TraceError
 from billing.plans import load_catalog
@@ -80,6 +82,55 @@ def _seats(text: str) -> tuple[int, dict[str, int], str]:
     return 1, seats, f"seats per customer from {path} ({len(seats)} customers; others 1)"
 
 
+def _price_changes(items: list[str]) -> tuple[PriceChange, ...]:
+    out = []
+    for item in items:
+        try:
+            out.append(PriceChange.parse(item))
+        except ValueError as exc:
+            raise _InputError(f"--supplier-price-change {item!r}: {exc}") from None
+    return tuple(out)
+
+
+def _cache_hit_rate(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        raise _InputError(f"--cache-hit-rate {text!r}: not a number (a share such as 0.4)") from None
+    if not rate.is_finite() or not 0 <= rate <= 1:
+        raise _InputError(f"--cache-hit-rate {text}: must be between 0 and 1 (a share of the "
+                          "fresh input, e.g. 0.4)")
+    return rate
+
+
+def _print_what_if(report: ComparisonReport, console: Console) -> None:
+    rows = report.price_change_rows()
+    if rows:
+        table = Table(title="What if: supplier price change ("
+                      + "; ".join(c.label() for c, _ in (report.what_if.price_changes
+                                                         if report.what_if else ()))
+                      + ")", title_justify="left")
+        for index, name in enumerate(PRICE_CHANGE_HEADER):
+            table.add_column(name, justify="left" if index == 0 else "right")
+        for row in rows:
+            table.add_row(*(escape(v) for v in row))
+        console.print(table)
+        console.print("keep price: plans unchanged (cost-plus revenue follows cost: "
+                      "pass-through = revenue change / cost change); keep margin %: revenue "
+                      "= new cost x baseline revenue / baseline cost")
+    rows = report.break_even_rows()
+    if rows:
+        table = Table(title="Break-even: one customer with the trace's usage mix, tokens in "
+                      "one whole billing period (the trace's first)", title_justify="left")
+        for index, name in enumerate(BREAK_EVEN_HEADER):
+            table.add_column(name, justify="left" if index == 0 else "right")
+        for row in rows:
+            table.add_row(*(escape(v) for v in row))
+        console.print(table)
+
+
 _TERMINAL_COLUMNS = ("plan", "revenue", "cost", "margin", "margin %", "neg. margin",
                      "cust. margin p50", "top 1% cost", "breakage", "baseload util.")
 
@@ -112,6 +163,7 @@ def _print_table(report: ComparisonReport, console: Console) -> None:
         console.print(f"periods ({escape(', '.join(ids))}): {escape(text)}")
     for note in report.notes:
         console.print(f"note: {escape(note)}")
+    _print_what_if(report, console)
     console.print("more figures (p5/p95, per-1M, by grade, HHI): --json, --csv, --html")
 
 
@@ -150,6 +202,16 @@ def compare_command(
     rejects: Annotated[Path | None, typer.Option(
         "--rejects", help="Write bad and skipped rows here (CSV).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No table, no progress bar.")] = False,
+    price_change: Annotated[list[str] | None, typer.Option(
+        "--supplier-price-change",
+        help="What-if: MODELGLOB=CHANGE, supplier prices of matching models x (1 + CHANGE); "
+             "-0.8 = 80% cheaper; repeatable (the first matching glob applies).")] = None,
+    cache_hit_rate: Annotated[str | None, typer.Option(
+        "--cache-hit-rate",
+        help="What-if for a trace without cache data: this share (0..1) of fresh input is "
+             "billed as cached input (an assumption, repeated in the report).")] = None,
+    no_break_even: Annotated[bool, typer.Option(
+        "--no-break-even", help="Skip the break-even search.")] = False,
 ) -> int:
     """Rate the same usage under every plan and compare revenue, supplier cost and margin."""
     console = Console()
@@ -176,6 +238,8 @@ def compare_command(
         )
         default_seats, by_customer, seats_note = _seats(seats)
         rates = _fx(fx or [])
+        changes = _price_changes(price_change or [])
+        hit_rate = _cache_hit_rate(cache_hit_rate)
         catalog = load_catalog(plans)
         book = CostBook.load(costs) if costs is not None else CostBook.default()
         notes = [seats_note]
@@ -193,7 +257,8 @@ def compare_command(
             report = compare(catalog, spec, costbook=book, options=CompareOptions(
                 seats=default_seats, seats_by_customer=by_customer, fx=rates,
                 full_periods=full_periods, rejects_path=rejects,
-                notes=tuple(notes), progress=advance,
+                notes=tuple(notes), progress=advance, price_changes=changes,
+                cache_hit_rate=hit_rate, break_even=not no_break_even,
             ))
     except (_InputError, BillingError) as exc:
         message = str(exc).replace("\n", "; ")

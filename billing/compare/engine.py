@@ -27,10 +27,21 @@ from billing.compare.model import (
     CustomerResult,
     GradeFigures,
     PlanResult,
+    PriceChangeFigures,
     TraceSummary,
+    WhatIf,
     ratio,
 )
 from billing.compare.report import ComparisonReport
+from billing.compare.whatif import (
+    BreakEven,
+    ScaledCostBook,
+    ScaledMix,
+    apply_cache_hit_rate,
+    break_even,
+    matched_models,
+    price_change_notes,
+)
 from billing.costs import CostBook
 from billing.errors import RatingError, TraceError, UnknownModelError
 from billing.money import MTOK, ZERO, exact
@@ -358,7 +369,35 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
         where = f"; see {trace.rejects_path}" if trace.rejects_path else " (write them: --rejects)"
         raise TraceError(f"{spec.path}: no valid usage event to compare: "
                          f"{trace.stats.rejected} rows rejected, {trace.stats.skipped} skipped{where}")
+    what_if_notes: list[str] = []
+    what_if: WhatIf | None = None
+    moved = 0
+    if options.cache_hit_rate is not None:
+        aggregates, moved = apply_cache_hit_rate(trace.aggregates, options.cache_hit_rate,
+                                                 trace=str(spec.path))
+        trace = dataclasses.replace(trace, aggregates=aggregates)
+        what_if_notes.append(
+            f"assumption: cache hit rate {options.cache_hit_rate} (--cache-hit-rate): the trace "
+            f"has no cache data; round({options.cache_hit_rate} x fresh input) of every "
+            f"aggregate row moved to cached input ({moved:,} tokens), for every plan and the cost")
     results = rate_plans(plan_list, trace, costbook=costbook, options=options)
+    if options.price_changes:
+        changed_book = ScaledCostBook(costbook, options.price_changes)
+        changed = rate_plans(plan_list, trace, costbook=changed_book, options=options)
+        results = [_with_price_change(base, after) for base, after in
+                   zip(results, changed, strict=True)]
+        what_if_notes += price_change_notes(options.price_changes, trace.stats.models)
+        matched = matched_models(options.price_changes, trace.stats.models)
+        what_if = WhatIf(
+            cache_hit_rate=options.cache_hit_rate, cached_tokens_moved=moved,
+            price_changes=tuple((c, tuple(m)) for c, m in matched.items()),
+            baseline_cost=results[0].cost if results else None,
+            changed_cost=changed[0].cost if changed else None,
+        )
+    elif options.cache_hit_rate is not None:
+        what_if = WhatIf(cache_hit_rate=options.cache_hit_rate, cached_tokens_moved=moved)
+    if options.break_even:
+        results = _with_break_even(plan_list, results, trace, costbook, options)
     usage_tokens = sum(c.total_tokens for c in trace.aggregates.daily.values())
     stats = trace.stats
     summary = TraceSummary(
@@ -367,8 +406,39 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
         tokens=usage_tokens, models=stats.models, synthetic=is_synthetic(Path(spec.path)),
         derived_ids=stats.derived_ids,
     )
-    notes = [*_trace_notes(spec, trace), *options.notes]
+    notes = [*_trace_notes(spec, trace), *options.notes, *what_if_notes]
     if summary.synthetic:
         notes.insert(0, "SYNTHETIC trace (its metadata says synthetic=true): not measured usage")
     return ComparisonReport(trace=summary, currency=costbook.currency, plans=tuple(results),
-                            notes=tuple(notes), rejects_path=trace.rejects_path)
+                            notes=tuple(notes), rejects_path=trace.rejects_path, what_if=what_if)
+
+
+def _with_price_change(base: PlanResult, after: PlanResult) -> PlanResult:
+    """The baseline figures, with the same plan rated at the changed supplier prices beside."""
+    keep_margin = None if not base.cost else exact(after.cost * base.revenue / base.cost)
+    return dataclasses.replace(base, price_change=PriceChangeFigures(
+        cost=after.cost, keep_price_revenue=after.revenue,
+        keep_price_negative_customers=after.negative_margin_customers,
+        keep_margin_revenue=keep_margin,
+    ))
+
+
+def _with_break_even(plans: Sequence[Plan], results: Sequence[PlanResult], trace: TraceResult,
+                     costbook: CostBook, options: CompareOptions) -> list[PlanResult]:
+    start, _ = _stats_start_end(trace)
+    customers = len({k.customer_id for k in trace.aggregates.daily})
+    changed_book = ScaledCostBook(costbook, options.price_changes) if options.price_changes else None
+    mixes: dict[tuple[Period, int], ScaledMix] = {}
+    out = []
+    for plan, result in zip(plans, results, strict=True):
+        def find(book: CostBook, plan: Plan = plan, result: PlanResult = result) -> BreakEven:
+            rater = Rater(plan, costbook=book, plan_path=options.plan_paths.get(plan.id))
+            return break_even(plan, trace.aggregates, start=start.date(), customers=customers,
+                              costbook=book, fx_rate=result.fx_rate, seats=options.seats,
+                              rater=rater, mixes=mixes)
+
+        out.append(dataclasses.replace(
+            result, break_even=find(costbook),
+            break_even_after_change=None if changed_book is None else find(changed_book),
+        ))
+    return out

@@ -14,13 +14,17 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Final
 
+from billing.compare.whatif import BreakEven, PriceChange
+
 __all__ = [
     "RATIO_PLACES",
     "CompareOptions",
     "CustomerResult",
     "GradeFigures",
     "PlanResult",
+    "PriceChangeFigures",
     "TraceSummary",
+    "WhatIf",
     "ratio",
 ]
 
@@ -61,6 +65,13 @@ class CompareOptions:
     notes: Sequence[str] = ()
     """Extra assumptions to repeat in the report (the CLI adds the ones it was told)."""
     progress: ProgressCallback | None = field(default=None, compare=False)
+    price_changes: Sequence[PriceChange] = ()
+    """What-if: supplier prices of matching models scaled (``--supplier-price-change``)."""
+    cache_hit_rate: Decimal | None = None
+    """What-if: share of fresh input moved to cached input, for a trace without cache data
+    (``--cache-hit-rate``)."""
+    break_even: bool = True
+    """Find each plan's break-even usage level (``--no-break-even`` skips it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +144,12 @@ class PlanResult:
     by_grade: Mapping[str, GradeFigures] | None
     supplier_hhi: Decimal | None
     utilization_by_hour: tuple[tuple[int, Decimal], ...] = ()
+    price_change: PriceChangeFigures | None = None
+    """What-if figures under the supplier price change; None when none was asked."""
+    break_even: BreakEven | None = None
+    """Where the margin on one representative customer turns negative (baseline cost)."""
+    break_even_after_change: BreakEven | None = None
+    """The same under the supplier price change (keep price); None when none was asked."""
 
     @property
     def margin(self) -> Decimal:
@@ -141,3 +158,49 @@ class PlanResult:
     @property
     def margin_pct(self) -> Decimal | None:
         return ratio(self.margin, self.revenue)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceChangeFigures:
+    """One plan under a supplier price change, beside its baseline.
+
+    ``keep_price``: the plan is unchanged and rated again with the changed cost book (cost-plus
+    charges follow the new cost by themselves). ``keep_margin``: revenue scaled so that the
+    baseline margin % holds: ``cost x baseline revenue / baseline cost``.
+    """
+
+    cost: Decimal
+    keep_price_revenue: Decimal
+    keep_price_negative_customers: int
+    keep_margin_revenue: Decimal | None
+    """None when the baseline cost is 0 (no margin % to keep on a cost)."""
+
+    @property
+    def keep_price_margin(self) -> Decimal:
+        return self.keep_price_revenue - self.cost
+
+    @property
+    def keep_price_margin_pct(self) -> Decimal | None:
+        return ratio(self.keep_price_margin, self.keep_price_revenue)
+
+    @property
+    def keep_margin_margin(self) -> Decimal | None:
+        return None if self.keep_margin_revenue is None else self.keep_margin_revenue - self.cost
+
+    @property
+    def keep_margin_margin_pct(self) -> Decimal | None:
+        if self.keep_margin_revenue is None or self.keep_margin_margin is None:
+            return None
+        return ratio(self.keep_margin_margin, self.keep_margin_revenue)
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """The what-if assumptions of a run (each also a note of the report)."""
+
+    cache_hit_rate: Decimal | None = None
+    cached_tokens_moved: int = 0
+    price_changes: tuple[tuple[PriceChange, tuple[str, ...]], ...] = ()
+    """Each change with the trace's models it applies to."""
+    baseline_cost: Decimal | None = None
+    changed_cost: Decimal | None = None

@@ -15,9 +15,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from billing.compare.model import PlanResult, TraceSummary
+from billing.compare.model import PlanResult, TraceSummary, WhatIf, ratio
+from billing.compare.whatif import BREAK_EVEN_METHOD, MAX_BREAK_EVEN_TOKENS, BreakEven
 
-__all__ = ["CSV_HEADER", "TABLE_HEADER", "ComparisonReport", "money_text"]
+__all__ = ["BREAK_EVEN_HEADER", "CSV_HEADER", "PRICE_CHANGE_HEADER", "TABLE_HEADER",
+           "ComparisonReport", "money_text", "tokens_text"]
 
 CSV_HEADER = ("plan", "customer_id", "revenue", "cost", "margin", "margin_pct", "tokens",
               "credit_breakage", "baseload_utilization", "currency")
@@ -43,10 +45,55 @@ def money_text(value: Decimal | None, places: int = 2) -> str:
     return f"{value.quantize(quantum, rounding=ROUND_HALF_UP):,}"
 
 
+PRICE_CHANGE_HEADER = ("plan", "cost now", "cost after", "margin now", "keep price: margin",
+                       "margin %", "neg. margin", "pass-through",
+                       "keep margin %: revenue", "margin")
+
+BREAK_EVEN_HEADER = ("plan", "average customer", "margin at average",
+                     "loses money above", "x average", "light use loses below",
+                     "after price change")
+
+
+def tokens_text(value: int | None) -> str:
+    """Token counts for display: 1.2k, 3.4M, 5.6G, 7.8T (one decimal)."""
+    if value is None:
+        return "never"
+    for size, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if value >= size:
+            return f"{Decimal(value) / size:.1f}{unit}"
+    return str(value)
+
+
+def _break_even_dict(found: BreakEven | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {
+        "period": str(found.period),
+        "average_customer_tokens_per_period": found.average_customer_tokens,
+        "tokens_per_period": found.tokens_per_period,
+        "margin_at_break_even": _num(found.margin_at_break_even),
+        "margin_at_average_customer": _num(found.margin_at_average),
+        "profitable_from_tokens": found.profitable_from,
+        "times_average_customer": (None if found.tokens_per_period is None
+                                   else _num(ratio(Decimal(found.tokens_per_period),
+                                                   Decimal(found.average_customer_tokens)))),
+        "ratings": found.ratings,
+    }
+
+
+def _pass_through(plan: PlanResult) -> Decimal | None:
+    """How much of the cost change reached revenue under "keep price" (1: all of it)."""
+    change = plan.price_change
+    if change is None:
+        return None
+    return ratio(change.keep_price_revenue - plan.revenue, change.cost - plan.cost)
+
+
 def _pct_text(value: Decimal | None) -> str:
     if value is None:
         return "-"
-    return f"{(value * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+    shown = (value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{shown if shown else abs(shown)}%"  # never "-0.0%"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -62,6 +109,7 @@ class ComparisonReport:
     plans: tuple[PlanResult, ...]
     notes: tuple[str, ...] = ()
     rejects_path: Path | None = None
+    what_if: WhatIf | None = None
 
     @property
     def best_by_margin(self) -> PlanResult:
@@ -100,6 +148,53 @@ class ComparisonReport:
                 for grade, g in plan.by_grade.items()
             },
             "supplier_hhi": _num(plan.supplier_hhi),
+            "what_if": ComparisonReport._plan_what_if(plan),
+        }
+
+    @staticmethod
+    def _plan_what_if(plan: PlanResult) -> dict[str, Any]:
+        change = plan.price_change
+        price: dict[str, Any] | None = None
+        if change is not None:
+            price = {
+                "cost": _num(change.cost),
+                "keep_price": {
+                    "revenue": _num(change.keep_price_revenue),
+                    "margin": _num(change.keep_price_margin),
+                    "margin_pct": _num(change.keep_price_margin_pct),
+                    "negative_margin_customers": change.keep_price_negative_customers,
+                    "pass_through": _num(_pass_through(plan)),
+                },
+                "keep_margin_pct": {
+                    "revenue": _num(change.keep_margin_revenue),
+                    "margin": _num(change.keep_margin_margin),
+                    "margin_pct": _num(change.keep_margin_margin_pct),
+                },
+            }
+        return {
+            "supplier_price_change": price,
+            "break_even": _break_even_dict(plan.break_even),
+            "break_even_after_price_change": _break_even_dict(plan.break_even_after_change),
+        }
+
+    def _what_if_dict(self) -> dict[str, Any]:
+        w = self.what_if
+        return {
+            "cache_hit_rate": None if w is None or w.cache_hit_rate is None else {
+                "rate": _num(w.cache_hit_rate), "cached_tokens_moved": w.cached_tokens_moved,
+                "assumption": True,
+            },
+            "supplier_price_change": None if w is None or not w.price_changes else {
+                "changes": [{"models": c.models, "change": _num(c.change),
+                             "factor": _num(c.factor), "applies_to": list(m)}
+                            for c, m in w.price_changes],
+                "baseline_cost": _num(w.baseline_cost),
+                "cost": _num(w.changed_cost),
+            },
+            "break_even": None if not any(p.break_even for p in self.plans) else {
+                "method": BREAK_EVEN_METHOD,
+                "max_tokens_per_period": MAX_BREAK_EVEN_TOKENS,
+            },
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,6 +210,7 @@ class ComparisonReport:
             "best_by_margin": self.best_by_margin.id,
             "best_by_revenue": self.best_by_revenue.id,
             "notes": list(self.notes),
+            "what_if": self._what_if_dict(),
             "plans": [self._plan_dict(p) for p in self.plans],
         }
 
@@ -176,5 +272,41 @@ class ComparisonReport:
                 f"{money_text(p.revenue_per_mtok, 4)} / {money_text(p.cost_per_mtok, 4)}",
                 money_text(p.credit_breakage), _pct_text(p.baseload_utilization),
                 "-" if p.supplier_hhi is None else f"{p.supplier_hhi:.3f}",
+            ))
+        return rows
+
+    def price_change_rows(self) -> Sequence[tuple[str, ...]]:
+        """The supplier price change beside the baseline, one row per plan (empty if none)."""
+        rows = []
+        for p in self.plans:
+            c = p.price_change
+            if c is None:
+                continue
+            through = _pass_through(p)
+            follows = _pct_text(through)
+            rows.append((
+                p.id, money_text(p.cost), money_text(c.cost), money_text(p.margin),
+                money_text(c.keep_price_margin), _pct_text(c.keep_price_margin_pct),
+                f"{c.keep_price_negative_customers}/{len(p.customers)}", follows,
+                money_text(c.keep_margin_revenue), money_text(c.keep_margin_margin),
+            ))
+        return rows
+
+    def break_even_rows(self) -> Sequence[tuple[str, ...]]:
+        """Each plan's break-even usage level (empty when not computed)."""
+        rows = []
+        for p in self.plans:
+            b = p.break_even
+            if b is None:
+                continue
+            times = (None if b.tokens_per_period is None or not b.average_customer_tokens
+                     else Decimal(b.tokens_per_period) / b.average_customer_tokens)
+            after = p.break_even_after_change
+            rows.append((
+                p.id, tokens_text(b.average_customer_tokens),
+                money_text(b.margin_at_average), tokens_text(b.tokens_per_period),
+                "-" if times is None else f"{times.quantize(Decimal('0.1'), ROUND_HALF_UP):,}x",
+                "-" if b.profitable_from is None else tokens_text(b.profitable_from),
+                "-" if after is None else tokens_text(after.tokens_per_period),
             ))
         return rows
