@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from billing.compare.report import TABLE_HEADER, _num
+from billing.compare.report import BREAK_EVEN_HEADER, PRICE_CHANGE_HEADER, TABLE_HEADER, _num
+from billing.compare.whatif import BREAK_EVEN_METHOD, MAX_BREAK_EVEN_TOKENS
 
 if TYPE_CHECKING:
     from billing.compare.report import ComparisonReport
@@ -34,6 +36,7 @@ th { background: #f4f6f9; } .best { font-weight: 700; color: #0b7a3e; }
 .chart { margin: 8px 0 20px; } svg text { font-size: 11px; fill: #333; }
 svg .title { font-size: 13px; font-weight: 600; } .axis line, .axis path { stroke: #888; }
 .grid { stroke: #eceff3; } ul.notes li { margin: 2px 0; }
+.assumption { background: #e8f1fb; border: 1px solid #1f77b4; padding: 8px 12px; font-weight: 600; }
 """
 
 # The renderer: plain functions that build SVG nodes; every chart has a title, labelled axes
@@ -230,10 +233,45 @@ _SCRIPT = r"""
     legend(svg, plans.map(function (p) { return p.id; }), box.x + box.w + 20, box.y);
   }
 
+  function whatIfChart() {
+    var plans = DATA.report.plans.filter(function (p) {
+      return p.what_if && p.what_if.supplier_price_change; });
+    if (!plans.length) { return; }
+    var W = 1100, H = 340, n = plans.length, pw = (W - 40) / n;
+    var svg = frame("chart-what-if", "Margin after the supplier price change, per plan (" +
+                    DATA.report.currency + "; each plan on its own scale)", W, H);
+    var names = ["now", "keep price", "keep margin %"], shades = ["#7f7f7f", "#1f77b4", "#ff7f0e"];
+    plans.forEach(function (p, i) {
+      var c = p.what_if.supplier_price_change;
+      var vals = [num(p.margin), num(c.keep_price.margin), num(c.keep_margin_pct.margin)];
+      var box = {x: 30 + pw * i + 10, y: 66, w: pw - 20, h: H - 126};
+      var lo = Math.min(0, Math.min.apply(null, vals)), hi = Math.max(0, Math.max.apply(null, vals));
+      if (hi === lo) { hi = lo + 1; }
+      var y = linear(lo, hi, box.y + box.h, box.y), bw = box.w / 3;
+      vals.forEach(function (v, k) {
+        var top = y(Math.max(v, 0)), bottom = y(Math.min(v, 0));
+        el("rect", {x: box.x + bw * k + bw * 0.15, y: top, width: bw * 0.7,
+                    height: Math.max(1, bottom - top), fill: v < 0 ? "#d62728" : shades[k],
+                    "class": "what-if-bar", "data-plan": p.id, "data-policy": names[k]}, svg);
+        el("text", {x: box.x + bw * (k + 0.5), y: top - 4, "text-anchor": "middle"}, svg, fmt(v));
+      });
+      el("line", {x1: box.x, x2: box.x + box.w, y1: y(0), y2: y(0), stroke: "#333"}, svg);
+      el("text", {x: box.x + box.w / 2, y: box.y + box.h + 18, "text-anchor": "middle"}, svg, p.id);
+      var through = c.keep_price.pass_through;
+      el("text", {x: box.x + box.w / 2, y: box.y + box.h + 34, "text-anchor": "middle"}, svg,
+         "pass-through " + (through === null ? "-" : (num(through) * 100).toFixed(0) + "%"));
+    });
+    names.forEach(function (name, k) {
+      el("rect", {x: 40 + k * 130, y: 28, width: 10, height: 10, fill: shades[k]}, svg);
+      el("text", {x: 54 + k * 130, y: 37}, svg, name);
+    });
+  }
+
   marginChart();
   curveChart();
   scatterChart();
   utilizationChart();
+  whatIfChart();
   document.body.setAttribute("data-rendered", "true");
 })();
 """
@@ -252,6 +290,49 @@ def _payload(report: ComparisonReport) -> dict[str, Any]:
             for p in report.plans if p.utilization_by_hour
         },
     }
+
+
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], table_id: str) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return (f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def _what_if_html(report: ComparisonReport) -> str:
+    """The what-if section: price change table and chart, break-even table ("" if neither)."""
+    e = html.escape
+    parts = []
+    w = report.what_if
+    if w is not None and w.cache_hit_rate is not None:
+        parts.append(f'<p class="assumption">ASSUMPTION: cache hit rate {e(str(w.cache_hit_rate))}'
+                     f" (the trace has no cache data; {w.cached_tokens_moved:,} fresh input "
+                     "tokens billed and costed as cached input, for every plan).</p>")
+    rows = report.price_change_rows()
+    if rows and w is not None:
+        changes = "; ".join(c.label() + " (" + (", ".join(m) or "no model of the trace") + ")"
+                            for c, m in w.price_changes)
+        parts.append(
+            f"<h3>Supplier price change: {e(changes)}</h3>"
+            + _table(PRICE_CHANGE_HEADER, rows, "what-if-table")
+            + '<p class="sub"><b>keep price</b>: plans unchanged, rated again at the new supplier '
+            "cost (cost-plus revenue follows cost by itself: <b>pass-through</b> = revenue change "
+            "/ cost change); <b>keep margin %</b>: revenue = new cost x baseline revenue / "
+            'baseline cost.</p><div class="chart" id="chart-what-if"></div>')
+    rows = report.break_even_rows()
+    if rows:
+        first = next(p.break_even for p in report.plans if p.break_even is not None)
+        parts.append(
+            "<h3>Break-even: where one customer's margin turns negative</h3>"
+            + _table(BREAK_EVEN_HEADER, rows, "break-even-table")
+            + f'<p class="sub">Tokens per billing period ({e(str(first.period))}, whole) of one '
+            "customer with the trace's usage mix; <b>never</b>: the margin stays >= 0 up to "
+            f"{MAX_BREAK_EVEN_TOKENS:,} tokens; <b>light use loses below</b>: usage under that "
+            f"level loses money (e.g. a free credit grant). Method: {e(BREAK_EVEN_METHOD)}.</p>")
+    if not parts:
+        return ""
+    return "<h2>What if</h2>" + "".join(parts)
 
 
 def render_html(report: ComparisonReport) -> str:
@@ -293,6 +374,7 @@ Money in {e(report.currency)} (supplier cost book currency).</p>
 <div class="chart" id="chart-curve"></div>
 <div class="chart" id="chart-scatter"></div>
 <div class="chart" id="chart-utilization"></div>
+{_what_if_html(report)}
 <h2>Periods and proration</h2><ul class="notes">{proration}</ul>
 <h2>Assumptions</h2><ul class="notes">{notes}</ul>
 <script type="application/json" id="report-data">{data}</script>

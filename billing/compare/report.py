@@ -86,7 +86,8 @@ def _pass_through(plan: PlanResult) -> Decimal | None:
     change = plan.price_change
     if change is None:
         return None
-    return ratio(change.keep_price_revenue - plan.revenue, change.cost - plan.cost)
+    found = ratio(change.keep_price_revenue - plan.revenue, change.cost - plan.cost)
+    return abs(found) if found is not None and not found else found  # never "-0.000000"
 
 
 def _pct_text(value: Decimal | None) -> str:
