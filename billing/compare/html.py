@@ -328,8 +328,8 @@ def _what_if_html(report: ComparisonReport) -> str:
             + _table(BREAK_EVEN_HEADER, rows, "break-even-table")
             + f'<p class="sub">Tokens per billing period ({e(str(first.period))}, whole) of one '
             "customer with the trace's usage mix; <b>never</b>: the margin stays >= 0 up to "
-            f"{MAX_BREAK_EVEN_TOKENS:,} tokens; <b>light use loses below</b>: usage under that "
-            f"level loses money (e.g. a free credit grant). Method: {e(BREAK_EVEN_METHOD)}.</p>")
+            f"{MAX_BREAK_EVEN_TOKENS:,} tokens; <b>light use loses</b>: usage in that band "
+            f"loses money, more usage recovers (e.g. a free credit grant). Method: {e(BREAK_EVEN_METHOD)}.</p>")
     if not parts:
         return ""
     return "<h2>What if</h2>" + "".join(parts)

@@ -50,7 +50,7 @@ PRICE_CHANGE_HEADER = ("plan", "cost now", "cost after", "margin now", "keep pri
                        "keep margin %: revenue", "margin")
 
 BREAK_EVEN_HEADER = ("plan", "average customer", "margin at average",
-                     "loses money above", "x average", "light use loses below",
+                     "loses money above", "x average", "light use loses",
                      "after price change")
 
 
@@ -73,7 +73,8 @@ def _break_even_dict(found: BreakEven | None) -> dict[str, Any] | None:
         "tokens_per_period": found.tokens_per_period,
         "margin_at_break_even": _num(found.margin_at_break_even),
         "margin_at_average_customer": _num(found.margin_at_average),
-        "profitable_from_tokens": found.profitable_from,
+        "light_use_loss": None if found.loses_from is None else {
+            "from_tokens": found.loses_from, "to_tokens": found.profitable_from},
         "times_average_customer": (None if found.tokens_per_period is None
                                    else _num(ratio(Decimal(found.tokens_per_period),
                                                    Decimal(found.average_customer_tokens)))),
@@ -307,7 +308,8 @@ class ComparisonReport:
                 p.id, tokens_text(b.average_customer_tokens),
                 money_text(b.margin_at_average), tokens_text(b.tokens_per_period),
                 "-" if times is None else f"{times.quantize(Decimal('0.1'), ROUND_HALF_UP):,}x",
-                "-" if b.profitable_from is None else tokens_text(b.profitable_from),
+                "-" if b.loses_from is None else
+                f"{tokens_text(b.loses_from)} to {tokens_text(b.profitable_from)}",
                 "-" if after is None else tokens_text(after.tokens_per_period),
             ))
         return rows

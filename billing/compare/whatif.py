@@ -214,9 +214,11 @@ class BreakEven:
     """The (negative) margin at ``tokens_per_period``."""
     margin_at_average: Decimal | None
     """The margin of a customer at ``average_customer_tokens``."""
+    loses_from: int | None
+    """When light usage loses money and more usage recovers it (e.g. a free credit grant: supplier
+    cost, no revenue, until a pack is bought): the smallest level found losing money..."""
     profitable_from: int | None
-    """When light usage loses money (e.g. a free credit grant with supplier cost and no
-    revenue): the smallest level found with a margin >= 0 after that loss; None otherwise."""
+    """... and the smallest level above it found with a margin >= 0 again; None otherwise."""
     ratings: int
     """How many scaled usages were rated (cost of the search)."""
 
@@ -293,7 +295,7 @@ def break_even(plan: Plan, aggregates: UsageAggregates, *, start: date, customer
     total = mix.total
     average = total // customers if customers else 0
     if total == 0:
-        return BreakEven(period, 0, None, None, None, None, 0)
+        return BreakEven(period, 0, None, None, None, None, None, 0)
     rater = rater or Rater(plan, costbook=costbook)
     hourly = rater.needs_hourly
     sub = Subscription(customer_id=mix.usage.customer_id, plan=plan.id, start=period.start,
@@ -323,10 +325,14 @@ def break_even(plan: Plan, aggregates: UsageAggregates, *, start: date, customer
 
     grid = [2**j for j in range(MAX_BREAK_EVEN_TOKENS.bit_length())]
     losing = [margin(level) < 0 for level in grid]
-    profitable_from = None
-    if losing[0] and not all(losing):
-        j = losing.index(False)
-        profitable_from = memo[first_where(grid[j - 1], grid[j], negative=False)][1]
+    loses_from = profitable_from = None
+    if any(losing) and not all(losing[losing.index(True):]):
+        # a loss at light use that a larger usage recovers (e.g. a free credit grant)
+        j = losing.index(True)
+        low = grid[j - 1] if j else 0
+        loses_from = memo[first_where(low, grid[j], negative=True)][1] if j else memo[1][1]
+        k = losing.index(False, j)
+        profitable_from = memo[first_where(grid[k - 1], grid[k], negative=False)][1]
     if not losing[-1]:
         found = None
     elif all(losing):
@@ -335,10 +341,13 @@ def break_even(plan: Plan, aggregates: UsageAggregates, *, start: date, customer
         j = len(losing) - 1 - losing[::-1].index(False)  # the last profitable grid level
         found = first_where(grid[j], grid[j + 1], negative=True)
     at_average = margin(average) if average else None
-    if found is None or found == 0:
-        return BreakEven(period, average, found, None, at_average, profitable_from, ratings)
-    value, tokens = memo[found]
-    return BreakEven(period, average, tokens, value, at_average, profitable_from, ratings)
+    value = tokens = None
+    if found is not None and found != 0:
+        value, tokens = memo[found]
+    return BreakEven(period, average, found if tokens is None else tokens, value, at_average,
+                     loses_from, profitable_from, ratings)
+
+
 def matched_models(changes: Sequence[PriceChange],
                    models: Sequence[str]) -> Mapping[PriceChange, list[str]]:
     """The trace's models each change applies to (the first matching change wins)."""

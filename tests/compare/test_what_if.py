@@ -205,7 +205,7 @@ def test_break_even_of_a_fee_plan_priced_below_cost(break_even_report: dict[str,
     # average customer: 4M / 2 = 2M tokens; margin 10 - 2M / 2M = 9.00
     assert found["average_customer_tokens_per_period"] == 2_000_000
     assert _d(found["margin_at_average_customer"]) == Decimal(9)
-    assert found["profitable_from_tokens"] is None
+    assert found["light_use_loss"] is None
     # m-cheap 50% cheaper: margin 10 + 0.5 L/1M - 0.5 L/1M = 10 at every level: never
     after = plan_of(break_even_report, "fee-below-cost")["what_if"]
     assert after["break_even_after_price_change"]["tokens_per_period"] is None
