@@ -259,7 +259,8 @@ _SCRIPT = r"""
       el("text", {x: box.x + box.w / 2, y: box.y + box.h + 18, "text-anchor": "middle"}, svg, p.id);
       var through = c.keep_price.pass_through;
       el("text", {x: box.x + box.w / 2, y: box.y + box.h + 34, "text-anchor": "middle"}, svg,
-         "pass-through " + (through === null ? "-" : (num(through) * 100).toFixed(0) + "%"));
+         "pass-through " + (through === null ? "-" :
+                            (Math.round(num(through) * 100) || 0) + "%"));
     });
     names.forEach(function (name, k) {
       el("rect", {x: 40 + k * 130, y: 28, width: 10, height: 10, fill: shades[k]}, svg);
