@@ -73,7 +73,6 @@ def main() -> None:
     costbook = CostBook.load(ROOT / "examples" / "costbook.yaml")  # prices deepseek-r1, m-small
     options = CompareOptions(
         fx={"EUR": Decimal("1.08")},  # plans/07 is priced in EUR: 1 EUR = 1.08 USD
-        plan_base=ROOT / "plans",
         notes=("1 EUR = 1.08 USD",),
     )
     for name, spec in (("azure2023", AZURE), ("servegen-deepseek-r1", SERVEGEN)):

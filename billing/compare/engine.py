@@ -14,8 +14,12 @@ trace touches in that period. ``full_periods`` turns this off: every period is b
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
+import re
+import tempfile
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -191,6 +195,21 @@ def _proration_text(plan: Plan, slices: Sequence[_Slice], full: bool) -> str:
             "prorated to the part of it the trace covers (the first and last partially)")
 
 
+def _top_reason(rejects: Path) -> str:
+    """The most frequent reject reason (timestamps and values stripped), for one-line errors."""
+    counts: Counter[str] = Counter()
+    try:
+        with rejects.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                counts[re.sub(r"'[^']*'", "'...'", row.get("reason", ""))] += 1
+    except OSError:
+        return "unknown (no rejects file)"
+    if not counts:
+        return "none recorded"
+    reason, n = counts.most_common(1)[0]
+    return f"{reason} ({n} rows)"
+
+
 def _stats_start_end(trace: TraceResult) -> tuple[datetime, datetime]:
     start, end = trace.stats.start, trace.stats.end
     if start is None or end is None:
@@ -363,12 +382,17 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
             raise UnknownModelError(f"no supplier price for model {model!r}")  # pragma: no cover
     # Rater.needs_hourly, without compiling the plans twice: capacity charges need hours.
     hourly = any(isinstance(c, CapacityCharge) for p in plan_list for c in p.charges)
-    trace = aggregate_trace(spec, thresholds=costbook.thresholds(), hourly=hourly,
-                            rejects_path=options.rejects_path, engine=options.engine)
-    if trace.stats.events == 0:
-        where = f"; see {trace.rejects_path}" if trace.rejects_path else " (write them: --rejects)"
-        raise TraceError(f"{spec.path}: no valid usage event to compare: "
-                         f"{trace.stats.rejected} rows rejected, {trace.stats.skipped} skipped{where}")
+    with tempfile.TemporaryDirectory() as scratch:
+        rejects_path = options.rejects_path or Path(scratch) / "rejects.csv"
+        trace = aggregate_trace(spec, thresholds=costbook.thresholds(), hourly=hourly,
+                                rejects_path=rejects_path, engine=options.engine)
+        if trace.stats.events == 0:
+            where = f"; all of them in {rejects_path}" if options.rejects_path else ""
+            raise TraceError(f"{spec.path}: no valid usage event to compare: "
+                             f"{trace.stats.rejected} rows rejected, {trace.stats.skipped} "
+                             f"skipped; most common reason: {_top_reason(rejects_path)}{where}")
+    if options.rejects_path is None:
+        trace = dataclasses.replace(trace, rejects_path=None)
     what_if_notes: list[str] = []
     what_if: WhatIf | None = None
     moved = 0

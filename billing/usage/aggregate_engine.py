@@ -247,7 +247,7 @@ class _Validator:
                        f"epoch_us({c}::TIMESTAMP) % 1000000 <> 0 THEN "
                        f"strftime({c}::TIMESTAMP, '.%f') ELSE '' END")
                 return [empty, ("true", f"'naive timestamp ''' || {iso} || "
-                                        "''' (no time zone; pass assume_tz)'")], "NULL"
+                                        "''' (no time zone; state it with --assume-tz)'")], "NULL"
             return [empty], f"epoch_us(timezone({tz}, {c}::TIMESTAMP))"
         if spec.timestamp_unit != "iso" and kind.split("(")[0] in (*_INTEGER_TYPES,):
             unit = UNIT_MICROS[spec.timestamp_unit]
@@ -270,7 +270,7 @@ class _Validator:
             checks.append((f"TRY_CAST({t} AS TIMESTAMP) IS NULL", bad))
             checks.append((f"NOT {has_offset}",
                            f"'naive timestamp ' || {_repr_sql(t)} || "
-                           "' (no time zone; pass assume_tz)'"))
+                           "' (no time zone; state it with --assume-tz)'"))
             return checks, f"epoch_us(TRY_CAST({t} AS TIMESTAMPTZ))"
         value = (f"CASE WHEN {has_offset} THEN TRY_CAST({t} AS TIMESTAMPTZ) "
                  f"ELSE timezone({tz}, TRY_CAST({t} AS TIMESTAMP)) END")

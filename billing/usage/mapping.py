@@ -299,7 +299,7 @@ def parse_timestamp(raw: str, resolved: ResolvedSpec) -> datetime:
         raise BadValue(f"unparseable timestamp: {text!r}") from None
     if value.tzinfo is None:
         if spec.assume_tz is None:
-            raise BadValue(f"naive timestamp {text!r} (no time zone; pass assume_tz)")
+            raise BadValue(f"naive timestamp {text!r} (no time zone; state it with --assume-tz)")
         value = value.replace(tzinfo=ZoneInfo(spec.assume_tz))
     return value.astimezone(UTC)
 

@@ -88,7 +88,7 @@ def _timestamp(value: object, resolved: ResolvedSpec) -> datetime:
         if value.tzinfo is None:
             if spec.assume_tz is None:
                 raise BadValue(f"naive timestamp {value.isoformat()!r} (no time zone; "
-                               "pass assume_tz)")
+                               "state it with --assume-tz)")
             value = value.replace(tzinfo=ZoneInfo(spec.assume_tz))
         return value.astimezone(UTC)
     if isinstance(value, int) and not isinstance(value, bool) and spec.timestamp_unit != "iso":

@@ -27,7 +27,7 @@ e11,bob,2025-03-01T10:00:00Z,video,1,1
 
 EXPECTED_REJECTS = [
     ["2", "missing customer_id", "e2,,2025-03-01T10:00:00Z,code,100,10"],
-    ["3", "naive timestamp '2025-03-01 10:00:00' (no time zone; pass assume_tz)",
+    ["3", "naive timestamp '2025-03-01 10:00:00' (no time zone; state it with --assume-tz)",
      "e3,bob,2025-03-01 10:00:00,code,100,10"],
     ["4", "unparseable timestamp: 'yesterday'", "e4,bob,yesterday,code,100,10"],
     ["5", "negative input_tokens: -3", "e5,bob,2025-03-01T10:00:00+01:00,code,-3,10"],
