@@ -53,7 +53,7 @@ from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
 from billing.plans.model import CapacityCharge
 from billing.rating.engine import Rater, RatingResult, grade_of
-from billing.rating.usage import CustomerUsage, day_of, split_by_customer
+from billing.rating.usage import CustomerUsage, day_of, snapshot
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.mapping import TraceSpec
@@ -224,7 +224,7 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     report_currency = costbook.currency
     check_currencies(plans, report_currency, options.fx)
     start, end = _stats_start_end(trace)
-    usage = split_by_customer(trace.aggregates)
+    usage = snapshot(trace.aggregates)  # windows and model totals shared by every plan
     customers = sorted(usage)
     costs = _price_costs(usage, costbook)
     hhi = _hhi(costs.by_provider)

@@ -155,6 +155,7 @@ class Rater:
         self.costbook = costbook
         self.plan_path = plan_path
         self._rate_cache: dict[tuple[int, str], Rate] = {}
+        self._grades: dict[str, str | None] = {}
         self._spot_series: dict[str, dict[int, Decimal]] = {}
         for charge in plan.charges:
             if isinstance(charge, RateCardCharge) and charge.cost_plus is not None and costbook is None:
@@ -197,6 +198,12 @@ class Rater:
             raise RatingError(f"cannot read spot price series {path}: {exc.strerror}") from None
         return series
 
+    def grade(self, model: str) -> str | None:
+        found = self._grades.get(model, "")
+        if found == "":
+            found = self._grades[model] = grade_of(self.plan, model)
+        return found
+
     def _rate_for(self, index: int, charge: RateCardCharge, model: str) -> Rate:
         key = (index, model)
         found = self._rate_cache.get(key)
@@ -213,6 +220,22 @@ class Rater:
                     f"{model!r}; add a rate for it (or a catch-all `models: [\"*\"]`)"
                 )
         return found
+
+    def _rows_by_price(self, window: CustomerUsage) -> list[tuple[tuple[str, int, int], Counts]]:
+        """Daily rows merged while the supplier's prices stay the same (cost is linear in the
+        tokens, so pricing the sum equals summing the prices, exactly): one row per model, band
+        and price version instead of one per day."""
+        assert self.costbook is not None
+        merged: dict[tuple[str, int, object], tuple[int, Counts]] = {}
+        for (model, band, day), counts in sorted(window.daily.items()):
+            level: object = self.costbook.lookup(model, day_of(day))  # equal prices, equal key
+            key = (model, band, level)
+            found = merged.get(key)
+            if found is None:
+                merged[key] = (day, Counts(*counts.as_tuple()))
+            else:
+                found[1].add(counts)
+        return [((model, band, day), counts) for (model, band, _), (day, counts) in merged.items()]
 
     def _row_value(self, index: int, charge: RateCardCharge, model: str, band: int,
                    day: int, counts: Counts) -> tuple[Decimal, list[tuple[str, Decimal]]]:
@@ -258,11 +281,14 @@ class Rater:
         for index, charge in enumerate(plan.charges):
             if isinstance(charge, RateCardCharge):
                 values: dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]] = {}
-                if charge.cost_plus is None and charge.paid_with == "invoice":
+                rows: list[tuple[tuple[str, int, int], Counts]]
+                if charge.paid_with == "credits":
+                    rows = sorted(window.daily.items())  # credits burn day by day
+                elif charge.cost_plus is None:
                     # List prices do not depend on the day or band: value each model once.
                     rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()]
                 else:
-                    rows = sorted(window.daily.items())
+                    rows = self._rows_by_price(window)
                 for (model, band, day), counts in rows:
                     amount, parts = self._row_value(index, charge, model, band, day, counts)
                     previous = values.get((day, model))
@@ -449,7 +475,7 @@ class Rater:
             lines.add("rate_card", charge.name, f"{charge.name}: {model}",
                       Decimal(token_totals.get(model, 0)) / MTOK, "1M tokens", net,
                       details=details or [("no usage", ZERO)], model=model,
-                      grade=grade_of(self.plan, model))
+                      grade=self.grade(model))
         if charge.included_amount is not None and charge.overage_discount is not None:
             overage = max(ZERO, card_total - _EXACT.multiply(charge.included_amount, fraction))
             table = charge.overage_discount
@@ -617,7 +643,7 @@ class Rater:
         return grants, bought
 
     def _credit_lines(self, outcome: _CreditOutcome, lines: _Lines, extra: dict[str, Any]) -> None:
-        charge, plan = outcome.charge, self.plan
+        charge = outcome.charge
         for description, count, unit_price, amount in outcome.pack_lines:
             lines.add("credit_pack", charge.name, description, Decimal(count), "pack", amount,
                       unit_price=unit_price)
@@ -625,7 +651,7 @@ class Rater:
             if burned:
                 lines.add("credits_applied", charge.name, f"{charge.name} applied: {model}",
                           burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
-                          unit_price=-charge.unit_value, model=model, grade=grade_of(plan, model))
+                          unit_price=-charge.unit_value, model=model, grade=self.grade(model))
         unused_paid = sum((b.remaining for b in outcome.result.balances if b.paid), ZERO)
         extra["unused_paid"] = _EXACT.multiply(unused_paid, charge.unit_value)
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
 
-__all__ = ["CustomerUsage", "split_by_customer"]
+__all__ = ["CustomerUsage", "SnapshotUsage", "snapshot", "split_by_customer"]
 
 _EPOCH_DAY = date(1970, 1, 1)
 
@@ -66,6 +66,34 @@ class CustomerUsage:
         return out
 
 
+class SnapshotUsage(CustomerUsage):
+    """A customer's usage that no longer changes (batch rating, plan comparison): its period
+    windows and per-model totals are computed once and shared by every plan that rates it.
+    Never mutate one (the online meter keeps plain :class:`CustomerUsage`)."""
+
+    __slots__ = ("_by_model", "_windows")
+
+    def __init__(self, customer_id: str, daily: dict[tuple[str, int, int], Counts] | None = None,
+                 hourly: dict[int, Counts] | None = None) -> None:
+        super().__init__(customer_id, daily or {}, hourly or {})
+        self._windows: dict[tuple[int, int], SnapshotUsage] = {}
+        self._by_model: dict[str, Counts] | None = None
+
+    def window(self, start_day: int, end_day: int) -> SnapshotUsage:
+        found = self._windows.get((start_day, end_day))
+        if found is None:
+            view = CustomerUsage.window(self, start_day, end_day)
+            found = SnapshotUsage(self.customer_id, view.daily, view.hourly)
+            found._windows[(start_day, end_day)] = found
+            self._windows[(start_day, end_day)] = found
+        return found
+
+    def by_model(self) -> dict[str, Counts]:
+        if self._by_model is None:
+            self._by_model = CustomerUsage.by_model(self)
+        return self._by_model
+
+
 def split_by_customer(aggregates: UsageAggregates) -> dict[str, CustomerUsage]:
     """Index aggregate rows by customer, in one pass."""
     out: dict[str, CustomerUsage] = {}
@@ -96,3 +124,11 @@ def merge_rows(
 
 def counts_of(mapping: Mapping[str, int]) -> Counts:
     return Counts(**mapping)
+
+
+def snapshot(aggregates: UsageAggregates) -> dict[str, SnapshotUsage]:
+    """:func:`split_by_customer`, as frozen snapshots with memoized windows and totals."""
+    return {
+        customer: SnapshotUsage(customer, usage.daily, usage.hourly)
+        for customer, usage in split_by_customer(aggregates).items()
+    }
