@@ -46,8 +46,10 @@ from billing.usage.mapping import (
 )
 from billing.usage.readers import aggregate_trace_python, format_raw
 from billing.usage.results import Reject, TraceResult, TraceStats, write_rejects
+from billing.usage.spark import quiet_pandas_check, spark_backend, to_spark
 
-__all__ = ["aggregate_table", "aggregate_trace", "dedupe_table"]
+__all__ = ["INT64_MAX", "aggregate_table", "aggregate_trace", "check_sum_bound", "dedupe_table",
+           "sum_bound"]
 
 _COUNT_COLUMNS = {"input_tokens": "input", "cached_input_tokens": "cached_input",
                   "cache_write_tokens": "cache_write", "output_tokens": "output",
@@ -391,6 +393,37 @@ def aggregate_table(events: ir.Table, *, thresholds: tuple[int, ...] = (),
     return daily, hourly_expr
 
 
+# ---------------------------------------------------------------- 64-bit exactness
+
+INT64_MAX = 2**63 - 1
+_TOKEN_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests")
+
+
+def sum_bound(events: ir.Table) -> ir.Table:
+    """One row: ``rows`` (valid events) and ``peak`` (the largest count of any column of any
+    row), the inputs of :func:`check_sum_bound`. Portable Ibis; nothing in it can overflow."""
+    peak = ibis.greatest(*(events[c] for c in _TOKEN_COLUMNS)).max()
+    return events.aggregate(rows=events.count(), peak=peak)
+
+
+def check_sum_bound(rows: int, peak: int, thresholds: tuple[int, ...] = (), *,
+                    where: str = "trace") -> None:
+    """Refuse a scan whose 64-bit integer arithmetic could overflow, before it runs.
+
+    Every sum in :func:`aggregate_table` adds at most ``rows`` values of at most ``peak``;
+    the band test adds three counts of a row and multiplies requests by a threshold. So if
+    ``peak x max(rows, 3, *thresholds) <= 2**63 - 1`` no engine can overflow, whether it raises
+    (DuckDB, Spark in ANSI mode) or wraps (Spark without ANSI, numpy-based engines).
+    Raises :class:`~billing.errors.TraceError` naming ``where`` otherwise.
+    """
+    factor = max(rows, 3, *thresholds)
+    if peak * factor > INT64_MAX:
+        raise TraceError(
+            f"{where}: token sums could exceed 64-bit integers ({rows:,} events, largest "
+            f"count in a row {peak:,}; {peak:,} x {factor:,} > 2**63 - 1): split the trace "
+            "or use engine='python' (exact Python integers)")
+
+
 # ---------------------------------------------------------------- the entry point
 
 
@@ -398,8 +431,8 @@ def aggregate_table(events: ir.Table, *, thresholds: tuple[int, ...] = (),
 def _duckdb(engine: Any) -> Iterator[Any]:
     if isinstance(engine, str):
         if engine != "duckdb":
-            raise TraceError(f"unknown engine {engine!r}: use 'duckdb', 'python' or an Ibis "
-                             "DuckDB backend")
+            raise TraceError(f"unknown engine {engine!r}: use 'duckdb', 'python', 'spark', an "
+                             "Ibis DuckDB or PySpark backend, or a SparkSession")
         backend = ibis.duckdb.connect()
         try:
             yield backend
@@ -422,14 +455,19 @@ def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly
     """Read, validate, dedupe and aggregate a trace file in one pass over its events.
 
     ``engine`` is ``"duckdb"`` (a fresh embedded DuckDB), an Ibis DuckDB backend, or
-    ``"python"`` (the pure-Python reader; same results, for small files). Bad rows, skipped
+    ``"python"`` (the pure-Python reader; same results, for small files), or Spark: ``"spark"``
+    (the active SparkSession, else a new ``local[*]`` one), a SparkSession or an Ibis PySpark
+    backend; the file is then validated by DuckDB here and deduplicated and aggregated by Spark
+    (:mod:`billing.usage.spark`). Scans whose 64-bit sums could overflow are refused
+    (:func:`check_sum_bound`). Bad rows, skipped
     rows and conflicting copies are written to ``rejects_path`` (CSV: file,row,reason,raw).
     """
     thresholds = _check_thresholds(thresholds)
     if engine == "python":
         return aggregate_trace_python(spec, thresholds=thresholds, hourly=hourly,
                                       rejects_path=rejects_path)
-    with _duckdb(engine) as backend:
+    target = spark_backend(engine)
+    with _duckdb("duckdb" if target is not None else engine) as backend:
         con = backend.con
         con.execute("SET TimeZone = 'UTC'")
         reader = _DuckReader(con, spec)
@@ -437,13 +475,13 @@ def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly
             with warnings.catch_warnings():
                 # Ibis 12 still calls DuckDB 2.0's deprecated fetch_arrow_table().
                 warnings.filterwarnings("ignore", "fetch_arrow_table", DeprecationWarning)
-                return _run(backend, reader, thresholds, hourly, rejects_path)
+                return _run(backend, reader, thresholds, hourly, rejects_path, target)
         finally:
             reader.drop()
 
 
 def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly: bool,
-         rejects_path: Path | None) -> TraceResult:
+         rejects_path: Path | None, target: Any = None) -> TraceResult:
     con = backend.con
     spec = reader.spec
     source = reader.load()
@@ -461,8 +499,10 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
     # count, and then the exact dedupe below runs).
     id_check = ("count(DISTINCT hash(id)) FILTER (WHERE __reason IS NULL)"
                 if not resolved.derived_ids else "0")
-    n_valid, n_hashes, bad_list = con.execute(
+    n_valid, n_hashes, peak, bad_list = con.execute(
         f"SELECT count(*) FILTER (WHERE __reason IS NULL), {id_check}, "
+        "max(greatest(input, cached_input, cache_write, output, requests)) "
+        "FILTER (WHERE __reason IS NULL), "
         f"list([CAST(__row AS VARCHAR), __reason] ORDER BY __row) "
         f"FILTER (WHERE __reason IS NOT NULL) FROM {checked}").fetchall()[0]
     bad = [(int(r), str(reason)) for r, reason in (bad_list or [])]
@@ -472,30 +512,16 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
         "(ts_us - ((ts_us % 1000000) + 1000000) % 1000000) // 1000000 AS ts_s "
         f"FROM {checked} WHERE __reason IS NULL")
     reader.temp.append(("VIEW", valid))
-    events = backend.table(valid)
-    copies_rows: list[tuple[int, bool]] = []
-    if not resolved.derived_ids and n_hashes != n_valid:
-        copies, kept = dedupe_table(events)
-        copies_rows = _copies(copies)
-        if copies_rows:
-            events = kept
-    daily_expr, hourly_expr = aggregate_table(events, thresholds=thresholds, hourly=hourly)
-    daily_table = daily_expr.order_by(["customer_id", "model", "band", "day"]).to_pyarrow()
-    daily = {
-        DailyKey(c, m, b, d): Counts(*counts)
-        for c, m, b, d, *counts in zip(*(daily_table.column(n).to_pylist() for n in _DAILY),
-                                       strict=True)
-    }
-    first_us = min(daily_table.column("first_us").to_pylist(), default=None)
-    last_us = max(daily_table.column("last_us").to_pylist(), default=None)
-    hourly_rows: dict[HourlyKey, Counts] = {}
-    if hourly_expr is not None:
-        hourly_table = hourly_expr.order_by(["customer_id", "hour"]).to_pyarrow()
-        hourly_rows = {
-            HourlyKey(c, h): Counts(*counts)
-            for c, h, *counts in zip(*(hourly_table.column(n).to_pylist() for n in _HOURLY),
-                                     strict=True)
-        }
+    check_sum_bound(n_valid, peak or 0, thresholds, where=str(spec.path))
+    dedupe = not resolved.derived_ids and n_hashes != n_valid
+    if target is None:
+        scanned = _scan(backend.table(valid), dedupe, thresholds, hourly)
+    else:
+        # Validated here, aggregated there: the same Ibis expressions on the Spark backend.
+        rows = con.execute(f"SELECT * FROM {valid} ORDER BY __row").to_arrow_table()
+        with to_spark(target, rows) as events, quiet_pandas_check():
+            scanned = _scan(events, dedupe, thresholds, hourly)
+    copies_rows, daily, first_us, last_us, hourly_rows = scanned
 
     skipped = sum(1 for _, reason in bad if reason.startswith("skipped: "))
     duplicates = sum(1 for _, conflict in copies_rows if not conflict)
@@ -522,6 +548,36 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
                    for row, reason, skipped in reasons]
         write_rejects(rejects_path, [*rejects, *source.malformed])
     return TraceResult(UsageAggregates(daily=daily, hourly=hourly_rows), stats, rejects_path)
+
+
+def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool) -> tuple[
+        list[tuple[int, bool]], dict[DailyKey, Counts], int | None, int | None,
+        dict[HourlyKey, Counts]]:
+    """Dedupe (when ids repeat) and aggregate ``events`` on its backend; the rows, in Python."""
+    copies_rows: list[tuple[int, bool]] = []
+    if dedupe:
+        copies, kept = dedupe_table(events)
+        copies_rows = _copies(copies)
+        if copies_rows:
+            events = kept
+    daily_expr, hourly_expr = aggregate_table(events, thresholds=thresholds, hourly=hourly)
+    daily_table = daily_expr.order_by(["customer_id", "model", "band", "day"]).to_pyarrow()
+    daily = {
+        DailyKey(c, m, b, d): Counts(*counts)
+        for c, m, b, d, *counts in zip(*(daily_table.column(n).to_pylist() for n in _DAILY),
+                                       strict=True)
+    }
+    first_us = min(daily_table.column("first_us").to_pylist(), default=None)
+    last_us = max(daily_table.column("last_us").to_pylist(), default=None)
+    hourly_rows: dict[HourlyKey, Counts] = {}
+    if hourly_expr is not None:
+        hourly_table = hourly_expr.order_by(["customer_id", "hour"]).to_pyarrow()
+        hourly_rows = {
+            HourlyKey(c, h): Counts(*counts)
+            for c, h, *counts in zip(*(hourly_table.column(n).to_pylist() for n in _HOURLY),
+                                     strict=True)
+        }
+    return copies_rows, daily, first_us, last_us, hourly_rows
 
 
 def _copies(copies: ir.Table) -> list[tuple[int, bool]]:
