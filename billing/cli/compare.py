@@ -10,7 +10,6 @@ as a one-line error naming the file and the reason.
 from __future__ import annotations
 
 import csv
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,13 +20,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from billing.cli._trace import build_trace_spec, parse_pairs
 from billing.compare import CompareOptions, ComparisonReport, compare
 from billing.compare.report import BREAK_EVEN_HEADER, PRICE_CHANGE_HEADER
 from billing.compare.whatif import PriceChange
 from billing.costs import CostBook
-from billing.errors import BillingError, TraceError
+from billing.errors import BillingError
 from billing.plans import load_catalog
-from billing.usage.mapping import TraceSpec, parse_mapping
+from billing.usage.spark import spark_session
 
 __all__ = ["compare_command", "register"]
 
@@ -36,19 +36,9 @@ class _InputError(Exception):
     pass
 
 
-def _pairs(option: str, items: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = (p.strip() for p in item.partition("="))
-        if not sep or not key or not value:
-            raise _InputError(f"{option} {item!r}: write KEY=VALUE")
-        out[key] = value
-    return out
-
-
 def _fx(items: list[str]) -> dict[str, Decimal]:
     out: dict[str, Decimal] = {}
-    for currency, text in _pairs("--fx", items).items():
+    for currency, text in parse_pairs(items, "--fx").items():
         try:
             rate = Decimal(text)
         except InvalidOperation:
@@ -212,6 +202,11 @@ def compare_command(
              "billed as cached input (an assumption, repeated in the report).")] = None,
     no_break_even: Annotated[bool, typer.Option(
         "--no-break-even", help="Skip the break-even search.")] = False,
+    engine: Annotated[Literal["duckdb", "spark", "python"], typer.Option(
+        "--engine", help="Aggregation engine: duckdb (embedded), spark, python.")] = "duckdb",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master URL for --engine spark (default: the running "
+                               "session, else local[*]).")] = None,
 ) -> int:
     """Rate the same usage under every plan and compare revenue, supplier cost and margin."""
     console = Console()
@@ -219,22 +214,10 @@ def compare_command(
         console = Console(width=160)  # a pipe or a file: do not squeeze the table to 80
     errors = Console(stderr=True)
     try:
-        columns = parse_mapping(mapping or [], path=trace)
-        origin = None
-        if time_origin is not None:
-            try:
-                origin = datetime.fromisoformat(time_origin.replace("Z", "+00:00"))
-            except ValueError:
-                raise _InputError(f"--time-origin {time_origin!r}: not an ISO date-time") from None
-            if origin.utcoffset() is None:
-                raise _InputError(f"--time-origin {time_origin!r}: give its offset (e.g. Z)")
-        if not trace.exists():
-            raise TraceError(f"{trace}: no such trace file")
-        spec = TraceSpec(
-            path=trace, columns=columns, model=model,
-            model_map=_pairs("--model-map", model_map) if model_map else None,
-            timestamp_unit=timestamp_unit, time_origin=origin, assume_tz=assume_tz,
-            round_tokens=round_tokens, skip_when=_pairs("--skip-when", skip_when or []),
+        spec = build_trace_spec(
+            trace, mapping=mapping or [], model=model, model_map=model_map or [],
+            assume_tz=assume_tz, timestamp_unit=timestamp_unit, time_origin=time_origin,
+            round_tokens=round_tokens, skip_when=skip_when or [],
         )
         default_seats, by_customer, seats_note = _seats(seats)
         rates = _fx(fx or [])
@@ -245,6 +228,10 @@ def compare_command(
         notes = [seats_note]
         notes += [f"1 {c} = {r} {book.currency} (--fx)" for c, r in rates.items()]
         notes.append(f"supplier cost from {costs if costs else 'the bundled genai-prices data'}")
+        if spark_master is not None:
+            if engine != "spark":
+                raise _InputError("--spark-master needs --engine spark")
+            spark_session(spark_master)  # the active session that engine 'spark' uses
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=errors, transient=True,
                       disable=quiet) as progress:
@@ -258,7 +245,7 @@ def compare_command(
                 seats=default_seats, seats_by_customer=by_customer, fx=rates,
                 full_periods=full_periods, rejects_path=rejects,
                 notes=tuple(notes), progress=advance, price_changes=changes,
-                cache_hit_rate=hit_rate, break_even=not no_break_even,
+                cache_hit_rate=hit_rate, break_even=not no_break_even, engine=engine,
             ))
     except (_InputError, BillingError) as exc:
         message = str(exc).replace("\n", "; ")
