@@ -46,7 +46,7 @@ from billing.usage.mapping import (
 )
 from billing.usage.readers import aggregate_trace_python, format_raw
 from billing.usage.results import Reject, TraceResult, TraceStats, write_rejects
-from billing.usage.spark import quiet_pandas_check, spark_backend, to_spark
+from billing.usage.spark import quiet_pandas_check, spark_arrow, spark_backend, to_spark
 
 __all__ = ["INT64_MAX", "aggregate_table", "aggregate_trace", "check_sum_bound", "dedupe_table",
            "sum_bound"]
@@ -518,7 +518,7 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
         scanned = _scan(backend.table(valid), dedupe, thresholds, hourly)
     else:
         # Validated here, aggregated there: the same Ibis expressions on the Spark backend.
-        rows = con.execute(f"SELECT * FROM {valid} ORDER BY __row").to_arrow_table()
+        rows = con.sql(f"SELECT * FROM {valid} ORDER BY __row").to_arrow_table()
         with to_spark(target, rows) as events, quiet_pandas_check():
             scanned = _scan(events, dedupe, thresholds, hourly)
     copies_rows, daily, first_us, last_us, hourly_rows = scanned
@@ -561,7 +561,7 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
         if copies_rows:
             events = kept
     daily_expr, hourly_expr = aggregate_table(events, thresholds=thresholds, hourly=hourly)
-    daily_table = daily_expr.order_by(["customer_id", "model", "band", "day"]).to_pyarrow()
+    daily_table = _arrow(daily_expr.order_by(["customer_id", "model", "band", "day"]))
     daily = {
         DailyKey(c, m, b, d): Counts(*counts)
         for c, m, b, d, *counts in zip(*(daily_table.column(n).to_pylist() for n in _DAILY),
@@ -571,7 +571,7 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
     last_us = max(daily_table.column("last_us").to_pylist(), default=None)
     hourly_rows: dict[HourlyKey, Counts] = {}
     if hourly_expr is not None:
-        hourly_table = hourly_expr.order_by(["customer_id", "hour"]).to_pyarrow()
+        hourly_table = _arrow(hourly_expr.order_by(["customer_id", "hour"]))
         hourly_rows = {
             HourlyKey(c, h): Counts(*counts)
             for c, h, *counts in zip(*(hourly_table.column(n).to_pylist() for n in _HOURLY),
@@ -580,8 +580,15 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
     return copies_rows, daily, first_us, last_us, hourly_rows
 
 
+def _arrow(expr: ir.Table) -> Any:
+    backend = expr._find_backend()
+    if backend.name == "pyspark":
+        return spark_arrow(backend, expr)
+    return expr.to_pyarrow()
+
+
 def _copies(copies: ir.Table) -> list[tuple[int, bool]]:
-    table = copies.to_pyarrow()
+    table = _arrow(copies)
     return sorted(zip((int(r) for r in table.column("__row").to_pylist()),
                       (bool(c) for c in table.column("conflict").to_pylist()), strict=True))
 

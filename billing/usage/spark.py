@@ -26,7 +26,7 @@ import ibis.expr.types as ir
 
 from billing.errors import TraceError
 
-__all__ = ["SPARK_SETTINGS", "spark_backend", "spark_session", "to_spark"]
+__all__ = ["SPARK_SETTINGS", "spark_arrow", "spark_backend", "spark_session", "to_spark"]
 
 SPARK_SETTINGS: dict[str, str] = {
     # Day and hour keys are computed from integer epoch seconds, so no result depends on the
@@ -112,3 +112,9 @@ def to_spark(backend: Any, events: Any) -> Iterator[ir.Table]:
         yield backend.table(name)
     finally:
         session.catalog.dropTempView(name)
+
+
+def spark_arrow(backend: Any, expr: ir.Table) -> Any:
+    """Run ``expr`` on Spark and return an Arrow table, without pandas in between (Ibis'
+    ``to_pyarrow`` goes through ``toPandas``, whose Arrow path fails under pandas 3)."""
+    return backend._session.sql(backend.compile(expr)).toArrow()
