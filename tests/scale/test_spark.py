@@ -194,3 +194,11 @@ def test_engine_refuses_sums_past_64_bits(tmp_path: Path) -> None:
     # Python integers do not overflow: 2^62 + 2^62 = 2^63 = 9223372036854775808.
     exact = aggregate_trace(TraceSpec(path), engine="python")
     assert sum(c.input for c in exact.aggregates.daily.values()) == INT64_MAX + 1
+
+
+def test_spark_master_needs_engine_spark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = _trace(tmp_path / "usage.csv")
+    code = main(["compare", "--plans", str(PLANS), "--trace", str(trace), "--quiet",
+                 "--spark-master", "spark://cluster:7077"])
+    assert code == 2
+    assert "--spark-master needs --engine spark" in capsys.readouterr().err
