@@ -20,7 +20,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing.errors import RatingError
-from billing.money import MTOK
+from billing.money import MTOK, D
 from billing.pricing._core import EXACT, PriceResult, fmt, non_negative
 
 __all__ = ["CapacityResult", "TouRule", "hour_start", "hours_between", "price", "spot_prices"]
@@ -144,8 +144,12 @@ def price(
     with decimal.localcontext(EXACT):
         reserved = len(buckets) * reserve
         base_amount = reserved * base_price / MTOK
-        for hour in buckets:
-            used = non_negative(usage.get(hour, 0), f"usage in hour {hour_start(hour).isoformat()}")
+        # Only hours with usage contribute beyond the baseload; the rest of the period's
+        # buckets are reserved and paid, and counted in `reserved` above.
+        for hour in sorted(usage):
+            used = D(usage[hour])
+            if used < 0:
+                non_negative(used, f"usage in hour {hour_start(hour).isoformat()}")
             covered += min(used, reserve)
             if used > reserve:
                 if hour not in spot:
