@@ -59,7 +59,7 @@ class CompareOptions:
     """Plan id -> the file it was loaded from (plan-relative files such as spot price series
     are read next to it); filled from the catalog when ``compare`` is given one."""
     engine: str = "duckdb"
-    """Aggregation engine: ``duckdb`` (default) or ``python``."""
+    """Aggregation engine: ``duckdb`` (default), ``spark`` (or a SparkSession), ``python``."""
     rejects_path: Path | None = None
     """Where bad and skipped trace rows are written (CSV)."""
     notes: Sequence[str] = ()
