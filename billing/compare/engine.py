@@ -17,6 +17,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import multiprocessing
+import os
 import re
 import tempfile
 from collections import Counter
@@ -52,8 +54,8 @@ from billing.money import MTOK, ZERO, exact
 from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
 from billing.plans.model import CapacityCharge
-from billing.rating.engine import Rater, RatingResult, grade_of
-from billing.rating.usage import CustomerUsage, day_of, snapshot
+from billing.rating.engine import Rater, RatingResult, grade_of, rows_by_price
+from billing.rating.usage import CustomerUsage, SnapshotUsage, day_of, snapshot
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.mapping import TraceSpec
@@ -114,7 +116,7 @@ def _price_costs(usage: Mapping[str, CustomerUsage], costbook: CostBook) -> _Cos
     for customer, rows in usage.items():
         total = ZERO
         count = 0
-        for (model, band, day), counts in rows.daily.items():
+        for (model, band, day), counts in rows_by_price(rows, costbook):
             result = costbook.cost(model, counts, band, day_of(day))
             total += result.amount
             count += counts.total_tokens
@@ -217,67 +219,117 @@ def _stats_start_end(trace: TraceResult) -> tuple[datetime, datetime]:
     return start, end
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Job:
+    """What every plan's rating shares: computed once, read by every worker."""
+
+    usage: Mapping[str, SnapshotUsage]
+    customers: Sequence[str]
+    costs: _Costs
+    hhi: Decimal | None
+    start: datetime
+    end: datetime
+    costbook: CostBook
+    report_currency: str
+    options: CompareOptions
+
+
+_FORKED_JOB: tuple[_Job, Sequence[Plan]] | None = None
+"""Set just before worker processes are forked; they read it, nothing is pickled in."""
+
+
 def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
                options: CompareOptions) -> list[PlanResult]:
     """Rate every customer of ``trace`` under each plan and summarise (the aggregates are
-    shared; supplier cost is priced once)."""
-    report_currency = costbook.currency
-    check_currencies(plans, report_currency, options.fx)
+    shared; supplier cost is priced once). Plans are rated in parallel worker processes when
+    the machine has several cores (``CompareOptions.workers``); results do not depend on it."""
+    global _FORKED_JOB
+    check_currencies(plans, costbook.currency, options.fx)
     start, end = _stats_start_end(trace)
     usage = snapshot(trace.aggregates)  # windows and model totals shared by every plan
     customers = sorted(usage)
     costs = _price_costs(usage, costbook)
-    hhi = _hhi(costs.by_provider)
-    total_ratings = len(plans) * len(customers)
-    done = 0
-    results: list[PlanResult] = []
-    for plan in plans:
-        rater = Rater(plan, costbook=costbook, plan_path=options.plan_paths.get(plan.id))
-        rate = Decimal(1) if plan.currency == report_currency else options.fx[plan.currency]
-        slices = _slices(plan, start, end, options.full_periods)
-        per_bucket = sum((c.baseload.per_bucket for c in plan.charges
-                          if isinstance(c, CapacityCharge)), 0)
-        rows: list[CustomerResult] = []
-        grade_revenue: dict[str, Decimal] = {}
-        hourly_covered: dict[int, Decimal] = {}
-        for customer in customers:
-            sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
-                               seats=options.seats_by_customer.get(customer, options.seats))
-            revenue = ZERO
-            breakage = ZERO
-            reserved: Decimal | None = None
-            covered: Decimal | None = None
-            last: RatingResult | None = None
-            for piece in slices:
-                result = rater.rate(sub, piece.period, usage[customer],
-                                    fixed_fraction=piece.fraction, hours=piece.hours)
-                last = result
-                revenue += result.invoice.total * rate
-                breakage += result.breakage_value * rate
-                if result.reserved is not None:
-                    reserved = (reserved or ZERO) + result.reserved
-                    covered = (covered or ZERO) + (result.covered or ZERO)
-                for hour, value in result.hourly_covered.items():
-                    hourly_covered[hour] = hourly_covered.get(hour, ZERO) + value
-                if plan.grades:
-                    for line in result.invoice.lines:
-                        key = line.grade or UNATTRIBUTED
-                        grade_revenue[key] = grade_revenue.get(key, ZERO) + line.rounded_amount * rate
-            assert last is not None
-            breakage += last.unused_paid_value * rate
-            rows.append(CustomerResult(
-                customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
-                tokens=costs.tokens[customer],
-                credit_breakage=breakage if rater.uses_credits else None,
-                reserved=reserved, covered=covered,
-            ))
-            done += 1
-            if options.progress is not None:
-                options.progress(done, total_ratings)
-        results.append(_summarise(plan, rate, rows, slices, options.full_periods, costs,
-                                  grade_revenue, hhi, rater.uses_credits, per_bucket,
-                                  hourly_covered))
+    job = _Job(usage, customers, costs, _hhi(costs.by_provider), start, end, costbook,
+               costbook.currency, options)
+    workers = min(len(plans), options.workers or os.cpu_count() or 1)
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        _FORKED_JOB = (job, plans)
+        try:
+            context = multiprocessing.get_context("fork")
+            with context.Pool(workers) as pool:
+                results: list[PlanResult] = []
+                for done, result in enumerate(pool.imap(_rate_forked, range(len(plans))), 1):
+                    results.append(result)
+                    if options.progress is not None:
+                        options.progress(done * len(customers), len(plans) * len(customers))
+                return results
+        finally:
+            _FORKED_JOB = None
+    results = []
+    for index, plan in enumerate(plans):
+        results.append(_rate_plan(plan, job, offset=index * len(customers),
+                                  total=len(plans) * len(customers)))
     return results
+
+
+def _rate_forked(index: int) -> PlanResult:
+    assert _FORKED_JOB is not None, "worker started without a job"
+    job, plans = _FORKED_JOB
+    return _rate_plan(plans[index], dataclasses.replace(
+        job, options=dataclasses.replace(job.options, progress=None)), offset=0, total=0)
+
+
+def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
+    """Rate every customer under one plan and summarise."""
+    options, usage, costs, start, end = job.options, job.usage, job.costs, job.start, job.end
+    costbook, report_currency, hhi = job.costbook, job.report_currency, job.hhi
+    done = offset
+    total_ratings = total
+    rater = Rater(plan, costbook=costbook, plan_path=options.plan_paths.get(plan.id))
+    rate = Decimal(1) if plan.currency == report_currency else options.fx[plan.currency]
+    slices = _slices(plan, start, end, options.full_periods)
+    per_bucket = sum((c.baseload.per_bucket for c in plan.charges
+                      if isinstance(c, CapacityCharge)), 0)
+    rows: list[CustomerResult] = []
+    grade_revenue: dict[str, Decimal] = {}
+    hourly_covered: dict[int, Decimal] = {}
+    for customer in job.customers:
+        sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
+                           seats=options.seats_by_customer.get(customer, options.seats))
+        revenue = ZERO
+        breakage = ZERO
+        reserved: Decimal | None = None
+        covered: Decimal | None = None
+        last: RatingResult | None = None
+        for piece in slices:
+            result = rater.rate(sub, piece.period, usage[customer],
+                                fixed_fraction=piece.fraction, hours=piece.hours)
+            last = result
+            revenue += result.invoice.total * rate
+            breakage += result.breakage_value * rate
+            if result.reserved is not None:
+                reserved = (reserved or ZERO) + result.reserved
+                covered = (covered or ZERO) + (result.covered or ZERO)
+            for hour, value in result.hourly_covered.items():
+                hourly_covered[hour] = hourly_covered.get(hour, ZERO) + value
+            if plan.grades:
+                for line in result.invoice.lines:
+                    key = line.grade or UNATTRIBUTED
+                    grade_revenue[key] = grade_revenue.get(key, ZERO) + line.rounded_amount * rate
+        assert last is not None
+        breakage += last.unused_paid_value * rate
+        rows.append(CustomerResult(
+            customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
+            tokens=costs.tokens[customer],
+            credit_breakage=breakage if rater.uses_credits else None,
+            reserved=reserved, covered=covered,
+        ))
+        done += 1
+        if options.progress is not None:
+            options.progress(done, total_ratings)
+    return _summarise(plan, rate, rows, slices, options.full_periods, costs,
+                      grade_revenue, hhi, rater.uses_credits, per_bucket,
+                      hourly_covered)
 
 
 def _summarise(plan: Plan, fx_rate: Decimal, rows: list[CustomerResult], slices: list[_Slice],

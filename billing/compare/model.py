@@ -58,6 +58,9 @@ class CompareOptions:
     plan_paths: Mapping[str, Path] = field(default_factory=dict)
     """Plan id -> the file it was loaded from (plan-relative files such as spot price series
     are read next to it); filled from the catalog when ``compare`` is given one."""
+    workers: int | None = None
+    """Worker processes rating plans in parallel (default: one per core; 1 = in this process).
+    Results are the same whatever the number."""
     engine: str = "duckdb"
     """Aggregation engine: ``duckdb`` (default), ``spark`` (or a SparkSession), ``python``."""
     rejects_path: Path | None = None

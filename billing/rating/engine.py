@@ -106,6 +106,23 @@ def grade_of(plan: Plan, model: str) -> str | None:
     return None
 
 
+def rows_by_price(usage: CustomerUsage, costbook: CostBook
+                  ) -> list[tuple[tuple[str, int, int], Counts]]:
+    """Daily rows merged while the supplier's prices stay the same: one row per model, band and
+    price version (keyed by its first day) instead of one per day. Cost is linear in the tokens,
+    so pricing the merged row equals summing the daily prices, exactly."""
+    merged: dict[tuple[str, int, object], tuple[int, Counts]] = {}
+    for (model, band, day), counts in sorted(usage.daily.items()):
+        level: object = costbook.lookup(model, day_of(day))  # equal prices, equal key
+        key = (model, band, level)
+        found = merged.get(key)
+        if found is None:
+            merged[key] = (day, Counts(*counts.as_tuple()))
+        else:
+            found[1].add(counts)
+    return [((model, band, day), counts) for (model, band, _), (day, counts) in merged.items()]
+
+
 def _tiers(table: DiscountTable) -> list[Tier]:
     return [Tier(up_to=t.up_to, unit_price=t.rate) for t in table.tiers]
 
@@ -221,22 +238,6 @@ class Rater:
                 )
         return found
 
-    def _rows_by_price(self, window: CustomerUsage) -> list[tuple[tuple[str, int, int], Counts]]:
-        """Daily rows merged while the supplier's prices stay the same (cost is linear in the
-        tokens, so pricing the sum equals summing the prices, exactly): one row per model, band
-        and price version instead of one per day."""
-        assert self.costbook is not None
-        merged: dict[tuple[str, int, object], tuple[int, Counts]] = {}
-        for (model, band, day), counts in sorted(window.daily.items()):
-            level: object = self.costbook.lookup(model, day_of(day))  # equal prices, equal key
-            key = (model, band, level)
-            found = merged.get(key)
-            if found is None:
-                merged[key] = (day, Counts(*counts.as_tuple()))
-            else:
-                found[1].add(counts)
-        return [((model, band, day), counts) for (model, band, _), (day, counts) in merged.items()]
-
     def _row_value(self, index: int, charge: RateCardCharge, model: str, band: int,
                    day: int, counts: Counts) -> tuple[Decimal, list[tuple[str, Decimal]]]:
         """Value of one aggregate row under a rate card: list price, or cost x (1 + markup)."""
@@ -288,7 +289,8 @@ class Rater:
                     # List prices do not depend on the day or band: value each model once.
                     rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()]
                 else:
-                    rows = self._rows_by_price(window)
+                    assert self.costbook is not None
+                    rows = rows_by_price(window, self.costbook)
                 for (model, band, day), counts in rows:
                     amount, parts = self._row_value(index, charge, model, band, day, counts)
                     previous = values.get((day, model))
