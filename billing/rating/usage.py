@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+from billing.usage.aggregates import Counts, UsageAggregates
 
 __all__ = ["CustomerUsage", "SnapshotUsage", "snapshot", "split_by_customer"]
 
@@ -43,26 +42,6 @@ class CustomerUsage:
         out: dict[str, Counts] = {}
         for (model, _band, _day), counts in sorted(self.daily.items()):
             out.setdefault(model, Counts()).add(counts)
-        return out
-
-    def by_model_band(self) -> dict[tuple[str, int], Counts]:
-        out: dict[tuple[str, int], Counts] = {}
-        for (model, band, _day), counts in sorted(self.daily.items()):
-            out.setdefault((model, band), Counts()).add(counts)
-        return out
-
-    def by_day_model(self) -> Iterator[tuple[int, str, Counts]]:
-        """Rows summed over bands, in (day, model) order: the order credits burn."""
-        merged: dict[tuple[int, str], Counts] = {}
-        for (model, _band, day), counts in self.daily.items():
-            merged.setdefault((day, model), Counts()).add(counts)
-        for (day, model) in sorted(merged):
-            yield day, model, merged[(day, model)]
-
-    def total(self) -> Counts:
-        out = Counts()
-        for counts in self.daily.values():
-            out.add(counts)
         return out
 
 
@@ -108,22 +87,6 @@ def split_by_customer(aggregates: UsageAggregates) -> dict[str, CustomerUsage]:
             usage = out[hkey.customer_id] = CustomerUsage(hkey.customer_id)
         usage.hourly[hkey.hour] = counts
     return out
-
-
-def merge_rows(
-    daily: Iterable[tuple[DailyKey, Counts]], hourly: Iterable[tuple[HourlyKey, Counts]]
-) -> UsageAggregates:
-    """Build aggregates from rows (adding rows that share a key)."""
-    result = UsageAggregates()
-    for dkey, counts in daily:
-        result.daily.setdefault(dkey, Counts()).add(counts)
-    for hkey, counts in hourly:
-        result.hourly.setdefault(hkey, Counts()).add(counts)
-    return result
-
-
-def counts_of(mapping: Mapping[str, int]) -> Counts:
-    return Counts(**mapping)
 
 
 def snapshot(aggregates: UsageAggregates) -> dict[str, SnapshotUsage]:
