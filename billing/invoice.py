@@ -157,7 +157,8 @@ def _fmt_qty(value: Decimal) -> str:
 
 
 def invoice_id(customer_id: str, plan_id: str, plan_version: date, start: date, end: date) -> str:
-    """Deterministic invoice id: the same customer, plan version and period give the same id."""
+    """Deterministic invoice id from customer, plan version and the days billed (the period,
+    clipped to the subscription): two subscriptions sharing a period get different ids."""
     key = f"{customer_id}\x1f{plan_id}\x1f{plan_version.isoformat()}\x1f{start}\x1f{end}"
     return "in_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 

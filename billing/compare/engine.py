@@ -161,7 +161,7 @@ def _slices(plan: Plan, start: datetime, end: datetime, full: bool) -> list[_Sli
     n = 0
     while True:
         period = nth_period(anchor, plan.interval, n)
-        if period.start_dt > end or (out and period.start_dt == end):
+        if period.start_dt > end:  # an event exactly at a period's start opens that period
             break
         if full:
             out.append(_Slice(period, None, None))

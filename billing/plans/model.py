@@ -295,6 +295,13 @@ class RateCardCharge(_Spec):
             raise _problem("rates", "a rate card needs exactly one of `rates` or `cost_plus`")
         if self.rates is not None and not self.rates:
             raise _problem("rates", "at least one rate is required")
+        if self.paid_with == "credits":
+            for key in ("included_amount", "overage_discount", "volume_discount"):
+                if getattr(self, key) is not None:
+                    raise _problem(
+                        key, f"`{key}` cannot apply to usage paid with credits: price the "
+                        "credits instead (unit_value, pack prices)"
+                    )
         if self.overage_discount is not None and self.included_amount is None:
             raise _problem(
                 "overage_discount", "`overage_discount` needs `included_amount` to define overage"
@@ -410,9 +417,9 @@ def parse_hours(text: str) -> tuple[time, time]:
         raise ValueError(f"{text!r} is not a valid hour range")
     start = time(h1, m1)
     end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
-    if end <= start:
-        raise ValueError(f"{text!r}: the range must end after it starts")
-    return start, end
+    if end == start:
+        raise ValueError(f"{text!r}: the range is empty (an overnight range reads 22:00-06:00)")
+    return start, end  # an end before the start wraps past midnight
 
 
 class TouRule(_Spec):
@@ -547,6 +554,23 @@ class Plan(_Spec):
                     f"duplicate charge name {charge.name!r} (also charges[{seen[charge.name]}])",
                 )
             seen[charge.name] = index
+        for index, charge in enumerate(self.charges):
+            if isinstance(charge, CreditsCharge) and self.interval != "month":
+                for g, grant in enumerate(charge.grants):
+                    if grant.every == "month":
+                        raise _problem(
+                            f"charges[{index}].grants[{g}].every",
+                            f"`every: month` on a plan billed every {self.interval}: use "
+                            "`every: period` (and state the amount per period)",
+                        )
+        minimum = next((c for c in self.charges if isinstance(c, CommitmentCharge)), None)
+        maximum = next((c for c in self.charges if isinstance(c, CapCharge)), None)
+        if minimum is not None and maximum is not None and minimum.minimum > maximum.maximum:
+            raise _problem(
+                f"charges[{self.charges.index(minimum)}].minimum",
+                f"the minimum commitment ({minimum.minimum}) is above the cap "
+                f"({maximum.maximum}): no spend could satisfy both",
+            )
         kinds = [c.kind for c in self.charges]
         for single in ("commitment", "cap", "credits"):
             if kinds.count(single) > 1:

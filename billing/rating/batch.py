@@ -11,7 +11,7 @@ from typing import Any
 from billing.costs import CostBook
 from billing.errors import RatingError, UnknownPlanError
 from billing.invoice import Invoice
-from billing.periods import Period
+from billing.periods import Period, PeriodError, label_span
 from billing.plans.catalog import PlanCatalog
 from billing.plans.model import Plan
 from billing.rating.engine import Rater, RatingResult
@@ -36,14 +36,25 @@ def apply_overrides(plan: Plan, overrides: Mapping[str, Mapping[str, Any]]) -> P
                 f"(charges: {', '.join(names)})"
             )
         charge = data["charges"][names.index(name)]
-        for key, value in fields.items():
+        for key in fields:
             if key in ("kind", "name"):
                 raise RatingError(f"override of {name!r}: {key!r} cannot be overridden")
-            charge[key] = value
+        _deep_merge(charge, fields)
     try:
         return Plan.model_validate(data)
     except Exception as exc:  # pydantic.ValidationError: say which subscription field is off
         raise RatingError(f"overrides of plan {plan.id!r} are invalid: {exc}") from None
+
+
+def _deep_merge(into: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    """Override ``into`` key by key; nested mappings are merged, not replaced, so overriding
+    ``per_unit.unit_price`` keeps ``per_unit.per``."""
+    for key, value in fields.items():
+        current = into.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            _deep_merge(current, value)
+        else:
+            into[key] = value
 
 
 class RaterCache:
@@ -69,14 +80,12 @@ class RaterCache:
 
 def subscription_period(catalog: PlanCatalog, subscription: Subscription, label: str) -> Period:
     """The subscription's billing period named by ``label`` ("2026-11": the period that starts
-    in November 2026, counted from its anchor). The plan version in force at the period's start
-    rates it, so a new version takes effect at the next period."""
-    interval = catalog.latest(subscription.plan).interval
-    period = subscription.period_for(label, interval)
-    plan = catalog.version_at(subscription.plan, period.start)
-    if plan.interval != interval:
-        period = subscription.period_for(label, plan.interval)
-    return period
+    in November 2026, counted from its anchor), with the interval of the plan version in force
+    when the label's span begins. The version in force at the period's start rates it, so a new
+    version takes effect at the next period."""
+    span = label_span(label)
+    plan = catalog.version_at(subscription.plan, max(span.start, subscription.start))
+    return subscription.period_for(label, plan.interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +127,7 @@ def rate_period(catalog: PlanCatalog, subscriptions: Sequence[Subscription],
             usage = by_customer.get(sub.customer_id, CustomerUsage(sub.customer_id))
             results.append(rater.rate(sub, period, usage))
             billed.add(sub.customer_id)
-        except (RatingError, UnknownPlanError) as exc:
+        except (RatingError, UnknownPlanError, PeriodError) as exc:
             failures.append((sub.customer_id, str(exc)))
             billed.add(sub.customer_id)
     unbilled = tuple(sorted(c for c in by_customer if c not in billed))

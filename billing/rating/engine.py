@@ -152,7 +152,9 @@ class _Lines:
         ))
 
     def metered_spend(self) -> Decimal:
-        return sum((ln.amount for ln in self.lines if ln.kind in METERED_KINDS), ZERO)
+        """The metered lines as billed (rounded): a cap or minimum on it then makes the invoice
+        total, which adds rounded lines, land exactly on the cap or the minimum."""
+        return sum((ln.rounded_amount for ln in self.lines if ln.kind in METERED_KINDS), ZERO)
 
 
 @dataclass(slots=True)
@@ -271,7 +273,19 @@ class Rater:
             raise RatingError(
                 f"usage of {usage.customer_id!r} given to rate {subscription.customer_id!r}"
             )
-        window = usage.window(period.start_day, period.end_day)
+        active = period.clip(subscription.start, subscription.end)
+        if active is None:
+            raise RatingError(
+                f"subscription of {subscription.customer_id!r} ({subscription.start} to "
+                f"{subscription.end or 'open'}) is not active in period {period}"
+            )
+        # Only usage while the subscription is active is billed under it.
+        window = usage.window(active.start_day, active.end_day)
+        if self.needs_hourly and window.daily and not window.hourly:
+            raise RatingError(
+                f"plan {plan.id!r} has a capacity charge but the usage has no hourly rows: "
+                "aggregate with hourly=True"
+            )
         fraction = subscription.active_fraction(period) if fixed_fraction is None else fixed_fraction
         lines = _Lines(plan, period)
         usage_value: dict[str, Decimal] = {}
@@ -313,7 +327,8 @@ class Rater:
 
         for index, charge in enumerate(plan.charges):
             if isinstance(charge, FlatCharge):
-                share = fraction if charge.proration == "daily" else Decimal(1)
+                share = fraction if charge.proration == "daily" or fixed_fraction is not None \
+                    else Decimal(1)
                 lines.add("flat", charge.name, charge.name, share, plan.interval,
                           _EXACT.multiply(charge.price, share), unit_price=charge.price)
             elif isinstance(charge, SeatsCharge):
@@ -368,7 +383,7 @@ class Rater:
             )
             breakage = _EXACT.multiply(credit_outcome.result.breakage_credits, unit_value)
         invoice = Invoice(
-            id=invoice_id(subscription.customer_id, plan.id, plan.version, period.start, period.end),
+            id=invoice_id(subscription.customer_id, plan.id, plan.version, active.start, active.end),
             customer_id=subscription.customer_id, plan_id=plan.id, plan_version=plan.version,
             currency=plan.currency, period_start=period.start, period_end=period.end,
             lines=tuple(lines.lines), subtotal=subtotal, total=subtotal, credits=balances,
@@ -411,7 +426,7 @@ class Rater:
                 seats = self._seat_quantity(sub, period, fixed, True)
                 included = _EXACT.multiply(Decimal(charge.included.per_seat), seats)
             else:
-                share = fixed if fixed is not None else Decimal(1)
+                share = fixed if fixed is not None else sub.active_fraction(period)
                 included = _EXACT.multiply(Decimal(charge.included.amount or 0), share)
             billable = apply_allowance(quantity, included).billable
             described += f", {_fmt_tokens(included.normalize())} included"
@@ -520,10 +535,11 @@ class Rater:
         # Replay earlier periods of the subscription: carried grants are what they left.
         carried: list[credits.CreditGrant] = []
         expiry: dict[str, date | None] = {}
-        first = 0
-        while nth_period(sub.anchor_date, self.plan.interval, first).end <= sub.start:
-            first += 1
-        n = first
+        n = 0  # the period containing the subscription's start (the anchor may come later)
+        while nth_period(sub.anchor_date, self.plan.interval, n).start > sub.start:
+            n -= 1
+        while nth_period(sub.anchor_date, self.plan.interval, n).end <= sub.start:
+            n += 1
         while True:
             current = nth_period(sub.anchor_date, self.plan.interval, n)
             if current.start >= period.end:
@@ -532,7 +548,8 @@ class Rater:
             if is_target:
                 values = card_values
             else:
-                window = usage.window(current.start_day, current.end_day)
+                clipped = current.clip(sub.start, sub.end) or current
+                window = usage.window(clipped.start_day, clipped.end_day)
                 values = {i: self._values_for(i, window) for i in paying}
             grants, packs = self._grants_for(charge, sub, current, fraction if is_target else
                                              sub.active_fraction(current), len(carried))
@@ -635,7 +652,7 @@ class Rater:
                     f"{purchase.date}, which plan {self.plan.id!r} does not sell (packs: {known})"
                 )
             grants.append(credits.CreditGrant(
-                id=f"{pack.name} {purchase.date.isoformat()}",
+                id=f"{pack.name} {purchase.date.isoformat()} (purchase {len(bought) + 1})",
                 amount=_EXACT.multiply(pack.amount, purchase.count), effective_day=purchase.date,
                 expires_day=(purchase.date + parse_duration(pack.expires_after)
                              if pack.expires_after else None),
@@ -696,13 +713,8 @@ class Rater:
     def _spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
         series = self._spot_series.get(charge.name)
         if series is not None:
-            missing = [h for h in hours if h not in series]
-            if missing:
-                raise RatingError(
-                    f"spot price series of {charge.name!r} has no price for the hour starting "
-                    f"{capacity.hour_start(missing[0]).isoformat()}"
-                )
-            return {h: series[h] for h in hours}
+            # Only hours above the baseload need a price; the pricer names a missing one.
+            return {h: series[h] for h in hours if h in series}
         assert charge.spot.schedule is not None
         return _schedule_prices(
             tuple(hours), _tou_rules(charge), charge.spot.timezone,
