@@ -81,7 +81,10 @@ class CreditBalance(_Frozen):
     expired: Decimal
     remaining: Decimal
     expires: date | None
-    value_per_credit: Decimal
+    value_per_credit: Decimal = Field(
+        description="Money one credit of this grant is worth: the purchase price per credit for "
+        "packs, the credit's unit value for grants."
+    )
 
 
 class RefusedUsage(_Frozen):
@@ -108,7 +111,9 @@ class Invoice(_Frozen):
     credits: tuple[CreditBalance, ...] = ()
     refused: tuple[RefusedUsage, ...] = ()
     breakage: Decimal = Field(
-        default=Decimal(0), description="Value of paid credits that expired unused in the period."
+        default=Decimal(0),
+        description="What the customer paid for credits that expired unused in the period "
+        "(pack price per credit; a paid grant's unit value).",
     )
     notes: tuple[str, ...] = ()
 

@@ -163,6 +163,17 @@ class _CreditOutcome:
     charge: CreditsCharge
     pack_lines: list[tuple[str, int, Decimal, Decimal]]  # description, count, unit price, amount
     grant_expiry: dict[str, date | None]
+    grant_value: dict[str, Decimal]
+    """Money one credit of each grant is worth: its purchase price per credit for packs, the
+    credit's unit value for grants."""
+
+    def paid_value(self, credits_of: str) -> Decimal:
+        """Money value of the paid credits that are ``expired`` or ``remaining``."""
+        return sum(
+            (_EXACT.multiply(getattr(b, credits_of), self.grant_value[b.grant_id])
+             for b in self.result.balances if b.paid),
+            ZERO,
+        )
 
 
 class Rater:
@@ -175,6 +186,7 @@ class Rater:
         self.plan_path = plan_path
         self._rate_cache: dict[tuple[int, str], Rate] = {}
         self._grades: dict[str, str | None] = {}
+        self._pack_value: dict[str, Decimal] = {}
         self._spot_series: dict[str, dict[int, Decimal]] = {}
         for charge in plan.charges:
             if isinstance(charge, RateCardCharge) and charge.cost_plus is not None and costbook is None:
@@ -373,7 +385,7 @@ class Rater:
                     source=b.grant_id, paid=b.paid, granted=b.granted, burned=b.burned,
                     expired=b.expired, remaining=b.remaining,
                     expires=credit_outcome.grant_expiry.get(b.grant_id),
-                    value_per_credit=unit_value,
+                    value_per_credit=credit_outcome.grant_value[b.grant_id],
                 )
                 for b in credit_outcome.result.balances
             )
@@ -381,7 +393,7 @@ class Rater:
                 RefusedUsage(model=label, value=refused_by_model[label], credits=c)
                 for label, c in sorted(credit_outcome.result.refused_by_label.items()) if c
             )
-            breakage = _EXACT.multiply(credit_outcome.result.breakage_credits, unit_value)
+            breakage = credit_outcome.paid_value("expired")
         invoice = Invoice(
             id=invoice_id(subscription.customer_id, plan.id, plan.version, active.start, active.end),
             customer_id=subscription.customer_id, plan_id=plan.id, plan_version=plan.version,
@@ -535,6 +547,7 @@ class Rater:
         # Replay earlier periods of the subscription: carried grants are what they left.
         carried: list[credits.CreditGrant] = []
         expiry: dict[str, date | None] = {}
+        value: dict[str, Decimal] = {}
         n = 0  # the period containing the subscription's start (the anchor may come later)
         while nth_period(sub.anchor_date, self.plan.interval, n).start > sub.start:
             n -= 1
@@ -555,12 +568,14 @@ class Rater:
                                              sub.active_fraction(current), len(carried))
             for g in grants:
                 expiry[g.id] = g.expires_day
+                value.setdefault(g.id, self._pack_value.get(g.id, charge.unit_value))
             debits = self._debits(values, paying, charge.unit_value)
             result = credits.burn(
                 [*carried, *grants], debits, period_end=current.end, topup=topup,
                 when_balance_below=threshold, overage=charge.overage,
             )
             for purchase in result.purchases:
+                value[purchase.grant_id] = purchase.price_total / purchase.credits
                 expiry[purchase.grant_id] = (
                     None if topup is None or topup.expires_after is None
                     else purchase.day + topup.expires_after
@@ -573,7 +588,7 @@ class Rater:
                      p.price_total / p.count, p.price_total)
                     for p in result.purchases
                 ]
-                return _CreditOutcome(result, charge, pack_lines, expiry)
+                return _CreditOutcome(result, charge, pack_lines, expiry, value)
             by_id = {g.id: g for g in [*carried, *grants]}
             carried = []
             for balance in result.balances:
@@ -651,8 +666,10 @@ class Rater:
                     f"subscription of {sub.customer_id!r} buys pack {purchase.pack!r} on "
                     f"{purchase.date}, which plan {self.plan.id!r} does not sell (packs: {known})"
                 )
+            pack_grant_id = f"{pack.name} {purchase.date.isoformat()} (purchase {len(bought) + 1})"
+            self._pack_value[pack_grant_id] = pack.price / pack.amount
             grants.append(credits.CreditGrant(
-                id=f"{pack.name} {purchase.date.isoformat()} (purchase {len(bought) + 1})",
+                id=pack_grant_id,
                 amount=_EXACT.multiply(pack.amount, purchase.count), effective_day=purchase.date,
                 expires_day=(purchase.date + parse_duration(pack.expires_after)
                              if pack.expires_after else None),
@@ -671,8 +688,7 @@ class Rater:
                 lines.add("credits_applied", charge.name, f"{charge.name} applied: {model}",
                           burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
                           unit_price=-charge.unit_value, model=model, grade=self.grade(model))
-        unused_paid = sum((b.remaining for b in outcome.result.balances if b.paid), ZERO)
-        extra["unused_paid"] = _EXACT.multiply(unused_paid, charge.unit_value)
+        extra["unused_paid"] = outcome.paid_value("remaining")
 
     # --- capacity --------------------------------------------------------------------------------
 

@@ -218,13 +218,14 @@ def test_capacity_plan_prorates_the_baseload_to_the_hours_of_the_trace(
 def test_credits_plan_revenue_is_the_packs_and_breakage_the_paid_credits_left(
         report: dict[str, Any]) -> None:
     plan = plan_of(report, "hand-credits")
-    # 1 credit = 0.01; packs of 1,000 credits for 9.00 bought as needed:
-    #   a: 4.00 = 400 credits  -> 1 pack (9.00), 600 left  = 6.00
-    #   b: 48.00 = 4,800       -> 5 packs (45.00), 200 left = 2.00
-    #   c: 6.00 = 600          -> 1 pack (9.00), 400 left  = 4.00
+    # 1 credit = 0.01 of list price; packs of 1,000 credits for 9.00 (0.009 paid per credit),
+    # bought as needed; breakage is what was paid for the credits left unused:
+    #   a: 4.00 = 400 credits  -> 1 pack (9.00), 600 left  x 0.009 = 5.40
+    #   b: 48.00 = 4,800       -> 5 packs (45.00), 200 left x 0.009 = 1.80
+    #   c: 6.00 = 600          -> 1 pack (9.00), 400 left  x 0.009 = 3.60
     assert _money(plan, "revenue", "cost", "margin") == [
         Decimal("63.00"), Decimal("45.00"), Decimal("18.00")]  # 9 + 45 + 9
-    assert Decimal(plan["credit_breakage"]) == Decimal("12.00")  # 6 + 2 + 4
+    assert Decimal(plan["credit_breakage"]) == Decimal("10.80")  # 5.40 + 1.80 + 3.60
     assert plan["margin_pct"] == "0.285714"  # 18 / 63
     # a 7/9 = 0.777778, b 5/45 = 0.111111, c 6/9 = 0.666667
     # p5 = 1/9 + (6/9 - 1/9) x 0.1 = 0.166667; p95 = 6/9 + (7/9 - 6/9) x 0.9 = 0.766667
