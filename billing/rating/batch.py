@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -67,13 +68,20 @@ class RaterCache:
         self._raters: dict[tuple[str, Any, str], Rater] = {}
 
     def for_subscription(self, subscription: Subscription, period: Period) -> Rater:
-        plan = self.catalog.version_at(subscription.plan, period.start)
-        key = (plan.id, plan.version, json.dumps(subscription.overrides, sort_keys=True, default=str))
+        """The rater of the plan version in force at the period's start, with the
+        subscription's overrides applied."""
+        return self._rater(subscription.plan, subscription.overrides, period.start)
+
+    def _rater(self, plan_id: str, overrides: Mapping[str, Mapping[str, Any]],
+               day: date) -> Rater:
+        plan = self.catalog.version_at(plan_id, day)
+        key = (plan.id, plan.version, json.dumps(overrides, sort_keys=True, default=str))
         rater = self._raters.get(key)
         if rater is None:
-            effective = apply_overrides(plan, subscription.overrides)
+            effective = apply_overrides(plan, overrides)
             rater = Rater(effective, costbook=self.costbook,
-                          plan_path=self.catalog.sources.get((plan.id, plan.version)))
+                          plan_path=self.catalog.sources.get((plan.id, plan.version)),
+                          history=lambda when: self._rater(plan_id, overrides, when))
             self._raters[key] = rater
         return rater
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import decimal
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -157,6 +157,14 @@ class _Lines:
         return sum((ln.rounded_amount for ln in self.lines if ln.kind in METERED_KINDS), ZERO)
 
 
+@dataclass(frozen=True, slots=True)
+class _CreditTerms:
+    charge: CreditsCharge
+    paying: list[int]
+    topup: credits.TopUpPack | None
+    threshold: Decimal
+
+
 @dataclass(slots=True)
 class _CreditOutcome:
     result: credits.BurnResult
@@ -180,8 +188,12 @@ class Rater:
     """A plan version compiled for rating."""
 
     def __init__(self, plan: Plan, *, costbook: CostBook | None = None,
-                 plan_path: Path | None = None) -> None:
+                 plan_path: Path | None = None,
+                 history: Callable[[date], Rater] | None = None) -> None:
         self.plan = plan
+        self.history = history
+        """The rater of the version in force on a day, for replaying credits of earlier periods
+        (without it, earlier periods replay under this version)."""
         self.costbook = costbook
         self.plan_path = plan_path
         self._rate_cache: dict[tuple[int, str], Rate] = {}
@@ -527,9 +539,8 @@ class Rater:
 
     # --- credits ---------------------------------------------------------------------------------
 
-    def _credits(self, sub: Subscription, period: Period, usage: CustomerUsage, fraction: Decimal,
-                 card_values: Mapping[int, Mapping[tuple[int, str], tuple[Decimal, Any]]]
-                 ) -> _CreditOutcome | None:
+    def _credit_terms(self) -> _CreditTerms | None:
+        """The plan's credits charge, the rate cards paid with it, and its auto top-up."""
         charge = next((c for c in self.plan.charges if isinstance(c, CreditsCharge)), None)
         if charge is None:
             return None
@@ -543,6 +554,15 @@ class Rater:
                 expires_after=parse_duration(pack.expires_after) if pack.expires_after else None,
             )
         threshold = charge.auto_topup.when_balance_below if charge.auto_topup else ZERO
+        return _CreditTerms(charge, paying, topup, threshold)
+
+    def _credits(self, sub: Subscription, period: Period, usage: CustomerUsage, fraction: Decimal,
+                 card_values: Mapping[int, Mapping[tuple[int, str], tuple[Decimal, Any]]]
+                 ) -> _CreditOutcome | None:
+        terms = self._credit_terms()
+        if terms is None:
+            return None
+        charge = terms.charge
 
         # Replay earlier periods of the subscription: carried grants are what they left.
         carried: list[credits.CreditGrant] = []
@@ -558,21 +578,29 @@ class Rater:
             if current.start >= period.end:
                 raise RatingError(f"period {period} does not line up with the subscription's anchor")
             is_target = current == period
+            # An earlier period is replayed under the plan version in force then.
+            rater = self if is_target or self.history is None else self.history(current.start)
+            period_terms = terms if rater is self else rater._credit_terms()
+            if period_terms is None:  # that version had no credits: balances wait
+                n += 1
+                continue
             if is_target:
                 values = card_values
             else:
                 clipped = current.clip(sub.start, sub.end) or current
                 window = usage.window(clipped.start_day, clipped.end_day)
-                values = {i: self._values_for(i, window) for i in paying}
-            grants, packs = self._grants_for(charge, sub, current, fraction if is_target else
-                                             sub.active_fraction(current), len(carried))
+                values = {i: rater._values_for(i, window) for i in period_terms.paying}
+            grants, packs = rater._grants_for(
+                period_terms.charge, sub, current,
+                fraction if is_target else sub.active_fraction(current), len(carried))
             for g in grants:
                 expiry[g.id] = g.expires_day
-                value.setdefault(g.id, self._pack_value.get(g.id, charge.unit_value))
-            debits = self._debits(values, paying, charge.unit_value)
+                value.setdefault(g.id, rater._pack_value.get(g.id, period_terms.charge.unit_value))
+            debits = self._debits(values, period_terms.paying, period_terms.charge.unit_value)
+            topup = period_terms.topup
             result = credits.burn(
                 [*carried, *grants], debits, period_end=current.end, topup=topup,
-                when_balance_below=threshold, overage=charge.overage,
+                when_balance_below=period_terms.threshold, overage=period_terms.charge.overage,
             )
             for purchase in result.purchases:
                 value[purchase.grant_id] = purchase.price_total / purchase.credits

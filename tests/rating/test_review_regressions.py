@@ -201,3 +201,15 @@ def test_a_flat_fee_without_proration_is_still_scaled_to_a_short_trace() -> None
     usage = split_by_customer(aggregate_events([ev(1, 2, 0)])[0])["c"]
     result = Rater(plan).rate(sub, NOV, usage, fixed_fraction=Decimal("0.1"))
     assert result.invoice.total == Decimal("10.00")  # 100.00 x 0.1: compare's stated proration
+
+
+def test_credits_of_earlier_periods_replay_under_the_version_in_force_then() -> None:
+    v1 = CREDITS_ONCE.replace("every: once", "every: period").replace("amount: 5000", "amount: 1000")
+    v2 = v1.replace("2026-01-01", "2026-12-01").replace("amount: 1000", "amount: 5000")
+    catalog = PlanCatalog([load_plan_text(v1), load_plan_text(v2)])
+    sub = Subscription(customer_id="c", plan="once", start=date(2026, 11, 1))
+    aggregates, _ = aggregate_events([])
+    december = rate_period(catalog, [sub], aggregates, "2026-12").invoices[0]
+    granted = {b.source: b.granted for b in december.credits}
+    # November's grant came from version 1 (1,000); December's from version 2 (5,000)
+    assert granted == {"Welcome 2026-11-01": Decimal(1000), "Welcome 2026-12-01": Decimal(5000)}
