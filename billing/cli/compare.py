@@ -139,7 +139,8 @@ def _print_table(report: ComparisonReport, console: Console) -> None:
         table.add_row(*(escape(v) for v in cells),
                       style="bold green" if marks else None)
     console.print(table)
-    console.print(f"* best by margin: {best_margin}   $ best by revenue: {best_revenue}")
+    console.print(f"* best by margin: {best_margin}   $ best by revenue: {best_revenue}   "
+                  "(cust. margin p50: across customers with revenue)")
     t = report.trace
     console.print(f"trace: {t.events:,} events, {t.customers:,} customers, {t.rejected:,} "
                   f"rejected, {t.skipped:,} skipped rows; {t.start} to {t.end}")
