@@ -77,6 +77,23 @@ class CompareOptions:
     """Find each plan's break-even usage level (``--no-break-even`` skips it)."""
 
 
+class _Margin:
+    """``margin`` and ``margin_pct`` of anything with ``revenue`` and ``cost``."""
+
+    __slots__ = ()
+    revenue: Decimal
+    cost: Decimal
+
+    @property
+    def margin(self) -> Decimal:
+        return self.revenue - self.cost
+
+    @property
+    def margin_pct(self) -> Decimal | None:
+        """margin / revenue; None when there is no revenue."""
+        return ratio(self.margin, self.revenue)
+
+
 @dataclass(frozen=True, slots=True)
 class TraceSummary:
     path: str
@@ -93,7 +110,7 @@ class TraceSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class CustomerResult:
+class CustomerResult(_Margin):
     """One customer under one plan, over the whole trace (all periods)."""
 
     customer_id: str
@@ -104,27 +121,15 @@ class CustomerResult:
     reserved: Decimal | None
     covered: Decimal | None
 
-    @property
-    def margin(self) -> Decimal:
-        return self.revenue - self.cost
-
-    @property
-    def margin_pct(self) -> Decimal | None:
-        return ratio(self.margin, self.revenue)
-
 
 @dataclass(frozen=True, slots=True)
-class GradeFigures:
+class GradeFigures(_Margin):
     revenue: Decimal
     cost: Decimal
 
-    @property
-    def margin(self) -> Decimal:
-        return self.revenue - self.cost
-
 
 @dataclass(frozen=True, slots=True)
-class PlanResult:
+class PlanResult(_Margin):
     """A plan's figures on the trace; a field that does not apply is None."""
 
     id: str
@@ -153,14 +158,6 @@ class PlanResult:
     """Where the margin on one representative customer turns negative (baseline cost)."""
     break_even_after_change: BreakEven | None = None
     """The same under the supplier price change (keep price); None when none was asked."""
-
-    @property
-    def margin(self) -> Decimal:
-        return self.revenue - self.cost
-
-    @property
-    def margin_pct(self) -> Decimal | None:
-        return ratio(self.margin, self.revenue)
 
 
 @dataclass(frozen=True, slots=True)
