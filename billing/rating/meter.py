@@ -35,7 +35,7 @@ from billing.usage.mapping import MAX_COUNT
 __all__ = ["Clock", "FixedClock", "Meter", "MeterStats", "SystemClock"]
 
 Outcome = Literal["new", "duplicate", "conflict"]
-_DAY_US = 86_400
+_DAY_S = 86_400
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -152,29 +152,13 @@ class Meter:
         usage = self._usage.get(event.customer_id)
         if usage is None:
             usage = self._usage[event.customer_id] = CustomerUsage(event.customer_id)
-        seconds = int((event.timestamp - _EPOCH).total_seconds())
+        seconds = _micros(event.timestamp) // 1_000_000  # floor, as the batch scan keys it
         band = band_of(event.prompt_tokens, event.requests, self._thresholds) if self._thresholds else 0
-        key = (event.model, band, seconds // _DAY_US)
-        counts = usage.daily.get(key)
-        if counts is None:
-            counts = usage.daily[key] = Counts()
-        counts.input += event.input_tokens
-        counts.cached_input += event.cached_input_tokens
-        counts.cache_write += event.cache_write_tokens
-        counts.output += event.output_tokens
-        counts.requests += event.requests
-        counts.events += 1
+        counts = Counts(event.input_tokens, event.cached_input_tokens, event.cache_write_tokens,
+                        event.output_tokens, event.requests, 1)
+        usage.daily.setdefault((event.model, band, seconds // _DAY_S), Counts()).add(counts)
         if self._hourly:
-            hour = seconds // 3600
-            hcounts = usage.hourly.get(hour)
-            if hcounts is None:
-                hcounts = usage.hourly[hour] = Counts()
-            hcounts.input += event.input_tokens
-            hcounts.cached_input += event.cached_input_tokens
-            hcounts.cache_write += event.cache_write_tokens
-            hcounts.output += event.output_tokens
-            hcounts.requests += event.requests
-            hcounts.events += 1
+            usage.hourly.setdefault(seconds // 3600, Counts()).add(counts)
         return "new"
 
     def record_many(self, events: Iterable[UsageEvent]) -> MeterStats:
@@ -315,9 +299,8 @@ class Meter:
         import pyarrow.compute as pc
 
         ts = kept.column("ts_us").to_numpy()
-        # record() takes int(total_seconds()): seconds truncated toward zero.
-        seconds = np.where(ts < 0, -((-ts) // 1_000_000), ts // 1_000_000)
-        days = seconds // _DAY_US
+        seconds = ts // 1_000_000  # floor, as record() and the batch scan key it
+        days = seconds // _DAY_S
         band = kept.column("band").to_numpy()
         if band.max() >= 1 << 3 or np.abs(days).max() >= 1 << 20:
             return None

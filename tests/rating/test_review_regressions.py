@@ -213,3 +213,19 @@ def test_credits_of_earlier_periods_replay_under_the_version_in_force_then() -> 
     granted = {b.source: b.granted for b in december.credits}
     # November's grant came from version 1 (1,000); December's from version 2 (5,000)
     assert granted == {"Welcome 2026-11-01": Decimal(1000), "Welcome 2026-12-01": Decimal(5000)}
+
+
+def test_meter_and_batch_put_an_event_in_the_same_day_before_1970() -> None:
+    from billing.rating.meter import Meter
+
+    catalog = PlanCatalog([load_plan_text(FEE_PLUS_USAGE.replace("2026-01-01", "1969-01-01"))])
+    sub = Subscription(customer_id="c", plan="p", start=date(1969, 12, 1))
+    # half a second before 1970: December 31 by the clock (truncating seconds toward zero
+    # would have put it on January 1, in the next period)
+    event = UsageEvent("x", "c", datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC), "m",
+                       input_tokens=1_000_000)
+    meter = Meter(catalog, [sub])
+    meter.record(event)
+    batch = rate_period(catalog, [sub], aggregate_events([event])[0], "1969-12").invoices[0]
+    assert meter.close("c", "1969-12") == batch
+    assert batch.total == Decimal("101.00")  # 100.00 fee + 1M x 1.00
