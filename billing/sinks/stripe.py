@@ -424,7 +424,11 @@ class PushSummary:
 
 
 class _InvoiceFailed(Exception):
-    """Stops one invoice; the batch goes on."""
+    """Stops one invoice; the batch goes on. ``status`` is Stripe's HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class _RunStopped(StripeSyncError):
@@ -546,10 +550,20 @@ class StripeSink:
             except stripe.StripeError as exc:
                 if not _is_retryable(exc) or attempt == self.options.max_attempts:
                     suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
-                    raise _InvoiceFailed(self._describe(what, exc) + suffix) from None
+                    raise _InvoiceFailed(self._describe(what, exc) + suffix,
+                                         exc.http_status) from None
                 self._sleep(delay)
                 delay = min(delay * 2, self.options.max_delay_s)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retrieve(self, what: str, fn: Callable[[], T]) -> T | None:
+        """``_call`` for a retrieve of an id we remembered: None when Stripe no longer has it."""
+        try:
+            return self._call(what, fn)
+        except _InvoiceFailed as exc:
+            if exc.status != 404:
+                raise
+            return None
 
     def _describe(self, what: str, exc: stripe.StripeError) -> str:
         code = getattr(exc, "code", None)
@@ -572,15 +586,10 @@ class StripeSink:
         """The Stripe customer id for our ``customer_id``: remembered, found, or created."""
         known = self.state.customer(self.scope, customer_id)
         if known is not None:
-            try:
-                found = self._call(
-                    f"customer {customer_id}: retrieve {known}",
-                    lambda: self._client.v1.customers.retrieve(known),
-                )
-            except _InvoiceFailed as exc:
-                if "404" not in str(exc):
-                    raise
-                found = None
+            found = self._retrieve(
+                f"customer {customer_id}: retrieve {known}",
+                lambda: self._client.v1.customers.retrieve(known),
+            )
             if found is not None and not getattr(found, "deleted", False):
                 return known
             self.state.forget_customer(self.scope, customer_id)
@@ -630,15 +639,10 @@ class StripeSink:
         recorded = self.state.steps(self.scope, invoice.id).get("invoice")
         found: stripe.Invoice | None = None
         if recorded is not None:
-            try:
-                found = self._call(
-                    f"{where}: retrieve {recorded}",
-                    lambda: self._client.v1.invoices.retrieve(recorded),
-                )
-            except _InvoiceFailed as exc:
-                if "404" not in str(exc):
-                    raise
-                found = None
+            found = self._retrieve(
+                f"{where}: retrieve {recorded}",
+                lambda: self._client.v1.invoices.retrieve(recorded),
+            )
             if found is not None and _meta(found).get(METADATA_INVOICE) != invoice.id:
                 found = None
             if found is None:
