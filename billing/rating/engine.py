@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +199,8 @@ class Rater:
         self._grades: dict[str, str | None] = {}
         self._pack_value: dict[str, Decimal] = {}
         self._spot_series: dict[str, dict[int, Decimal]] = {}
+        self._tou: dict[str, tuple[tuple[capacity.TouRule, ...], Decimal]] = {}
+        self._spot_cache: dict[tuple[str, tuple[int, ...]], dict[int, Decimal]] = {}
         for charge in plan.charges:
             if isinstance(charge, RateCardCharge) and charge.cost_plus is not None and costbook is None:
                 raise RatingError(
@@ -208,6 +209,8 @@ class Rater:
                 )
             if isinstance(charge, CapacityCharge) and charge.spot.price_series is not None:
                 self._spot_series[charge.name] = self._read_series(charge.spot.price_series)
+            elif isinstance(charge, CapacityCharge):
+                self._tou[charge.name] = _tou_rules(charge)
 
     # --- what the plan needs from the aggregation --------------------------------------------
 
@@ -759,10 +762,13 @@ class Rater:
         if series is not None:
             # Only hours above the baseload need a price; the pricer names a missing one.
             return {h: series[h] for h in hours if h in series}
-        assert charge.spot.schedule is not None
-        return _schedule_prices(
-            tuple(hours), _tou_rules(charge), charge.spot.timezone,
-        )
+        key = (charge.name, tuple(hours))
+        prices = self._spot_cache.get(key)
+        if prices is None:  # the same buckets for every customer of a period: compute once
+            rules, default = self._tou[charge.name]
+            prices = capacity.spot_prices(hours, rules, default, charge.spot.timezone)
+            self._spot_cache[key] = prices
+        return prices
 
 
 def _tou_rules(charge: CapacityCharge) -> tuple[tuple[capacity.TouRule, ...], Decimal]:
@@ -778,12 +784,6 @@ def _tou_rules(charge: CapacityCharge) -> tuple[tuple[capacity.TouRule, ...], De
         rules.append(capacity.TouRule(days=days, start=start, end=end,
                                       price_per_mtok=rule.price_per_mtok))
     return tuple(rules), default
-
-
-@lru_cache(maxsize=256)
-def _schedule_prices(hours: tuple[int, ...], rules: tuple[tuple[capacity.TouRule, ...], Decimal],
-                     tz: str) -> dict[int, Decimal]:
-    return capacity.spot_prices(hours, rules[0], rules[1], tz)
 
 
 def _per_label(per: int, unit: str) -> str:
