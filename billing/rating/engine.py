@@ -157,6 +157,15 @@ class _Lines:
 
 
 @dataclass(frozen=True, slots=True)
+class _Reservation:
+    """Capacity charges' reserved and covered weighted tokens (utilization = covered/reserved)."""
+
+    reserved: Decimal = ZERO
+    covered: Decimal = ZERO
+    hourly_covered: Mapping[int, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class _CreditTerms:
     charge: CreditsCharge
     paying: list[int]
@@ -316,7 +325,7 @@ class Rater:
         fraction = subscription.active_fraction(period) if fixed_fraction is None else fixed_fraction
         lines = _Lines(plan, period)
         usage_value: dict[str, Decimal] = {}
-        result_extra: dict[str, Any] = {}
+        reservation: _Reservation | None = None
 
         # Rate-card values per (day, model) first: credits burn them in time order.
         card_values: dict[int, dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]]] = {}
@@ -370,9 +379,10 @@ class Rater:
                                 usage_value, token_totals)
             elif isinstance(charge, CreditsCharge):
                 assert credit_outcome is not None
-                self._credit_lines(credit_outcome, lines, result_extra)
+                self._credit_lines(credit_outcome, lines)
             elif isinstance(charge, CapacityCharge):
-                self._capacity(charge, subscription, period, window, hours, lines, result_extra)
+                reservation = self._capacity(charge, subscription, period, window, hours, lines,
+                                             reservation or _Reservation())
         for charge in plan.charges:
             if isinstance(charge, CommitmentCharge):
                 minimum = _EXACT.multiply(charge.minimum, fraction)
@@ -418,10 +428,12 @@ class Rater:
         )
         return RatingResult(
             invoice=invoice, usage_value=usage_value,
-            reserved=result_extra.get("reserved"), covered=result_extra.get("covered"),
-            breakage_value=breakage, unused_paid_value=result_extra.get("unused_paid", ZERO),
+            reserved=reservation.reserved if reservation else None,
+            covered=reservation.covered if reservation else None,
+            breakage_value=breakage,
+            unused_paid_value=credit_outcome.paid_value("remaining") if credit_outcome else ZERO,
             refused_value=sum(refused_by_model.values(), ZERO),
-            hourly_covered=result_extra.get("hourly_covered", {}),
+            hourly_covered=reservation.hourly_covered if reservation else {},
         )
 
     # --- charge kinds ----------------------------------------------------------------------------
@@ -709,7 +721,7 @@ class Rater:
             bought.append((pack.name, purchase.count, pack.price))
         return grants, bought
 
-    def _credit_lines(self, outcome: _CreditOutcome, lines: _Lines, extra: dict[str, Any]) -> None:
+    def _credit_lines(self, outcome: _CreditOutcome, lines: _Lines) -> None:
         charge = outcome.charge
         for description, count, unit_price, amount in outcome.pack_lines:
             lines.add("credit_pack", charge.name, description, Decimal(count), "pack", amount,
@@ -719,13 +731,13 @@ class Rater:
                 lines.add("credits_applied", charge.name, f"{charge.name} applied: {model}",
                           burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
                           unit_price=-charge.unit_value, model=model, grade=self.grade(model))
-        extra["unused_paid"] = outcome.paid_value("remaining")
 
     # --- capacity --------------------------------------------------------------------------------
 
     def _capacity(self, charge: CapacityCharge, sub: Subscription, period: Period,
                   window: CustomerUsage, hours: Sequence[int] | None, lines: _Lines,
-                  extra: dict[str, Any]) -> None:
+                  totals: _Reservation) -> _Reservation:
+        """Baseload and spot lines; returns ``totals`` plus this charge's reservation."""
         if hours is None:
             active = period.clip(sub.start, sub.end)
             hours = [] if active is None else capacity.hours_between(active.start_dt, active.end_dt)
@@ -750,12 +762,12 @@ class Rater:
         lines.add("capacity_spot", charge.name, f"{charge.name}: spot usage above the baseload",
                   sum((max(ZERO, u - charge.baseload.per_bucket) for u in usage.values()), ZERO) / MTOK,
                   "1M tokens", priced.spot.amount, details=priced.spot.details)
-        extra["reserved"] = extra.get("reserved", ZERO) + priced.reserved
-        extra["covered"] = extra.get("covered", ZERO) + priced.covered
-        covered_by_hour: dict[int, Decimal] = dict(extra.get("hourly_covered", {}))
+        reserve = Decimal(charge.baseload.per_bucket)
+        covered_by_hour = dict(totals.hourly_covered)
         for hour, used in usage.items():
-            covered_by_hour[hour] = covered_by_hour.get(hour, ZERO) + min(used, Decimal(charge.baseload.per_bucket))
-        extra["hourly_covered"] = covered_by_hour
+            covered_by_hour[hour] = covered_by_hour.get(hour, ZERO) + min(used, reserve)
+        return _Reservation(totals.reserved + priced.reserved, totals.covered + priced.covered,
+                            covered_by_hour)
 
     def _spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
         series = self._spot_series.get(charge.name)
