@@ -35,6 +35,7 @@ __all__ = [
     "BillingError",
     "CostBookError",
     "CurrencyMismatchError",
+    "FileProblem",
     "FloatMoneyError",
     "MoneyError",
     "PlanError",
@@ -78,8 +79,9 @@ class PlanError(BillingError):
 
 
 @dataclass(frozen=True, slots=True)
-class PlanProblem:
-    """One problem in a plan file: where it is and what to do about it."""
+class FileProblem:
+    """One problem in a user's file (plan, subscriptions, workload): where it is and what to do
+    about it, printed as ``file:LINE path: message``."""
 
     file: str
     line: int | None
@@ -91,10 +93,14 @@ class PlanProblem:
         return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
+PlanProblem = FileProblem
+"""A problem in a plan file (the name plan code has always used)."""
+
+
 class PlanValidationError(PlanError):
     """A plan file with one or more problems; ``problems`` lists every one of them."""
 
-    def __init__(self, problems: Sequence[PlanProblem]) -> None:
+    def __init__(self, problems: Sequence[FileProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 

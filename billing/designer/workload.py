@@ -46,7 +46,6 @@ token counts are integers. Every problem of a file is reported at once, with its
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -55,7 +54,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from billing.errors import UsageError
+from billing.errors import FileProblem, UsageError
 
 __all__ = [
     "ActivitySpec",
@@ -74,18 +73,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class WorkloadProblem:
-    """One problem in a workload file: where it is and what is wrong."""
-
-    file: str
-    line: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+WorkloadProblem = FileProblem
+"""One problem in a workload file (``file:LINE path: message``)."""
 
 
 class WorkloadError(UsageError, ValueError):
