@@ -9,24 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from stripe import HTTPClient
 
 from billing.errors import SinkError
 from billing.invoice import Invoice
 from billing.sinks.invoice_files import load_invoices
-from billing.sinks.stripe import (
-    PushOptions,
-    PushResult,
-    StripeSink,
-    plan_invoice,
-)
+
+if TYPE_CHECKING:  # the Stripe SDK loads when `billing push` runs, not with every command
+    from stripe import HTTPClient
+
+    from billing.sinks.stripe import PushResult
 
 __all__ = ["HTTP_CLIENT_FACTORY", "push", "register"]
 
@@ -37,6 +35,8 @@ DEFAULT_STATE = Path(".billing-stripe-state.sqlite")
 
 
 def _dry_run(invoices: list[Invoice], out: Console) -> int:
+    from billing.sinks.stripe import plan_invoice
+
     failures = 0
     for invoice in invoices:
         try:
@@ -106,6 +106,8 @@ def push(
     ] = None,
 ) -> None:
     """Push closed invoices to Stripe, exactly once (re-run after a failure to resume)."""
+    from billing.sinks.stripe import PushOptions, StripeSink
+
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:

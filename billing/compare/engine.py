@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from billing.compare.columns import CapacityColumns, capacity_usage, period_usage
 from billing.compare.model import (
     CompareOptions,
     CustomerResult,
@@ -54,10 +55,12 @@ from billing.money import MTOK, ZERO, exact
 from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
 from billing.plans.model import CapacityCharge
-from billing.rating.engine import Rater, RatingResult, grade_of, rows_by_price
+from billing.pricing import capacity
+from billing.rating.engine import Rater, RatingTotals, grade_of, rows_by_price
 from billing.rating.usage import CustomerUsage, SnapshotUsage, day_of, snapshot
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_engine import aggregate_trace
+from billing.usage.aggregates import UsageAggregates
 from billing.usage.mapping import TraceSpec
 from billing.usage.results import TraceResult
 
@@ -219,11 +222,27 @@ def _stats_start_end(trace: TraceResult) -> tuple[datetime, datetime]:
     return start, end
 
 
+class _Usage:
+    """Customers' usage in the two shapes plans need: merged per billing period and price
+    (:func:`~billing.compare.columns.period_usage`, every plan without credits) and daily rows
+    (credits burn day by day), the latter built only when a credits plan asks."""
+
+    def __init__(self, aggregates: UsageAggregates, periods: dict[str, SnapshotUsage]) -> None:
+        self.aggregates = aggregates
+        self.periods = periods
+        self._daily: dict[str, SnapshotUsage] | None = None
+
+    def daily(self) -> dict[str, SnapshotUsage]:
+        if self._daily is None:
+            self._daily = snapshot(self.aggregates)
+        return self._daily
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Job:
     """What every plan's rating shares: computed once, read by every worker."""
 
-    usage: Mapping[str, SnapshotUsage]
+    usage: _Usage
     customers: Sequence[str]
     costs: _Costs
     hhi: Decimal | None
@@ -246,10 +265,12 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     global _FORKED_JOB
     check_currencies(plans, costbook.currency, options.fx)
     start, end = _stats_start_end(trace)
-    usage = snapshot(trace.aggregates)  # windows and model totals shared by every plan
-    customers = sorted(usage)
-    costs = _price_costs(usage, costbook)
-    job = _Job(usage, customers, costs, _hhi(costs.by_provider), start, end, costbook,
+    boundaries = sorted({piece.period.start_day for plan in plans
+                         for piece in _slices(plan, start, end, options.full_periods)})
+    periods = period_usage(trace.aggregates, costbook, boundaries)
+    customers = sorted(periods)
+    costs = _price_costs(periods, costbook)
+    job = _Job(_Usage(trace.aggregates, periods), customers, costs, _hhi(costs.by_provider), start, end, costbook,
                costbook.currency, options)
     workers = min(len(plans), options.workers or os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -281,7 +302,7 @@ def _rate_forked(index: int) -> PlanResult:
 
 def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
     """Rate every customer under one plan and summarise."""
-    options, usage, costs, start, end = job.options, job.usage, job.costs, job.start, job.end
+    options, costs, start, end = job.options, job.costs, job.start, job.end
     costbook, report_currency, hhi = job.costbook, job.report_currency, job.hhi
     done = offset
     total_ratings = total
@@ -293,6 +314,19 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
     rows: list[CustomerResult] = []
     grade_revenue: dict[str, Decimal] = {}
     hourly_covered: dict[int, Decimal] = {}
+    usage = job.usage.daily() if rater.uses_credits else job.usage.periods
+    capacity_charges = [c for c in plan.charges if isinstance(c, CapacityCharge)]
+    by_slice: list[dict[str, CapacityColumns]] = []
+    for piece in slices:
+        columns: dict[str, CapacityColumns] = {}
+        hours = piece.hours if piece.hours is not None else capacity.hours_between(
+            piece.period.start_dt, piece.period.end_dt)
+        for charge in capacity_charges:
+            columns[charge.name] = found = capacity_usage(
+                job.usage.aggregates, charge, hours, rater.spot_prices(charge, hours))
+            for hour, value in found.covered_by_hour.items():
+                hourly_covered[hour] = hourly_covered.get(hour, ZERO) + value
+        by_slice.append(columns)
     for customer in job.customers:
         sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
                            seats=options.seats_by_customer.get(customer, options.seats))
@@ -300,20 +334,21 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
         breakage = ZERO
         reserved: Decimal | None = None
         covered: Decimal | None = None
-        last: RatingResult | None = None
-        for piece in slices:
-            result = rater.rate(sub, piece.period, usage[customer],
-                                fixed_fraction=piece.fraction, hours=piece.hours)
+        last: RatingTotals | None = None
+        for piece, columns in zip(slices, by_slice, strict=True):
+            result = rater.rate_totals(
+                sub, piece.period, usage[customer], fixed_fraction=piece.fraction,
+                hours=piece.hours,
+                capacity_usage={name: c.of(customer) for name, c in columns.items()}
+                if columns else None)
             last = result
-            revenue += result.invoice.total * rate
+            revenue += result.total * rate
             breakage += result.breakage_value * rate
             if result.reserved is not None:
                 reserved = (reserved or ZERO) + result.reserved
                 covered = (covered or ZERO) + (result.covered or ZERO)
-            for hour, value in result.hourly_covered.items():
-                hourly_covered[hour] = hourly_covered.get(hour, ZERO) + value
             if plan.grades:
-                for line in result.invoice.lines:
+                for line in result.lines:
                     key = line.grade or UNATTRIBUTED
                     grade_revenue[key] = grade_revenue.get(key, ZERO) + line.rounded_amount * rate
         assert last is not None
@@ -382,6 +417,14 @@ def _summarise(plan: Plan, fx_rate: Decimal, rows: list[CustomerResult], slices:
         baseload_utilization=ratio(covered, reserved) if is_capacity else None,
         by_grade=by_grade, supplier_hhi=hhi, utilization_by_hour=series,
     )
+
+
+def _total_tokens(aggregates: UsageAggregates) -> int:
+    import pyarrow.compute as pc
+
+    table = aggregates.daily_arrow()
+    return sum(int(pc.sum(table.column(c)).as_py() or 0)
+               for c in ("input", "cached_input", "cache_write", "output"))
 
 
 def _trace_notes(spec: TraceSpec, trace: TraceResult) -> list[str]:
@@ -474,7 +517,7 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
         what_if = WhatIf(cache_hit_rate=options.cache_hit_rate, cached_tokens_moved=moved)
     if options.break_even:
         results = _with_break_even(plan_list, results, trace, costbook, options)
-    usage_tokens = sum(c.total_tokens for c in trace.aggregates.daily.values())
+    usage_tokens = _total_tokens(trace.aggregates)
     stats = trace.stats
     summary = TraceSummary(
         path=str(spec.path), events=stats.events, customers=stats.customers,
@@ -502,7 +545,7 @@ def _with_price_change(base: PlanResult, after: PlanResult) -> PlanResult:
 def _with_break_even(plans: Sequence[Plan], results: Sequence[PlanResult], trace: TraceResult,
                      costbook: CostBook, options: CompareOptions) -> list[PlanResult]:
     start, _ = _stats_start_end(trace)
-    customers = len({k.customer_id for k in trace.aggregates.daily})
+    customers = trace.stats.customers
     changed_book = ScaledCostBook(costbook, options.price_changes) if options.price_changes else None
     mixes: dict[tuple[Period, int], ScaledMix] = {}
     out = []

@@ -23,7 +23,8 @@ from billing.errors import RatingError
 from billing.money import MTOK, D
 from billing.pricing._core import EXACT, PriceResult, fmt, non_negative
 
-__all__ = ["CapacityResult", "TouRule", "hour_start", "hours_between", "price", "spot_prices"]
+__all__ = ["CapacityResult", "TouRule", "hour_start", "hours_between", "price", "price_grouped",
+           "spot_prices"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
@@ -138,14 +139,11 @@ def price(
             f"usage in hour {hour_start(outside[0]).isoformat()} is outside the period's buckets"
         )
     reserve = non_negative(per_bucket, "per_bucket")
-    base_price = non_negative(baseload_price_per_mtok, "baseload_price_per_mtok")
     covered = Decimal(0)
     excess_at: dict[Decimal, Decimal] = defaultdict(Decimal)
     with decimal.localcontext(EXACT):
-        reserved = len(buckets) * reserve
-        base_amount = reserved * base_price / MTOK
         # Only hours with usage contribute beyond the baseload; the rest of the period's
-        # buckets are reserved and paid, and counted in `reserved` above.
+        # buckets are reserved and paid, and counted in `reserved`.
         for hour in sorted(usage):
             used = D(usage[hour])
             if used < 0:
@@ -155,15 +153,36 @@ def price(
                 if hour not in spot:
                     raise RatingError(f"no spot price for hour {hour_start(hour).isoformat()}")
                 excess_at[non_negative(spot[hour], "spot price")] += used - reserve
+    return price_grouped(len(buckets), per_bucket, baseload_price_per_mtok, covered, excess_at)
+
+
+def price_grouped(
+    buckets: int,
+    per_bucket: int,
+    baseload_price_per_mtok: Decimal,
+    covered: Decimal,
+    excess_at: Mapping[Decimal, Decimal],
+) -> CapacityResult:
+    """:func:`price` from usage already summed: ``covered`` (weighted tokens within the
+    baseload, over all buckets) and ``excess_at`` (weighted tokens above it, per spot price).
+
+    The comparison tool sums these per customer in the engine, as integers, instead of
+    building one Python row per customer-hour; both roads end here, so they price alike.
+    """
+    reserve = non_negative(per_bucket, "per_bucket")
+    base_price = non_negative(baseload_price_per_mtok, "baseload_price_per_mtok")
+    with decimal.localcontext(EXACT):
+        reserved = buckets * reserve
+        base_amount = reserved * base_price / MTOK
         spot_details = tuple(
             (f"{fmt(tokens)} tokens above baseload at {rate} per 1M", tokens * rate / MTOK)
-            for rate, tokens in sorted(excess_at.items())
+            for rate, tokens in sorted(excess_at.items()) if tokens
         )
         spot_amount = sum((amount for _, amount in spot_details), Decimal(0))
         utilization = covered / reserved if reserved else Decimal(0)
     baseload = PriceResult(
         base_amount,
-        ((f"{len(buckets)} buckets x {fmt(reserve)} tokens at {base_price} per 1M", base_amount),),
+        ((f"{buckets} buckets x {fmt(reserve)} tokens at {base_price} per 1M", base_amount),),
     )
     return CapacityResult(
         baseload=baseload,

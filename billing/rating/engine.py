@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from billing.costs import CostBook
 from billing.errors import RatingError, UnpricedModelError
@@ -34,7 +34,7 @@ from billing.invoice import (
     invoice_id,
     make_line,
 )
-from billing.money import MTOK, ZERO
+from billing.money import MTOK, ZERO, round_money
 from billing.periods import Period, nth_period
 from billing.plans.model import (
     WEEKDAYS,
@@ -68,7 +68,7 @@ from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
 
-__all__ = ["Rater", "RatingResult", "grade_of"]
+__all__ = ["CapacityUsage", "LineTotal", "Rater", "RatingResult", "RatingTotals", "grade_of"]
 
 _EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
 _CLASSES = ("input", "cached_input", "cache_write", "output")
@@ -130,18 +130,32 @@ def _fmt_tokens(n: int | Decimal) -> str:
     return f"{n:,}" if isinstance(n, int) else f"{n.normalize():,f}"
 
 
-class _Lines:
-    """Accumulates invoice lines, rounding each once."""
+class LineTotal(NamedTuple):
+    """What a summary needs of an invoice line: its kind, rounded amount and grade."""
 
-    def __init__(self, plan: Plan, period: Period) -> None:
+    kind: LineKind
+    rounded_amount: Decimal
+    grade: str | None
+
+
+class _Lines:
+    """Accumulates invoice lines, rounding each once. ``lean`` keeps only :class:`LineTotal`
+    records (no descriptions or details): the same amounts, without building invoice lines."""
+
+    def __init__(self, plan: Plan, period: Period, *, lean: bool = False) -> None:
         self.plan = plan
         self.period = period
-        self.lines: list[InvoiceLine] = []
+        self.lean = lean
+        self.lines: list[InvoiceLine | LineTotal] = []
 
     def add(self, kind: LineKind, charge: str, description: str, quantity: Decimal, unit: str,
             amount: Decimal, *, unit_price: Decimal | None = None,
             details: Iterable[tuple[str, Decimal]] = (), model: str | None = None,
             grade: str | None = None) -> None:
+        if self.lean:
+            self.lines.append(LineTotal(kind, round_money(
+                _EXACT.plus(amount), self.plan.currency, self.plan.rounding), grade))
+            return
         self.lines.append(make_line(
             index=len(self.lines) + 1, kind=kind, charge=charge, description=description,
             quantity=quantity, unit=unit, amount=_EXACT.plus(amount), currency=self.plan.currency,
@@ -154,6 +168,27 @@ class _Lines:
         """The metered lines as billed (rounded): a cap or minimum on it then makes the invoice
         total, which adds rounded lines, land exactly on the cap or the minimum."""
         return sum((ln.rounded_amount for ln in self.lines if ln.kind in METERED_KINDS), ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityUsage:
+    """One customer's weighted usage of one capacity charge in one period, already summed:
+    weighted tokens within the baseload (over all buckets) and above it, per spot price."""
+
+    covered: Decimal
+    excess_at: Mapping[Decimal, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class RatingTotals:
+    """:meth:`Rater.rate_totals`: the invoice's total and rounded lines, without the invoice."""
+
+    total: Decimal
+    lines: tuple[LineTotal, ...]
+    reserved: Decimal | None
+    covered: Decimal | None
+    breakage_value: Decimal
+    unused_paid_value: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +225,16 @@ class _CreditOutcome:
              for b in self.result.balances if b.paid),
             ZERO,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _RateState:
+    lines: _Lines
+    usage_value: dict[str, Decimal]
+    reservation: _Reservation | None
+    credit: _CreditOutcome | None
+    refused: Mapping[str, Decimal]
+    active: Period
 
 
 class Rater:
@@ -304,6 +349,75 @@ class Rater:
         allowances, grants) and ``hours`` the reserved capacity buckets: the comparison tool
         passes the share of the period a short trace covers.
         """
+        state = self._rate_lines(subscription, period, usage, fixed_fraction, hours, None,
+                                 lean=False)
+        plan, lines, credit_outcome = self.plan, state.lines, state.credit
+        refused_by_model, reservation, active = state.refused, state.reservation, state.active
+        subtotal = sum((ln.rounded_amount for ln in lines.lines), ZERO)
+        balances: tuple[CreditBalance, ...] = ()
+        refused: tuple[RefusedUsage, ...] = ()
+        breakage = ZERO
+        if credit_outcome is not None:
+            balances = tuple(
+                CreditBalance(
+                    source=b.grant_id, paid=b.paid, granted=b.granted, burned=b.burned,
+                    expired=b.expired, remaining=b.remaining,
+                    expires=credit_outcome.grant_expiry.get(b.grant_id),
+                    value_per_credit=credit_outcome.grant_value[b.grant_id],
+                )
+                for b in credit_outcome.result.balances
+            )
+            refused = tuple(
+                RefusedUsage(model=label, value=refused_by_model[label], credits=c)
+                for label, c in sorted(credit_outcome.result.refused_by_label.items()) if c
+            )
+            breakage = credit_outcome.paid_value("expired")
+        invoice = Invoice(
+            id=invoice_id(subscription.customer_id, plan.id, plan.version, active.start, active.end),
+            customer_id=subscription.customer_id, plan_id=plan.id, plan_version=plan.version,
+            currency=plan.currency, period_start=period.start, period_end=period.end,
+            lines=tuple(ln for ln in lines.lines if isinstance(ln, InvoiceLine)), subtotal=subtotal, total=subtotal, credits=balances,
+            refused=refused, breakage=breakage, notes=tuple(notes),
+        )
+        return RatingResult(
+            invoice=invoice, usage_value=state.usage_value,
+            reserved=reservation.reserved if reservation else None,
+            covered=reservation.covered if reservation else None,
+            breakage_value=breakage,
+            unused_paid_value=credit_outcome.paid_value("remaining") if credit_outcome else ZERO,
+            refused_value=sum(refused_by_model.values(), ZERO),
+            hourly_covered=reservation.hourly_covered if reservation else {},
+        )
+
+
+    def rate_totals(self, subscription: Subscription, period: Period, usage: CustomerUsage, *,
+                    fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
+                    capacity_usage: Mapping[str, CapacityUsage] | None = None) -> RatingTotals:
+        """What :meth:`rate` would bill, without building the invoice: the rounded line amounts
+        (with kinds and grades) and the figures a comparison reports. The same computation as
+        :meth:`rate` (only descriptions and details are skipped), for rating many customers.
+
+        ``capacity_usage`` (by charge name) replaces the hourly rows of ``usage`` for capacity
+        charges: weighted usage already summed per customer, as the comparison tool's engine
+        does it.
+        """
+        state = self._rate_lines(subscription, period, usage, fixed_fraction, hours,
+                                 capacity_usage, lean=True)
+        lines = tuple(ln for ln in state.lines.lines if isinstance(ln, LineTotal))
+        outcome = state.credit
+        reservation = state.reservation
+        return RatingTotals(
+            total=sum((ln.rounded_amount for ln in lines), ZERO), lines=lines,
+            reserved=reservation.reserved if reservation else None,
+            covered=reservation.covered if reservation else None,
+            breakage_value=outcome.paid_value("expired") if outcome else ZERO,
+            unused_paid_value=outcome.paid_value("remaining") if outcome else ZERO,
+        )
+
+    def _rate_lines(self, subscription: Subscription, period: Period, usage: CustomerUsage,
+                    fixed_fraction: Decimal | None, hours: Sequence[int] | None,
+                    capacity_usage: Mapping[str, CapacityUsage] | None, *, lean: bool
+                    ) -> _RateState:
         plan = self.plan
         if subscription.customer_id != usage.customer_id:
             raise RatingError(
@@ -317,13 +431,13 @@ class Rater:
             )
         # Only usage while the subscription is active is billed under it.
         window = usage.window(active.start_day, active.end_day)
-        if self.needs_hourly and window.daily and not window.hourly:
+        if self.needs_hourly and window.daily and not window.hourly and capacity_usage is None:
             raise RatingError(
                 f"plan {plan.id!r} has a capacity charge but the usage has no hourly rows: "
                 "aggregate with hourly=True"
             )
         fraction = subscription.active_fraction(period) if fixed_fraction is None else fixed_fraction
-        lines = _Lines(plan, period)
+        lines = _Lines(plan, period, lean=lean)
         usage_value: dict[str, Decimal] = {}
         reservation: _Reservation | None = None
 
@@ -381,8 +495,10 @@ class Rater:
                 assert credit_outcome is not None
                 self._credit_lines(credit_outcome, lines)
             elif isinstance(charge, CapacityCharge):
+                given = None if capacity_usage is None else capacity_usage.get(
+                    charge.name, CapacityUsage(ZERO, {}))
                 reservation = self._capacity(charge, subscription, period, window, hours, lines,
-                                             reservation or _Reservation())
+                                             reservation or _Reservation(), given)
         for charge in plan.charges:
             if isinstance(charge, CommitmentCharge):
                 minimum = _EXACT.multiply(charge.minimum, fraction)
@@ -399,42 +515,8 @@ class Rater:
                               f"{charge.name}: spend capped at {maximum.normalize():f}", Decimal(1), "cap",
                               capped.amount, details=capped.details)
 
-        subtotal = sum((ln.rounded_amount for ln in lines.lines), ZERO)
-        balances: tuple[CreditBalance, ...] = ()
-        refused: tuple[RefusedUsage, ...] = ()
-        breakage = ZERO
-        if credit_outcome is not None:
-            unit_value = credit_outcome.charge.unit_value
-            balances = tuple(
-                CreditBalance(
-                    source=b.grant_id, paid=b.paid, granted=b.granted, burned=b.burned,
-                    expired=b.expired, remaining=b.remaining,
-                    expires=credit_outcome.grant_expiry.get(b.grant_id),
-                    value_per_credit=credit_outcome.grant_value[b.grant_id],
-                )
-                for b in credit_outcome.result.balances
-            )
-            refused = tuple(
-                RefusedUsage(model=label, value=refused_by_model[label], credits=c)
-                for label, c in sorted(credit_outcome.result.refused_by_label.items()) if c
-            )
-            breakage = credit_outcome.paid_value("expired")
-        invoice = Invoice(
-            id=invoice_id(subscription.customer_id, plan.id, plan.version, active.start, active.end),
-            customer_id=subscription.customer_id, plan_id=plan.id, plan_version=plan.version,
-            currency=plan.currency, period_start=period.start, period_end=period.end,
-            lines=tuple(lines.lines), subtotal=subtotal, total=subtotal, credits=balances,
-            refused=refused, breakage=breakage, notes=tuple(notes),
-        )
-        return RatingResult(
-            invoice=invoice, usage_value=usage_value,
-            reserved=reservation.reserved if reservation else None,
-            covered=reservation.covered if reservation else None,
-            breakage_value=breakage,
-            unused_paid_value=credit_outcome.paid_value("remaining") if credit_outcome else ZERO,
-            refused_value=sum(refused_by_model.values(), ZERO),
-            hourly_covered=reservation.hourly_covered if reservation else {},
-        )
+        return _RateState(lines, usage_value, reservation, credit_outcome, refused_by_model,
+                          active)
 
     # --- charge kinds ----------------------------------------------------------------------------
 
@@ -736,11 +818,21 @@ class Rater:
 
     def _capacity(self, charge: CapacityCharge, sub: Subscription, period: Period,
                   window: CustomerUsage, hours: Sequence[int] | None, lines: _Lines,
-                  totals: _Reservation) -> _Reservation:
-        """Baseload and spot lines; returns ``totals`` plus this charge's reservation."""
+                  totals: _Reservation, given: CapacityUsage | None = None) -> _Reservation:
+        """Baseload and spot lines; returns ``totals`` plus this charge's reservation.
+        ``given``: the customer's weighted usage already summed (then ``window.hourly`` is not
+        read and no per-hour coverage is returned)."""
         if hours is None:
             active = period.clip(sub.start, sub.end)
             hours = [] if active is None else capacity.hours_between(active.start_dt, active.end_dt)
+        if given is not None:
+            priced = capacity.price_grouped(len(hours), charge.baseload.per_bucket,
+                                            charge.baseload.price_per_mtok, given.covered,
+                                            given.excess_at)
+            self._capacity_lines(charge, len(hours), priced,
+                                 sum(given.excess_at.values(), ZERO), lines)
+            return _Reservation(totals.reserved + priced.reserved,
+                                totals.covered + priced.covered, totals.hourly_covered)
         hour_set = set(hours)
         weights = {cls: charge.meter.weights.get(cls, Decimal(1)) for cls in charge.meter.tokens}
         usage: dict[int, Decimal] = {}
@@ -753,21 +845,32 @@ class Rater:
         spot = self._spot_prices(charge, hours)
         priced = capacity.price(usage, hours, charge.baseload.per_bucket,
                                 charge.baseload.price_per_mtok, spot)
-        reserved_tokens = Decimal(len(hours) * charge.baseload.per_bucket)
-        lines.add("capacity_baseload", charge.name,
-                  f"{charge.name}: baseload {charge.baseload.per_bucket:,} tokens/hour x "
-                  f"{len(hours)} hours", reserved_tokens / MTOK, "1M reserved tokens",
-                  priced.baseload.amount, unit_price=charge.baseload.price_per_mtok,
-                  details=priced.baseload.details)
-        lines.add("capacity_spot", charge.name, f"{charge.name}: spot usage above the baseload",
-                  sum((max(ZERO, u - charge.baseload.per_bucket) for u in usage.values()), ZERO) / MTOK,
-                  "1M tokens", priced.spot.amount, details=priced.spot.details)
+        self._capacity_lines(
+            charge, len(hours), priced,
+            sum((max(ZERO, u - charge.baseload.per_bucket) for u in usage.values()), ZERO), lines)
         reserve = Decimal(charge.baseload.per_bucket)
         covered_by_hour = dict(totals.hourly_covered)
         for hour, used in usage.items():
             covered_by_hour[hour] = covered_by_hour.get(hour, ZERO) + min(used, reserve)
         return _Reservation(totals.reserved + priced.reserved, totals.covered + priced.covered,
                             covered_by_hour)
+
+    @staticmethod
+    def _capacity_lines(charge: CapacityCharge, buckets: int, priced: capacity.CapacityResult,
+                        excess: Decimal, lines: _Lines) -> None:
+        reserved_tokens = Decimal(buckets * charge.baseload.per_bucket)
+        lines.add("capacity_baseload", charge.name,
+                  f"{charge.name}: baseload {charge.baseload.per_bucket:,} tokens/hour x "
+                  f"{buckets} hours", reserved_tokens / MTOK, "1M reserved tokens",
+                  priced.baseload.amount, unit_price=charge.baseload.price_per_mtok,
+                  details=priced.baseload.details)
+        lines.add("capacity_spot", charge.name, f"{charge.name}: spot usage above the baseload",
+                  excess / MTOK, "1M tokens", priced.spot.amount, details=priced.spot.details)
+
+    def spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
+        """Spot price per hour of ``hours`` for a capacity charge of this plan (a price series
+        gives only the hours it lists)."""
+        return self._spot_prices(charge, hours)
 
     def _spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
         series = self._spot_series.get(charge.name)

@@ -27,10 +27,11 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow.compute as pc
 
 from billing.errors import TraceError
 from billing.usage.aggregate_python import _check_thresholds
-from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+from billing.usage.aggregates import UsageAggregates
 from billing.usage.mapping import (
     COUNT_DEFAULTS,
     COUNT_FIELDS,
@@ -526,7 +527,7 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
     skipped = sum(1 for _, reason in bad if reason.startswith("skipped: "))
     duplicates = sum(1 for _, conflict in copies_rows if not conflict)
     conflicts = len(copies_rows) - duplicates
-    event_count = sum(c.events for c in daily.values())
+    event_count = int(pc.sum(daily.column("events")).as_py() or 0)
     stats = TraceStats(
         rows=event_count + len(bad) + len(source.malformed) + len(copies_rows),
         events=event_count,
@@ -536,8 +537,8 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
         skipped=skipped,
         start=micros_to_datetime(first_us) if first_us is not None else None,
         end=micros_to_datetime(last_us) if last_us is not None else None,
-        customers=len({k.customer_id for k in daily}),
-        models=tuple(sorted({k.model for k in daily})),
+        customers=len(pc.unique(daily.column("customer_id"))),
+        models=tuple(sorted(str(m) for m in pc.unique(daily.column("model")).to_pylist())),
         derived_ids=resolved.derived_ids,
     )
     if rejects_path is not None:
@@ -547,13 +548,13 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
         rejects = [Reject(str(spec.path), row, reason, raws.get(row, ""), skipped)
                    for row, reason, skipped in reasons]
         write_rejects(rejects_path, [*rejects, *source.malformed])
-    return TraceResult(UsageAggregates(daily=daily, hourly=hourly_rows), stats, rejects_path)
+    return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows), stats, rejects_path)
 
 
 def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool) -> tuple[
-        list[tuple[int, bool]], dict[DailyKey, Counts], int | None, int | None,
-        dict[HourlyKey, Counts]]:
-    """Dedupe (when ids repeat) and aggregate ``events`` on its backend; the rows, in Python."""
+        list[tuple[int, bool]], Any, int | None, int | None, Any]:
+    """Dedupe (when ids repeat) and aggregate ``events`` on its backend; the aggregate rows
+    come back as Arrow tables (Python objects are built only if a caller asks for them)."""
     copies_rows: list[tuple[int, bool]] = []
     if dedupe:
         copies, kept = dedupe_table(events)
@@ -562,22 +563,12 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
             events = kept
     daily_expr, hourly_expr = aggregate_table(events, thresholds=thresholds, hourly=hourly)
     daily_table = _arrow(daily_expr.order_by(["customer_id", "model", "band", "day"]))
-    daily = {
-        DailyKey(c, m, b, d): Counts(*counts)
-        for c, m, b, d, *counts in zip(*(daily_table.column(n).to_pylist() for n in _DAILY),
-                                       strict=True)
-    }
-    first_us = min(daily_table.column("first_us").to_pylist(), default=None)
-    last_us = max(daily_table.column("last_us").to_pylist(), default=None)
-    hourly_rows: dict[HourlyKey, Counts] = {}
+    first_us = pc.min(daily_table.column("first_us")).as_py()
+    last_us = pc.max(daily_table.column("last_us")).as_py()
+    hourly_table = None
     if hourly_expr is not None:
         hourly_table = _arrow(hourly_expr.order_by(["customer_id", "hour"]))
-        hourly_rows = {
-            HourlyKey(c, h): Counts(*counts)
-            for c, h, *counts in zip(*(hourly_table.column(n).to_pylist() for n in _HOURLY),
-                                     strict=True)
-        }
-    return copies_rows, daily, first_us, last_us, hourly_rows
+    return copies_rows, daily_table, first_us, last_us, hourly_table
 
 
 def _arrow(expr: ir.Table) -> Any:

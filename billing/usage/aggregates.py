@@ -17,10 +17,11 @@ Token sums are Python ints (exact, unbounded); engines sum them in 64-bit intege
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-__all__ = ["Counts", "DailyKey", "HourlyKey", "UsageAggregates"]
+__all__ = ["DAILY_COLUMNS", "HOURLY_COLUMNS", "Counts", "DailyKey", "HourlyKey", "UsageAggregates"]
 
 
 @dataclass(slots=True)
@@ -63,9 +64,103 @@ class HourlyKey(NamedTuple):
     hour: int  # UTC hours since 1970-01-01T00:00Z
 
 
-@dataclass(slots=True)
-class UsageAggregates:
-    """The union of what every plan needs, computed in one pass over the events."""
+DAILY_COLUMNS = ("customer_id", "model", "band", "day", "input", "cached_input", "cache_write",
+                 "output", "requests", "events")
+"""Columns of the daily rows as an Arrow table (one row per key, sorted by key)."""
+HOURLY_COLUMNS = ("customer_id", "hour", "input", "cached_input", "cache_write", "output",
+                  "requests", "events")
+"""Columns of the hourly rows as an Arrow table (one row per key, sorted by key)."""
 
-    daily: dict[DailyKey, Counts] = field(default_factory=dict)
-    hourly: dict[HourlyKey, Counts] = field(default_factory=dict)
+
+class UsageAggregates:
+    """The union of what every plan needs, computed in one pass over the events.
+
+    Built from dicts (the pure-Python aggregation, tests) or from the engine's Arrow tables
+    (:meth:`from_arrow`). The Arrow form is what the comparison tool reads, column by column;
+    the dicts of Python objects are built only when something asks for :attr:`daily` or
+    :attr:`hourly` (millions of hourly rows cost seconds to turn into objects).
+    """
+
+    __slots__ = ("_daily", "_daily_arrow", "_hourly", "_hourly_arrow")
+
+    def __init__(self, daily: dict[DailyKey, Counts] | None = None,
+                 hourly: dict[HourlyKey, Counts] | None = None) -> None:
+        self._daily = {} if daily is None else daily
+        self._hourly = {} if hourly is None else hourly
+        self._daily_arrow: Any = None
+        self._hourly_arrow: Any = None
+
+    @classmethod
+    def from_arrow(cls, daily: Any, hourly: Any = None) -> UsageAggregates:
+        """Aggregates backed by Arrow tables with :data:`DAILY_COLUMNS` and
+        :data:`HOURLY_COLUMNS` (64-bit integer sums)."""
+        made = cls()
+        made._daily = None  # type: ignore[assignment]  # built on first use
+        made._hourly = None  # type: ignore[assignment]
+        made._daily_arrow = daily.select(list(DAILY_COLUMNS))
+        made._hourly_arrow = None if hourly is None else hourly.select(list(HOURLY_COLUMNS))
+        return made
+
+    @property
+    def daily(self) -> dict[DailyKey, Counts]:
+        if self._daily is None:
+            table = self._daily_arrow
+            self._daily = {
+                DailyKey(c, m, b, d): Counts(*counts)
+                for c, m, b, d, *counts in zip(
+                    *(table.column(n).to_pylist() for n in DAILY_COLUMNS), strict=True)
+            }
+        return self._daily
+
+    @property
+    def hourly(self) -> dict[HourlyKey, Counts]:
+        if self._hourly is None:
+            table = self._hourly_arrow
+            self._hourly = {} if table is None else {
+                HourlyKey(c, h): Counts(*counts)
+                for c, h, *counts in zip(
+                    *(table.column(n).to_pylist() for n in HOURLY_COLUMNS), strict=True)
+            }
+        return self._hourly
+
+    def daily_arrow(self) -> Any:
+        """The daily rows as an Arrow table (:data:`DAILY_COLUMNS`), built from the dicts when
+        the aggregates did not come from an engine."""
+        if self._daily_arrow is None:
+            self._daily_arrow = _to_arrow(
+                DAILY_COLUMNS, ((*k, *c.as_tuple()) for k, c in sorted(self._daily.items())))
+        return self._daily_arrow
+
+    def hourly_arrow(self) -> Any:
+        """The hourly rows as an Arrow table (:data:`HOURLY_COLUMNS`)."""
+        if self._hourly_arrow is None:
+            self._hourly_arrow = _to_arrow(
+                HOURLY_COLUMNS, ((*k, *c.as_tuple()) for k, c in sorted(self._hourly.items())))
+        return self._hourly_arrow
+
+    def has_hourly(self) -> bool:
+        if self._hourly is not None:
+            return bool(self._hourly)
+        return self._hourly_arrow is not None and self._hourly_arrow.num_rows > 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UsageAggregates):
+            return NotImplemented
+        return self.daily == other.daily and self.hourly == other.hourly
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        daily = (self._daily_arrow.num_rows if self._daily is None else len(self._daily))
+        hourly = (len(self._hourly) if self._hourly is not None
+                  else 0 if self._hourly_arrow is None else self._hourly_arrow.num_rows)
+        return f"UsageAggregates({daily} daily rows, {hourly} hourly rows)"
+
+
+def _to_arrow(columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Any:
+    import pyarrow as pa
+
+    values = list(zip(*rows, strict=True)) or [()] * len(columns)
+    types = {"customer_id": pa.string(), "model": pa.string()}
+    return pa.table({name: pa.array(list(col), types.get(name, pa.int64()))
+                     for name, col in zip(columns, values, strict=True)})

@@ -1,0 +1,239 @@
+"""The comparison's inputs, cut from the engine's Arrow tables without a Python row per event
+day or customer-hour.
+
+- :func:`period_usage`: each customer's daily rows merged into one row per (model, band,
+  segment), a segment being a run of days inside one billing period of every compared plan
+  during which the supplier's price of the model stays the same. Every charge but credits is
+  linear in the tokens of a period (rate cards, usage tiers on the period total, allowances,
+  cost plus on exact supplier costs), so rating these rows bills exactly what rating the daily
+  rows bills; credits burn day by day and keep the daily rows.
+- :func:`capacity_usage`: a capacity charge's weighted tokens per customer-hour, within the
+  baseload and above it per spot price, summed as 64-bit integers (weights scaled to whole
+  numbers), then handed to the rater as exact decimals.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from billing.costs import CostBook
+from billing.errors import RatingError
+from billing.money import ZERO
+from billing.plans.model import CapacityCharge
+from billing.pricing.capacity import hour_start
+from billing.rating.engine import CapacityUsage
+from billing.rating.usage import SnapshotUsage, day_of
+from billing.usage.aggregates import Counts, UsageAggregates
+
+__all__ = ["CapacityColumns", "capacity_usage", "period_usage", "representative_rows"]
+
+_SUMS = ("input", "cached_input", "cache_write", "output", "requests", "events")
+_INT64_LIMIT = 2**63 - 1
+
+
+def period_usage(aggregates: UsageAggregates, costbook: CostBook,
+                 boundaries: Sequence[int]) -> dict[str, SnapshotUsage]:
+    """Each customer's usage as one row per (model, band, segment), keyed by the segment's first
+    day. ``boundaries``: the first days (UTC day numbers) of every billing period of every plan
+    compared, so that no segment straddles a period."""
+    import pyarrow as pa
+
+    table = aggregates.daily_arrow()
+    pairs = table.group_by(["model", "day"]).aggregate([])
+    days_by_model: dict[str, list[int]] = {}
+    for model, day in zip(pairs.column("model").to_pylist(), pairs.column("day").to_pylist(),
+                          strict=True):
+        days_by_model.setdefault(model, []).append(day)
+    edges = sorted(set(boundaries))
+    models: list[str] = []
+    days: list[int] = []
+    segments: list[int] = []
+    for model, model_days in days_by_model.items():
+        first = -1
+        key: tuple[int, object] | None = None
+        for day in sorted(model_days):
+            level: object = costbook.lookup(model, day_of(day))  # equal prices, equal key
+            here = (bisect.bisect_right(edges, day), level)
+            if here != key:
+                first, key = day, here
+            models.append(model)
+            days.append(day)
+            segments.append(first)
+    mapping = pa.table({"model": pa.array(models, pa.string()), "day": pa.array(days, pa.int64()),
+                        "segment": pa.array(segments, pa.int64())})
+    merged = (table.join(mapping, keys=["model", "day"])
+              .group_by(["customer_id", "model", "band", "segment"])
+              .aggregate([(name, "sum") for name in _SUMS])
+              .sort_by([("customer_id", "ascending"), ("model", "ascending"),
+                        ("band", "ascending"), ("segment", "ascending")]))
+    columns = [merged.column(name).to_pylist() for name in
+               ("customer_id", "model", "band", "segment", *(f"{s}_sum" for s in _SUMS))]
+    out: dict[str, SnapshotUsage] = {}
+    rows: dict[tuple[str, int, int], Counts] = {}
+    current: str | None = None
+    for customer, model, band, segment, *counts in zip(*columns, strict=True):
+        if customer != current:
+            if current is not None:
+                out[current] = SnapshotUsage(current, rows)
+            current, rows = customer, {}
+        rows[(model, band, segment)] = Counts(*counts)
+    if current is not None:
+        out[current] = SnapshotUsage(current, rows)
+    return out
+
+
+def representative_rows(aggregates: UsageAggregates, start_day: int, end_day: int
+                        ) -> tuple[dict[tuple[str, int, int], Counts], dict[int, Counts]]:
+    """Every customer's rows of days ``start_day <= day < end_day`` summed: by (model, band,
+    day), and by hour."""
+    import pyarrow.compute as pc
+
+    daily = aggregates.daily_arrow()
+    daily = daily.filter(pc.and_(pc.greater_equal(daily.column("day"), start_day),
+                                 pc.less(daily.column("day"), end_day)))
+    summed = daily.group_by(["model", "band", "day"]).aggregate([(n, "sum") for n in _SUMS])
+    rows = {
+        (model, band, day): Counts(*counts)
+        for model, band, day, *counts in sorted(zip(
+            *(summed.column(n).to_pylist() for n in
+              ("model", "band", "day", *(f"{s}_sum" for s in _SUMS))), strict=True))
+    }
+    hours: dict[int, Counts] = {}
+    if aggregates.has_hourly():
+        hourly = aggregates.hourly_arrow()
+        hourly = hourly.filter(pc.and_(pc.greater_equal(hourly.column("hour"), start_day * 24),
+                                       pc.less(hourly.column("hour"), end_day * 24)))
+        by_hour = hourly.group_by(["hour"]).aggregate([(n, "sum") for n in _SUMS])
+        hours = {
+            hour: Counts(*counts)
+            for hour, *counts in sorted(zip(
+                *(by_hour.column(n).to_pylist() for n in ("hour", *(f"{s}_sum" for s in _SUMS))),
+                strict=True))
+        }
+    return rows, hours
+
+
+class CapacityColumns:
+    """One capacity charge's usage over the buckets ``hours``: per customer (for the rater) and
+    the weighted tokens within the baseload per hour, over all customers (utilization)."""
+
+    def __init__(self, by_customer: Mapping[str, CapacityUsage],
+                 covered_by_hour: Mapping[int, Decimal]) -> None:
+        self.by_customer = by_customer
+        self.covered_by_hour = covered_by_hour
+
+    def of(self, customer: str) -> CapacityUsage:
+        return self.by_customer.get(customer) or CapacityUsage(ZERO, {})
+
+
+def _scale(weights: Mapping[str, Decimal]) -> tuple[int, dict[str, int]]:
+    """Decimal places needed to make every weight a whole number, and the scaled weights."""
+    places = max((max(0, -int(w.as_tuple().exponent)) for w in weights.values()), default=0)
+    scaled = {cls: int(w.scaleb(places)) for cls, w in weights.items()}
+    return places, scaled
+
+
+def capacity_usage(aggregates: UsageAggregates, charge: CapacityCharge, hours: Sequence[int],
+                   spot: Mapping[int, Decimal]) -> CapacityColumns:
+    """Weighted tokens of ``charge`` per customer in the buckets ``hours``, summed as integers.
+
+    ``spot``: the spot price of each hour (a price series may lack hours: an hour used above
+    the baseload without a price is an error, as in :func:`billing.pricing.capacity.price`).
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    weights: dict[str, Decimal] = {
+        cls: charge.meter.weights.get(cls, Decimal(1)) for cls in charge.meter.tokens}
+    places, scaled = _scale(weights)
+    reserve = charge.baseload.per_bucket * 10**places
+    table = aggregates.hourly_arrow()
+    table = table.filter(pc.is_in(table.column("hour"),
+                                  value_set=aggregates_hours(hours)))
+    if table.num_rows == 0:
+        return CapacityColumns({}, {})
+    peak = sum(scaled[c] * int(pc.max(table.column(c)).as_py() or 0) for c in scaled)
+    if peak * table.num_rows > _INT64_LIMIT:  # sums could overflow 64 bits: exact Python ints
+        return _capacity_python(table, scaled, places, reserve, spot)
+    used = np.zeros(table.num_rows, dtype=np.int64)
+    for cls, weight in scaled.items():
+        if weight:
+            used += table.column(cls).to_numpy() * weight
+    covered = np.minimum(used, reserve)
+    excess = used - covered
+    hour = table.column("hour").to_numpy()
+    prices = sorted(set(spot.values()))
+    index = {p: i for i, p in enumerate(prices)}
+    first = int(hour.min())
+    lookup = np.full(int(hour.max()) - first + 1, -1, dtype=np.int64)
+    for h, p in spot.items():
+        if first <= h < first + len(lookup):
+            lookup[h - first] = index[p]
+    price_of = lookup[hour - first]
+    unpriced = (excess > 0) & (price_of < 0)
+    if unpriced.any():
+        missing = int(hour[np.argmax(unpriced)])
+        raise RatingError(f"no spot price for hour {hour_start(missing).isoformat()}")
+    encoded = table.column("customer_id").combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy().astype(np.int64)
+    names = encoded.dictionary.to_pylist()
+    width = max(len(prices), 1)
+    cov_sum = _group_sum(codes, covered, len(names))
+    keys = codes * width + np.maximum(price_of, 0)
+    exc_sum = _group_sum(keys, excess, len(names) * width)
+    by_customer: dict[str, CapacityUsage] = {}
+    for code, name in enumerate(names):
+        excess_at = {prices[i]: _exact(int(exc_sum[code * width + i]), places)
+                     for i in range(len(prices)) if exc_sum[code * width + i]}
+        by_customer[name] = CapacityUsage(_exact(int(cov_sum[code]), places), excess_at)
+    hour_codes = (hour - first).astype(np.int64)
+    per_hour = _group_sum(hour_codes, covered, len(lookup))
+    covered_by_hour = {first + i: _exact(int(v), places) for i, v in enumerate(per_hour) if v}
+    return CapacityColumns(by_customer, covered_by_hour)
+
+
+def aggregates_hours(hours: Sequence[int]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(list(hours), pa.int64())
+
+
+def _group_sum(keys: Any, values: Any, size: int) -> Any:
+    """Exact int64 sums of ``values`` per key in ``range(size)`` (no float accumulation)."""
+    import numpy as np
+
+    out = np.zeros(size, dtype=np.int64)
+    np.add.at(out, keys, values)
+    return out
+
+
+def _exact(scaled: int, places: int) -> Decimal:
+    return Decimal(scaled).scaleb(-places) if places else Decimal(scaled)
+
+
+def _capacity_python(table: Any, scaled: Mapping[str, int], places: int, reserve: int,
+                     spot: Mapping[int, Decimal]) -> CapacityColumns:
+    """The same sums in Python integers, for the rare tables whose 64-bit sums could overflow."""
+    covered: dict[str, int] = {}
+    excess: dict[str, dict[Decimal, int]] = {}
+    per_hour: dict[int, int] = {}
+    columns = [table.column(n).to_pylist() for n in ("customer_id", "hour", *scaled)]
+    for customer, hour, *tokens in zip(*columns, strict=True):
+        used = sum(n * w for n, w in zip(tokens, scaled.values(), strict=True))
+        within = min(used, reserve)
+        covered[customer] = covered.get(customer, 0) + within
+        per_hour[hour] = per_hour.get(hour, 0) + within
+        if used > reserve:
+            if hour not in spot:
+                raise RatingError(f"no spot price for hour {hour_start(hour).isoformat()}")
+            into = excess.setdefault(customer, {})
+            into[spot[hour]] = into.get(spot[hour], 0) + used - reserve
+    return CapacityColumns(
+        {c: CapacityUsage(_exact(v, places),
+                          {p: _exact(n, places) for p, n in excess.get(c, {}).items()})
+         for c, v in covered.items()},
+        {h: _exact(v, places) for h, v in per_hour.items() if v},
+    )
