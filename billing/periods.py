@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Final, Literal, get_args
 
 from dateutil.relativedelta import relativedelta
@@ -129,8 +130,10 @@ def _check_interval(interval: str) -> None:
         raise PeriodError(f"unknown interval {interval!r}: expected one of {', '.join(INTERVALS)}")
 
 
+@lru_cache(maxsize=65_536)
 def _shift(anchor: date, interval: Interval, n: int) -> date:
-    """``anchor`` moved by ``n`` intervals (relativedelta clips day 31 to the month's last day)."""
+    """``anchor`` moved by ``n`` intervals (relativedelta clips day 31 to the month's last day).
+    Memoized: rating many customers asks for the same few period bounds again and again."""
     if interval == "day":
         return anchor + timedelta(days=n)
     if interval == "week":

@@ -28,7 +28,8 @@ from billing.rating.engine import CapacityUsage
 from billing.rating.usage import SnapshotUsage, day_of
 from billing.usage.aggregates import Counts, UsageAggregates
 
-__all__ = ["CapacityColumns", "capacity_usage", "period_usage", "representative_rows"]
+__all__ = ["CapacityColumns", "capacity_usage", "daily_usage", "period_usage",
+           "representative_rows"]
 
 _SUMS = ("input", "cached_input", "cache_write", "output", "requests", "events")
 _INT64_LIMIT = 2**63 - 1
@@ -69,17 +70,30 @@ def period_usage(aggregates: UsageAggregates, costbook: CostBook,
               .aggregate([(name, "sum") for name in _SUMS])
               .sort_by([("customer_id", "ascending"), ("model", "ascending"),
                         ("band", "ascending"), ("segment", "ascending")]))
-    columns = [merged.column(name).to_pylist() for name in
-               ("customer_id", "model", "band", "segment", *(f"{s}_sum" for s in _SUMS))]
+    return _by_customer([merged.column(name).to_pylist() for name in
+                         ("customer_id", "model", "band", "segment",
+                          *(f"{s}_sum" for s in _SUMS))])
+
+
+def daily_usage(aggregates: UsageAggregates) -> dict[str, SnapshotUsage]:
+    """Each customer's daily rows (model, band, day), read column by column from Arrow."""
+    table = aggregates.daily_arrow()
+    columns = [table.column(name).to_pylist() for name in
+               ("customer_id", "model", "band", "day", *_SUMS)]
+    return _by_customer(columns)
+
+
+def _by_customer(columns: list[list[Any]]) -> dict[str, SnapshotUsage]:
+    """Rows sorted by customer (customer, model, band, day, *sums) grouped into usages."""
     out: dict[str, SnapshotUsage] = {}
     rows: dict[tuple[str, int, int], Counts] = {}
     current: str | None = None
-    for customer, model, band, segment, *counts in zip(*columns, strict=True):
+    for customer, model, band, day, *counts in zip(*columns, strict=True):
         if customer != current:
             if current is not None:
                 out[current] = SnapshotUsage(current, rows)
             current, rows = customer, {}
-        rows[(model, band, segment)] = Counts(*counts)
+        rows[(model, band, day)] = Counts(*counts)
     if current is not None:
         out[current] = SnapshotUsage(current, rows)
     return out

@@ -28,7 +28,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from billing.compare.columns import CapacityColumns, capacity_usage, period_usage
+from billing.compare.columns import CapacityColumns, capacity_usage, daily_usage, period_usage
+from billing.compare.kernel import KernelResult, ModelTotals, PlanKernel, period_totals
 from billing.compare.model import (
     CompareOptions,
     CustomerResult,
@@ -56,8 +57,8 @@ from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
 from billing.plans.model import CapacityCharge
 from billing.pricing import capacity
-from billing.rating.engine import Rater, RatingTotals, grade_of, rows_by_price
-from billing.rating.usage import CustomerUsage, SnapshotUsage, day_of, snapshot
+from billing.rating.engine import Rater, RatingTotals, grade_of
+from billing.rating.usage import CustomerUsage, SnapshotUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.aggregates import UsageAggregates
@@ -109,25 +110,32 @@ class _Costs:
     by_model: Mapping[str, Decimal]
     by_provider: Mapping[str, Decimal]
     tokens: Mapping[str, int]
+    by_row: Mapping[str, Mapping[tuple[str, int, int], tuple[Decimal, ...]]]
+    """Exact cost per class (input, cached_input, cache_write, output) of every period row."""
 
 
 def _price_costs(usage: Mapping[str, CustomerUsage], costbook: CostBook) -> _Costs:
+    """Supplier cost of every row of ``usage`` (rows merged per price level: one cost book
+    lookup per row, not per day)."""
     by_customer: dict[str, Decimal] = {}
     by_model: dict[str, Decimal] = {}
     by_provider: dict[str, Decimal] = {}
     tokens: dict[str, int] = {}
+    by_row: dict[str, dict[tuple[str, int, int], tuple[Decimal, ...]]] = {}
     for customer, rows in usage.items():
         total = ZERO
         count = 0
-        for (model, band, day), counts in rows_by_price(rows, costbook):
+        costed = by_row[customer] = {}
+        for (model, band, day), counts in rows.daily.items():
             result = costbook.cost(model, counts, band, day_of(day))
+            costed[(model, band, day)] = tuple(amount for _, amount in result.by_class)
             total += result.amount
             count += counts.total_tokens
             by_model[model] = by_model.get(model, ZERO) + result.amount
             by_provider[result.provider] = by_provider.get(result.provider, ZERO) + result.amount
         by_customer[customer] = total
         tokens[customer] = count
-    return _Costs(by_customer, by_model, by_provider, tokens)
+    return _Costs(by_customer, by_model, by_provider, tokens, by_row)
 
 
 def _percentile(values: Sequence[Decimal], p: Decimal) -> Decimal | None:
@@ -231,11 +239,23 @@ class _Usage:
         self.aggregates = aggregates
         self.periods = periods
         self._daily: dict[str, SnapshotUsage] | None = None
+        self._totals: dict[tuple[str, int, int], dict[str, ModelTotals]] = {}
 
     def daily(self) -> dict[str, SnapshotUsage]:
+        """Daily rows per customer (no hourly rows: no plan that needs these has capacity)."""
         if self._daily is None:
-            self._daily = snapshot(self.aggregates)
+            self._daily = daily_usage(self.aggregates)
         return self._daily
+
+    def totals(self, customer: str, period: Period, costs: _Costs) -> dict[str, ModelTotals]:
+        """The customer's per-model totals over ``period`` (what a :class:`PlanKernel` rates),
+        computed once and shared by every plan."""
+        key = (customer, period.start_day, period.end_day)
+        found = self._totals.get(key)
+        if found is None:
+            found = self._totals[key] = period_totals(
+                self.periods[customer].daily, costs.by_row[customer], period)
+        return found
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -327,32 +347,47 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
             for hour, value in found.covered_by_hour.items():
                 hourly_covered[hour] = hourly_covered.get(hour, ZERO) + value
         by_slice.append(columns)
+    kernel = PlanKernel(plan, rater) if PlanKernel.handles(plan) else None
+    templates: dict[int, Subscription] = {}  # a kernel needs only the seats and the dates
     for customer in job.customers:
-        sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
-                           seats=options.seats_by_customer.get(customer, options.seats))
+        seats = options.seats_by_customer.get(customer, options.seats)
+        if kernel is None:
+            sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
+                               seats=seats)
+        else:
+            sub = templates.get(seats) or templates.setdefault(seats, Subscription(
+                customer_id=customer, plan=plan.id, start=start.date(), seats=seats))
         revenue = ZERO
         breakage = ZERO
         reserved: Decimal | None = None
         covered: Decimal | None = None
-        last: RatingTotals | None = None
+        last: RatingTotals | KernelResult | None = None
         for piece, columns in zip(slices, by_slice, strict=True):
-            result = rater.rate_totals(
-                sub, piece.period, usage[customer], fixed_fraction=piece.fraction,
-                hours=piece.hours,
-                capacity_usage={name: c.of(customer) for name, c in columns.items()}
-                if columns else None)
+            given = {name: c.of(customer) for name, c in columns.items()} if columns else None
+            result: RatingTotals | KernelResult
+            if kernel is not None:
+                fast = kernel.rate(
+                    sub, piece.period, job.usage.totals(customer, piece.period, costs),
+                    fixed_fraction=piece.fraction, hours=piece.hours, capacity_usage=given)
+                result, grades = fast, fast.grades
+            else:
+                result = rater.rate_totals(
+                    sub, piece.period, usage[customer], fixed_fraction=piece.fraction,
+                    hours=piece.hours, capacity_usage=given)
+                breakage += result.breakage_value * rate
+                grades = tuple((line.grade, line.rounded_amount) for line in result.lines)
             last = result
             revenue += result.total * rate
-            breakage += result.breakage_value * rate
             if result.reserved is not None:
                 reserved = (reserved or ZERO) + result.reserved
                 covered = (covered or ZERO) + (result.covered or ZERO)
             if plan.grades:
-                for line in result.lines:
-                    key = line.grade or UNATTRIBUTED
-                    grade_revenue[key] = grade_revenue.get(key, ZERO) + line.rounded_amount * rate
+                for grade, amount in grades:
+                    key = grade or UNATTRIBUTED
+                    grade_revenue[key] = grade_revenue.get(key, ZERO) + amount * rate
         assert last is not None
-        breakage += last.unused_paid_value * rate
+        if isinstance(last, RatingTotals):
+            breakage += last.unused_paid_value * rate
         rows.append(CustomerResult(
             customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
             tokens=costs.tokens[customer],

@@ -200,6 +200,7 @@ def burn(
     overage_by_label: dict[str, Decimal] = {}
     refused_by_label: dict[str, Decimal] = {}
     previous_day: date | None = None
+    ordered = sorted(all_grants, key=_burn_key)
 
     with decimal.localcontext(EXACT):
         for index, debit in enumerate(debits):
@@ -221,8 +222,9 @@ def burn(
             need = debit.credits
             if need == 0:
                 continue
-            usable = [g for g in all_grants if g.usable_on(day) and remaining[g.id] > 0]
-            balance = sum((remaining[g.id] for g in usable), Decimal(0))
+            if topup is not None:
+                balance = sum((remaining[g.id] for g in ordered
+                               if remaining[g.id] > 0 and g.usable_on(day)), Decimal(0))
             if topup is not None and balance - need < threshold:
                 shortfall = threshold - (balance - need)
                 count = int((shortfall / topup.amount).to_integral_value(decimal.ROUND_CEILING))
@@ -244,15 +246,18 @@ def burn(
                 next_order += 1
                 all_grants.append(new)
                 remaining[new.id] = new.amount
-                usable.append(new)
+                ordered = sorted(all_grants, key=_burn_key)
                 purchases.append(
                     Purchase(day, topup.name, count, new.amount, count * topup.price, new.id)
                 )
-            for grant in sorted(usable, key=_burn_key):
+            for grant in ordered:  # burn order; a stable sort, so ties keep the grants' order
                 if need == 0:
                     break
-                take = min(need, remaining[grant.id])
-                remaining[grant.id] -= take
+                left = remaining[grant.id]
+                if left <= 0 or not grant.usable_on(day):
+                    continue
+                take = min(need, left)
+                remaining[grant.id] = left - take
                 need -= take
                 _add(burned_by_label, debit.label, take)
                 allocations.append(Allocation(day, debit.label, grant.id, take))

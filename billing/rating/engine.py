@@ -250,6 +250,7 @@ class Rater:
         self.costbook = costbook
         self.plan_path = plan_path
         self._rate_cache: dict[tuple[int, str], Rate] = {}
+        self._prices: dict[tuple[int, str], tuple[Decimal, ...]] = {}
         self._grades: dict[str, str | None] = {}
         self._pack_value: dict[str, Decimal] = {}
         self._spot_series: dict[str, dict[int, Decimal]] = {}
@@ -330,11 +331,14 @@ class Rater:
             factor = 1 + charge.cost_plus.markup
             parts = [(cls, _EXACT.multiply(amount, factor)) for cls, amount in cost.by_class]
         else:
-            rate = self._rate_for(index, charge, model)
-            parts = [
-                (cls, _EXACT.multiply(Decimal(getattr(counts, cls)), rate.price_per_mtok(cls)) / MTOK)
-                for cls in _CLASSES
-            ]
+            prices = self._prices.get((index, model))
+            if prices is None:
+                rate = self._rate_for(index, charge, model)
+                prices = self._prices[(index, model)] = tuple(
+                    rate.price_per_mtok(cls) for cls in _CLASSES)
+            tokens = (counts.input, counts.cached_input, counts.cache_write, counts.output)
+            parts = [(cls, _EXACT.multiply(Decimal(n), price) / MTOK)
+                     for cls, n, price in zip(_CLASSES, tokens, prices, strict=True)]
         return sum((v for _, v in parts), ZERO), parts
 
     # --- rating --------------------------------------------------------------------------------

@@ -1,0 +1,311 @@
+"""Rating many customers of one plan fast: the period-total form of :class:`Rater`.
+
+The comparison rates every customer of a trace under every plan. Except for credits (which burn
+day by day), every charge of the plan language is a function of a customer's token totals per
+model over a billing period, plus the plan's fixed terms: a rate card's line for a model is its
+totals at list price (or their supplier cost plus markup), a usage charge meters the period's
+total, allowances, discounts, commitment and cap apply to those. :class:`PlanKernel` computes the
+same rounded lines as :meth:`Rater.rate` from those totals, with the fixed terms worked out once
+per period instead of once per customer, and no invoice built. It uses the same pure pricers
+and the same exact decimal operations in the same order, and a property test
+(tests/compare/test_kernel.py) checks it against the rater on every catalog plan.
+
+Plans a kernel cannot rate (credits) are rated by :meth:`Rater.rate_totals`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from billing.money import MTOK, ZERO, round_money
+from billing.periods import Period
+from billing.plans.model import (
+    CapacityCharge,
+    CapCharge,
+    CommitmentCharge,
+    CreditsCharge,
+    FlatCharge,
+    Plan,
+    RateCardCharge,
+    SeatsCharge,
+    UsageCharge,
+)
+from billing.pricing import Tier, cap, capacity, commitment, graduated, package, per_unit, volume
+from billing.pricing.allowance import apply as apply_allowance
+from billing.rating.engine import _EXACT, METERED_KINDS, CapacityUsage, Rater
+from billing.subscriptions import Subscription
+from billing.usage.aggregates import Counts
+
+__all__ = ["KernelResult", "ModelTotals", "PlanKernel", "period_totals"]
+
+_CLASSES = ("input", "cached_input", "cache_write", "output")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTotals:
+    """A customer's usage of one model over one billing period: token sums per class (input,
+    cached_input, cache_write, output), requests, and the exact supplier cost per class."""
+
+    tokens: tuple[int, int, int, int]
+    requests: int
+    cost: tuple[Decimal, Decimal, Decimal, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class KernelResult:
+    total: Decimal
+    """The invoice total: the sum of the rounded lines."""
+    grades: tuple[tuple[str | None, Decimal], ...]
+    """Rounded amount per line with the line's grade (rate card lines of graded plans)."""
+    reserved: Decimal | None
+    covered: Decimal | None
+
+
+def period_totals(rows: Mapping[tuple[str, int, int], Counts],
+                  costs: Mapping[tuple[str, int, int], Sequence[Decimal]],
+                  period: Period) -> dict[str, ModelTotals]:
+    """Per-model totals of the ``rows`` (model, band, day) that fall in ``period``, with the
+    exact supplier cost per class of each row given in ``costs`` (same keys)."""
+    sums: dict[str, list[Any]] = {}
+    for key, counts in rows.items():
+        if not period.start_day <= key[2] < period.end_day:
+            continue
+        values = (counts.input, counts.cached_input, counts.cache_write, counts.output,
+                  counts.requests, *costs[key])
+        into = sums.get(key[0])
+        if into is None:
+            sums[key[0]] = list(values)
+        else:
+            for i, n in enumerate(values):
+                into[i] += n
+    return {model: ModelTotals((v[0], v[1], v[2], v[3]), v[4], (v[5], v[6], v[7], v[8]))
+            for model, v in sums.items()}
+
+
+class PlanKernel:
+    """A plan compiled to rate period totals; one per plan, reused for every customer."""
+
+    @staticmethod
+    def handles(plan: Plan) -> bool:
+        """False for plans whose rating depends on the day of use (credits)."""
+        return not any(isinstance(c, CreditsCharge)
+                       or (isinstance(c, RateCardCharge) and c.paid_with == "credits")
+                       for c in plan.charges)
+
+    def __init__(self, plan: Plan, rater: Rater) -> None:
+        if not self.handles(plan):
+            raise ValueError(f"plan {plan.id!r} uses credits: rate it with Rater")
+        self.plan = plan
+        self.rater = rater
+        self._prices: dict[tuple[int, str], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
+        self._meters: dict[tuple[int, str], bool] = {}
+        self._tiers: dict[tuple[int, str], list[Tier]] = {}
+        self._fixed: dict[tuple[Period, Decimal | None, int], _Fixed] = {}
+        for index, charge in enumerate(plan.charges):
+            if isinstance(charge, UsageCharge) and charge.tiers is not None:
+                self._tiers[(index, "usage")] = [Tier(t.up_to, t.unit_price, t.flat_price)
+                                                 for t in charge.tiers.tiers]
+            if isinstance(charge, RateCardCharge):
+                for name, table in (("overage_discount", charge.overage_discount),
+                                    ("volume_discount", charge.volume_discount)):
+                    if table is not None:
+                        self._tiers[(index, name)] = [Tier(up_to=t.up_to, unit_price=t.rate)
+                                                      for t in table.tiers]
+
+    # --- compiled lookups ------------------------------------------------------------------
+
+    def _price(self, index: int, charge: RateCardCharge, model: str
+               ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        found = self._prices.get((index, model))
+        if found is None:
+            rate = self.rater._rate_for(index, charge, model)
+            found = self._prices[(index, model)] = (
+                rate.price_per_mtok("input"), rate.price_per_mtok("cached_input"),
+                rate.price_per_mtok("cache_write"), rate.price_per_mtok("output"))
+        return found
+
+    def _metered(self, index: int, charge: UsageCharge, model: str) -> bool:
+        found = self._meters.get((index, model))
+        if found is None:
+            globs = [g.lower() for g in charge.meter.models or []]
+            found = self._meters[(index, model)] = not globs or any(
+                fnmatch.fnmatchcase(model.lower(), g) for g in globs)
+        return found
+
+    def fixed(self, sub: Subscription, period: Period, fraction: Decimal | None) -> _Fixed:
+        """The terms that do not depend on usage, for one period and seat count."""
+        seats = sub.seats_on(period.start) or sub.seats_on(sub.start)
+        key = (period, fraction, seats)
+        found = self._fixed.get(key)
+        if found is None:
+            found = self._fixed[key] = _Fixed.of(self.plan, sub, period, fraction)
+        return found
+
+    # --- rating --------------------------------------------------------------------------------
+
+    def rate(self, sub: Subscription, period: Period, totals: Mapping[str, ModelTotals], *,
+             fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
+             capacity_usage: Mapping[str, CapacityUsage] | None = None) -> KernelResult:
+        """What ``Rater.rate(sub, period, usage, fixed_fraction=..., hours=...)`` bills, from
+        the customer's per-model ``totals`` of the period (``sub`` active all period)."""
+        plan = self.plan
+        terms = self.fixed(sub, period, fixed_fraction)
+        currency, rounding = plan.currency, plan.rounding
+        lines: list[tuple[str, Decimal, str | None]] = []
+
+        def add(kind: str, amount: Decimal, grade: str | None = None) -> None:
+            lines.append((kind, round_money(_EXACT.plus(amount), currency, rounding), grade))
+
+        reserved: Decimal | None = None
+        covered: Decimal | None = None
+        for index, charge in enumerate(plan.charges):
+            if isinstance(charge, FlatCharge):
+                add("flat", terms.flat[index])
+            elif isinstance(charge, SeatsCharge):
+                add("seats", _EXACT.multiply(charge.price, terms.seats[index]))
+            elif isinstance(charge, UsageCharge):
+                add("usage", self._usage(index, charge, totals, terms))
+            elif isinstance(charge, RateCardCharge):
+                self._rate_card(index, charge, totals, terms, add)
+            elif isinstance(charge, CapacityCharge):
+                buckets = len(hours) if hours is not None else terms.buckets
+                given = (capacity_usage or {}).get(charge.name) or CapacityUsage(ZERO, {})
+                priced = capacity.price_grouped(buckets, charge.baseload.per_bucket,
+                                                charge.baseload.price_per_mtok, given.covered,
+                                                given.excess_at)
+                add("capacity_baseload", priced.baseload.amount)
+                add("capacity_spot", priced.spot.amount)
+                reserved = (reserved or ZERO) + priced.reserved
+                covered = (covered or ZERO) + priced.covered
+        spend: Decimal | None = None
+        for charge in plan.charges:
+            if isinstance(charge, CommitmentCharge | CapCharge) and spend is None:
+                spend = sum((amount for kind, amount, _ in lines if kind in METERED_KINDS), ZERO)
+            if isinstance(charge, CommitmentCharge):
+                assert spend is not None
+                minimum = _EXACT.multiply(charge.minimum, terms.fraction)
+                true_up = commitment.true_up(spend, minimum)
+                if true_up.amount:
+                    add("commitment_true_up", true_up.amount)
+            elif isinstance(charge, CapCharge):
+                assert spend is not None
+                capped = cap.apply(spend, _EXACT.multiply(charge.maximum, terms.fraction))
+                if capped.amount:
+                    add("cap_discount", capped.amount)
+        return KernelResult(
+            total=sum((amount for _, amount, _ in lines), ZERO),
+            grades=tuple((grade, amount) for _, amount, grade in lines) if plan.grades else (),
+            reserved=reserved, covered=covered,
+        )
+
+    def _usage(self, index: int, charge: UsageCharge, totals: Mapping[str, ModelTotals],
+               terms: _Fixed) -> Decimal:
+        quantity = 0
+        meter = charge.meter
+        positions = [_CLASSES.index(c) for c in meter.tokens or []]
+        for model, row in totals.items():
+            if meter.models and not self._metered(index, charge, model):
+                continue
+            if meter.requests:
+                quantity += row.requests
+            else:
+                quantity += sum(row.tokens[p] for p in positions)
+        billable = Decimal(quantity)
+        if charge.included is not None:
+            included = terms.included[index]
+            billable = apply_allowance(quantity, included).billable
+        if charge.per_unit is not None:
+            spec = charge.per_unit
+            return per_unit.price(billable, spec.unit_price, spec.per).amount
+        if charge.tiers is not None:
+            table = charge.tiers
+            pricer = graduated.price if table.mode == "graduated" else volume.price
+            return pricer(billable, self._tiers[(index, "usage")], table.per).amount
+        assert charge.package is not None
+        pack = charge.package
+        return package.price(billable, pack.size, pack.price, pack.round).amount
+
+    def _rate_card(self, index: int, charge: RateCardCharge, totals: Mapping[str, ModelTotals],
+                   terms: _Fixed, add: _Add) -> None:
+        rater = self.rater
+        factor = None if charge.cost_plus is None else 1 + charge.cost_plus.markup
+        included = ZERO if charge.included_amount is None else terms.card_included[index]
+        card_total = ZERO
+        for model in sorted(totals):
+            row = totals[model]
+            if factor is not None:
+                amount = sum((_EXACT.multiply(c, factor) for c in row.cost), ZERO)
+            else:
+                prices = self._price(index, charge, model)
+                amount = sum((_EXACT.multiply(Decimal(n), p) / MTOK
+                              for n, p in zip(row.tokens, prices, strict=True)), ZERO)
+            net = amount
+            card_total += net
+            covered = min(net, included)
+            if covered > 0:
+                included -= covered
+                net -= covered
+            add("rate_card", net, rater.grade(model))
+        if charge.included_amount is not None and charge.overage_discount is not None:
+            overage = max(ZERO, card_total - terms.card_included[index])
+            table = charge.overage_discount
+            pricer = graduated.price if table.mode == "graduated" else volume.price
+            if overage > 0:
+                discounted = pricer(overage, self._tiers[(index, "overage_discount")])
+                if discounted.amount != overage:
+                    add("overage_discount", discounted.amount - overage)
+        if charge.volume_discount is not None and card_total > 0:
+            table = charge.volume_discount
+            pricer = graduated.price if table.mode == "graduated" else volume.price
+            discounted = pricer(card_total, self._tiers[(index, "volume_discount")])
+            if discounted.amount != card_total:
+                add("volume_discount", discounted.amount - card_total)
+
+
+_Add = Callable[..., None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """A plan's usage-independent terms for one period, fraction and seat count, computed by the
+    rater's own rules."""
+
+    fraction: Decimal
+    seats: Mapping[int, Decimal]
+    """Seat quantity per seats charge (prorated or not, as the charge says)."""
+    buckets: int
+    flat: Mapping[int, Decimal]
+    included: Mapping[int, Decimal]
+    card_included: Mapping[int, Decimal]
+
+    @classmethod
+    def of(cls, plan: Plan, sub: Subscription, period: Period, fixed: Decimal | None) -> _Fixed:
+        fraction = sub.active_fraction(period) if fixed is None else fixed
+        seats = Rater._seat_quantity(sub, period, fixed, True)  # what per-seat allowances use
+        seat_quantity: dict[int, Decimal] = {}
+        flat: dict[int, Decimal] = {}
+        included: dict[int, Decimal] = {}
+        card_included: dict[int, Decimal] = {}
+        for index, charge in enumerate(plan.charges):
+            if isinstance(charge, FlatCharge):
+                share = fraction if charge.proration == "daily" or fixed is not None \
+                    else Decimal(1)
+                flat[index] = _EXACT.multiply(charge.price, share)
+            elif isinstance(charge, SeatsCharge):
+                seat_quantity[index] = Rater._seat_quantity(sub, period, fixed,
+                                                            charge.proration == "daily")
+            elif isinstance(charge, UsageCharge) and charge.included is not None:
+                if charge.included.per_seat is not None:
+                    included[index] = _EXACT.multiply(Decimal(charge.included.per_seat), seats)
+                else:
+                    share = fixed if fixed is not None else sub.active_fraction(period)
+                    included[index] = _EXACT.multiply(Decimal(charge.included.amount or 0), share)
+            elif isinstance(charge, RateCardCharge) and charge.included_amount is not None:
+                card_included[index] = _EXACT.multiply(charge.included_amount, fraction)
+        active = period.clip(sub.start, sub.end) or period
+        buckets = len(capacity.hours_between(active.start_dt, active.end_dt))
+        return cls(fraction, seat_quantity, buckets, flat, included, card_included)
