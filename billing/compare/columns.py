@@ -28,7 +28,7 @@ from billing.rating.engine import CapacityUsage
 from billing.rating.usage import SnapshotUsage, day_of
 from billing.usage.aggregates import Counts, UsageAggregates
 
-__all__ = ["CapacityColumns", "capacity_usage", "daily_usage", "period_usage",
+__all__ = ["CapacityColumns", "capacity_usage", "credit_debits", "daily_usage", "period_usage",
            "representative_rows"]
 
 _SUMS = ("input", "cached_input", "cache_write", "output", "requests", "events")
@@ -128,6 +128,50 @@ def representative_rows(aggregates: UsageAggregates, start_day: int, end_day: in
                 strict=True))
         }
     return rows, hours
+
+
+def credit_debits(aggregates: UsageAggregates, prices: Mapping[str, Sequence[Decimal]],
+                  start_day: int, end_day: int) -> tuple[dict[str, list[tuple[int, str, int]]],
+                                                         int] | None:
+    """Each customer's usage value at list ``prices`` (per model: input, cached_input,
+    cache_write, output per 1M tokens) by (day, model) for days ``start_day <= day <
+    end_day``, as exact integers in units of 10^-(places + 6), and ``places``: prices scaled to
+    whole numbers, tokens times prices summed in 64 bits. None when those sums could overflow
+    (the caller then rates day by day in Python)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = aggregates.daily_arrow()
+    table = table.filter(pc.and_(pc.greater_equal(table.column("day"), start_day),
+                                 pc.less(table.column("day"), end_day)))
+    places = max((max(0, -int(p.as_tuple().exponent)) for ps in prices.values() for p in ps),
+                 default=0)
+    encoded = table.column("model").combine_chunks().dictionary_encode()
+    names = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy()
+    value = np.zeros(table.num_rows, dtype=np.int64)
+    bound = 0  # every sum below is at most all tokens of a class times its highest price
+    for position, cls in enumerate(("input", "cached_input", "cache_write", "output")):
+        scaled = [int(prices[name][position].scaleb(places)) for name in names]
+        bound += int(pc.sum(table.column(cls)).as_py() or 0) * max(scaled, default=0)
+        if bound > _INT64_LIMIT:
+            return None
+        value += table.column(cls).to_numpy() * np.asarray(scaled, dtype=np.int64)[codes]
+    summed = (pa.table({"customer_id": table.column("customer_id"), "day": table.column("day"),
+                        "model": table.column("model"), "value": value})
+              .group_by(["customer_id", "day", "model"]).aggregate([("value", "sum")])
+              .sort_by([("customer_id", "ascending"), ("day", "ascending"),
+                        ("model", "ascending")]))
+    out: dict[str, list[tuple[int, str, int]]] = {}
+    for customer, day, model, total in zip(
+            *(summed.column(n).to_pylist() for n in ("customer_id", "day", "model", "value_sum")),
+            strict=True):
+        found = out.get(customer)
+        if found is None:
+            found = out[customer] = []
+        found.append((day, model, total))
+    return out, places
 
 
 class CapacityColumns:

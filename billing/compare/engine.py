@@ -28,8 +28,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from billing.compare.columns import CapacityColumns, capacity_usage, daily_usage, period_usage
-from billing.compare.kernel import KernelResult, ModelTotals, PlanKernel, period_totals
+from billing.compare.columns import (
+    CapacityColumns,
+    capacity_usage,
+    credit_debits,
+    daily_usage,
+    period_usage,
+)
+from billing.compare.kernel import Debits, KernelResult, ModelTotals, PlanKernel, period_totals
 from billing.compare.model import (
     CompareOptions,
     CustomerResult,
@@ -264,6 +270,7 @@ class _Job:
 
     usage: _Usage
     customers: Sequence[str]
+    models: Sequence[str]
     costs: _Costs
     hhi: Decimal | None
     start: datetime
@@ -290,7 +297,7 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     periods = period_usage(trace.aggregates, costbook, boundaries)
     customers = sorted(periods)
     costs = _price_costs(periods, costbook)
-    job = _Job(_Usage(trace.aggregates, periods), customers, costs, _hhi(costs.by_provider), start, end, costbook,
+    job = _Job(_Usage(trace.aggregates, periods), customers, trace.stats.models, costs, _hhi(costs.by_provider), start, end, costbook,
                costbook.currency, options)
     workers = min(len(plans), options.workers or os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -334,7 +341,6 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
     rows: list[CustomerResult] = []
     grade_revenue: dict[str, Decimal] = {}
     hourly_covered: dict[int, Decimal] = {}
-    usage = job.usage.daily() if rater.uses_credits else job.usage.periods
     capacity_charges = [c for c in plan.charges if isinstance(c, CapacityCharge)]
     by_slice: list[dict[str, CapacityColumns]] = []
     for piece in slices:
@@ -348,10 +354,26 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
                 hourly_covered[hour] = hourly_covered.get(hour, ZERO) + value
         by_slice.append(columns)
     kernel = PlanKernel(plan, rater) if PlanKernel.handles(plan) else None
+    # Credits: the kernel burns a period down when nothing carries into it (see
+    # PlanKernel.burns_alone); other periods, and plans it cannot take, go to the rater.
+    debits_by_slice: list[tuple[dict[str, list[tuple[int, str, int]]], int] | None] = []
+    for piece in slices:
+        found_debits = None
+        if kernel is not None and kernel.credit_terms is not None:
+            template = Subscription(customer_id="-", plan=plan.id, start=start.date(),
+                                    seats=options.seats)
+            if kernel.burns_alone(template, piece.period):
+                found_debits = credit_debits(
+                    job.usage.aggregates, kernel.paying_prices(job.models),
+                    piece.period.start_day, piece.period.end_day)
+        debits_by_slice.append(found_debits)
+    by_rater = kernel is None or (kernel.credit_terms is not None
+                                  and any(d is None for d in debits_by_slice))
+    usage = job.usage.daily() if by_rater else job.usage.periods
     templates: dict[int, Subscription] = {}  # a kernel needs only the seats and the dates
     for customer in job.customers:
         seats = options.seats_by_customer.get(customer, options.seats)
-        if kernel is None:
+        if by_rater:
             sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
                                seats=seats)
         else:
@@ -359,24 +381,26 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
                 customer_id=customer, plan=plan.id, start=start.date(), seats=seats))
         revenue = ZERO
         breakage = ZERO
+        unused = ZERO
         reserved: Decimal | None = None
         covered: Decimal | None = None
-        last: RatingTotals | KernelResult | None = None
-        for piece, columns in zip(slices, by_slice, strict=True):
+        for piece, columns, debits in zip(slices, by_slice, debits_by_slice, strict=True):
             given = {name: c.of(customer) for name, c in columns.items()} if columns else None
             result: RatingTotals | KernelResult
-            if kernel is not None:
+            if kernel is not None and (kernel.credit_terms is None or debits is not None):
                 fast = kernel.rate(
                     sub, piece.period, job.usage.totals(customer, piece.period, costs),
-                    fixed_fraction=piece.fraction, hours=piece.hours, capacity_usage=given)
+                    fixed_fraction=piece.fraction, hours=piece.hours, capacity_usage=given,
+                    debits=None if debits is None else Debits(debits[0].get(customer, ()),
+                                                              debits[1]))
                 result, grades = fast, fast.grades
             else:
                 result = rater.rate_totals(
                     sub, piece.period, usage[customer], fixed_fraction=piece.fraction,
                     hours=piece.hours, capacity_usage=given)
-                breakage += result.breakage_value * rate
                 grades = tuple((line.grade, line.rounded_amount) for line in result.lines)
-            last = result
+            breakage += result.breakage_value * rate
+            unused = result.unused_paid_value * rate  # paid credits left after the last period
             revenue += result.total * rate
             if result.reserved is not None:
                 reserved = (reserved or ZERO) + result.reserved
@@ -385,9 +409,7 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
                 for grade, amount in grades:
                     key = grade or UNATTRIBUTED
                     grade_revenue[key] = grade_revenue.get(key, ZERO) + amount * rate
-        assert last is not None
-        if isinstance(last, RatingTotals):
-            breakage += last.unused_paid_value * rate
+        breakage += unused
         rows.append(CustomerResult(
             customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
             tokens=costs.tokens[customer],

@@ -15,14 +15,17 @@ Plans a kernel cannot rate (credits) are rated by :meth:`Rater.rate_totals`.
 
 from __future__ import annotations
 
+import bisect
+import decimal
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from billing.money import MTOK, ZERO, round_money
-from billing.periods import Period
+from billing.periods import Period, nth_period
 from billing.plans.model import (
     CapacityCharge,
     CapCharge,
@@ -34,13 +37,25 @@ from billing.plans.model import (
     SeatsCharge,
     UsageCharge,
 )
-from billing.pricing import Tier, cap, capacity, commitment, graduated, package, per_unit, volume
+from billing.pricing import (
+    Tier,
+    cap,
+    capacity,
+    commitment,
+    credits,
+    graduated,
+    package,
+    per_unit,
+    volume,
+)
+from billing.pricing._core import EXACT
 from billing.pricing.allowance import apply as apply_allowance
 from billing.rating.engine import _EXACT, METERED_KINDS, CapacityUsage, Rater
+from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
 
-__all__ = ["KernelResult", "ModelTotals", "PlanKernel", "period_totals"]
+__all__ = ["Debits", "KernelResult", "ModelTotals", "PlanKernel", "period_totals"]
 
 _CLASSES = ("input", "cached_input", "cache_write", "output")
 
@@ -63,6 +78,41 @@ class KernelResult:
     """Rounded amount per line with the line's grade (rate card lines of graded plans)."""
     reserved: Decimal | None
     covered: Decimal | None
+    breakage_value: Decimal = ZERO
+    """Paid credits that expired unused, in money (credits plans)."""
+    unused_paid_value: Decimal = ZERO
+    """Paid credits left at the period's end, in money (credits plans)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Debits:
+    """A customer's credit-paid usage of one period at the paying rate card's list prices:
+    ``rows`` of (day, model, value x 10^(places + 6)) sorted by day then model, values exact
+    integers (zero values included: the model still gets its line)."""
+
+    rows: Sequence[tuple[int, str, int]]
+    places: int
+
+
+@dataclass(slots=True)
+class _Burn:
+    amounts: dict[str, Decimal]
+    refused_value: dict[str, Decimal]
+    burned: dict[str, Decimal]
+    pack_amounts: list[Decimal]
+    expired_value: Decimal
+    unused_value: Decimal
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A grant in burn order, with what is left of it."""
+
+    key: tuple[int, int, date, date, int]
+    id: str
+    paid: bool
+    expires: date | None
+    left: Decimal
 
 
 def period_totals(rows: Mapping[tuple[str, int, int], Counts],
@@ -91,16 +141,25 @@ class PlanKernel:
 
     @staticmethod
     def handles(plan: Plan) -> bool:
-        """False for plans whose rating depends on the day of use (credits)."""
-        return not any(isinstance(c, CreditsCharge)
-                       or (isinstance(c, RateCardCharge) and c.paid_with == "credits")
-                       for c in plan.charges)
+        """True for every plan but credits plans the kernel cannot burn down: more than one
+        credits charge or more than one rate card paid with credits, or one at cost plus."""
+        paying = [c for c in plan.charges
+                  if isinstance(c, RateCardCharge) and c.paid_with == "credits"]
+        wallets = [c for c in plan.charges if isinstance(c, CreditsCharge)]
+        if not paying and not wallets:
+            return True
+        return (len(wallets) == 1 and len(paying) == 1 and paying[0].cost_plus is None
+                and paying[0].rates is not None)
 
     def __init__(self, plan: Plan, rater: Rater) -> None:
         if not self.handles(plan):
-            raise ValueError(f"plan {plan.id!r} uses credits: rate it with Rater")
+            raise ValueError(f"plan {plan.id!r}: the kernel cannot rate its credits")
         self.plan = plan
         self.rater = rater
+        self.credit_terms = rater._credit_terms()
+        self.paying = next((i for i, c in enumerate(plan.charges)
+                            if isinstance(c, RateCardCharge) and c.paid_with == "credits"), None)
+        self._grants: dict[tuple[Period, Decimal], list[credits.CreditGrant]] = {}
         self._prices: dict[tuple[int, str], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self._meters: dict[tuple[int, str], bool] = {}
         self._tiers: dict[tuple[int, str], list[Tier]] = {}
@@ -149,11 +208,21 @@ class PlanKernel:
 
     def rate(self, sub: Subscription, period: Period, totals: Mapping[str, ModelTotals], *,
              fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
-             capacity_usage: Mapping[str, CapacityUsage] | None = None) -> KernelResult:
+             capacity_usage: Mapping[str, CapacityUsage] | None = None,
+             debits: Debits | None = None) -> KernelResult:
         """What ``Rater.rate(sub, period, usage, fixed_fraction=..., hours=...)`` bills, from
-        the customer's per-model ``totals`` of the period (``sub`` active all period)."""
+        the customer's per-model ``totals`` of the period (``sub`` active all period).
+
+        A credits plan also needs ``debits`` (the credit-paid usage by day and model) and a
+        period where :meth:`burns_alone` holds.
+        """
         plan = self.plan
         terms = self.fixed(sub, period, fixed_fraction)
+        burn: _Burn | None = None
+        if self.credit_terms is not None:
+            if debits is None or not self.burns_alone(sub, period):
+                raise ValueError(f"plan {plan.id!r}: rate its credits with Rater")
+            burn = self._burn(sub, period, terms.fraction, debits)
         currency, rounding = plan.currency, plan.rounding
         lines: list[tuple[str, Decimal, str | None]] = []
 
@@ -170,7 +239,19 @@ class PlanKernel:
             elif isinstance(charge, UsageCharge):
                 add("usage", self._usage(index, charge, totals, terms))
             elif isinstance(charge, RateCardCharge):
-                self._rate_card(index, charge, totals, terms, add)
+                if burn is not None and index == self.paying:
+                    self._rate_card(index, charge, burn.amounts, burn.refused_value, terms, add)
+                else:
+                    self._rate_card(index, charge, self._values(index, charge, totals), {},
+                                    terms, add)
+            elif isinstance(charge, CreditsCharge):
+                assert burn is not None
+                for amount in burn.pack_amounts:
+                    add("credit_pack", amount)
+                for model, used in sorted(burn.burned.items()):
+                    if used:
+                        add("credits_applied", -_EXACT.multiply(used, charge.unit_value),
+                            self.rater.grade(model))
             elif isinstance(charge, CapacityCharge):
                 buckets = len(hours) if hours is not None else terms.buckets
                 given = (capacity_usage or {}).get(charge.name) or CapacityUsage(ZERO, {})
@@ -200,6 +281,8 @@ class PlanKernel:
             total=sum((amount for _, amount, _ in lines), ZERO),
             grades=tuple((grade, amount) for _, amount, grade in lines) if plan.grades else (),
             reserved=reserved, covered=covered,
+            breakage_value=burn.expired_value if burn else ZERO,
+            unused_paid_value=burn.unused_value if burn else ZERO,
         )
 
     def _usage(self, index: int, charge: UsageCharge, totals: Mapping[str, ModelTotals],
@@ -229,21 +312,27 @@ class PlanKernel:
         pack = charge.package
         return package.price(billable, pack.size, pack.price, pack.round).amount
 
-    def _rate_card(self, index: int, charge: RateCardCharge, totals: Mapping[str, ModelTotals],
-                   terms: _Fixed, add: _Add) -> None:
-        rater = self.rater
+    def _values(self, index: int, charge: RateCardCharge, totals: Mapping[str, ModelTotals]
+                ) -> dict[str, Decimal]:
+        """Each model's usage value under a rate card: list price, or cost x (1 + markup)."""
         factor = None if charge.cost_plus is None else 1 + charge.cost_plus.markup
-        included = ZERO if charge.included_amount is None else terms.card_included[index]
-        card_total = ZERO
-        for model in sorted(totals):
-            row = totals[model]
+        out: dict[str, Decimal] = {}
+        for model, row in totals.items():
             if factor is not None:
-                amount = sum((_EXACT.multiply(c, factor) for c in row.cost), ZERO)
+                out[model] = sum((_EXACT.multiply(c, factor) for c in row.cost), ZERO)
             else:
                 prices = self._price(index, charge, model)
-                amount = sum((_EXACT.multiply(Decimal(n), p) / MTOK
-                              for n, p in zip(row.tokens, prices, strict=True)), ZERO)
-            net = amount
+                out[model] = sum((_EXACT.multiply(Decimal(n), p) / MTOK
+                                  for n, p in zip(row.tokens, prices, strict=True)), ZERO)
+        return out
+
+    def _rate_card(self, index: int, charge: RateCardCharge, amounts: Mapping[str, Decimal],
+                   refused: Mapping[str, Decimal], terms: _Fixed, add: _Add) -> None:
+        rater = self.rater
+        included = ZERO if charge.included_amount is None else terms.card_included[index]
+        card_total = ZERO
+        for model in sorted(amounts):
+            net = amounts[model] - refused.get(model, ZERO)
             card_total += net
             covered = min(net, included)
             if covered > 0:
@@ -264,6 +353,123 @@ class PlanKernel:
             discounted = pricer(card_total, self._tiers[(index, "volume_discount")])
             if discounted.amount != card_total:
                 add("volume_discount", discounted.amount - card_total)
+
+
+    # --- credits --------------------------------------------------------------------------------
+
+    def paying_prices(self, models: Sequence[str]) -> dict[str, tuple[Decimal, ...]]:
+        """List prices (input, cached_input, cache_write, output per 1M tokens) of the rate card
+        paid with credits, for each of ``models``."""
+        assert self.paying is not None
+        charge = self.plan.charges[self.paying]
+        assert isinstance(charge, RateCardCharge)
+        return {m: self._price(self.paying, charge, m) for m in models}
+
+    def burns_alone(self, sub: Subscription, period: Period) -> bool:
+        """True when ``period`` is the subscription's first (nothing carried over), nothing is
+        bought by hand, and every credit it grants or tops up lasts the whole period: then every
+        grant is usable on every day of it and the burn-down needs no expiry bookkeeping."""
+        terms = self.credit_terms
+        if terms is None or sub.start != period.start or sub.packs_in(period):
+            return False
+        if period != nth_period(sub.anchor_date, self.plan.interval, 0):
+            return False
+        if terms.topup is not None and terms.topup.expires_after is not None \
+                and period.start + terms.topup.expires_after < period.end:
+            return False
+        return all(g.effective_day <= period.start
+                   and (g.expires_day is None or g.expires_day >= period.end)
+                   for g in self._template_grants(sub, period, Decimal(1)))
+
+    def _template_grants(self, sub: Subscription, period: Period, fraction: Decimal
+                         ) -> list[credits.CreditGrant]:
+        key = (period, fraction)
+        found = self._grants.get(key)
+        if found is None:
+            assert self.credit_terms is not None
+            found, packs = self.rater._grants_for(self.credit_terms.charge, sub, period,
+                                                  fraction, 0)
+            assert not packs, "burns_alone excludes packs bought by hand"
+            self._grants[key] = found
+        return found
+
+    def _burn(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
+              ) -> _Burn:
+        """:func:`billing.pricing.credits.burn` for a period where every grant lasts all
+        period (:meth:`burns_alone`), on the rater's debits, with the rater's money values."""
+        terms = self.credit_terms
+        assert terms is not None
+        charge, topup, unit_value = terms.charge, terms.topup, terms.charge.unit_value
+        shift = -(debits.places + 6)
+        amounts: dict[str, Decimal] = {}
+        by_key: dict[tuple[int, str], int] = {}
+        for day, model, value in debits.rows:
+            by_key[(day, model)] = by_key.get((day, model), 0) + value
+            amounts[model] = amounts.get(model, ZERO)
+        for (_day, model), value in by_key.items():
+            if value:
+                amounts[model] = amounts[model] + Decimal(value).scaleb(shift)
+        grants = self._template_grants(sub, period, fraction)
+        value_of = {g.id: self.rater._pack_value.get(g.id, unit_value) for g in grants}
+        entries = [_Entry(credits._burn_key(g), g.id, g.paid, g.expires_day, g.amount)
+                   for g in sorted(grants, key=credits._burn_key)]
+        next_order = max((g.order for g in grants), default=-1) + 1
+        balance = sum((g.amount for g in grants), Decimal(0))
+        burned: dict[str, Decimal] = {}
+        short: dict[str, Decimal] = {}
+        packs: list[Decimal] = []
+        threshold = terms.threshold
+        outer = decimal.getcontext()  # the rater prices credits in the caller's context
+        with decimal.localcontext(EXACT):
+            for (day, model), value in sorted(by_key.items()):
+                if not value:
+                    continue
+                need = _EXACT.divide(Decimal(value).scaleb(shift), unit_value)
+                burned.setdefault(model, Decimal(0))
+                if topup is not None and balance - need < threshold:
+                    shortfall = threshold - (balance - need)
+                    count = int((shortfall / topup.amount).to_integral_value(
+                        decimal.ROUND_CEILING))
+                    when = day_of(day)
+                    expires = None if topup.expires_after is None else when + topup.expires_after
+                    grant_id = f"{topup.name} {when.isoformat()} #{len(packs) + 1}"
+                    bought = count * topup.amount
+                    key = (topup.priority, 1 if expires is None else 0, expires or date.max,
+                           when, next_order)
+                    next_order += 1
+                    entries.insert(bisect.bisect_right([e.key for e in entries], key),
+                                   _Entry(key, grant_id, topup.paid, expires, bought))
+                    price_total = count * topup.price
+                    value_of[grant_id] = outer.divide(price_total, bought)  # as the rater
+                    packs.append(price_total)
+                    balance += bought
+                for entry in entries:
+                    if need == 0:
+                        break
+                    left = entry.left
+                    if left <= 0:
+                        continue
+                    take = min(need, left)
+                    entry.left = left - take
+                    balance -= take
+                    need -= take
+                    burned[model] = EXACT.add(burned[model], take)
+                if need > 0:
+                    short[model] = EXACT.add(short.get(model, Decimal(0)), need)
+        # Summed in the ambient context, as the rater sums them (paid_value).
+        expired_value = ZERO
+        unused_value = ZERO
+        for entry in entries:
+            if not entry.paid or entry.left <= 0:
+                continue
+            worth = _EXACT.multiply(entry.left, value_of[entry.id])
+            if entry.expires is not None and entry.expires <= period.end:
+                expired_value += worth
+            else:
+                unused_value += worth
+        refused = {} if charge.overage != "block" else {
+            m: _EXACT.multiply(c, unit_value) for m, c in short.items()}
+        return _Burn(amounts, refused, burned, packs, expired_value, unused_value)
 
 
 _Add = Callable[..., None]
