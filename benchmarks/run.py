@@ -5,8 +5,11 @@
 (b9) the same with 9 plans (without benchmarks/plans/10-cost-plus-50.yaml): the 10th plan's cost;
 (c) a straightforward pandas script rating the PAYG plan alone (benchmarks/pandas_payg.py).
 
-Each runs in its own process (interpreter start included); wall time and peak RSS come from
-the operating system (``os.wait4``). Prints a table and JSON (also written with ``--json``).
+Each runs in its own process (interpreter start included), ``--repeat`` times (default 3), in
+turn, and the median wall time is reported (runs on a shared 2-core machine vary by a second or
+two); peak RSS is the largest of the runs, from the operating system (``os.wait4``: the process's
+own peak, worker processes of ``billing compare`` are separate). Prints a table and JSON (also
+written with ``--json``).
 
     python benchmarks/run.py benchmarks/data/events-10m.parquet --json benchmarks/data/run.json
 """
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -47,6 +51,7 @@ def main() -> None:
     parser.add_argument("trace", type=Path)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "data")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     trace = args.trace.resolve()
     events = pq.ParquetFile(trace).metadata.num_rows
@@ -66,7 +71,16 @@ def main() -> None:
         "c_pandas_payg": [py, "benchmarks/pandas_payg.py", str(trace),
                           str(PLANS / "01-payg-rate-card.yaml")],
     }
-    results = {name: measure(argv) for name, argv in runs.items()}
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+    for _ in range(args.repeat):
+        for name, argv in runs.items():
+            samples[name].append(measure(argv))
+    results = {
+        name: {"seconds": statistics.median(r["seconds"] for r in found),
+               "runs": [r["seconds"] for r in found],
+               "peak_rss_mb": max(r["peak_rss_mb"] for r in found)}
+        for name, found in samples.items()
+    }
     for figures in results.values():
         figures["events_per_s"] = round(events / figures["seconds"])
     a, b, b9, c = (results[k]["seconds"] for k in runs)

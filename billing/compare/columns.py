@@ -260,9 +260,14 @@ def aggregates_hours(hours: Sequence[int]) -> Any:
 
 
 def _group_sum(keys: Any, values: Any, size: int) -> Any:
-    """Exact int64 sums of ``values`` per key in ``range(size)`` (no float accumulation)."""
+    """Exact int64 sums of ``values`` per key in ``range(size)``.
+
+    ``np.bincount`` sums in float64, which is exact while every partial sum stays below 2**53:
+    it is used only when the whole column's sum does; otherwise ``np.add.at`` in int64."""
     import numpy as np
 
+    if len(values) == 0 or int(values.sum()) < 2**53:
+        return np.rint(np.bincount(keys, weights=values, minlength=size)).astype(np.int64)
     out = np.zeros(size, dtype=np.int64)
     np.add.at(out, keys, values)
     return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import math
 import multiprocessing
 import os
@@ -297,21 +298,34 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     periods = period_usage(trace.aggregates, costbook, boundaries)
     customers = sorted(periods)
     costs = _price_costs(periods, costbook)
-    job = _Job(_Usage(trace.aggregates, periods), customers, trace.stats.models, costs, _hhi(costs.by_provider), start, end, costbook,
-               costbook.currency, options)
+    usage = _Usage(trace.aggregates, periods)
+    job = _Job(usage, customers, trace.stats.models, costs, _hhi(costs.by_provider), start, end,
+               costbook, costbook.currency, options)
     workers = min(len(plans), options.workers or os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # Shared before the fork, so no worker computes them again: every customer's period
+        # totals (what kernels rate).
+        for piece in {p.period for plan in plans
+                      for p in _slices(plan, start, end, options.full_periods)}:
+            for customer in customers:
+                usage.totals(customer, piece, costs)
+        # Slowest plans first (credits burn day by day, capacity reads every hour), so the
+        # last plan to finish is a quick one.
+        order = sorted(range(len(plans)), key=lambda i: -_weight(plans[i]))
         _FORKED_JOB = (job, plans)
+        gc.freeze()  # the shared objects stay out of the workers' collections (and pages)
         try:
             context = multiprocessing.get_context("fork")
             with context.Pool(workers) as pool:
-                results: list[PlanResult] = []
-                for done, result in enumerate(pool.imap(_rate_forked, range(len(plans))), 1):
-                    results.append(result)
+                found: dict[int, PlanResult] = {}
+                for done, (index, result) in enumerate(
+                        pool.imap_unordered(_rate_forked, order), 1):
+                    found[index] = result
                     if options.progress is not None:
                         options.progress(done * len(customers), len(plans) * len(customers))
-                return results
+                return [found[i] for i in range(len(plans))]
         finally:
+            gc.unfreeze()
             _FORKED_JOB = None
     results = []
     for index, plan in enumerate(plans):
@@ -320,10 +334,16 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     return results
 
 
-def _rate_forked(index: int) -> PlanResult:
+def _weight(plan: Plan) -> int:
+    """A rough cost rank for scheduling: credits, then capacity, then the rest."""
+    kinds = {c.kind for c in plan.charges}
+    return 2 * ("credits" in kinds) + ("capacity" in kinds)
+
+
+def _rate_forked(index: int) -> tuple[int, PlanResult]:
     assert _FORKED_JOB is not None, "worker started without a job"
     job, plans = _FORKED_JOB
-    return _rate_plan(plans[index], dataclasses.replace(
+    return index, _rate_plan(plans[index], dataclasses.replace(
         job, options=dataclasses.replace(job.options, progress=None)), offset=0, total=0)
 
 

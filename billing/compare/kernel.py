@@ -160,6 +160,7 @@ class PlanKernel:
         self.paying = next((i for i, c in enumerate(plan.charges)
                             if isinstance(c, RateCardCharge) and c.paid_with == "credits"), None)
         self._grants: dict[tuple[Period, Decimal], list[credits.CreditGrant]] = {}
+        self._alone: dict[tuple[Period, date], bool] = {}
         self._prices: dict[tuple[int, str], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self._meters: dict[tuple[int, str], bool] = {}
         self._tiers: dict[tuple[int, str], list[Tier]] = {}
@@ -372,6 +373,15 @@ class PlanKernel:
         terms = self.credit_terms
         if terms is None or sub.start != period.start or sub.packs_in(period):
             return False
+        key = (period, sub.anchor_date)
+        found = self._alone.get(key)
+        if found is None:
+            found = self._alone[key] = self._grants_last(sub, period)
+        return found
+
+    def _grants_last(self, sub: Subscription, period: Period) -> bool:
+        terms = self.credit_terms
+        assert terms is not None
         if period != nth_period(sub.anchor_date, self.plan.interval, 0):
             return False
         if terms.topup is not None and terms.topup.expires_after is not None \
