@@ -210,7 +210,7 @@ def capacity_usage(aggregates: UsageAggregates, charge: CapacityCharge, hours: S
     reserve = charge.baseload.per_bucket * 10**places
     table = aggregates.hourly_arrow()
     table = table.filter(pc.is_in(table.column("hour"),
-                                  value_set=aggregates_hours(hours)))
+                                  value_set=_hour_array(hours)))
     if table.num_rows == 0:
         return CapacityColumns({}, {})
     peak = sum(scaled[c] * int(pc.max(table.column(c)).as_py() or 0) for c in scaled)
@@ -253,7 +253,7 @@ def capacity_usage(aggregates: UsageAggregates, charge: CapacityCharge, hours: S
     return CapacityColumns(by_customer, covered_by_hour)
 
 
-def aggregates_hours(hours: Sequence[int]) -> Any:
+def _hour_array(hours: Sequence[int]) -> Any:
     import pyarrow as pa
 
     return pa.array(list(hours), pa.int64())

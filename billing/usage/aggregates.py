@@ -96,9 +96,10 @@ class UsageAggregates:
         :data:`HOURLY_COLUMNS` (64-bit integer sums)."""
         made = cls()
         made._daily = None  # type: ignore[assignment]  # built on first use
-        made._hourly = None  # type: ignore[assignment]
         made._daily_arrow = daily.select(list(DAILY_COLUMNS))
-        made._hourly_arrow = None if hourly is None else hourly.select(list(HOURLY_COLUMNS))
+        if hourly is not None:
+            made._hourly = None  # type: ignore[assignment]
+            made._hourly_arrow = hourly.select(list(HOURLY_COLUMNS))
         return made
 
     @property
