@@ -159,12 +159,12 @@ class PlanKernel:
         self.credit_terms = rater._credit_terms()
         self.paying = next((i for i, c in enumerate(plan.charges)
                             if isinstance(c, RateCardCharge) and c.paid_with == "credits"), None)
-        self._grants: dict[tuple[Period, Decimal], list[credits.CreditGrant]] = {}
-        self._alone: dict[tuple[Period, date], bool] = {}
+        self._grants: dict[tuple[Period, Decimal, date], list[credits.CreditGrant]] = {}
+        self._alone: dict[tuple[Period, date, date], bool] = {}
         self._prices: dict[tuple[int, str], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self._meters: dict[tuple[int, str], bool] = {}
         self._tiers: dict[tuple[int, str], list[Tier]] = {}
-        self._fixed: dict[tuple[Period, Decimal | None, int], _Fixed] = {}
+        self._fixed: dict[tuple[Period, Decimal | None, int, date, date | None], _Fixed] = {}
         for index, charge in enumerate(plan.charges):
             if isinstance(charge, UsageCharge) and charge.tiers is not None:
                 self._tiers[(index, "usage")] = [Tier(t.up_to, t.unit_price, t.flat_price)
@@ -199,7 +199,7 @@ class PlanKernel:
     def fixed(self, sub: Subscription, period: Period, fraction: Decimal | None) -> _Fixed:
         """The terms that do not depend on usage, for one period and seat count."""
         seats = sub.seats_on(period.start) or sub.seats_on(sub.start)
-        key = (period, fraction, seats)
+        key = (period, fraction, seats, sub.start, sub.end)
         found = self._fixed.get(key)
         if found is None:
             found = self._fixed[key] = _Fixed.of(self.plan, sub, period, fraction)
@@ -373,7 +373,7 @@ class PlanKernel:
         terms = self.credit_terms
         if terms is None or sub.start != period.start or sub.packs_in(period):
             return False
-        key = (period, sub.anchor_date)
+        key = (period, sub.anchor_date, sub.start)
         found = self._alone.get(key)
         if found is None:
             found = self._alone[key] = self._grants_last(sub, period)
@@ -393,7 +393,7 @@ class PlanKernel:
 
     def _template_grants(self, sub: Subscription, period: Period, fraction: Decimal
                          ) -> list[credits.CreditGrant]:
-        key = (period, fraction)
+        key = (period, fraction, sub.start)
         found = self._grants.get(key)
         if found is None:
             assert self.credit_terms is not None
