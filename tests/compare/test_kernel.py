@@ -314,3 +314,50 @@ def test_a_later_period_is_left_to_the_rater() -> None:
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
     assert kernel.burns_alone(sub, PERIOD)
     assert not kernel.burns_alone(sub, nth_period(START, "month", 1))
+
+
+def test_capacity_sums_beyond_64_bits_stay_exact() -> None:
+    """Weighted hourly sums that could pass 2**63 - 1 are taken in Python integers, and the
+    kernel still bills what the rater bills."""
+    plan = next(p for p in PLANS if p.id == "reserved-capacity")
+    rater = Rater(plan, costbook=COSTBOOK)
+    first_hour = FIRST_DAY * 24
+    usage = CustomerUsage("c1")
+    usage.daily[("gpt-5", 0, FIRST_DAY)] = Counts(3 * 10**17, 10**17, 0, 10**17, 3, 3)
+    for offset, output in ((0, 10**17), (1, 0), (30, 7)):
+        usage.hourly[first_hour + offset] = Counts(10**17, 10**17 // 3, 0, output, 1, 1)
+    # output weighs 4 and cached input 0.1: scaled by 10, one hour is already
+    # 10 x 10^17 + 1 x 3.3 x 10^16 + 40 x 10^17 = 5.03 x 10^18, and three of them pass 2^63
+    aggregates = UsageAggregates(
+        daily={DailyKey("c1", *k): c for k, c in usage.daily.items()},
+        hourly={HourlyKey("c1", h): c for h, c in usage.hourly.items()})
+    hours = hours_between(PERIOD.start_dt, PERIOD.end_dt)
+    charge = next(c for c in plan.charges if isinstance(c, CapacityCharge))
+    columns = capacity_usage(aggregates, charge, hours, rater.spot_prices(charge, hours))
+    sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
+    expected = rater.rate(sub, PERIOD, usage, fixed_fraction=Decimal(1), hours=hours)
+    costs = {key: tuple(a for _, a in COSTBOOK.cost(key[0], counts, key[1], day_of(key[2])).by_class)
+             for key, counts in usage.daily.items()}
+    got = PlanKernel(plan, rater).rate(
+        sub, PERIOD, period_totals(usage.daily, costs, PERIOD), fixed_fraction=Decimal(1),
+        hours=hours, capacity_usage={charge.name: columns.of("c1")})
+    assert got.total == expected.invoice.total
+    assert (got.reserved, got.covered) == (expected.reserved, expected.covered)
+    # per hour, what the baseload covers: at most 20,000,000 weighted tokens each hour used
+    assert columns.covered_by_hour == {first_hour + h: Decimal(20_000_000) for h in (0, 1, 30)}
+
+
+def test_credit_debits_that_could_pass_64_bits_are_left_to_python() -> None:
+    # 4 x 10^15 output tokens at 12.00 per 1M (scaled to 1200) is 4.8 x 10^18 per row: two rows
+    # could pass 2^63 - 1 (9.2 x 10^18), so the columnar sum declines and the rater burns
+    aggregates = UsageAggregates(daily={
+        DailyKey("c1", "gpt-5", 0, FIRST_DAY): Counts(0, 0, 0, 4 * 10**15, 1, 1),
+        DailyKey("c1", "gpt-5", 0, FIRST_DAY + 1): Counts(0, 0, 0, 4 * 10**15, 1, 1),
+    })
+    prices = {"gpt-5": (Decimal("3.00"), Decimal("0.75"), Decimal("3.00"), Decimal("12.00"))}
+    assert credit_debits(aggregates, prices, PERIOD.start_day, PERIOD.end_day) is None
+    small = UsageAggregates(daily={
+        DailyKey("c1", "gpt-5", 0, FIRST_DAY): Counts(1_000, 0, 0, 500, 1, 1)})
+    found = credit_debits(small, prices, PERIOD.start_day, PERIOD.end_day)
+    # 1,000 x 300 + 500 x 1,200 = 900,000 in units of 10^-8: 0.009 dollars
+    assert found == ({"c1": [(FIRST_DAY, "gpt-5", 900_000)]}, 2)
