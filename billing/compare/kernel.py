@@ -45,11 +45,9 @@ from billing.pricing import (
     credits,
     graduated,
     package,
-    per_unit,
     volume,
 )
 from billing.pricing._core import EXACT
-from billing.pricing.allowance import apply as apply_allowance
 from billing.rating.engine import _EXACT, METERED_KINDS, CapacityUsage, Rater
 from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
@@ -300,11 +298,12 @@ class PlanKernel:
                 quantity += sum(row.tokens[p] for p in positions)
         billable = Decimal(quantity)
         if charge.included is not None:
-            included = terms.included[index]
-            billable = apply_allowance(quantity, included).billable
+            # allowance.apply: what the allowance does not cover, exactly
+            billable = _EXACT.subtract(billable, min(billable, terms.included[index]))
         if charge.per_unit is not None:
+            # per_unit.price without its breakdown: (billable / per) x unit price, exactly
             spec = charge.per_unit
-            return per_unit.price(billable, spec.unit_price, spec.per).amount
+            return _EXACT.multiply(_EXACT.divide(billable, Decimal(spec.per)), spec.unit_price)
         if charge.tiers is not None:
             table = charge.tiers
             pricer = graduated.price if table.mode == "graduated" else volume.price
