@@ -99,15 +99,21 @@ def _by_customer(columns: list[list[Any]]) -> dict[str, SnapshotUsage]:
     return out
 
 
+def _between(table: Any, column: str, start: int, end: int) -> Any:
+    """Rows of ``table`` with ``start <= column < end``."""
+    import pyarrow.compute as pc
+
+    values = table.column(column)
+    return table.filter(pc.and_(pc.greater_equal(values, start), pc.less(values, end)))
+
+
 def representative_rows(aggregates: UsageAggregates, start_day: int, end_day: int
                         ) -> tuple[dict[tuple[str, int, int], Counts], dict[int, Counts]]:
     """Every customer's rows of days ``start_day <= day < end_day`` summed: by (model, band,
     day), and by hour."""
-    import pyarrow.compute as pc
 
     daily = aggregates.daily_arrow()
-    daily = daily.filter(pc.and_(pc.greater_equal(daily.column("day"), start_day),
-                                 pc.less(daily.column("day"), end_day)))
+    daily = _between(daily, "day", start_day, end_day)
     summed = daily.group_by(["model", "band", "day"]).aggregate([(n, "sum") for n in _SUMS])
     rows = {
         (model, band, day): Counts(*counts)
@@ -118,8 +124,7 @@ def representative_rows(aggregates: UsageAggregates, start_day: int, end_day: in
     hours: dict[int, Counts] = {}
     if aggregates.has_hourly():
         hourly = aggregates.hourly_arrow()
-        hourly = hourly.filter(pc.and_(pc.greater_equal(hourly.column("hour"), start_day * 24),
-                                       pc.less(hourly.column("hour"), end_day * 24)))
+        hourly = _between(hourly, "hour", start_day * 24, end_day * 24)
         by_hour = hourly.group_by(["hour"]).aggregate([(n, "sum") for n in _SUMS])
         hours = {
             hour: Counts(*counts)
@@ -143,8 +148,7 @@ def credit_debits(aggregates: UsageAggregates, prices: Mapping[str, Sequence[Dec
     import pyarrow.compute as pc
 
     table = aggregates.daily_arrow()
-    table = table.filter(pc.and_(pc.greater_equal(table.column("day"), start_day),
-                                 pc.less(table.column("day"), end_day)))
+    table = _between(table, "day", start_day, end_day)
     places = max((max(0, -int(p.as_tuple().exponent)) for ps in prices.values() for p in ps),
                  default=0)
     encoded = table.column("model").combine_chunks().dictionary_encode()

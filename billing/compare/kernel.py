@@ -159,7 +159,6 @@ class PlanKernel:
                             if isinstance(c, RateCardCharge) and c.paid_with == "credits"), None)
         self._grants: dict[tuple[Period, Decimal, date], list[credits.CreditGrant]] = {}
         self._alone: dict[tuple[Period, date, date], bool] = {}
-        self._prices: dict[tuple[int, str], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self._meters: dict[tuple[int, str], bool] = {}
         self._tiers: dict[tuple[int, str], list[Tier]] = {}
         self._fixed: dict[tuple[Period, Decimal | None, int, date, date | None], _Fixed] = {}
@@ -175,16 +174,6 @@ class PlanKernel:
                                                       for t in table.tiers]
 
     # --- compiled lookups ------------------------------------------------------------------
-
-    def _price(self, index: int, charge: RateCardCharge, model: str
-               ) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        found = self._prices.get((index, model))
-        if found is None:
-            rate = self.rater._rate_for(index, charge, model)
-            found = self._prices[(index, model)] = (
-                rate.price_per_mtok("input"), rate.price_per_mtok("cached_input"),
-                rate.price_per_mtok("cache_write"), rate.price_per_mtok("output"))
-        return found
 
     def _metered(self, index: int, charge: UsageCharge, model: str) -> bool:
         found = self._meters.get((index, model))
@@ -321,7 +310,7 @@ class PlanKernel:
             if factor is not None:
                 out[model] = sum((_EXACT.multiply(c, factor) for c in row.cost), ZERO)
             else:
-                prices = self._price(index, charge, model)
+                prices = self.rater.list_prices(index, charge, model)
                 out[model] = sum((_EXACT.multiply(Decimal(n), p) / MTOK
                                   for n, p in zip(row.tokens, prices, strict=True)), ZERO)
         return out
@@ -363,7 +352,7 @@ class PlanKernel:
         assert self.paying is not None
         charge = self.plan.charges[self.paying]
         assert isinstance(charge, RateCardCharge)
-        return {m: self._price(self.paying, charge, m) for m in models}
+        return {m: self.rater.list_prices(self.paying, charge, m) for m in models}
 
     def burns_alone(self, sub: Subscription, period: Period) -> bool:
         """True when ``period`` is the subscription's first (nothing carried over), nothing is

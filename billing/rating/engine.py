@@ -322,6 +322,16 @@ class Rater:
                 )
         return found
 
+    def list_prices(self, index: int, charge: RateCardCharge, model: str) -> tuple[Decimal, ...]:
+        """The list prices per 1M tokens (input, cached_input, cache_write, output) of
+        ``model`` under the rate card ``charge`` (the plan's ``index``-th charge)."""
+        found = self._prices.get((index, model))
+        if found is None:
+            rate = self._rate_for(index, charge, model)
+            found = self._prices[(index, model)] = tuple(
+                rate.price_per_mtok(cls) for cls in _CLASSES)
+        return found
+
     def _row_value(self, index: int, charge: RateCardCharge, model: str, band: int,
                    day: int, counts: Counts) -> tuple[Decimal, list[tuple[str, Decimal]]]:
         """Value of one aggregate row under a rate card: list price, or cost x (1 + markup)."""
@@ -331,11 +341,7 @@ class Rater:
             factor = 1 + charge.cost_plus.markup
             parts = [(cls, _EXACT.multiply(amount, factor)) for cls, amount in cost.by_class]
         else:
-            prices = self._prices.get((index, model))
-            if prices is None:
-                rate = self._rate_for(index, charge, model)
-                prices = self._prices[(index, model)] = tuple(
-                    rate.price_per_mtok(cls) for cls in _CLASSES)
+            prices = self.list_prices(index, charge, model)
             tokens = (counts.input, counts.cached_input, counts.cache_write, counts.output)
             parts = [(cls, _EXACT.multiply(Decimal(n), price) / MTOK)
                      for cls, n, price in zip(_CLASSES, tokens, prices, strict=True)]
@@ -846,7 +852,7 @@ class Rater:
                     (_EXACT.multiply(Decimal(getattr(counts, cls)), w) for cls, w in weights.items()),
                     ZERO,
                 )
-        spot = self._spot_prices(charge, hours)
+        spot = self.spot_prices(charge, hours)
         priced = capacity.price(usage, hours, charge.baseload.per_bucket,
                                 charge.baseload.price_per_mtok, spot)
         self._capacity_lines(
@@ -874,9 +880,6 @@ class Rater:
     def spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
         """Spot price per hour of ``hours`` for a capacity charge of this plan (a price series
         gives only the hours it lists)."""
-        return self._spot_prices(charge, hours)
-
-    def _spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
         series = self._spot_series.get(charge.name)
         if series is not None:
             # Only hours above the baseload need a price; the pricer names a missing one.

@@ -105,6 +105,12 @@ charges:
 }
 
 
+def _row_costs(usage: CustomerUsage) -> dict[tuple[str, int, int], tuple[Decimal, ...]]:
+    """Exact supplier cost per class of each daily row (what the comparison prices once)."""
+    return {key: tuple(a for _, a in COSTBOOK.cost(key[0], counts, key[1], day_of(key[2])).by_class)
+            for key, counts in usage.daily.items()}
+
+
 def _plans() -> list[Plan]:
     catalog = load_catalog([REPO / "plans", REPO / "benchmarks" / "plans"])
     plans = [p for p in catalog if PlanKernel.handles(p) and p.id != "credits"]
@@ -161,8 +167,7 @@ def test_kernel_bills_what_the_rater_bills(plan: Plan, data: list[tuple[str, int
     slice_hours = hours_between(PERIOD.start_dt, PERIOD.end_dt) if fraction is not None else None
     expected = rater.rate(sub, PERIOD, usage, fixed_fraction=fraction, hours=slice_hours)
 
-    costs = {key: tuple(a for _, a in COSTBOOK.cost(key[0], counts, key[1], day_of(key[2])).by_class)
-             for key, counts in usage.daily.items()}
+    costs = _row_costs(usage)
     given_capacity = None
     if any(isinstance(c, CapacityCharge) for c in plan.charges):
         aggregates = UsageAggregates(
@@ -288,8 +293,7 @@ def test_kernel_burns_credits_as_the_rater_does(
                           PERIOD.end_day)
     assert found is not None
     by_customer, places = found
-    costs = {key: tuple(a for _, a in COSTBOOK.cost(key[0], counts, key[1], day_of(key[2])).by_class)
-             for key, counts in usage.daily.items()}
+    costs = _row_costs(usage)
     got = kernel.rate(sub, PERIOD, period_totals(usage.daily, costs, PERIOD),
                       fixed_fraction=fraction,
                       debits=Debits(by_customer.get("c1", []), places))
@@ -336,8 +340,7 @@ def test_capacity_sums_beyond_64_bits_stay_exact() -> None:
     columns = capacity_usage(aggregates, charge, hours, rater.spot_prices(charge, hours))
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
     expected = rater.rate(sub, PERIOD, usage, fixed_fraction=Decimal(1), hours=hours)
-    costs = {key: tuple(a for _, a in COSTBOOK.cost(key[0], counts, key[1], day_of(key[2])).by_class)
-             for key, counts in usage.daily.items()}
+    costs = _row_costs(usage)
     got = PlanKernel(plan, rater).rate(
         sub, PERIOD, period_totals(usage.daily, costs, PERIOD), fixed_fraction=Decimal(1),
         hours=hours, capacity_usage={charge.name: columns.of("c1")})
