@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from billing.compare.batch import BatchResult, PeriodColumns, rate_batch
 from billing.compare.columns import (
     CapacityColumns,
     capacity_usage,
@@ -247,6 +248,7 @@ class _Usage:
         self.periods = periods
         self._daily: dict[str, SnapshotUsage] | None = None
         self._totals: dict[tuple[str, int, int], dict[str, ModelTotals]] = {}
+        self._columns: dict[tuple[int, int], PeriodColumns] = {}
 
     def daily(self) -> dict[str, SnapshotUsage]:
         """Daily rows per customer (no hourly rows: no plan that needs these has capacity)."""
@@ -262,6 +264,17 @@ class _Usage:
         if found is None:
             found = self._totals[key] = period_totals(
                 self.periods[customer].daily, costs.by_row[customer], period)
+        return found
+
+    def columns(self, period: Period, costs: _Costs, customers: Sequence[str],
+                models: Sequence[str]) -> PeriodColumns:
+        """Every customer's per-model totals over ``period`` as columns (what
+        :func:`~billing.compare.batch.rate_batch` rates), computed once and shared."""
+        key = (period.start_day, period.end_day)
+        found = self._columns.get(key)
+        if found is None:
+            found = self._columns[key] = PeriodColumns.build(
+                customers, models, lambda customer: self.totals(customer, period, costs))
         return found
 
 
@@ -304,11 +317,10 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     workers = min(len(plans), options.workers or os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         # Shared before the fork, so no worker computes them again: every customer's period
-        # totals (what kernels rate).
+        # totals, as columns (what kernels rate).
         for piece in {p.period for plan in plans
                       for p in _slices(plan, start, end, options.full_periods)}:
-            for customer in customers:
-                usage.totals(customer, piece, costs)
+            usage.columns(piece, costs, customers, trace.stats.models)
         # Slowest plans first (credits burn day by day, capacity reads every hour), so the
         # last plan to finish is a quick one.
         order = sorted(range(len(plans)), key=lambda i: -_weight(plans[i]))
@@ -389,9 +401,35 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
         debits_by_slice.append(found_debits)
     by_rater = kernel is None or (kernel.credit_terms is not None
                                   and any(d is None for d in debits_by_slice))
+    batches: list[BatchResult] | None = None
+    if kernel is not None and kernel.credit_terms is None:
+        batches = [_rate_columns(kernel, job, start, piece, columns)
+                   for piece, columns in zip(slices, by_slice, strict=True)]
     usage = job.usage.daily() if by_rater else job.usage.periods
     templates: dict[int, Subscription] = {}  # a kernel needs only the seats and the dates
-    for customer in job.customers:
+    for position, customer in enumerate(job.customers):
+        revenue = ZERO
+        breakage = ZERO
+        unused = ZERO
+        reserved: Decimal | None = None
+        covered: Decimal | None = None
+        if batches is not None:
+            for batch in batches:
+                revenue += batch.total[position] * rate
+                if batch.reserved is not None and batch.covered is not None:
+                    reserved = (reserved or ZERO) + batch.reserved[position]
+                    covered = (covered or ZERO) + batch.covered[position]
+                for grade, amounts in batch.lines:
+                    key = grade or UNATTRIBUTED
+                    grade_revenue[key] = grade_revenue.get(key, ZERO) + amounts[position] * rate
+            rows.append(CustomerResult(
+                customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
+                tokens=costs.tokens[customer], credit_breakage=None, reserved=reserved,
+                covered=covered))
+            done += 1
+            if options.progress is not None:
+                options.progress(done, total_ratings)
+            continue
         seats = options.seats_by_customer.get(customer, options.seats)
         if by_rater:
             sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
@@ -399,20 +437,14 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
         else:
             sub = templates.get(seats) or templates.setdefault(seats, Subscription(
                 customer_id=customer, plan=plan.id, start=start.date(), seats=seats))
-        revenue = ZERO
-        breakage = ZERO
-        unused = ZERO
-        reserved: Decimal | None = None
-        covered: Decimal | None = None
         for piece, columns, debits in zip(slices, by_slice, debits_by_slice, strict=True):
             given = {name: c.of(customer) for name, c in columns.items()} if columns else None
             result: RatingTotals | KernelResult
-            if kernel is not None and (kernel.credit_terms is None or debits is not None):
+            if kernel is not None and debits is not None:
                 fast = kernel.rate(
                     sub, piece.period, job.usage.totals(customer, piece.period, costs),
                     fixed_fraction=piece.fraction, hours=piece.hours, capacity_usage=given,
-                    debits=None if debits is None else Debits(debits[0].get(customer, ()),
-                                                              debits[1]))
+                    debits=Debits(debits[0].get(customer, ()), debits[1]))
                 result, grades = fast, fast.grades
             else:
                 result = rater.rate_totals(
@@ -442,6 +474,31 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
     return _summarise(plan, rate, rows, slices, options.full_periods, costs,
                       grade_revenue, hhi, rater.uses_credits, per_bucket,
                       hourly_covered)
+
+
+def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
+                  capacity_columns: Mapping[str, CapacityColumns]) -> BatchResult:
+    """Every customer's rating of one period by :func:`rate_batch`: one batch per seat count
+    (the fixed terms depend on it), put back in the customers' order."""
+    options = job.options
+    columns = job.usage.columns(piece.period, job.costs, job.customers, job.models)
+    groups: dict[int, list[int]] = {}
+    for position, customer in enumerate(job.customers):
+        groups.setdefault(options.seats_by_customer.get(customer, options.seats),
+                          []).append(position)
+    found: list[tuple[list[int], BatchResult]] = []
+    for seats, positions in groups.items():
+        sub = Subscription(customer_id=job.customers[positions[0]], plan=kernel.plan.id,
+                           start=start.date(), seats=seats)
+        these = columns if len(groups) == 1 else columns.take(positions)
+        given = {name: [c.of(customer) for customer in these.customers]
+                 for name, c in capacity_columns.items()} or None
+        found.append((positions, rate_batch(
+            kernel, sub, piece.period, these, fixed_fraction=piece.fraction, hours=piece.hours,
+            capacity_usage=given)))
+    if len(found) == 1:
+        return found[0][1]
+    return BatchResult.gather(len(job.customers), found)
 
 
 def _summarise(plan: Plan, fx_rate: Decimal, rows: list[CustomerResult], slices: list[_Slice],

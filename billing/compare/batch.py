@@ -1,0 +1,335 @@
+"""Rating every customer of one plan and period at once: :class:`PlanKernel`, column by column.
+
+:meth:`PlanKernel.rate` rates one customer's per-model period totals with exact decimal
+operations. :func:`rate_batch` performs the *same* operations, in the same order and the same
+decimal contexts, on columns holding every customer's values (numpy arrays of Python objects:
+each operation is one C loop over exact ``Decimal`` and ``int`` values, never a float). So it
+bills what the kernel bills, customer for customer, without a Python call per customer and
+charge; tests/compare/test_batch.py checks this on every plan the kernel takes.
+
+Credits plans are not taken here (they burn day by day, see :meth:`PlanKernel.rate`).
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from billing.compare.kernel import _CLASSES, ModelTotals, PlanKernel, _Fixed
+from billing.money import MTOK, ZERO, round_money
+from billing.plans.model import (
+    CapacityCharge,
+    CapCharge,
+    CommitmentCharge,
+    FlatCharge,
+    RateCardCharge,
+    SeatsCharge,
+    UsageCharge,
+)
+from billing.pricing import Tier, capacity
+from billing.pricing._core import EXACT
+from billing.rating.engine import _EXACT, METERED_KINDS, CapacityUsage
+from billing.subscriptions import Subscription
+
+__all__ = ["BatchResult", "PeriodColumns", "rate_batch"]
+
+Column = Any
+"""A one-dimensional numpy array of Python objects (``int`` or ``Decimal``), one per customer."""
+
+
+def _column(values: Sequence[Any]) -> Column:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _filled(n: int, value: Any) -> Column:
+    out = np.empty(n, dtype=object)
+    out.fill(value)
+    return out
+
+
+_to_decimal: Callable[[Column], Column] = np.frompyfunc(Decimal, 1, 1)
+_np: Any = np
+"""numpy, untyped: its stubs know no arrays of ``Decimal`` (every call here is on those)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodColumns:
+    """Every customer's per-model totals over one billing period, as columns.
+
+    ``tokens[m][k]``: model ``models[m]``'s tokens of class ``k`` (input, cached_input,
+    cache_write, output) per customer (Python ints), ``requests[m]`` likewise, ``cost[m][k]``
+    the exact supplier cost. A customer who did not use a model has zeros there: every charge
+    bills a zero row nothing (a rate card line of 0.00, no usage, no allowance consumed).
+    """
+
+    customers: tuple[str, ...]
+    models: tuple[str, ...]
+    tokens: tuple[tuple[Column, ...], ...]
+    requests: tuple[Column, ...]
+    cost: tuple[tuple[Column, ...], ...]
+
+    @classmethod
+    def build(cls, customers: Sequence[str], models: Sequence[str],
+              totals: Callable[[str], Mapping[str, ModelTotals]]) -> PeriodColumns:
+        ordered = tuple(sorted(models))
+        where = {m: i for i, m in enumerate(ordered)}
+        n = len(customers)
+        tokens = [[[0] * n for _ in _CLASSES] for _ in ordered]
+        requests = [[0] * n for _ in ordered]
+        cost = [[[ZERO] * n for _ in _CLASSES] for _ in ordered]
+        for i, customer in enumerate(customers):
+            for model, row in totals(customer).items():
+                m = where[model]
+                for k in range(4):
+                    tokens[m][k][i] = row.tokens[k]
+                    cost[m][k][i] = row.cost[k]
+                requests[m][i] = row.requests
+        return cls(tuple(customers), ordered,
+                   tuple(tuple(_column(c) for c in per) for per in tokens),
+                   tuple(_column(r) for r in requests),
+                   tuple(tuple(_column(c) for c in per) for per in cost))
+
+    def take(self, index: Any) -> PeriodColumns:
+        """The columns of the customers at positions ``index`` (a numpy index array)."""
+        return PeriodColumns(
+            tuple(self.customers[i] for i in index), self.models,
+            tuple(tuple(c[index] for c in per) for per in self.tokens),
+            tuple(r[index] for r in self.requests),
+            tuple(tuple(c[index] for c in per) for per in self.cost))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What :meth:`PlanKernel.rate` returns, per customer (columns in the customers' order)."""
+
+    total: Column
+    lines: tuple[tuple[str | None, Column], ...]
+    """Every rounded line, in the kernel's order, with its grade (graded plans only)."""
+    reserved: Column | None
+    covered: Column | None
+
+    @staticmethod
+    def gather(n: int, parts: Sequence[tuple[Sequence[int], BatchResult]]) -> BatchResult:
+        """One result for ``n`` customers from results of some of them (at ``positions``);
+        every part comes from the same plan, so they have the same lines."""
+        first = parts[0][1]
+
+        def merged(pick: Callable[[BatchResult], Column | None]) -> Column | None:
+            if pick(first) is None:
+                return None
+            out = _filled(n, ZERO)
+            for positions, part in parts:
+                out[list(positions)] = pick(part)
+            return out
+
+        total = merged(lambda r: r.total)
+        def line(i: int) -> Callable[[BatchResult], Column]:
+            return lambda r: r.lines[i][1]
+
+        lines = tuple((grade, merged(line(i))) for i, (grade, _) in enumerate(first.lines))
+        return BatchResult(total, lines, merged(lambda r: r.reserved),
+                           merged(lambda r: r.covered))
+
+
+def _tiered(mode: str, quantity: Column, tiers: Sequence[Tier], per: int = 1) -> Column:
+    """:func:`billing.pricing.graduated.price` / :func:`~billing.pricing.volume.price` amounts,
+    column-wise, in :data:`EXACT` (exact: the order of the additions cannot change a sum)."""
+    n = len(quantity)
+    with decimal.localcontext(EXACT):
+        units = quantity / Decimal(per)
+        amount = _filled(n, Decimal(0))
+        if mode == "graduated":
+            lower = Decimal(0)
+            for tier in tiers:
+                reached = units > lower
+                upper = units if tier.up_to is None else _np.minimum(units, tier.up_to)
+                part = (upper - lower) * tier.unit_price
+                if tier.flat_price:
+                    part = part + tier.flat_price
+                amount = _np.where(reached, amount + part, amount)
+                if tier.up_to is None:
+                    break
+                lower = tier.up_to
+            return amount
+        done = units == 0
+        for tier in tiers:
+            here = ~done if tier.up_to is None else (~done) & (units <= tier.up_to)
+            value = units * tier.unit_price
+            if tier.flat_price:
+                value = value + tier.flat_price
+            amount = _np.where(here, value, amount)
+            done = done | here
+        return amount
+
+
+def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: PeriodColumns, *,
+               fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
+               capacity_usage: Mapping[str, Sequence[CapacityUsage]] | None = None
+               ) -> BatchResult:
+    """:meth:`PlanKernel.rate` for every customer of ``columns`` (all with ``sub``'s seats and
+    dates): the same lines, rounded the same way, totalled in the same order."""
+    plan = kernel.plan
+    if kernel.credit_terms is not None:
+        raise ValueError(f"plan {plan.id!r}: credits burn per customer (PlanKernel.rate)")
+    terms = kernel.fixed(sub, period, fixed_fraction)
+    n = len(columns.customers)
+    currency, rounding = plan.currency, plan.rounding
+
+    def rounded(value: Decimal) -> Decimal:
+        return round_money(_EXACT.plus(value), currency, rounding)
+
+    round_column = np.frompyfunc(rounded, 1, 1)
+    lines: list[tuple[str, Column, str | None]] = []
+
+    def add(kind: str, amount: Column | Decimal, grade: str | None = None) -> None:
+        if isinstance(amount, Decimal):
+            lines.append((kind, _filled(n, rounded(amount)), grade))
+        else:
+            lines.append((kind, round_column(amount), grade))
+
+    reserved: Column | None = None
+    covered: Column | None = None
+    for index, charge in enumerate(plan.charges):
+        if isinstance(charge, FlatCharge):
+            add("flat", terms.flat[index])
+        elif isinstance(charge, SeatsCharge):
+            add("seats", _EXACT.multiply(charge.price, terms.seats[index]))
+        elif isinstance(charge, UsageCharge):
+            add("usage", _usage(kernel, index, charge, columns, terms))
+        elif isinstance(charge, RateCardCharge):
+            _rate_card(kernel, index, charge, columns.models,
+                       _values(kernel, index, charge, columns), terms, add, n)
+        elif isinstance(charge, CapacityCharge):
+            buckets = len(hours) if hours is not None else terms.buckets
+            given = (capacity_usage or {}).get(charge.name)
+            empty = CapacityUsage(ZERO, {})
+            priced = [capacity.price_grouped(buckets, charge.baseload.per_bucket,
+                                             charge.baseload.price_per_mtok, u.covered,
+                                             u.excess_at)
+                      for u in (given if given is not None else [empty] * n)]
+            add("capacity_baseload", _column([p.baseload.amount for p in priced]))
+            add("capacity_spot", _column([p.spot.amount for p in priced]))
+            these_reserved = _column([p.reserved for p in priced])
+            these_covered = _column([p.covered for p in priced])
+            reserved = (_filled(n, ZERO) if reserved is None else reserved) + these_reserved
+            covered = (_filled(n, ZERO) if covered is None else covered) + these_covered
+    spend: Column | None = None
+    for charge in plan.charges:
+        if isinstance(charge, CommitmentCharge | CapCharge) and spend is None:
+            spend = _filled(n, ZERO)
+            for kind, amount, _ in lines:
+                if kind in METERED_KINDS:
+                    spend = spend + amount
+        if isinstance(charge, CommitmentCharge):
+            assert spend is not None
+            minimum = _EXACT.multiply(charge.minimum, terms.fraction)
+            with decimal.localcontext(EXACT):
+                short = minimum - spend
+            add("commitment_true_up", _np.where(short > 0, short, ZERO))
+        elif isinstance(charge, CapCharge):
+            assert spend is not None
+            ceiling = _EXACT.multiply(charge.maximum, terms.fraction)
+            with decimal.localcontext(EXACT):
+                over = spend - ceiling
+            add("cap_discount", _np.where(over > 0, -over, ZERO))
+    total = _filled(n, ZERO)
+    for _, amount, _ in lines:
+        total = total + amount
+    return BatchResult(
+        total=total,
+        lines=tuple((grade, amount) for _, amount, grade in lines) if plan.grades else (),
+        reserved=reserved, covered=covered,
+    )
+
+
+def _usage(kernel: PlanKernel, index: int, charge: UsageCharge, columns: PeriodColumns,
+           terms: _Fixed) -> Column:
+    n = len(columns.customers)
+    meter = charge.meter
+    positions = [_CLASSES.index(c) for c in meter.tokens or []]
+    quantity = _filled(n, 0)
+    for m, model in enumerate(columns.models):
+        if meter.models and not kernel._metered(index, charge, model):
+            continue
+        if meter.requests:
+            quantity = quantity + columns.requests[m]
+        else:
+            for p in positions:
+                quantity = quantity + columns.tokens[m][p]
+    billable = _to_decimal(quantity)
+    with decimal.localcontext(_EXACT):
+        if charge.included is not None:
+            billable = billable - _np.minimum(billable, terms.included[index])
+        if charge.per_unit is not None:
+            spec = charge.per_unit
+            return (billable / Decimal(spec.per)) * spec.unit_price
+    if charge.tiers is not None:
+        table = charge.tiers
+        return _tiered(table.mode, billable, kernel._tiers[(index, "usage")], table.per)
+    assert charge.package is not None
+    pack = charge.package
+    mode = decimal.ROUND_CEILING if pack.round == "up" else decimal.ROUND_FLOOR
+    with decimal.localcontext(EXACT):
+        packages = np.frompyfunc(lambda u: (u / pack.size).to_integral_value(rounding=mode),
+                                 1, 1)(billable)
+        return packages * pack.price
+
+
+def _values(kernel: PlanKernel, index: int, charge: RateCardCharge, columns: PeriodColumns
+            ) -> list[Column]:
+    """Each model's usage value per customer (in ``columns.models`` order), as
+    :meth:`PlanKernel._values` computes it."""
+    n = len(columns.customers)
+    out: list[Column] = []
+    for m, model in enumerate(columns.models):
+        value = _filled(n, ZERO)
+        if charge.cost_plus is not None:
+            factor = 1 + charge.cost_plus.markup
+            for k in range(4):
+                with decimal.localcontext(_EXACT):
+                    part = columns.cost[m][k] * factor
+                value = value + part
+        else:
+            prices = kernel.rater.list_prices(index, charge, model)
+            for k in range(4):
+                with decimal.localcontext(_EXACT):
+                    part = columns.tokens[m][k] * prices[k]
+                value = value + part / MTOK
+        out.append(value)
+    return out
+
+
+def _rate_card(kernel: PlanKernel, index: int, charge: RateCardCharge, models: Sequence[str],
+               values: list[Column], terms: _Fixed, add: Callable[..., None], n: int) -> None:
+    """:meth:`PlanKernel._rate_card` (``models`` are sorted, as the kernel walks them)."""
+    rater = kernel.rater
+    included = _filled(n, ZERO if charge.included_amount is None
+                       else terms.card_included[index])
+    card_total = _filled(n, ZERO)
+    for model, value in zip(models, values, strict=True):
+        net = value - ZERO
+        card_total = card_total + net
+        covered = _np.minimum(net, included)
+        positive = covered > 0
+        included = _np.where(positive, included - covered, included)
+        net = _np.where(positive, net - covered, net)
+        add("rate_card", net, rater.grade(model))
+    if charge.included_amount is not None and charge.overage_discount is not None:
+        overage = _np.maximum(ZERO, card_total - terms.card_included[index])
+        table = charge.overage_discount
+        discounted = _tiered(table.mode, overage, kernel._tiers[(index, "overage_discount")])
+        add("overage_discount", _np.where(discounted != overage, discounted - overage, ZERO))
+    if charge.volume_discount is not None:
+        table = charge.volume_discount
+        positive = card_total > 0
+        discounted = _tiered(table.mode, _np.where(positive, card_total, ZERO),
+                             kernel._tiers[(index, "volume_discount")])
+        add("volume_discount", _np.where(positive & (discounted != card_total),
+                                        discounted - card_total, ZERO))
