@@ -48,6 +48,7 @@ from billing.pricing import (
     volume,
 )
 from billing.pricing._core import EXACT
+from billing.pricing._core import total as exact_sum
 from billing.rating.engine import _EXACT, METERED_KINDS, CapacityUsage, Rater
 from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
@@ -159,6 +160,7 @@ class PlanKernel:
                             if isinstance(c, RateCardCharge) and c.paid_with == "credits"), None)
         self._grants: dict[tuple[Period, Decimal, date], list[credits.CreditGrant]] = {}
         self._alone: dict[tuple[Period, date, date], bool] = {}
+        self._order: dict[tuple[Period, Decimal, date, int], _InOrder | None] = {}
         self._meters: dict[tuple[int, str], bool] = {}
         self._tiers: dict[tuple[int, str], list[Tier]] = {}
         self._fixed: dict[tuple[Period, Decimal | None, int, date, date | None], _Fixed] = {}
@@ -395,6 +397,161 @@ class PlanKernel:
               ) -> _Burn:
         """:func:`billing.pricing.credits.burn` for a period where every grant lasts all
         period (:meth:`burns_alone`), on the rater's debits, with the rater's money values."""
+        fast = self._burn_in_order(sub, period, fraction, debits)
+        return fast if fast is not None else self._burn_each(sub, period, fraction, debits)
+
+    def _in_order(self, sub: Subscription, period: Period, fraction: Decimal, places: int
+                  ) -> _InOrder | None:
+        """The terms of :meth:`_burn_in_order` for one period, or None when it does not apply:
+        credits burn in grant order if the automatic top-up (if any) keeps the balance at or
+        above zero and every pack it buys burns after every grant and after the packs bought
+        before it; one credit must be a power of ten of money (debits turn into credits
+        exactly)."""
+        key = (period, fraction, sub.start, places)
+        if key in self._order:
+            return self._order[key]
+        terms = self.credit_terms
+        assert terms is not None
+        unit_value = terms.charge.unit_value
+        template = self._template_grants(sub, period, fraction)
+        grants = sorted(template, key=credits._burn_key)
+        found: _InOrder | None = None
+        if unit_value > 0 and unit_value.as_tuple().digits == (1,):
+            topup = terms.topup
+            later = True
+            if topup is not None:
+                expires = (None if topup.expires_after is None
+                           else period.start + topup.expires_after)
+                first = (topup.priority, 1 if expires is None else 0, expires or date.max,
+                         period.start, max((g.order for g in grants), default=-1) + 1)
+                later = terms.threshold >= 0 and all(credits._burn_key(g) < first
+                                                     for g in grants)
+            balance = sum((g.amount for g in template), Decimal(0))  # as _burn_each sums
+            # The burn takes exact amounts from the grants; the top-up looks at that sum. The
+            # closed form needs them equal (a sum past 28 digits is rounded, then they differ).
+            if later and balance == exact_sum(g.amount for g in template):
+                exponent = -(places + 6) - int(unit_value.as_tuple().exponent)
+                found = _InOrder(grants, balance, exponent)
+        self._order[key] = found
+        return found
+
+    def _burn_in_order(self, sub: Subscription, period: Period, fraction: Decimal,
+                       debits: Debits) -> _Burn | None:
+        """:meth:`_burn_each` without a step per debit, where credits burn in grant order
+        (:meth:`_in_order`): the top-up buys packs when the running total of debits crosses
+        ``balance + k x pack - threshold`` (k = 0, 1, ...), and what is left of each grant
+        follows from the total burned. Same values as :meth:`_burn_each` (every step is exact).
+        None when it does not apply (the caller burns debit by debit)."""
+        order = self._in_order(sub, period, fraction, debits.places)
+        if order is None:
+            return None
+        terms = self.credit_terms
+        assert terms is not None
+        charge, topup, unit_value = terms.charge, terms.topup, terms.charge.unit_value
+        shift = -(debits.places + 6)
+        exponent = order.exponent
+        rows = debits.rows
+        models: dict[str, int] = {}  # model -> sum of its debits, in debit units
+        running: list[int] = []  # running total of debits after each row
+        total = 0
+        previous: tuple[int, str] | None = None
+        for day, model, value in rows:
+            if previous is not None and (day, model) <= previous:
+                return None  # not one row per (day, model) in order: burn debit by debit
+            previous = (day, model)
+            models[model] = models.get(model, 0) + value
+            total += value
+            running.append(total)
+        if total >= 10**27:
+            return None  # sums that could pass the ambient 28 digits: debit by debit
+        amounts = {m: (Decimal(v).scaleb(shift) if v else ZERO) for m, v in models.items()}
+        balance = order.balance
+        packs: list[Decimal] = []
+        bought_packs: list[tuple[Decimal, date | None, Decimal]] = []  # bought, expiry, value
+        burned: dict[str, Decimal] = {}
+        short: dict[str, Decimal] = {}
+        outer = decimal.getcontext()
+        with decimal.localcontext(EXACT):
+            used = Decimal(total).scaleb(exponent)
+            if topup is not None:
+                threshold = terms.threshold
+                count = 0
+                if total and used > balance - threshold:
+                    count = int(((threshold - balance + used) / topup.amount).to_integral_value(
+                        decimal.ROUND_CEILING))
+                if count > 10_000:
+                    return None
+                level = 0
+                while level < count:
+                    # the first row whose running total passes balance - threshold + level packs
+                    limit = ((balance - threshold + level * topup.amount).scaleb(-exponent)
+                             .to_integral_value(decimal.ROUND_FLOOR))
+                    # (a limit below zero: the first row that uses anything)
+                    at = bisect.bisect_right(running, max(int(limit), 0))
+                    reach = int(((threshold - balance + Decimal(running[at]).scaleb(exponent))
+                                 / topup.amount).to_integral_value(decimal.ROUND_CEILING))
+                    when = day_of(rows[at][0])
+                    expires = None if topup.expires_after is None else when + topup.expires_after
+                    bought = (reach - level) * topup.amount
+                    price_total = (reach - level) * topup.price
+                    packs.append(price_total)
+                    bought_packs.append((bought, expires, outer.divide(price_total, bought)))
+                    level = reach
+                for model, value in models.items():
+                    if value:
+                        burned[model] = Decimal(value).scaleb(exponent)
+                consumed = used
+            else:
+                limit = balance.scaleb(-exponent).to_integral_value(decimal.ROUND_FLOOR)
+                at = bisect.bisect_right(running, int(limit))
+                full: dict[str, int] = {}
+                late: dict[str, int] = {}
+                for position, (_day, model, value) in enumerate(rows):
+                    if value:
+                        into = full if position < at else late
+                        into[model] = into.get(model, 0) + value
+                for model, value in full.items():
+                    burned[model] = Decimal(value).scaleb(exponent)
+                if at < len(rows):
+                    _day, model, value = rows[at]
+                    before = Decimal(running[at] - value).scaleb(exponent)
+                    part = balance - before  # of the crossing row, what the grants still cover
+                    late[model] -= value
+                    burned[model] = burned.get(model, Decimal(0)) + part
+                    short[model] = Decimal(value).scaleb(exponent) - part
+                for model, value in late.items():
+                    burned.setdefault(model, Decimal(0))
+                    if value:
+                        short[model] = short.get(model, Decimal(0)) + Decimal(value).scaleb(
+                            exponent)
+                consumed = min(used, balance)
+        # What is left of each grant and pack, in burn order; summed as the rater sums them.
+        expired_value = ZERO
+        unused_value = ZERO
+        left_to_take = consumed
+        entries = [(g.amount, g.paid, g.expires_day,
+                    self.rater._pack_value.get(g.id, unit_value)) for g in order.grants]
+        if topup is not None:
+            entries += [(bought, topup.paid, expires, each)
+                        for bought, expires, each in bought_packs]
+        for amount, paid, expires, each in entries:
+            take = min(left_to_take, amount) if amount > 0 else Decimal(0)
+            left_to_take = EXACT.subtract(left_to_take, take)
+            left = EXACT.subtract(amount, take)
+            if not paid or left <= 0:
+                continue
+            worth = _EXACT.multiply(left, each)
+            if expires is not None and expires <= period.end:
+                expired_value += worth
+            else:
+                unused_value += worth
+        refused = {} if charge.overage != "block" else {
+            m: _EXACT.multiply(c, unit_value) for m, c in short.items()}
+        return _Burn(amounts, refused, burned, packs, expired_value, unused_value)
+
+    def _burn_each(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
+                   ) -> _Burn:
+        """The burn-down debit by debit (every case :meth:`_burn_in_order` declines)."""
         terms = self.credit_terms
         assert terms is not None
         charge, topup, unit_value = terms.charge, terms.topup, terms.charge.unit_value
@@ -471,6 +628,16 @@ class PlanKernel:
 
 
 _Add = Callable[..., None]
+
+
+@dataclass(frozen=True, slots=True)
+class _InOrder:
+    grants: list[credits.CreditGrant]
+    """The period's grants in burn order."""
+    balance: Decimal
+    """Their credits, summed as the rater sums them."""
+    exponent: int
+    """One debit unit is 10^exponent credits."""
 
 
 @dataclass(frozen=True, slots=True)
