@@ -50,7 +50,6 @@ from billing.compare.model import (
 )
 from billing.compare.report import ComparisonReport
 from billing.compare.whatif import (
-    BreakEven,
     ScaledCostBook,
     ScaledMix,
     apply_cache_hit_rate,
@@ -292,6 +291,8 @@ class _Job:
     costbook: CostBook
     report_currency: str
     options: CompareOptions
+    mixes: dict[tuple[Period, int], ScaledMix] | None = None
+    """The break-even search's scaled usage mixes (None: no break-even wanted)."""
 
 
 _FORKED_JOB: tuple[_Job, Sequence[Plan]] | None = None
@@ -312,8 +313,16 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     customers = sorted(periods)
     costs = _price_costs(periods, costbook)
     usage = _Usage(trace.aggregates, periods)
+    mixes: dict[tuple[Period, int], ScaledMix] | None = None
+    if options.break_even:
+        # One representative mix per first period, shared by every plan (and every worker).
+        mixes = {}
+        for plan in plans:
+            period = nth_period(start.date(), plan.interval, 0)
+            if (period, id(costbook)) not in mixes:
+                mixes[(period, id(costbook))] = ScaledMix(trace.aggregates, period, costbook)
     job = _Job(usage, customers, trace.stats.models, costs, _hhi(costs.by_provider), start, end,
-               costbook, costbook.currency, options)
+               costbook, costbook.currency, options, mixes)
     workers = min(len(plans), options.workers or os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         # Shared before the fork, so no worker computes them again: every customer's period
@@ -471,9 +480,16 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
         done += 1
         if options.progress is not None:
             options.progress(done, total_ratings)
-    return _summarise(plan, rate, rows, slices, options.full_periods, costs,
-                      grade_revenue, hhi, rater.uses_credits, per_bucket,
-                      hourly_covered)
+    summary = _summarise(plan, rate, rows, slices, options.full_periods, costs,
+                         grade_revenue, hhi, rater.uses_credits, per_bucket,
+                         hourly_covered)
+    if job.mixes is not None:
+        # In the same worker as the plan's rating: the searches of all plans run in parallel.
+        summary = dataclasses.replace(summary, break_even=break_even(
+            plan, job.usage.aggregates, start=start.date(), customers=len(job.customers),
+            costbook=costbook, fx_rate=rate, seats=options.seats, rater=rater,
+            mixes=job.mixes))
+    return summary
 
 
 def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
@@ -649,8 +665,6 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
         )
     elif options.cache_hit_rate is not None:
         what_if = WhatIf(cache_hit_rate=options.cache_hit_rate, cached_tokens_moved=moved)
-    if options.break_even:
-        results = _with_break_even(plan_list, results, trace, costbook, options)
     usage_tokens = _total_tokens(trace.aggregates)
     stats = trace.stats
     summary = TraceSummary(
@@ -669,29 +683,9 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
 def _with_price_change(base: PlanResult, after: PlanResult) -> PlanResult:
     """The baseline figures, with the same plan rated at the changed supplier prices beside."""
     keep_margin = None if not base.cost else exact(after.cost * base.revenue / base.cost)
-    return dataclasses.replace(base, price_change=PriceChangeFigures(
+    return dataclasses.replace(base, break_even_after_change=after.break_even,
+                               price_change=PriceChangeFigures(
         cost=after.cost, keep_price_revenue=after.revenue,
         keep_price_negative_customers=after.negative_margin_customers,
         keep_margin_revenue=keep_margin,
     ))
-
-
-def _with_break_even(plans: Sequence[Plan], results: Sequence[PlanResult], trace: TraceResult,
-                     costbook: CostBook, options: CompareOptions) -> list[PlanResult]:
-    start, _ = _stats_start_end(trace)
-    customers = trace.stats.customers
-    changed_book = ScaledCostBook(costbook, options.price_changes) if options.price_changes else None
-    mixes: dict[tuple[Period, int], ScaledMix] = {}
-    out = []
-    for plan, result in zip(plans, results, strict=True):
-        def find(book: CostBook, plan: Plan = plan, result: PlanResult = result) -> BreakEven:
-            rater = Rater(plan, costbook=book, plan_path=options.plan_paths.get(plan.id))
-            return break_even(plan, trace.aggregates, start=start.date(), customers=customers,
-                              costbook=book, fx_rate=result.fx_rate, seats=options.seats,
-                              rater=rater, mixes=mixes)
-
-        out.append(dataclasses.replace(
-            result, break_even=find(costbook),
-            break_even_after_change=None if changed_book is None else find(changed_book),
-        ))
-    return out
