@@ -339,9 +339,9 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
             context = multiprocessing.get_context("fork")
             with context.Pool(workers) as pool:
                 found: dict[int, PlanResult] = {}
-                for done, (index, result) in enumerate(
+                for done, (index, packed) in enumerate(
                         pool.imap_unordered(_rate_forked, order), 1):
-                    found[index] = result
+                    found[index] = _unpack(packed, job)
                     if options.progress is not None:
                         options.progress(done * len(customers), len(plans) * len(customers))
                 return [found[i] for i in range(len(plans))]
@@ -361,11 +361,42 @@ def _weight(plan: Plan) -> int:
     return 2 * ("credits" in kinds) + ("capacity" in kinds)
 
 
-def _rate_forked(index: int) -> tuple[int, PlanResult]:
+_Packed = tuple[PlanResult, list[tuple[str, str | None, str | None, str | None]]]
+
+
+def _rate_forked(index: int) -> tuple[int, _Packed]:
     assert _FORKED_JOB is not None, "worker started without a job"
     job, plans = _FORKED_JOB
-    return index, _rate_plan(plans[index], dataclasses.replace(
-        job, options=dataclasses.replace(job.options, progress=None)), offset=0, total=0)
+    return index, _pack(_rate_plan(plans[index], dataclasses.replace(
+        job, options=dataclasses.replace(job.options, progress=None)), offset=0, total=0))
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _pack(result: PlanResult) -> _Packed:
+    """A worker's result, light to send back: each customer's figures as exact decimal text
+    (a ``Decimal`` pickles slowly) without what the parent already has (cost, tokens)."""
+    return (dataclasses.replace(result, customers=()),
+            [(str(r.revenue), _text(r.credit_breakage), _text(r.reserved), _text(r.covered))
+             for r in result.customers])
+
+
+def _unpack(packed: _Packed, job: _Job) -> PlanResult:
+    result, figures = packed
+    costs = job.costs
+    return dataclasses.replace(result, customers=tuple(
+        CustomerResult(customer_id=customer, revenue=Decimal(revenue),
+                       cost=costs.by_customer[customer], tokens=costs.tokens[customer],
+                       credit_breakage=_number(breakage), reserved=_number(reserved),
+                       covered=_number(covered))
+        for customer, (revenue, breakage, reserved, covered)
+        in zip(job.customers, figures, strict=True)))
 
 
 def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
