@@ -144,7 +144,6 @@ def credit_debits(aggregates: UsageAggregates, prices: Mapping[str, Sequence[Dec
     whole numbers, tokens times prices summed in 64 bits. None when those sums could overflow
     (the caller then rates day by day in Python)."""
     import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     table = aggregates.daily_arrow()
@@ -162,20 +161,32 @@ def credit_debits(aggregates: UsageAggregates, prices: Mapping[str, Sequence[Dec
         if bound > _INT64_LIMIT:
             return None
         value += table.column(cls).to_numpy() * np.asarray(scaled, dtype=np.int64)[codes]
-    summed = (pa.table({"customer_id": table.column("customer_id"), "day": table.column("day"),
-                        "model": table.column("model"), "value": value})
-              .group_by(["customer_id", "day", "model"]).aggregate([("value", "sum")])
-              .sort_by([("customer_id", "ascending"), ("day", "ascending"),
-                        ("model", "ascending")]))
-    out: dict[str, list[tuple[int, str, int]]] = {}
-    for customer, day, model, total in zip(
-            *(summed.column(n).to_pylist() for n in ("customer_id", "day", "model", "value_sum")),
-            strict=True):
-        found = out.get(customer)
-        if found is None:
-            found = out[customer] = []
-        found.append((day, model, total))
-    return out, places
+    # One row per (customer, day, model), the bands summed, in that order (models by name):
+    # sorted and summed in numpy (the values are exact 64-bit integers, their sum bounded).
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    ordered_names = sorted(names)
+    model = rank[codes] if len(names) else codes.astype(np.int64)
+    customers = table.column("customer_id").combine_chunks().dictionary_encode()
+    customer = customers.indices.to_numpy()
+    day = table.column("day").to_numpy()
+    order = np.lexsort((model, day, customer))
+    customer, day, model, value = customer[order], day[order], model[order], value[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = ((customer[1:] != customer[:-1]) | (day[1:] != day[:-1])
+               | (model[1:] != model[:-1]))
+    firsts = np.flatnonzero(new)
+    if len(firsts) == 0:
+        return {}, places
+    sums = np.add.reduceat(value, firsts)
+    model_names = np.asarray(ordered_names, dtype=object)
+    rows = list(zip(day[firsts].tolist(), model_names[model[firsts]].tolist(), sums.tolist(),
+                    strict=True))
+    owner = customer[firsts]
+    starts = [0, *(np.flatnonzero(owner[1:] != owner[:-1]) + 1).tolist()]
+    who = customers.dictionary.to_pylist()
+    return {who[owner[start]]: rows[start:end]
+            for start, end in zip(starts, [*starts[1:], len(rows)], strict=True)}, places
 
 
 class CapacityColumns:
