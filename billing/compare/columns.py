@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from billing.compare.kernel import Debits
 from billing.costs import CostBook
 from billing.errors import RatingError
 from billing.money import ZERO
@@ -136,13 +137,13 @@ def representative_rows(aggregates: UsageAggregates, start_day: int, end_day: in
 
 
 def credit_debits(aggregates: UsageAggregates, prices: Mapping[str, Sequence[Decimal]],
-                  start_day: int, end_day: int) -> tuple[dict[str, list[tuple[int, str, int]]],
-                                                         int] | None:
+                  start_day: int, end_day: int) -> tuple[dict[str, Debits], int] | None:
     """Each customer's usage value at list ``prices`` (per model: input, cached_input,
     cache_write, output per 1M tokens) by (day, model) for days ``start_day <= day <
     end_day``, as exact integers in units of 10^-(places + 6), and ``places``: prices scaled to
     whole numbers, tokens times prices summed in 64 bits. None when those sums could overflow
-    (the caller then rates day by day in Python)."""
+    (the caller then rates day by day in Python). Each customer's :class:`Debits` also carry
+    their running total and their sum per model."""
     import numpy as np
     import pyarrow.compute as pc
 
@@ -183,10 +184,27 @@ def credit_debits(aggregates: UsageAggregates, prices: Mapping[str, Sequence[Dec
     rows = list(zip(day[firsts].tolist(), model_names[model[firsts]].tolist(), sums.tolist(),
                     strict=True))
     owner = customer[firsts]
-    starts = [0, *(np.flatnonzero(owner[1:] != owner[:-1]) + 1).tolist()]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    # running totals within each customer, and each customer's sum per model (with a count of
+    # rows, so that a model used for nothing still has its zero)
+    running = np.cumsum(sums)
+    running -= np.repeat(running[starts] - sums[starts], ends - starts)
+    width = len(ordered_names)
+    index = np.repeat(np.arange(len(starts)), ends - starts) * width + model[firsts]
+    per_model = _group_sum(index, sums, len(starts) * width)
+    present = np.bincount(index, minlength=len(starts) * width)
     who = customers.dictionary.to_pylist()
-    return {who[owner[start]]: rows[start:end]
-            for start, end in zip(starts, [*starts[1:], len(rows)], strict=True)}, places
+    running_list = running.tolist()
+    per_model_list = per_model.tolist()
+    out: dict[str, Debits] = {}
+    for number, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        base = number * width
+        out[who[owner[start]]] = Debits(
+            rows[start:end], places, running_list[start:end],
+            {ordered_names[m]: per_model_list[base + m] for m in range(width)
+             if present[base + m]})
+    return out, places
 
 
 class CapacityColumns:

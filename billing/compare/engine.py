@@ -428,7 +428,7 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
     kernel = PlanKernel(plan, rater) if PlanKernel.handles(plan) else None
     # Credits: the kernel burns a period down when nothing carries into it (see
     # PlanKernel.burns_alone); other periods, and plans it cannot take, go to the rater.
-    debits_by_slice: list[tuple[dict[str, list[tuple[int, str, int]]], int] | None] = []
+    debits_by_slice: list[tuple[dict[str, Debits], int] | None] = []
     for piece in slices:
         found_debits = None
         if kernel is not None and kernel.credit_terms is not None:
@@ -484,7 +484,7 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
                 fast = kernel.rate(
                     sub, piece.period, job.usage.totals(customer, piece.period, costs),
                     fixed_fraction=piece.fraction, hours=piece.hours, capacity_usage=given,
-                    debits=Debits(debits[0].get(customer, ()), debits[1]))
+                    debits=debits[0].get(customer) or Debits((), debits[1]))
                 result, grades = fast, fast.grades
             else:
                 result = rater.rate_totals(

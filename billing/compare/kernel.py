@@ -91,6 +91,11 @@ class Debits:
 
     rows: Sequence[tuple[int, str, int]]
     places: int
+    running: Sequence[int] | None = None
+    """The running total of ``rows``' values after each row, when the caller has it (then the
+    rows are one per (day, model), in order)."""
+    by_model: Mapping[str, int] | None = None
+    """The sum of the values of each model of ``rows`` (given with ``running``)."""
 
 
 @dataclass(slots=True)
@@ -451,17 +456,24 @@ class PlanKernel:
         shift = -(debits.places + 6)
         exponent = order.exponent
         rows = debits.rows
-        models: dict[str, int] = {}  # model -> sum of its debits, in debit units
-        running: list[int] = []  # running total of debits after each row
-        total = 0
-        previous: tuple[int, str] | None = None
-        for day, model, value in rows:
-            if previous is not None and (day, model) <= previous:
-                return None  # not one row per (day, model) in order: burn debit by debit
-            previous = (day, model)
-            models[model] = models.get(model, 0) + value
-            total += value
-            running.append(total)
+        models: Mapping[str, int]  # model -> sum of its debits, in debit units
+        running: Sequence[int]  # running total of debits after each row
+        if debits.running is not None and debits.by_model is not None:
+            running, models = debits.running, debits.by_model
+            total = running[-1] if running else 0
+        else:
+            sums: dict[str, int] = {}
+            totals: list[int] = []
+            total = 0
+            previous: tuple[int, str] | None = None
+            for day, model, value in rows:
+                if previous is not None and (day, model) <= previous:
+                    return None  # not one row per (day, model) in order: burn debit by debit
+                previous = (day, model)
+                sums[model] = sums.get(model, 0) + value
+                total += value
+                totals.append(total)
+            running, models = totals, sums
         if total >= 10**27:
             return None  # sums that could pass the ambient 28 digits: debit by debit
         amounts = {m: (Decimal(v).scaleb(shift) if v else ZERO) for m, v in models.items()}

@@ -297,7 +297,7 @@ def test_kernel_burns_credits_as_the_rater_does(
     costs = _row_costs(usage)
     got = kernel.rate(sub, PERIOD, period_totals(usage.daily, costs, PERIOD),
                       fixed_fraction=fraction,
-                      debits=Debits(by_customer.get("c1", []), places))
+                      debits=by_customer.get("c1") or Debits([], places))
 
     assert got.total == expected.invoice.total
     assert got.breakage_value == expected.breakage_value
@@ -364,7 +364,11 @@ def test_credit_debits_that_could_pass_64_bits_are_left_to_python() -> None:
         DailyKey("c1", "gpt-5", 0, FIRST_DAY): Counts(1_000, 0, 0, 500, 1, 1)})
     found = credit_debits(small, prices, PERIOD.start_day, PERIOD.end_day)
     # 1,000 x 300 + 500 x 1,200 = 900,000 in units of 10^-8: 0.009 dollars
-    assert found == ({"c1": [(FIRST_DAY, "gpt-5", 900_000)]}, 2)
+    assert found is not None
+    assert found[1] == 2
+    assert found[0]["c1"].rows == [(FIRST_DAY, "gpt-5", 900_000)]
+    assert found[0]["c1"].running == [900_000]
+    assert found[0]["c1"].by_model == {"gpt-5": 900_000}
 
 
 debit_rows = st.lists(
