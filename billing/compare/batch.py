@@ -74,16 +74,33 @@ class PeriodColumns:
     tokens: tuple[tuple[Column, ...], ...]
     requests: tuple[Column, ...]
     cost: tuple[tuple[Column, ...], ...]
+    present: tuple[Column, ...]
+    """``present[m]``: which customers have usage rows of model ``m`` in the period."""
+
+    @classmethod
+    def of_lists(cls, customers: Sequence[str], models: Sequence[str],
+                 tokens: Sequence[Sequence[Sequence[int]]], requests: Sequence[Sequence[int]],
+                 cost: Sequence[Sequence[Sequence[Decimal]]], present: Sequence[Sequence[bool]]
+                 ) -> PeriodColumns:
+        """Columns from per-model lists (``tokens[m][k][i]``, ``requests[m][i]``,
+        ``cost[m][k][i]``, ``present[m][i]``; ``models`` sorted)."""
+        return cls(tuple(customers), tuple(models),
+                   tuple(tuple(_column(c) for c in per) for per in tokens),
+                   tuple(_column(r) for r in requests),
+                   tuple(tuple(_column(c) for c in per) for per in cost),
+                   tuple(np.asarray(p, dtype=bool) for p in present))
 
     @classmethod
     def build(cls, customers: Sequence[str], models: Sequence[str],
               totals: Callable[[str], Mapping[str, ModelTotals]]) -> PeriodColumns:
+        """Columns from each customer's per-model totals."""
         ordered = tuple(sorted(models))
         where = {m: i for i, m in enumerate(ordered)}
         n = len(customers)
         tokens = [[[0] * n for _ in _CLASSES] for _ in ordered]
         requests = [[0] * n for _ in ordered]
         cost = [[[ZERO] * n for _ in _CLASSES] for _ in ordered]
+        present = [[False] * n for _ in ordered]
         for i, customer in enumerate(customers):
             for model, row in totals(customer).items():
                 m = where[model]
@@ -91,10 +108,20 @@ class PeriodColumns:
                     tokens[m][k][i] = row.tokens[k]
                     cost[m][k][i] = row.cost[k]
                 requests[m][i] = row.requests
-        return cls(tuple(customers), ordered,
-                   tuple(tuple(_column(c) for c in per) for per in tokens),
-                   tuple(_column(r) for r in requests),
-                   tuple(tuple(_column(c) for c in per) for per in cost))
+                present[m][i] = True
+        return cls.of_lists(customers, ordered, tokens, requests, cost, present)
+
+    def totals(self, position: int) -> dict[str, ModelTotals]:
+        """The per-model totals of the customer at ``position`` (models it used)."""
+        out: dict[str, ModelTotals] = {}
+        for m, model in enumerate(self.models):
+            if self.present[m][position]:
+                t, c = self.tokens[m], self.cost[m]
+                out[model] = ModelTotals(
+                    (t[0][position], t[1][position], t[2][position], t[3][position]),
+                    self.requests[m][position],
+                    (c[0][position], c[1][position], c[2][position], c[3][position]))
+        return out
 
     def take(self, index: Any) -> PeriodColumns:
         """The columns of the customers at positions ``index`` (a numpy index array)."""
@@ -102,7 +129,8 @@ class PeriodColumns:
             tuple(self.customers[i] for i in index), self.models,
             tuple(tuple(c[index] for c in per) for per in self.tokens),
             tuple(r[index] for r in self.requests),
-            tuple(tuple(c[index] for c in per) for per in self.cost))
+            tuple(tuple(c[index] for c in per) for per in self.cost),
+            tuple(p[index] for p in self.present))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,16 @@ from billing.rating.engine import CapacityUsage
 from billing.rating.usage import SnapshotUsage, day_of
 from billing.usage.aggregates import Counts, UsageAggregates
 
-__all__ = ["CapacityColumns", "capacity_usage", "credit_debits", "daily_usage", "period_usage",
-           "representative_rows"]
+__all__ = [
+    "CapacityColumns",
+    "capacity_usage",
+    "credit_debits",
+    "daily_usage",
+    "period_rows",
+    "period_usage",
+    "representative_rows",
+    "usage_of_rows",
+]
 
 _SUMS = ("input", "cached_input", "cache_write", "output", "requests", "events")
 _INT64_LIMIT = 2**63 - 1
@@ -41,6 +49,13 @@ def period_usage(aggregates: UsageAggregates, costbook: CostBook,
     """Each customer's usage as one row per (model, band, segment), keyed by the segment's first
     day. ``boundaries``: the first days (UTC day numbers) of every billing period of every plan
     compared, so that no segment straddles a period."""
+    return usage_of_rows(period_rows(aggregates, costbook, boundaries))
+
+
+def period_rows(aggregates: UsageAggregates, costbook: CostBook,
+                boundaries: Sequence[int]) -> Any:
+    """:func:`period_usage`'s rows as an Arrow table sorted by customer, model, band and
+    segment, with the sums of :data:`_SUMS` as ``<name>_sum``."""
     import pyarrow as pa
 
     table = aggregates.daily_arrow()
@@ -66,12 +81,16 @@ def period_usage(aggregates: UsageAggregates, costbook: CostBook,
             segments.append(first)
     mapping = pa.table({"model": pa.array(models, pa.string()), "day": pa.array(days, pa.int64()),
                         "segment": pa.array(segments, pa.int64())})
-    merged = (table.join(mapping, keys=["model", "day"])
-              .group_by(["customer_id", "model", "band", "segment"])
-              .aggregate([(name, "sum") for name in _SUMS])
-              .sort_by([("customer_id", "ascending"), ("model", "ascending"),
-                        ("band", "ascending"), ("segment", "ascending")]))
-    return _by_customer([merged.column(name).to_pylist() for name in
+    return (table.join(mapping, keys=["model", "day"])
+            .group_by(["customer_id", "model", "band", "segment"])
+            .aggregate([(name, "sum") for name in _SUMS])
+            .sort_by([("customer_id", "ascending"), ("model", "ascending"),
+                      ("band", "ascending"), ("segment", "ascending")]))
+
+
+def usage_of_rows(rows: Any) -> dict[str, SnapshotUsage]:
+    """:func:`period_rows` as each customer's usage."""
+    return _by_customer([rows.column(name).to_pylist() for name in
                          ("customer_id", "model", "band", "segment",
                           *(f"{s}_sum" for s in _SUMS))])
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from billing.compare.batch import BatchResult, PeriodColumns, rate_batch
 from billing.compare.columns import (
@@ -35,9 +36,10 @@ from billing.compare.columns import (
     capacity_usage,
     credit_debits,
     daily_usage,
-    period_usage,
+    period_rows,
+    usage_of_rows,
 )
-from billing.compare.kernel import Debits, KernelResult, ModelTotals, PlanKernel, period_totals
+from billing.compare.kernel import Debits, KernelResult, ModelTotals, PlanKernel
 from billing.compare.model import (
     CompareOptions,
     CustomerResult,
@@ -58,6 +60,7 @@ from billing.compare.whatif import (
     price_change_notes,
 )
 from billing.costs import CostBook
+from billing.costs.model import price_tokens
 from billing.errors import RatingError, TraceError, UnknownModelError
 from billing.money import MTOK, ZERO, exact
 from billing.periods import Period, nth_period
@@ -65,7 +68,7 @@ from billing.plans import Plan, PlanCatalog
 from billing.plans.model import CapacityCharge
 from billing.pricing import capacity
 from billing.rating.engine import Rater, RatingTotals, grade_of
-from billing.rating.usage import CustomerUsage, SnapshotUsage, day_of
+from billing.rating.usage import SnapshotUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.aggregates import UsageAggregates
@@ -117,32 +120,56 @@ class _Costs:
     by_model: Mapping[str, Decimal]
     by_provider: Mapping[str, Decimal]
     tokens: Mapping[str, int]
-    by_row: Mapping[str, Mapping[tuple[str, int, int], tuple[Decimal, ...]]]
-    """Exact cost per class (input, cached_input, cache_write, output) of every period row."""
 
 
-def _price_costs(usage: Mapping[str, CustomerUsage], costbook: CostBook) -> _Costs:
-    """Supplier cost of every row of ``usage`` (rows merged per price level: one cost book
-    lookup per row, not per day)."""
-    by_customer: dict[str, Decimal] = {}
-    by_model: dict[str, Decimal] = {}
-    by_provider: dict[str, Decimal] = {}
-    tokens: dict[str, int] = {}
-    by_row: dict[str, dict[tuple[str, int, int], tuple[Decimal, ...]]] = {}
-    for customer, rows in usage.items():
+class _Rows:
+    """The period rows (:func:`~billing.compare.columns.period_rows`) as columns of Python
+    values, each row priced at supplier cost once: one cost book lookup per (model, band,
+    segment), then :func:`billing.costs.model.price_counts`'s arithmetic on every row."""
+
+    def __init__(self, table: Any, costbook: CostBook) -> None:
+        self.table = table
+        self.customer: list[str] = table.column("customer_id").to_pylist()
+        self.model: list[str] = table.column("model").to_pylist()
+        self.segment: list[int] = table.column("segment").to_pylist()
+        self.tokens: tuple[list[int], ...] = tuple(
+            table.column(f"{c}_sum").to_pylist()
+            for c in ("input", "cached_input", "cache_write", "output"))
+        self.requests: list[int] = table.column("requests_sum").to_pylist()
+        bands: list[int] = table.column("band").to_pylist()
+        levels: dict[tuple[str, int, int], tuple[tuple[Decimal, Decimal, Decimal, Decimal],
+                                                 str]] = {}
+        self.cost: list[tuple[Decimal, Decimal, Decimal, Decimal]] = []
+        by_customer: dict[str, Decimal] = {}
+        by_model: dict[str, Decimal] = {}
+        by_provider: dict[str, Decimal] = {}
+        tokens: dict[str, int] = {}
+        current: str | None = None
         total = ZERO
         count = 0
-        costed = by_row[customer] = {}
-        for (model, band, day), counts in rows.daily.items():
-            result = costbook.cost(model, counts, band, day_of(day))
-            costed[(model, band, day)] = tuple(amount for _, amount in result.by_class)
-            total += result.amount
-            count += counts.total_tokens
-            by_model[model] = by_model.get(model, ZERO) + result.amount
-            by_provider[result.provider] = by_provider.get(result.provider, ZERO) + result.amount
-        by_customer[customer] = total
-        tokens[customer] = count
-    return _Costs(by_customer, by_model, by_provider, tokens, by_row)
+        for row, (customer, model, band, segment) in enumerate(
+                zip(self.customer, self.model, bands, self.segment, strict=True)):
+            key = (model, band, segment)
+            found = levels.get(key)
+            if found is None:
+                level = costbook.level(model, band, day_of(segment))
+                found = levels[key] = (level.prices(), level.provider)
+            prices, provider = found
+            counts = (self.tokens[0][row], self.tokens[1][row], self.tokens[2][row],
+                      self.tokens[3][row])
+            by_class, amount = price_tokens(prices, counts)
+            self.cost.append(by_class)
+            if customer != current:
+                if current is not None:
+                    by_customer[current], tokens[current] = total, count
+                current, total, count = customer, ZERO, 0
+            total += amount  # the ambient context, as every sum of the report
+            count += counts[0] + counts[1] + counts[2] + counts[3]
+            by_model[model] = by_model.get(model, ZERO) + amount
+            by_provider[provider] = by_provider.get(provider, ZERO) + amount
+        if current is not None:
+            by_customer[current], tokens[current] = total, count
+        self.costs = _Costs(by_customer, by_model, by_provider, tokens)
 
 
 def _percentile(values: Sequence[Decimal], p: Decimal) -> Decimal | None:
@@ -238,16 +265,27 @@ def _stats_start_end(trace: TraceResult) -> tuple[datetime, datetime]:
 
 
 class _Usage:
-    """Customers' usage in the two shapes plans need: merged per billing period and price
-    (:func:`~billing.compare.columns.period_usage`, every plan without credits) and daily rows
-    (credits burn day by day), the latter built only when a credits plan asks."""
+    """Customers' usage in the shapes plans need: per-model totals of each billing period, as
+    columns (kernels; rows merged per period and supplier price by
+    :func:`~billing.compare.columns.period_rows`); the same rows per customer (the rater) and
+    the daily rows (credits burned day by day by the rater), these two built only when a plan
+    asks."""
 
-    def __init__(self, aggregates: UsageAggregates, periods: dict[str, SnapshotUsage]) -> None:
+    def __init__(self, aggregates: UsageAggregates, rows: _Rows) -> None:
         self.aggregates = aggregates
-        self.periods = periods
+        self.rows = rows
+        self.customers = sorted(rows.costs.by_customer)
+        self._position = {c: i for i, c in enumerate(self.customers)}
+        self._periods: dict[str, SnapshotUsage] | None = None
         self._daily: dict[str, SnapshotUsage] | None = None
-        self._totals: dict[tuple[str, int, int], dict[str, ModelTotals]] = {}
         self._columns: dict[tuple[int, int], PeriodColumns] = {}
+
+    @property
+    def periods(self) -> dict[str, SnapshotUsage]:
+        """The period rows per customer."""
+        if self._periods is None:
+            self._periods = usage_of_rows(self.rows.table)
+        return self._periods
 
     def daily(self) -> dict[str, SnapshotUsage]:
         """Daily rows per customer (no hourly rows: no plan that needs these has capacity)."""
@@ -255,26 +293,51 @@ class _Usage:
             self._daily = daily_usage(self.aggregates)
         return self._daily
 
-    def totals(self, customer: str, period: Period, costs: _Costs) -> dict[str, ModelTotals]:
-        """The customer's per-model totals over ``period`` (what a :class:`PlanKernel` rates),
-        computed once and shared by every plan."""
-        key = (customer, period.start_day, period.end_day)
-        found = self._totals.get(key)
-        if found is None:
-            found = self._totals[key] = period_totals(
-                self.periods[customer].daily, costs.by_row[customer], period)
-        return found
+    def totals(self, customer: str, period: Period, models: Sequence[str]
+               ) -> dict[str, ModelTotals]:
+        """The customer's per-model totals over ``period`` (what a :class:`PlanKernel` rates)."""
+        return self.columns(period, models).totals(self._position[customer])
 
-    def columns(self, period: Period, costs: _Costs, customers: Sequence[str],
-                models: Sequence[str]) -> PeriodColumns:
+    def columns(self, period: Period, models: Sequence[str]) -> PeriodColumns:
         """Every customer's per-model totals over ``period`` as columns (what
-        :func:`~billing.compare.batch.rate_batch` rates), computed once and shared."""
+        :func:`~billing.compare.batch.rate_batch` rates), computed once and shared: the rows of
+        each (customer, model) in the period summed in row order, as
+        :func:`~billing.compare.kernel.period_totals` sums them."""
         key = (period.start_day, period.end_day)
         found = self._columns.get(key)
         if found is None:
-            found = self._columns[key] = PeriodColumns.build(
-                customers, models, lambda customer: self.totals(customer, period, costs))
+            found = self._columns[key] = self._build(period, models)
         return found
+
+    def _build(self, period: Period, models: Sequence[str]) -> PeriodColumns:
+        rows = self.rows
+        ordered = sorted(models)
+        where = {m: i for i, m in enumerate(ordered)}
+        n = len(self.customers)
+        tokens = [[[0] * n for _ in range(4)] for _ in ordered]
+        requests = [[0] * n for _ in ordered]
+        cost = [[[ZERO] * n for _ in range(4)] for _ in ordered]
+        present = [[False] * n for _ in ordered]
+        position = self._position
+        start, end = period.start_day, period.end_day
+        for row, segment in enumerate(rows.segment):
+            if not start <= segment < end:
+                continue
+            m = where[rows.model[row]]
+            i = position[rows.customer[row]]
+            row_cost = rows.cost[row]
+            if present[m][i]:
+                for k in range(4):
+                    tokens[m][k][i] += rows.tokens[k][row]
+                    cost[m][k][i] += row_cost[k]
+                requests[m][i] += rows.requests[row]
+            else:
+                present[m][i] = True
+                for k in range(4):
+                    tokens[m][k][i] = rows.tokens[k][row]
+                    cost[m][k][i] = row_cost[k]
+                requests[m][i] = rows.requests[row]
+        return PeriodColumns.of_lists(self.customers, ordered, tokens, requests, cost, present)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -309,10 +372,10 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     start, end = _stats_start_end(trace)
     boundaries = sorted({piece.period.start_day for plan in plans
                          for piece in _slices(plan, start, end, options.full_periods)})
-    periods = period_usage(trace.aggregates, costbook, boundaries)
-    customers = sorted(periods)
-    costs = _price_costs(periods, costbook)
-    usage = _Usage(trace.aggregates, periods)
+    rows = _Rows(period_rows(trace.aggregates, costbook, boundaries), costbook)
+    costs = rows.costs
+    usage = _Usage(trace.aggregates, rows)
+    customers = usage.customers
     mixes: dict[tuple[Period, int], ScaledMix] | None = None
     if options.break_even:
         # One representative mix per first period, shared by every plan (and every worker).
@@ -329,7 +392,7 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
         # totals, as columns (what kernels rate).
         for piece in {p.period for plan in plans
                       for p in _slices(plan, start, end, options.full_periods)}:
-            usage.columns(piece, costs, customers, trace.stats.models)
+            usage.columns(piece, trace.stats.models)
         # Slowest plans first (credits burn day by day, capacity reads every hour), so the
         # last plan to finish is a quick one.
         order = sorted(range(len(plans)), key=lambda i: -_weight(plans[i]))
@@ -482,7 +545,7 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
             result: RatingTotals | KernelResult
             if kernel is not None and debits is not None:
                 fast = kernel.rate(
-                    sub, piece.period, job.usage.totals(customer, piece.period, costs),
+                    sub, piece.period, job.usage.totals(customer, piece.period, job.models),
                     fixed_fraction=piece.fraction, hours=piece.hours, capacity_usage=given,
                     debits=debits[0].get(customer) or Debits((), debits[1]))
                 result, grades = fast, fast.grades
@@ -528,7 +591,7 @@ def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
     """Every customer's rating of one period by :func:`rate_batch`: one batch per seat count
     (the fixed terms depend on it), put back in the customers' order."""
     options = job.options
-    columns = job.usage.columns(piece.period, job.costs, job.customers, job.models)
+    columns = job.usage.columns(piece.period, job.models)
     groups: dict[int, list[int]] = {}
     for position, customer in enumerate(job.customers):
         groups.setdefault(options.seats_by_customer.get(customer, options.seats),

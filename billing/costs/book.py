@@ -202,6 +202,11 @@ class CostBook:
         model's long prices apply when that includes the model's own threshold. ``amount`` equals
         the sum of ``by_class``.
         """
+        return price_counts(self.level(model, band, at), counts)
+
+    def level(self, model: str, band: int, at: date) -> ModelCost:
+        """The prices :meth:`cost` applies to ``model``'s tokens in long-context ``band`` on
+        ``at``."""
         edges = self.thresholds()
         if isinstance(band, bool) or not isinstance(band, int) or not 0 <= band <= len(edges):
             raise CostBookError(
@@ -209,8 +214,7 @@ class CostBook:
                 f"thresholds {edges} the prompt exceeded), got {band!r}"
             )
         exceeded = edges[band - 1] if band else None
-        level = self.lookup(model, at).for_prompt_above(exceeded)
-        return price_counts(level, counts)
+        return self.lookup(model, at).for_prompt_above(exceeded)
 
     def __repr__(self) -> str:
         parts = [f"{len(self._entries)} entries"]

@@ -22,6 +22,9 @@ __all__ = ["CostResult", "ModelCost", "price_counts"]
 _EXACT: Final = decimal.Context(
     prec=80, traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow]
 )
+CLASS_ORDER: Final = (TokenClass.INPUT, TokenClass.CACHED_INPUT, TokenClass.CACHE_WRITE,
+                      TokenClass.OUTPUT)
+"""The token classes in the order of every per-class tuple of this module."""
 _MTOK_EXPONENT: Final = -len(str(MTOK)) + 1  # prices are per 1M tokens: shift by -6
 
 
@@ -64,6 +67,10 @@ class ModelCost:
             )
         if self.long_context_threshold is not None and self.long_context_threshold <= 0:
             raise CostBookError(f"{self.model}: long_context_threshold must be positive")
+
+    def prices(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """The prices per 1M tokens of every class, in :data:`CLASS_ORDER`."""
+        return (self.input, self.cached_input, self.cache_write, self.output)
 
     def price_of(self, token_class: TokenClass) -> Decimal:
         """The price per 1M tokens of ``token_class`` at this level."""
@@ -116,20 +123,27 @@ def price_counts(level: ModelCost, counts: Counts) -> CostResult:
     Each class costs ``tokens x price_per_mtok / 1,000,000``; the division is a decimal shift, so
     the result is exact (``Inexact`` is trapped). Requests and events carry no price here.
     """
-    tokens = {
-        TokenClass.INPUT: counts.input,
-        TokenClass.CACHED_INPUT: counts.cached_input,
-        TokenClass.CACHE_WRITE: counts.cache_write,
-        TokenClass.OUTPUT: counts.output,
-    }
-    by_class: list[tuple[str, Decimal]] = []
-    total = ZERO
-    for token_class, n in tokens.items():
+    tokens = (counts.input, counts.cached_input, counts.cache_write, counts.output)
+    for token_class, n in zip(CLASS_ORDER, tokens, strict=True):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise CostBookError(f"{token_class.value} tokens must be a whole number >= 0, got {n!r}")
-        amount = _EXACT.multiply(level.price_of(token_class), Decimal(n)).scaleb(
-            _MTOK_EXPONENT, context=_EXACT
-        )
-        by_class.append((token_class.value, amount))
-        total = _EXACT.add(total, amount)
-    return CostResult(amount=total, by_class=tuple(by_class), provider=level.provider)
+    by_class, total = price_tokens(level.prices(), tokens)
+    return CostResult(
+        amount=total,
+        by_class=tuple((c.value, amount) for c, amount in zip(CLASS_ORDER, by_class, strict=True)),
+        provider=level.provider,
+    )
+
+
+def price_tokens(prices: tuple[Decimal, Decimal, Decimal, Decimal],
+                 tokens: tuple[int, int, int, int]
+                 ) -> tuple[tuple[Decimal, Decimal, Decimal, Decimal], Decimal]:
+    """The exact cost of each class of ``tokens`` (whole numbers >= 0, in :data:`CLASS_ORDER`)
+    at ``prices`` per 1M tokens, and their exact sum: :func:`price_counts` without the checks,
+    for callers that price many rows of engine sums."""
+    multiply, add = _EXACT.multiply, _EXACT.add
+    c0 = multiply(prices[0], Decimal(tokens[0])).scaleb(_MTOK_EXPONENT, context=_EXACT)
+    c1 = multiply(prices[1], Decimal(tokens[1])).scaleb(_MTOK_EXPONENT, context=_EXACT)
+    c2 = multiply(prices[2], Decimal(tokens[2])).scaleb(_MTOK_EXPONENT, context=_EXACT)
+    c3 = multiply(prices[3], Decimal(tokens[3])).scaleb(_MTOK_EXPONENT, context=_EXACT)
+    return (c0, c1, c2, c3), add(add(add(add(ZERO, c0), c1), c2), c3)
