@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from billing.compare.columns import CapacityBatch
 from billing.compare.kernel import _CLASSES, ModelTotals, PlanKernel, _Fixed
 from billing.money import MTOK, ZERO, round_money
 from billing.plans.model import (
@@ -31,9 +32,9 @@ from billing.plans.model import (
     SeatsCharge,
     UsageCharge,
 )
-from billing.pricing import Tier, capacity
-from billing.pricing._core import EXACT
-from billing.rating.engine import _EXACT, METERED_KINDS, CapacityUsage
+from billing.pricing import Tier
+from billing.pricing._core import EXACT, non_negative
+from billing.rating.engine import _EXACT, METERED_KINDS
 from billing.subscriptions import Subscription
 
 __all__ = ["BatchResult", "PeriodColumns", "rate_batch"]
@@ -199,7 +200,7 @@ def _tiered(mode: str, quantity: Column, tiers: Sequence[Tier], per: int = 1) ->
 
 def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: PeriodColumns, *,
                fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
-               capacity_usage: Mapping[str, Sequence[CapacityUsage]] | None = None
+               capacity_usage: Mapping[str, CapacityBatch] | None = None
                ) -> BatchResult:
     """:meth:`PlanKernel.rate` for every customer of ``columns`` (all with ``sub``'s seats and
     dates): the same lines, rounded the same way, totalled in the same order."""
@@ -237,15 +238,7 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
         elif isinstance(charge, CapacityCharge):
             buckets = len(hours) if hours is not None else terms.buckets
             given = (capacity_usage or {}).get(charge.name)
-            empty = CapacityUsage(ZERO, {})
-            priced = [capacity.price_grouped(buckets, charge.baseload.per_bucket,
-                                             charge.baseload.price_per_mtok, u.covered,
-                                             u.excess_at)
-                      for u in (given if given is not None else [empty] * n)]
-            add("capacity_baseload", _column([p.baseload.amount for p in priced]))
-            add("capacity_spot", _column([p.spot.amount for p in priced]))
-            these_reserved = _column([p.reserved for p in priced])
-            these_covered = _column([p.covered for p in priced])
+            these_reserved, these_covered = _capacity(charge, buckets, given, n, add)
             reserved = (_filled(n, ZERO) if reserved is None else reserved) + these_reserved
             covered = (_filled(n, ZERO) if covered is None else covered) + these_covered
     spend: Column | None = None
@@ -275,6 +268,24 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
         lines=tuple((grade, amount) for _, amount, grade in lines) if plan.grades else (),
         reserved=reserved, covered=covered,
     )
+
+
+def _capacity(charge: CapacityCharge, buckets: int, given: CapacityBatch | None, n: int,
+              add: Callable[..., None]) -> tuple[Column, Column]:
+    """:func:`billing.pricing.capacity.price_grouped` for every customer: the baseload (the
+    same for all), the spot amount per customer; returns (reserved, covered) columns."""
+    reserve = non_negative(charge.baseload.per_bucket, "per_bucket")
+    base_price = non_negative(charge.baseload.price_per_mtok, "baseload_price_per_mtok")
+    covered = _filled(n, ZERO) if given is None else given.covered
+    with decimal.localcontext(EXACT):
+        reserved = buckets * reserve
+        base_amount = reserved * base_price / MTOK
+        spot = _filled(n, Decimal(0))
+        for rate, tokens in sorted((given.excess_at if given is not None else {}).items()):
+            spot = _np.where(tokens != 0, spot + tokens * rate / MTOK, spot)
+    add("capacity_baseload", base_amount)
+    add("capacity_spot", spot)
+    return _filled(n, reserved), covered
 
 
 def _usage(kernel: PlanKernel, index: int, charge: UsageCharge, columns: PeriodColumns,

@@ -30,6 +30,7 @@ from billing.rating.usage import SnapshotUsage, day_of
 from billing.usage.aggregates import Counts, UsageAggregates
 
 __all__ = [
+    "CapacityBatch",
     "CapacityColumns",
     "capacity_usage",
     "credit_debits",
@@ -227,16 +228,53 @@ def credit_debits(aggregates: UsageAggregates, prices: Mapping[str, Sequence[Dec
 
 
 class CapacityColumns:
-    """One capacity charge's usage over the buckets ``hours``: per customer (for the rater) and
-    the weighted tokens within the baseload per hour, over all customers (utilization)."""
+    """One capacity charge's usage over the buckets ``hours``: per customer (for the rater and
+    the kernels) and the weighted tokens within the baseload per hour, over all customers
+    (utilization). Per customer it is kept as exact integers scaled by ``10^places``: within the
+    baseload (``covered``) and above it per spot price (``excess[price]``)."""
 
-    def __init__(self, by_customer: Mapping[str, CapacityUsage],
+    def __init__(self, names: Sequence[str], covered: Sequence[int],
+                 excess: Mapping[Decimal, Sequence[int]], places: int,
                  covered_by_hour: Mapping[int, Decimal]) -> None:
-        self.by_customer = by_customer
+        self.names = list(names)
+        self.covered = covered
+        self.excess = excess
+        self.places = places
         self.covered_by_hour = covered_by_hour
+        self._where = {name: i for i, name in enumerate(self.names)}
 
     def of(self, customer: str) -> CapacityUsage:
-        return self.by_customer.get(customer) or CapacityUsage(ZERO, {})
+        """The customer's usage (nothing when it used no capacity in these hours)."""
+        i = self._where.get(customer)
+        if i is None:
+            return CapacityUsage(ZERO, {})
+        return CapacityUsage(_exact(self.covered[i], self.places),
+                             {p: _exact(v[i], self.places)
+                              for p, v in self.excess.items() if v[i]})
+
+    def columns(self, customers: Sequence[str]) -> CapacityBatch:
+        """The usage of ``customers`` as columns (what ``rate_batch`` prices)."""
+        import numpy as np
+
+        where = self._where
+        positions = [where.get(c, -1) for c in customers]
+
+        def column(values: Sequence[int]) -> Any:
+            out = np.empty(len(positions), dtype=object)
+            out[:] = [ZERO if i < 0 else _exact(values[i], self.places) for i in positions]
+            return out
+
+        return CapacityBatch(column(self.covered),
+                             {p: column(v) for p, v in sorted(self.excess.items())})
+
+
+class CapacityBatch:
+    """Capacity usage of many customers as columns of exact decimals: within the baseload, and
+    above it per spot price (zero where a customer had none)."""
+
+    def __init__(self, covered: Any, excess_at: Mapping[Decimal, Any]) -> None:
+        self.covered = covered
+        self.excess_at = excess_at
 
 
 def _scale(weights: Mapping[str, Decimal]) -> tuple[int, dict[str, int]]:
@@ -261,10 +299,15 @@ def capacity_usage(aggregates: UsageAggregates, charge: CapacityCharge, hours: S
     places, scaled = _scale(weights)
     reserve = charge.baseload.per_bucket * 10**places
     table = aggregates.hourly_arrow()
-    table = table.filter(pc.is_in(table.column("hour"),
-                                  value_set=_hour_array(hours)))
+    span = pc.min_max(table.column("hour")).as_py()
+    whole = (span["min"] is None or (
+        len(hours) == len(set(hours)) and min(hours, default=0) <= span["min"]
+        and max(hours, default=-1) >= span["max"]
+        and max(hours) - min(hours) + 1 == len(hours)))
+    if not whole:  # (hours that are one run covering every hour of the table keep it whole)
+        table = table.filter(pc.is_in(table.column("hour"), value_set=_hour_array(hours)))
     if table.num_rows == 0:
-        return CapacityColumns({}, {})
+        return CapacityColumns([], [], {}, places, {})
     peak = sum(scaled[c] * int(pc.max(table.column(c)).as_py() or 0) for c in scaled)
     if peak * table.num_rows > _INT64_LIMIT:  # sums could overflow 64 bits: exact Python ints
         return _capacity_python(table, scaled, places, reserve, spot)
@@ -294,15 +337,13 @@ def capacity_usage(aggregates: UsageAggregates, charge: CapacityCharge, hours: S
     cov_sum = _group_sum(codes, covered, len(names))
     keys = codes * width + np.maximum(price_of, 0)
     exc_sum = _group_sum(keys, excess, len(names) * width)
-    by_customer: dict[str, CapacityUsage] = {}
-    for code, name in enumerate(names):
-        excess_at = {prices[i]: _exact(int(exc_sum[code * width + i]), places)
-                     for i in range(len(prices)) if exc_sum[code * width + i]}
-        by_customer[name] = CapacityUsage(_exact(int(cov_sum[code]), places), excess_at)
     hour_codes = (hour - first).astype(np.int64)
     per_hour = _group_sum(hour_codes, covered, len(lookup))
     covered_by_hour = {first + i: _exact(int(v), places) for i, v in enumerate(per_hour) if v}
-    return CapacityColumns(by_customer, covered_by_hour)
+    by_price = exc_sum.reshape(len(names), width).T.tolist()
+    return CapacityColumns(names, cov_sum.tolist(),
+                           {p: by_price[i] for i, p in enumerate(prices)}, places,
+                           covered_by_hour)
 
 
 def _hour_array(hours: Sequence[int]) -> Any:
@@ -346,9 +387,10 @@ def _capacity_python(table: Any, scaled: Mapping[str, int], places: int, reserve
                 raise RatingError(f"no spot price for hour {hour_start(hour).isoformat()}")
             into = excess.setdefault(customer, {})
             into[spot[hour]] = into.get(spot[hour], 0) + used - reserve
+    names = sorted(covered)
+    prices = sorted({p for by in excess.values() for p in by})
     return CapacityColumns(
-        {c: CapacityUsage(_exact(v, places),
-                          {p: _exact(n, places) for p, n in excess.get(c, {}).items()})
-         for c, v in covered.items()},
+        names, [covered[c] for c in names],
+        {p: [excess.get(c, {}).get(p, 0) for c in names] for p in prices}, places,
         {h: _exact(v, places) for h, v in per_hour.items() if v},
     )

@@ -508,7 +508,9 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
     if kernel is not None and kernel.credit_terms is None:
         batches = [_rate_columns(kernel, job, start, piece, columns)
                    for piece, columns in zip(slices, by_slice, strict=True)]
-    usage = job.usage.daily() if by_rater else job.usage.periods
+    usage: Mapping[str, SnapshotUsage] = {}
+    if batches is None:  # built only where a customer is rated one by one
+        usage = job.usage.daily() if by_rater else job.usage.periods
     templates: dict[int, Subscription] = {}  # a kernel needs only the seats and the dates
     for position, customer in enumerate(job.customers):
         revenue = ZERO
@@ -601,7 +603,7 @@ def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
         sub = Subscription(customer_id=job.customers[positions[0]], plan=kernel.plan.id,
                            start=start.date(), seats=seats)
         these = columns if len(groups) == 1 else columns.take(positions)
-        given = {name: [c.of(customer) for customer in these.customers]
+        given = {name: c.columns(these.customers)
                  for name, c in capacity_columns.items()} or None
         found.append((positions, rate_batch(
             kernel, sub, piece.period, these, fixed_fraction=piece.fraction, hours=piece.hours,

@@ -95,7 +95,7 @@ def test_batch_bills_what_the_kernel_bills(
     batch = rate_batch(
         kernel, sub, PERIOD, columns, fixed_fraction=fraction, hours=slice_hours,
         capacity_usage=None if not capacity else {
-            name: [found["columns"].of(c) for c in names]  # type: ignore[attr-defined]
+            name: found["columns"].columns(names)  # type: ignore[attr-defined]
             for name, found in capacity.items()})
     for i, customer in enumerate(names):
         expected = kernel.rate(sub, PERIOD, totals[customer], fixed_fraction=fraction,
