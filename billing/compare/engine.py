@@ -508,9 +508,8 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
     if kernel is not None and kernel.credit_terms is None:
         batches = [_rate_columns(kernel, job, start, piece, columns)
                    for piece, columns in zip(slices, by_slice, strict=True)]
-    usage: Mapping[str, SnapshotUsage] = {}
-    if batches is None:  # built only where a customer is rated one by one
-        usage = job.usage.daily() if by_rater else job.usage.periods
+    usage: Mapping[str, SnapshotUsage] | None = None  # built when the rater first needs it
+    needs_totals = kernel is not None and kernel.needs_totals
     templates: dict[int, Subscription] = {}  # a kernel needs only the seats and the dates
     for position, customer in enumerate(job.customers):
         revenue = ZERO
@@ -547,11 +546,14 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
             result: RatingTotals | KernelResult
             if kernel is not None and debits is not None:
                 fast = kernel.rate(
-                    sub, piece.period, job.usage.totals(customer, piece.period, job.models),
+                    sub, piece.period,
+                    job.usage.totals(customer, piece.period, job.models) if needs_totals else {},
                     fixed_fraction=piece.fraction, hours=piece.hours, capacity_usage=given,
                     debits=debits[0].get(customer) or Debits((), debits[1]))
                 result, grades = fast, fast.grades
             else:
+                if usage is None:
+                    usage = job.usage.daily() if by_rater else job.usage.periods
                 result = rater.rate_totals(
                     sub, piece.period, usage[customer], fixed_fraction=piece.fraction,
                     hours=piece.hours, capacity_usage=given)

@@ -180,6 +180,14 @@ class PlanKernel:
                         self._tiers[(index, name)] = [Tier(up_to=t.up_to, unit_price=t.rate)
                                                       for t in table.tiers]
 
+    @property
+    def needs_totals(self) -> bool:
+        """False when no charge reads the period totals (a credits plan whose only usage charge
+        is the rate card paid with credits: that one reads the debits)."""
+        return any(isinstance(c, UsageCharge)
+                   or (isinstance(c, RateCardCharge) and i != self.paying)
+                   for i, c in enumerate(self.plan.charges))
+
     # --- compiled lookups ------------------------------------------------------------------
 
     def _metered(self, index: int, charge: UsageCharge, model: str) -> bool:
