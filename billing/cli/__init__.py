@@ -7,6 +7,8 @@ through a ``register(app)`` function; :data:`COMMAND_MODULES` lists them.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -57,5 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    raise SystemExit(main())
+    """Console-script entry point.
+
+    Ends the process without tearing the interpreter down: every command has written and closed
+    its outputs by then, and freeing the objects of a large comparison one by one took about
+    half a second. Standard streams and log handlers are flushed first."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
