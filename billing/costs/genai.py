@@ -25,6 +25,7 @@ from the network; this module never calls that). How its data maps onto :class:`
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -47,6 +48,15 @@ _KEYS = {
     "cache_write": "cache_write_mtok",
     "output": "output_mtok",
 }
+
+
+def _minute_at_or_after(bound: time) -> int:
+    """The first minute of the UTC day (0-1440) starting at or after ``bound``, a time of day
+    (naive: UTC; with a zone: converted as on 1970-01-01, as genai-prices compares them)."""
+    if bound.tzinfo is not None:
+        bound = datetime.combine(date(1970, 1, 1), bound).astimezone(UTC).timetz()
+    micros = ((bound.hour * 60 + bound.minute) * 60 + bound.second) * 1_000_000 + bound.microsecond
+    return -(-micros // 60_000_000)
 
 
 class GenaiPrices:
@@ -128,12 +138,18 @@ class GenaiPrices:
             return info.get_prices(midnight), ""
         # Off-peak prices: daily aggregates cannot tell the hour, so take the price in force for
         # the most minutes of the day (ties: the earliest in the day).
+        # The price can change only at the constraints' start and end times: every minute from
+        # one of those to the next has the price of the first (a minute counts from its start).
         votes: Counter[int] = Counter()
         by_id: dict[int, Any] = {}
-        for minute in range(24 * 60):
-            chosen = info.get_prices(midnight + timedelta(minutes=minute))
+        breaks = sorted({0, 24 * 60, *(
+            _minute_at_or_after(bound) for c in info.prices
+            if isinstance(c.constraint, TimeOfDateConstraint)
+            for bound in (c.constraint.start_time, c.constraint.end_time))})
+        for start, end in itertools.pairwise(breaks):
+            chosen = info.get_prices(midnight + timedelta(minutes=start))
             by_id.setdefault(id(chosen), chosen)
-            votes[id(chosen)] += 1
+            votes[id(chosen)] += end - start
         winner, minutes = votes.most_common(1)[0]
         return by_id[winner], f" (time-of-day prices: the one in force {minutes} min of the day)"
 

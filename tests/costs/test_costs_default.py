@@ -14,15 +14,23 @@ USD per 1M tokens:
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from genai_prices import Usage, calc_price
+from genai_prices.types import (
+    ClauseEquals,
+    ConditionalPrice,
+    ModelInfo,
+    ModelPrice,
+    TimeOfDateConstraint,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.costs import CostBook
+from billing.costs.genai import GenaiPrices
 from billing.errors import CostBookError, UnknownModelError
 from billing.usage.aggregates import Counts
 
@@ -203,3 +211,35 @@ def test_one_request_costs_what_genai_prices_calc_price_says(
         genai_request_timestamp=datetime.combine(DAY, time(12, 0), tzinfo=UTC),
     )
     assert ours.amount == theirs.total_price
+
+
+_times = st.times(timezones=st.one_of(
+    st.none(), st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
+                                timezone(timedelta(hours=-8))])))
+
+
+@settings(max_examples=150, deadline=None)
+@given(windows=st.lists(st.tuples(_times, _times), min_size=1, max_size=3),
+       day=st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 12, 31)))
+def test_time_of_day_prices_vote_as_counting_every_minute(
+        windows: list[tuple[time, time]], day: date) -> None:
+    """Daily rows cannot tell the hour: the price in force for the most minutes of the UTC day
+    is taken, found from the windows' bounds instead of by asking about all 1,440 minutes."""
+    prices = [ConditionalPrice(prices=ModelPrice(input_mtok=Decimal(1), output_mtok=Decimal(2)))]
+    prices += [ConditionalPrice(constraint=TimeOfDateConstraint(start, end),
+                                prices=ModelPrice(input_mtok=Decimal(n + 2),
+                                                  output_mtok=Decimal(n + 3)))
+               for n, (start, end) in enumerate(windows)]
+    info = ModelInfo(id="m", match=ClauseEquals(equals="m"), prices=prices)
+    midnight = datetime.combine(day, time(0), tzinfo=UTC)
+    votes: dict[int, int] = {}
+    chosen: dict[int, ModelPrice] = {}
+    for minute in range(24 * 60):  # the definition, minute by minute (the first wins a tie)
+        found = info.get_prices(midnight + timedelta(minutes=minute))
+        chosen.setdefault(id(found), found)
+        votes[id(found)] = votes.get(id(found), 0) + 1
+    most = max(votes.values())
+    expected = next(chosen[k] for k, v in votes.items() if v == most)
+    got, note = GenaiPrices()._prices_on(info, day)
+    assert got is expected
+    assert note == f" (time-of-day prices: the one in force {most} min of the day)"
