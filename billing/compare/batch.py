@@ -22,7 +22,7 @@ import numpy as np
 
 from billing.compare.columns import CapacityBatch
 from billing.compare.kernel import _CLASSES, ModelTotals, PlanKernel, _Fixed
-from billing.money import MTOK, ZERO, round_money
+from billing.money import MTOK, ZERO, money_rounder
 from billing.plans.model import (
     CapacityCharge,
     CapCharge,
@@ -211,17 +211,17 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
     n = len(columns.customers)
     currency, rounding = plan.currency, plan.rounding
 
-    def rounded(value: Decimal) -> Decimal:
-        return round_money(_EXACT.plus(value), currency, rounding)
-
-    round_column = np.frompyfunc(rounded, 1, 1)
+    to_money = money_rounder(currency, rounding)
+    widen: Any = np.frompyfunc(_EXACT.plus, 1, 1)
+    to_money_column: Any = np.frompyfunc(to_money, 1, 1)
     lines: list[tuple[str, Column, str | None]] = []
 
     def add(kind: str, amount: Column | Decimal, grade: str | None = None) -> None:
+        # the kernel's round_money(_EXACT.plus(amount)), column-wise without a Python call
         if isinstance(amount, Decimal):
-            lines.append((kind, _filled(n, rounded(amount)), grade))
+            lines.append((kind, _filled(n, to_money(_EXACT.plus(amount))), grade))
         else:
-            lines.append((kind, round_column(amount), grade))
+            lines.append((kind, to_money_column(widen(amount)), grade))
 
     reserved: Column | None = None
     covered: Column | None = None
