@@ -144,15 +144,22 @@ def representative_rows(aggregates: UsageAggregates, start_day: int, end_day: in
     }
     hours: dict[int, Counts] = {}
     if aggregates.has_hourly():
+        import numpy as np
+
         hourly = aggregates.hourly_arrow()
-        hourly = _between(hourly, "hour", start_day * 24, end_day * 24)
-        by_hour = hourly.group_by(["hour"]).aggregate([(n, "sum") for n in _SUMS])
-        hours = {
-            hour: Counts(*counts)
-            for hour, *counts in sorted(zip(
-                *(by_hour.column(n).to_pylist() for n in ("hour", *(f"{s}_sum" for s in _SUMS))),
-                strict=True))
-        }
+        hour = hourly.column("hour").to_numpy()
+        keep = (hour >= start_day * 24) & (hour < end_day * 24)
+        hour = hour[keep]
+        if len(hour):
+            # sums per hour of the period, as exact 64-bit integers (the engine's sums of the
+            # same tokens fit, so do these)
+            first = int(hour.min())
+            codes = hour - first
+            size = int(codes.max()) + 1
+            sums = [_group_sum(codes, hourly.column(n).to_numpy()[keep], size) for n in _SUMS]
+            count = np.bincount(codes, minlength=size)
+            hours = {first + h: Counts(*(int(v[h]) for v in sums))
+                     for h in np.flatnonzero(count).tolist()}
     return rows, hours
 
 
@@ -353,16 +360,19 @@ def _hour_array(hours: Sequence[int]) -> Any:
 
 
 def _group_sum(keys: Any, values: Any, size: int) -> Any:
-    """Exact int64 sums of ``values`` per key in ``range(size)``.
+    """Exact sums of ``values`` (integers >= 0) per key in ``range(size)``.
 
     ``np.bincount`` sums in float64, which is exact while every partial sum stays below 2**53:
-    it is used only when the whole column's sum does; otherwise ``np.add.at`` in int64."""
+    it is used only when (count x largest value) does; then ``np.add.at`` in int64 while that
+    bound fits 64 bits, else Python integers."""
     import numpy as np
 
-    if len(values) == 0 or int(values.sum()) < 2**53:
+    bound = (int(values.max()) if len(values) else 0) * len(values)
+    if bound < 2**53:
         return np.rint(np.bincount(keys, weights=values, minlength=size)).astype(np.int64)
-    out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, keys, values)
+    exact = bound <= _INT64_LIMIT
+    out = np.zeros(size, dtype=np.int64 if exact else object)
+    np.add.at(out, keys, values if exact else values.astype(object))
     return out
 
 
