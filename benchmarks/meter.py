@@ -2,10 +2,10 @@
 customer with 10,000 customers live.
 
 Events come from a benchmark trace (SYNTHETIC, see generate.py): its first ``--events`` rows,
-re-keyed onto ``--customers`` customers subscribed to ``plans/01-payg-rate-card.yaml`` (payg),
-read as Arrow record batches of ``--batch`` rows and handed to ``Meter.record_batch`` as they
-come (reading the file is not timed). Then ``bill_to_date`` is timed for ``--probes`` customers
-in turn. Prints a table and, with ``--json``, writes the figures.
+read beforehand (reading is not timed) and re-keyed onto ``--customers`` customers subscribed to
+``plans/01-payg-rate-card.yaml`` (payg), then handed to ``Meter.record_batch`` as pyarrow
+Tables of ``--batch`` rows, one after another. Then ``bill_to_date`` is timed for ``--probes``
+customers in turn. Prints a table and, with ``--json``, writes the figures.
 
     python benchmarks/meter.py benchmarks/data/events-1m.parquet --json benchmarks/data/meter.json
 """
