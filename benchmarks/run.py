@@ -6,7 +6,7 @@
 (c) a straightforward pandas script rating the PAYG plan alone (benchmarks/pandas_payg.py).
 
 Each runs in its own process (interpreter start included), ``--repeat`` times (default 3), in
-turn, and the median wall time is reported (runs on a shared 2-core machine vary by a second or
+turn (each round starting one run later than the previous), and the median wall time is reported (runs on a shared 2-core machine vary by a second or
 two); peak RSS is the largest of the runs, from the operating system (``os.wait4``: the process's
 own peak, worker processes of ``billing compare`` are separate). Prints a table and JSON (also
 written with ``--json``).
@@ -72,9 +72,13 @@ def main() -> None:
                           str(PLANS / "01-payg-rate-card.yaml")],
     }
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
-    for _ in range(args.repeat):
-        for name, argv in runs.items():
-            samples[name].append(measure(argv))
+    names = list(runs)
+    for repeat in range(args.repeat):
+        # each round starts one run later, so no run always follows the same one (the machine's
+        # speed drifts from one run to the next; a fixed order turned that into a bias)
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(measure(runs[name]))
     results = {
         name: {"seconds": statistics.median(r["seconds"] for r in found),
                "runs": [r["seconds"] for r in found],
