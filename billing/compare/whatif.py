@@ -29,7 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from billing.costs import CostBook
-from billing.costs.model import ModelCost
+from billing.costs.model import ModelCost, price_tokens
 from billing.errors import TraceError
 from billing.money import ZERO
 from billing.periods import Period, nth_period
@@ -251,15 +251,25 @@ class ScaledMix:
         self.usage = representative_usage(aggregates, period)
         self.total = sum(c.total_tokens for c in self.usage.daily.values())
         self._daily: dict[int, tuple[dict[tuple[str, int, int], Counts], Decimal, int]] = {}
+        self._levels: dict[tuple[str, int, int], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self._hourly: dict[int, dict[int, Counts]] = {}
+
+    def _prices(self, key: tuple[str, int, int]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        found = self._levels.get(key)
+        if found is None:
+            model, band, day = key
+            found = self._levels[key] = self.costbook.level(model, band, day_of(day)).prices()
+        return found
 
     def at(self, level: int, *, hourly: bool) -> tuple[CustomerUsage, Decimal, int]:
         """The usage scaled to ``level`` tokens, its exact supplier cost and its tokens."""
         found = self._daily.get(level)
         if found is None:
             daily = {k: _scaled_counts(c, level, self.total) for k, c in self.usage.daily.items()}
-            cost = sum((self.costbook.cost(model, counts, band, day_of(day)).amount
-                        for (model, band, day), counts in daily.items()), ZERO)
+            # CostBook.cost's arithmetic, with each row's prices looked up once for all levels
+            cost = sum((price_tokens(self._prices(key), (counts.input, counts.cached_input,
+                                                         counts.cache_write, counts.output))[1]
+                        for key, counts in daily.items()), ZERO)
             found = self._daily[level] = (daily, cost, sum(c.total_tokens for c in daily.values()))
         hours: dict[int, Counts] = {}
         if hourly:
