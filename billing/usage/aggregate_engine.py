@@ -50,7 +50,7 @@ from billing.usage.results import Reject, TraceResult, TraceStats, write_rejects
 from billing.usage.spark import quiet_pandas_check, spark_arrow, spark_backend, to_spark
 
 __all__ = ["INT64_MAX", "aggregate_table", "aggregate_trace", "check_sum_bound", "dedupe_table",
-           "sum_bound"]
+           "sum_bound", "time_span"]
 
 _COUNT_COLUMNS = {"input_tokens": "input", "cached_input_tokens": "cached_input",
                   "cache_write_tokens": "cache_write", "output_tokens": "output",
@@ -368,12 +368,19 @@ def aggregate_table(events: ir.Table, *, thresholds: tuple[int, ...] = (),
     """The aggregation, expressed once in Ibis over valid, deduplicated events with columns
     ``customer_id, model, ts_us, ts_s, input, cached_input, cache_write, output, requests``.
 
-    Returns ``(daily, hourly)`` expressions: daily sums by (customer, model, band, day) with
-    ``first_us``/``last_us``, hourly sums by (customer, hour) or None.
+    Returns ``(daily, hourly)`` expressions: daily sums by (customer, model, band, day), hourly
+    sums by (customer, hour) or None. (The first and last event times are one aggregate over
+    the events, :func:`time_span`, not a minimum and maximum per group.)
     """
     if not hourly:
         return _grouped(events, thresholds, "day"), None
     return _split(_grouped(events, thresholds, "hour"))
+
+
+def time_span(events: ir.Table) -> ir.Table:
+    """One row: ``first_us`` and ``last_us``, the first and last event times (epoch
+    microseconds)."""
+    return events.aggregate(first_us=events["ts_us"].min(), last_us=events["ts_us"].max())
 
 
 def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str) -> ir.Table:
@@ -392,7 +399,7 @@ def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str) -> ir.T
     return events.group_by(
         customer_id=events["customer_id"], model=events["model"], band=band,
         **{bucket: events["ts_s"] // seconds},
-    ).aggregate(**sums, first_us=events["ts_us"].min(), last_us=events["ts_us"].max())
+    ).aggregate(**sums)
 
 
 def _split(fine: ir.Table) -> tuple[ir.Table, ir.Table]:
@@ -403,7 +410,7 @@ def _split(fine: ir.Table) -> tuple[ir.Table, ir.Table]:
     daily = fine.group_by(
         customer_id=fine["customer_id"], model=fine["model"], band=fine["band"],
         day=fine["hour"] // 24,
-    ).aggregate(**sums, first_us=fine["first_us"].min(), last_us=fine["last_us"].max())
+    ).aggregate(**sums)
     hourly = fine.group_by(customer_id=fine["customer_id"], hour=fine["hour"]).aggregate(**sums)
     return daily, hourly
 
@@ -512,10 +519,11 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
     # count, and then the exact dedupe below runs).
     id_check = ("count(DISTINCT hash(id)) FILTER (WHERE __reason IS NULL)"
                 if not resolved.derived_ids else "0")
-    n_valid, n_hashes, peak, bad_list = con.execute(
+    n_valid, n_hashes, peak, first_us, last_us, bad_list = con.execute(
         f"SELECT count(*) FILTER (WHERE __reason IS NULL), {id_check}, "
         "max(greatest(input, cached_input, cache_write, output, requests)) "
         "FILTER (WHERE __reason IS NULL), "
+        "min(ts_us) FILTER (WHERE __reason IS NULL), max(ts_us) FILTER (WHERE __reason IS NULL), "
         f"list([CAST(__row AS VARCHAR), __reason] ORDER BY __row) "
         f"FILTER (WHERE __reason IS NOT NULL) FROM {checked}").fetchall()[0]
     bad = [(int(r), str(reason)) for r, reason in (bad_list or [])]
@@ -534,7 +542,9 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
         rows = con.sql(f"SELECT * FROM {valid} ORDER BY __row").to_arrow_table()
         with to_spark(target, rows) as events, quiet_pandas_check():
             scanned = _scan(events, dedupe, thresholds, hourly)
-    copies_rows, daily, first_us, last_us, hourly_rows = scanned
+    copies_rows, daily, span, hourly_rows = scanned
+    if span is not None:  # copies were dropped: the span of the events kept
+        first_us, last_us = span
 
     skipped = sum(1 for _, reason in bad if reason.startswith("skipped: "))
     duplicates = sum(1 for _, conflict in copies_rows if not conflict)
@@ -564,15 +574,20 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
 
 
 def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool) -> tuple[
-        list[tuple[int, bool]], Any, int | None, int | None, Any]:
+        list[tuple[int, bool]], Any, tuple[int | None, int | None] | None, Any]:
     """Dedupe (when ids repeat) and aggregate ``events`` on its backend; the aggregate rows
-    come back as Arrow tables (Python objects are built only if a caller asks for them)."""
+    come back as Arrow tables (Python objects are built only if a caller asks for them). The
+    first and last event times come back too when copies were dropped (else None: the
+    caller's scan of every valid event has them)."""
     copies_rows: list[tuple[int, bool]] = []
+    span: tuple[int | None, int | None] | None = None
     if dedupe:
         copies, kept = dedupe_table(events)
         copies_rows = _copies(copies)
         if copies_rows:
             events = kept
+            found = _arrow(time_span(events))
+            span = (found.column("first_us")[0].as_py(), found.column("last_us")[0].as_py())
     hourly_table = None
     if hourly:
         # Sums by hour are computed once and kept on the backend (DuckDB: a temp table; Spark
@@ -593,9 +608,7 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
     else:
         daily_expr = _grouped(events, thresholds, "day")
         daily_table = _arrow(daily_expr, _DAILY_ORDER)
-    first_us = pc.min(daily_table.column("first_us")).as_py()
-    last_us = pc.max(daily_table.column("last_us")).as_py()
-    return copies_rows, daily_table, first_us, last_us, hourly_table
+    return copies_rows, daily_table, span, hourly_table
 
 
 def _arrow(expr: ir.Table, order: Sequence[str] = ()) -> Any:
