@@ -545,29 +545,18 @@ class PlanKernel:
                         short[model] = short.get(model, Decimal(0)) + Decimal(value).scaleb(
                             exponent)
                 consumed = min(used, balance)
-        # What is left of each grant and pack, in burn order; summed as the rater sums them.
-        expired_value = ZERO
-        unused_value = ZERO
-        left_to_take = consumed
+        # What is left of each grant and pack, in burn order: the total burned taken in turn.
         entries = [(g.amount, g.paid, g.expires_day,
                     self.rater._pack_value.get(g.id, unit_value)) for g in order.grants]
         if topup is not None:
             entries += [(bought, topup.paid, expires, each)
                         for bought, expires, each in bought_packs]
+        left: list[tuple[Decimal, bool, date | None, Decimal]] = []
         for amount, paid, expires, each in entries:
-            take = min(left_to_take, amount) if amount > 0 else Decimal(0)
-            left_to_take = EXACT.subtract(left_to_take, take)
-            left = EXACT.subtract(amount, take)
-            if not paid or left <= 0:
-                continue
-            worth = _EXACT.multiply(left, each)
-            if expires is not None and expires <= period.end:
-                expired_value += worth
-            else:
-                unused_value += worth
-        refused = {} if charge.overage != "block" else {
-            m: _EXACT.multiply(c, unit_value) for m, c in short.items()}
-        return _Burn(amounts, refused, burned, packs, expired_value, unused_value)
+            take = min(consumed, amount) if amount > 0 else Decimal(0)
+            consumed = EXACT.subtract(consumed, take)
+            left.append((EXACT.subtract(amount, take), paid, expires, each))
+        return _settled(period, charge, amounts, burned, short, packs, left)
 
     def _burn_each(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
                    ) -> _Burn:
@@ -631,20 +620,30 @@ class PlanKernel:
                     burned[model] = EXACT.add(burned[model], take)
                 if need > 0:
                     short[model] = EXACT.add(short.get(model, Decimal(0)), need)
-        # Summed in the ambient context, as the rater sums them (paid_value).
-        expired_value = ZERO
-        unused_value = ZERO
-        for entry in entries:
-            if not entry.paid or entry.left <= 0:
-                continue
-            worth = _EXACT.multiply(entry.left, value_of[entry.id])
-            if entry.expires is not None and entry.expires <= period.end:
-                expired_value += worth
-            else:
-                unused_value += worth
-        refused = {} if charge.overage != "block" else {
-            m: _EXACT.multiply(c, unit_value) for m, c in short.items()}
-        return _Burn(amounts, refused, burned, packs, expired_value, unused_value)
+        return _settled(period, charge, amounts, burned, short, packs,
+                        [(e.left, e.paid, e.expires, value_of[e.id]) for e in entries])
+
+
+def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
+             burned: dict[str, Decimal], short: Mapping[str, Decimal], packs: list[Decimal],
+             left: Sequence[tuple[Decimal, bool, date | None, Decimal]]) -> _Burn:
+    """A burn's outcome from what is left of each grant and pack, in burn order (credits left,
+    paid, expiry day, money per credit): paid credits left are worth their price, expired
+    (breakage) or unused, summed in the ambient context as the rater sums them; with
+    ``overage: block`` what the credits did not cover is refused."""
+    expired_value = ZERO
+    unused_value = ZERO
+    for credits_left, paid, expires, each in left:
+        if not paid or credits_left <= 0:
+            continue
+        worth = _EXACT.multiply(credits_left, each)
+        if expires is not None and expires <= period.end:
+            expired_value += worth
+        else:
+            unused_value += worth
+    refused = {} if charge.overage != "block" else {
+        m: _EXACT.multiply(c, charge.unit_value) for m, c in short.items()}
+    return _Burn(amounts, refused, burned, packs, expired_value, unused_value)
 
 
 _Add = Callable[..., None]

@@ -21,7 +21,6 @@ from billing.plans import Plan
 from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hours_between
 from billing.rating.engine import Rater
-from billing.rating.usage import CustomerUsage
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
 from tests.compare.test_kernel import (
@@ -34,6 +33,7 @@ from tests.compare.test_kernel import (
     fractions,
     hour_rows,
     rows,
+    usage_of,
 )
 
 customers = st.lists(st.tuples(rows, hour_rows), min_size=1, max_size=5)
@@ -55,19 +55,8 @@ def test_batch_bills_what_the_kernel_bills(
         plan: Plan, data: list[tuple[list[tuple[str, int, int, int, int, int]],
                                      list[tuple[int, int, int, int]]]],
         seats: int, fraction: Decimal | None) -> None:
-    usages: dict[str, CustomerUsage] = {}
-    first_hour = FIRST_DAY * 24
-    for number, (days, hours) in enumerate(data):
-        usage = usages[f"c{number}"] = CustomerUsage(f"c{number}")
-        for model, day, fresh, cached, output, requests in days:
-            key = (model, 0, FIRST_DAY + day)
-            counts = Counts(fresh, cached, 0, output, requests, 1)
-            if key in usage.daily:
-                usage.daily[key].add(counts)
-            else:
-                usage.daily[key] = counts
-        for hour, fresh, cached, output in hours:
-            usage.hourly[first_hour + hour] = Counts(fresh, cached, 0, output, 1, 1)
+    usages = {f"c{number}": usage_of(f"c{number}", days, hours)
+              for number, (days, hours) in enumerate(data)}
     rater = Rater(plan, costbook=COSTBOOK)
     kernel = PlanKernel(plan, rater)
     sub = Subscription(customer_id="c0", plan=plan.id, start=START, seats=seats)

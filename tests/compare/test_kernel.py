@@ -106,6 +106,23 @@ charges:
 }
 
 
+def usage_of(customer: str, data: list[tuple[str, int, int, int, int, int]],
+             hours: list[tuple[int, int, int, int]]) -> CustomerUsage:
+    """A customer's usage from drawn rows: (model, day, fresh, cached, output, requests) daily,
+    (hour, fresh, cached, output) hourly; days and hours counted from the period's start."""
+    usage = CustomerUsage(customer)
+    for model, day, fresh, cached, output, requests in data:
+        key = (model, 0, FIRST_DAY + day)
+        counts = Counts(fresh, cached, 0, output, requests, 1)
+        if key in usage.daily:
+            usage.daily[key].add(counts)
+        else:
+            usage.daily[key] = counts
+    for hour, fresh, cached, output in hours:
+        usage.hourly[FIRST_DAY * 24 + hour] = Counts(fresh, cached, 0, output, 1, 1)
+    return usage
+
+
 def _row_costs(usage: CustomerUsage) -> dict[tuple[str, int, int], tuple[Decimal, ...]]:
     """Exact supplier cost per class of each daily row (what the comparison prices once)."""
     return {key: tuple(a for _, a in COSTBOOK.cost(key[0], counts, key[1], day_of(key[2])).by_class)
@@ -150,17 +167,8 @@ def test_the_kernel_takes_every_plan_but_credits() -> None:
 def test_kernel_bills_what_the_rater_bills(plan: Plan, data: list[tuple[str, int, int, int, int, int]],
                                            hours: list[tuple[int, int, int, int]], seats: int,
                                            fraction: Decimal | None) -> None:
-    usage = CustomerUsage("c1")
-    for model, day, fresh, cached, output, requests in data:
-        key = (model, 0, FIRST_DAY + day)
-        counts = Counts(fresh, cached, 0, output, requests, 1)
-        if key in usage.daily:
-            usage.daily[key].add(counts)
-        else:
-            usage.daily[key] = counts
+    usage = usage_of("c1", data, hours)
     first_hour = FIRST_DAY * 24
-    for hour, fresh, cached, output in hours:
-        usage.hourly[first_hour + hour] = Counts(fresh, cached, 0, output, 1, 1)
     if usage.daily and not usage.hourly:  # the aggregation gives hours whenever it gives days
         usage.hourly[first_hour] = Counts()
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=seats)
