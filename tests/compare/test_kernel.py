@@ -416,3 +416,21 @@ def test_a_top_up_that_burns_before_the_grants_is_burned_debit_by_debit() -> Non
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
     debits = Debits([(FIRST_DAY, "gpt-5", 10**12)], 2)
     assert kernel._burn_in_order(sub, PERIOD, Decimal(1), debits) is None
+
+
+def test_grouped_sums_stay_exact_past_float_and_64_bit_range() -> None:
+    """Sums per key are exact whatever their size: float64 counting only while every sum is
+    below 2**53, 64-bit integers below 2**63, Python integers beyond."""
+    import numpy as np
+
+    from billing.compare.columns import _group_sum
+
+    keys = np.array([0, 1, 0, 1], dtype=np.int64)
+    small = np.array([1, 2, 3, 4], dtype=np.int64)
+    assert _group_sum(keys, small, 2).tolist() == [4, 6]  # 1 + 3, 2 + 4
+    # 2**53 + 1 is the first integer float64 cannot hold: summed as floats it would be lost
+    big = np.array([2**53, 2, 1, 0], dtype=np.int64)
+    assert _group_sum(keys, big, 2).tolist() == [2**53 + 1, 2]
+    # two values near 2**62 on one key pass 2**63 - 1: Python integers
+    huge = np.array([2**62 + 1, 5, 2**62 + 2, 7], dtype=np.int64)
+    assert [int(v) for v in _group_sum(keys, huge, 2)] == [2**63 + 3, 12]
