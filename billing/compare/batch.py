@@ -159,6 +159,7 @@ class BatchResult:
             return out
 
         total = merged(lambda r: r.total)
+
         def line(i: int) -> Callable[[BatchResult], Column]:
             return lambda r: r.lines[i][1]
 

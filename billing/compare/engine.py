@@ -67,7 +67,7 @@ from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
 from billing.plans.model import CapacityCharge
 from billing.pricing import capacity
-from billing.rating.engine import Rater, RatingTotals, grade_of
+from billing.rating.engine import CapacityUsage, Rater, RatingTotals, grade_of
 from billing.rating.usage import SnapshotUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_engine import aggregate_trace
@@ -517,23 +517,6 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
         unused = ZERO
         reserved: Decimal | None = None
         covered: Decimal | None = None
-        if batches is not None:
-            for batch in batches:
-                revenue += batch.total[position] * rate
-                if batch.reserved is not None and batch.covered is not None:
-                    reserved = (reserved or ZERO) + batch.reserved[position]
-                    covered = (covered or ZERO) + batch.covered[position]
-                for grade, amounts in batch.lines:
-                    key = grade or UNATTRIBUTED
-                    grade_revenue[key] = grade_revenue.get(key, ZERO) + amounts[position] * rate
-            rows.append(CustomerResult(
-                customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
-                tokens=costs.tokens[customer], credit_breakage=None, reserved=reserved,
-                covered=covered))
-            done += 1
-            if options.progress is not None:
-                options.progress(done, total_ratings)
-            continue
         seats = options.seats_by_customer.get(customer, options.seats)
         if by_rater:
             sub = Subscription(customer_id=customer, plan=plan.id, start=start.date(),
@@ -541,22 +524,31 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
         else:
             sub = templates.get(seats) or templates.setdefault(seats, Subscription(
                 customer_id=customer, plan=plan.id, start=start.date(), seats=seats))
-        for piece, columns, debits in zip(slices, by_slice, debits_by_slice, strict=True):
-            given = {name: c.of(customer) for name, c in columns.items()} if columns else None
+        for number, (piece, columns, debits) in enumerate(
+                zip(slices, by_slice, debits_by_slice, strict=True)):
             result: RatingTotals | KernelResult
-            if kernel is not None and debits is not None:
-                fast = kernel.rate(
+            if batches is not None:  # rated with every customer of the period at once
+                batch = batches[number]
+                result = KernelResult(
+                    total=batch.total[position],
+                    grades=tuple((grade, amounts[position]) for grade, amounts in batch.lines),
+                    reserved=None if batch.reserved is None else batch.reserved[position],
+                    covered=None if batch.covered is None else batch.covered[position])
+                grades = result.grades
+            elif kernel is not None and debits is not None:
+                result = kernel.rate(
                     sub, piece.period,
                     job.usage.totals(customer, piece.period, job.models) if needs_totals else {},
-                    fixed_fraction=piece.fraction, hours=piece.hours, capacity_usage=given,
+                    fixed_fraction=piece.fraction, hours=piece.hours,
+                    capacity_usage=_capacity_of(columns, customer),
                     debits=debits[0].get(customer) or Debits((), debits[1]))
-                result, grades = fast, fast.grades
+                grades = result.grades
             else:
                 if usage is None:
                     usage = job.usage.daily() if by_rater else job.usage.periods
                 result = rater.rate_totals(
                     sub, piece.period, usage[customer], fixed_fraction=piece.fraction,
-                    hours=piece.hours, capacity_usage=given)
+                    hours=piece.hours, capacity_usage=_capacity_of(columns, customer))
                 grades = tuple((line.grade, line.rounded_amount) for line in result.lines)
             breakage += result.breakage_value * rate
             unused = result.unused_paid_value * rate  # paid credits left after the last period
@@ -588,6 +580,12 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
             costbook=costbook, fx_rate=rate, seats=options.seats, rater=rater,
             mixes=job.mixes))
     return summary
+
+
+def _capacity_of(columns: Mapping[str, CapacityColumns], customer: str
+                 ) -> dict[str, CapacityUsage] | None:
+    """One customer's usage of each capacity charge (None: the plan has none)."""
+    return {name: c.of(customer) for name, c in columns.items()} if columns else None
 
 
 def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
