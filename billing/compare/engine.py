@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,23 @@ class _Costs:
     by_model: Mapping[str, Decimal]
     by_provider: Mapping[str, Decimal]
     tokens: Mapping[str, int]
+    column: Sequence[Decimal] = ()
+    """Each customer's cost, in the customers' order (sorted)."""
+    total: Decimal = ZERO
+    """Summed in the customers' order."""
+    total_tokens: int = 0
+    top1pct: Decimal = ZERO
+    """The cost of the costliest 1% of customers (at least one)."""
+
+    @staticmethod
+    def of(by_customer: Mapping[str, Decimal], by_model: Mapping[str, Decimal],
+           by_provider: Mapping[str, Decimal], tokens: Mapping[str, int]) -> _Costs:
+        customers = sorted(by_customer)
+        column = [by_customer[c] for c in customers]
+        by_cost = sorted(column, reverse=True)
+        top = max(1, math.ceil(len(by_cost) / 100)) if by_cost else 0
+        return _Costs(by_customer, by_model, by_provider, tokens, column, sum(column, ZERO),
+                      sum(tokens[c] for c in customers), sum(by_cost[:top], ZERO))
 
 
 class _Rows:
@@ -169,14 +187,14 @@ class _Rows:
             by_provider[provider] = by_provider.get(provider, ZERO) + amount
         if current is not None:
             by_customer[current], tokens[current] = total, count
-        self.costs = _Costs(by_customer, by_model, by_provider, tokens)
+        self.costs = _Costs.of(by_customer, by_model, by_provider, tokens)
 
 
-def _percentile(values: Sequence[Decimal], p: Decimal) -> Decimal | None:
-    """Linear interpolation between closest ranks (numpy's default), exact in Decimal."""
-    if not values:
+def _percentile(ordered: Sequence[Decimal], p: Decimal) -> Decimal | None:
+    """Linear interpolation between closest ranks (numpy's default), exact in Decimal, of
+    values in ascending order."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     position = (len(ordered) - 1) * p
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
@@ -413,8 +431,9 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
             _FORKED_JOB = None
     results = []
     for index, plan in enumerate(plans):
-        results.append(_rate_plan(plan, job, offset=index * len(customers),
-                                  total=len(plans) * len(customers)))
+        summary, figures = _rate_plan(plan, job, offset=index * len(customers),
+                                      total=len(plans) * len(customers))
+        results.append(_with_customers(summary, figures, job))
     return results
 
 
@@ -424,13 +443,25 @@ def _weight(plan: Plan) -> int:
     return 2 * ("credits" in kinds) + ("capacity" in kinds)
 
 
-_Packed = tuple[PlanResult, list[tuple[str, str | None, str | None, str | None]]]
+@dataclass(frozen=True, slots=True)
+class _Figures:
+    """Each customer's figures under one plan, in the customers' order: what a plan's rating
+    gives back (the customer's supplier cost and tokens do not depend on the plan)."""
+
+    revenue: Sequence[Decimal]
+    breakage: Sequence[Decimal] | None
+    """Credit breakage (None: the plan has no credits)."""
+    reserved: Sequence[Decimal | None]
+    covered: Sequence[Decimal | None]
+
+
+_Packed = tuple[PlanResult, tuple[list[str], list[str] | None, list[str | None], list[str | None]]]
 
 
 def _rate_forked(index: int) -> tuple[int, _Packed]:
     assert _FORKED_JOB is not None, "worker started without a job"
     job, plans = _FORKED_JOB
-    return index, _pack(_rate_plan(plans[index], dataclasses.replace(
+    return index, _pack(*_rate_plan(plans[index], dataclasses.replace(
         job, options=dataclasses.replace(job.options, progress=None)), offset=0, total=0))
 
 
@@ -442,38 +473,46 @@ def _number(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def _pack(result: PlanResult) -> _Packed:
+def _pack(result: PlanResult, figures: _Figures) -> _Packed:
     """A worker's result, light to send back: each customer's figures as exact decimal text
-    (a ``Decimal`` pickles slowly) without what the parent already has (cost, tokens)."""
-    return (dataclasses.replace(result, customers=()),
-            [(str(r.revenue), _text(r.credit_breakage), _text(r.reserved), _text(r.covered))
-             for r in result.customers])
+    (a ``Decimal`` pickles slowly)."""
+    return result, ([str(v) for v in figures.revenue],
+                    None if figures.breakage is None else [str(v) for v in figures.breakage],
+                    [_text(v) for v in figures.reserved], [_text(v) for v in figures.covered])
 
 
 def _unpack(packed: _Packed, job: _Job) -> PlanResult:
-    result, figures = packed
+    result, (revenue, breakage, reserved, covered) = packed
+    return _with_customers(result, _Figures(
+        [Decimal(v) for v in revenue], None if breakage is None else [Decimal(v) for v in breakage],
+        [_number(v) for v in reserved], [_number(v) for v in covered]), job)
+
+
+def _with_customers(result: PlanResult, figures: _Figures, job: _Job) -> PlanResult:
+    """The plan's result with a row per customer."""
     costs = job.costs
+    breakage: Sequence[Decimal | None] = (
+        [None] * len(job.customers) if figures.breakage is None else figures.breakage)
     return dataclasses.replace(result, customers=tuple(
-        CustomerResult(customer_id=customer, revenue=Decimal(revenue),
-                       cost=costs.by_customer[customer], tokens=costs.tokens[customer],
-                       credit_breakage=_number(breakage), reserved=_number(reserved),
-                       covered=_number(covered))
-        for customer, (revenue, breakage, reserved, covered)
-        in zip(job.customers, figures, strict=True)))
+        CustomerResult(customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
+                       tokens=costs.tokens[customer], credit_breakage=lost, reserved=reserved,
+                       covered=covered)
+        for customer, revenue, lost, reserved, covered
+        in zip(job.customers, figures.revenue, breakage, figures.reserved, figures.covered,
+               strict=True)))
 
 
-def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
-    """Rate every customer under one plan and summarise."""
+def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
+               ) -> tuple[PlanResult, _Figures]:
+    """Rate every customer under one plan and summarise: the summary (without its rows per
+    customer) and each customer's figures."""
     options, costs, start, end = job.options, job.costs, job.start, job.end
     costbook, report_currency, hhi = job.costbook, job.report_currency, job.hhi
-    done = offset
-    total_ratings = total
     rater = Rater(plan, costbook=costbook, plan_path=options.plan_paths.get(plan.id))
     rate = Decimal(1) if plan.currency == report_currency else options.fx[plan.currency]
     slices = _slices(plan, start, end, options.full_periods)
     per_bucket = sum((c.baseload.per_bucket for c in plan.charges
                       if isinstance(c, CapacityCharge)), 0)
-    rows: list[CustomerResult] = []
     grade_revenue: dict[str, Decimal] = {}
     hourly_covered: dict[int, Decimal] = {}
     capacity_charges = [c for c in plan.charges if isinstance(c, CapacityCharge)]
@@ -502,16 +541,88 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
                     job.usage.aggregates, kernel.paying_prices(job.models),
                     piece.period.start_day, piece.period.end_day)
         debits_by_slice.append(found_debits)
-    by_rater = kernel is None or (kernel.credit_terms is not None
-                                  and any(d is None for d in debits_by_slice))
     batches: list[BatchResult] | None = None
     if kernel is not None and kernel.credit_terms is None:
         batches = [_rate_columns(kernel, job, start, piece, columns)
                    for piece, columns in zip(slices, by_slice, strict=True)]
+    uses_credits = rater.uses_credits
+    if batches is not None:
+        figures = _batch_figures(len(job.customers), batches, rate, uses_credits,
+                                 bool(plan.grades), grade_revenue)
+        if options.progress is not None:
+            options.progress(offset + len(job.customers), total)
+    else:
+        figures = _figures_one_by_one(plan, job, rater, kernel, rate, slices, by_slice,
+                                      debits_by_slice, grade_revenue, offset=offset,
+                                      total=total)
+    summary = _summarise(plan, rate, figures, slices, options.full_periods, costs,
+                         grade_revenue, hhi, per_bucket, hourly_covered)
+    if job.mixes is not None:
+        # In the same worker as the plan's rating: the searches of all plans run in parallel.
+        summary = dataclasses.replace(summary, break_even=break_even(
+            plan, job.usage.aggregates, start=start.date(), customers=len(job.customers),
+            costbook=costbook, fx_rate=rate, seats=options.seats, rater=rater,
+            mixes=job.mixes))
+    return summary, figures
+
+
+def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, uses_credits: bool,
+                   graded: bool, grade_revenue: dict[str, Decimal]) -> _Figures:
+    """Each customer's figures from the periods' batch results, column by column: the same
+    operations, in the same order, as :func:`_figures_one_by_one` applies customer by customer
+    (so the same figures to the last digit); adds the plan's revenue per grade into
+    ``grade_revenue``."""
+    import numpy as np
+
+    revenue: Any = np.full(n, ZERO, dtype=object)
+    reserved: list[Decimal | None] = [None] * n
+    covered: list[Decimal | None] = [None] * n
+    by_key: dict[str, list[Any]] = {}
+    for batch in batches:
+        revenue = revenue + batch.total * rate
+        if batch.reserved is not None:
+            assert batch.covered is not None
+            reserved = [(r or ZERO) + x for r, x in zip(reserved, batch.reserved, strict=True)]
+            covered = [(c or ZERO) + (x or ZERO)
+                       for c, x in zip(covered, batch.covered, strict=True)]
+        if graded:
+            for grade, amounts in batch.lines:
+                by_key.setdefault(grade or UNATTRIBUTED, []).append(amounts * rate)
+    if n:
+        # customer by customer, each customer's periods and lines in order
+        for key, columns in by_key.items():
+            grade_revenue[key] = sum(chain.from_iterable(zip(*columns, strict=True)),
+                                     grade_revenue.get(key, ZERO))
+    breakage: list[Decimal] | None = None
+    if uses_credits:  # a batch has no credits: zero breakage, worked as the rater's result
+        lost = ZERO
+        for _ in batches:
+            lost += ZERO * rate
+        lost += ZERO * rate
+        breakage = [lost] * n
+    return _Figures(revenue.tolist(), breakage, reserved, covered)
+
+
+def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, kernel: PlanKernel | None,
+                        rate: Decimal, slices: Sequence[_Slice],
+                        by_slice: Sequence[Mapping[str, CapacityColumns]],
+                        debits_by_slice: Sequence[tuple[dict[str, Debits], int] | None],
+                        grade_revenue: dict[str, Decimal], *, offset: int, total: int
+                        ) -> _Figures:
+    """Each customer's figures, one customer at a time: by the kernel (credits burned down in
+    the period) or by the rater (plans and periods the kernel cannot take)."""
+    options, start = job.options, job.start
+    by_rater = kernel is None or (kernel.credit_terms is not None
+                                  and any(d is None for d in debits_by_slice))
     usage: Mapping[str, SnapshotUsage] | None = None  # built when the rater first needs it
     needs_totals = kernel is not None and kernel.needs_totals
     templates: dict[int, Subscription] = {}  # a kernel needs only the seats and the dates
-    for position, customer in enumerate(job.customers):
+    uses_credits = rater.uses_credits
+    revenues: list[Decimal] = []
+    breakages: list[Decimal] = []
+    reserves: list[Decimal | None] = []
+    coverage: list[Decimal | None] = []
+    for done, customer in enumerate(job.customers, offset + 1):
         revenue = ZERO
         breakage = ZERO
         unused = ZERO
@@ -524,18 +635,9 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
         else:
             sub = templates.get(seats) or templates.setdefault(seats, Subscription(
                 customer_id=customer, plan=plan.id, start=start.date(), seats=seats))
-        for number, (piece, columns, debits) in enumerate(
-                zip(slices, by_slice, debits_by_slice, strict=True)):
+        for piece, columns, debits in zip(slices, by_slice, debits_by_slice, strict=True):
             result: RatingTotals | KernelResult
-            if batches is not None:  # rated with every customer of the period at once
-                batch = batches[number]
-                result = KernelResult(
-                    total=batch.total[position],
-                    grades=tuple((grade, amounts[position]) for grade, amounts in batch.lines),
-                    reserved=None if batch.reserved is None else batch.reserved[position],
-                    covered=None if batch.covered is None else batch.covered[position])
-                grades = result.grades
-            elif kernel is not None and debits is not None:
+            if kernel is not None and debits is not None:
                 result = kernel.rate(
                     sub, piece.period,
                     job.usage.totals(customer, piece.period, job.models) if needs_totals else {},
@@ -561,25 +663,13 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int) -> PlanResult:
                     key = grade or UNATTRIBUTED
                     grade_revenue[key] = grade_revenue.get(key, ZERO) + amount * rate
         breakage += unused
-        rows.append(CustomerResult(
-            customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
-            tokens=costs.tokens[customer],
-            credit_breakage=breakage if rater.uses_credits else None,
-            reserved=reserved, covered=covered,
-        ))
-        done += 1
+        revenues.append(revenue)
+        breakages.append(breakage)
+        reserves.append(reserved)
+        coverage.append(covered)
         if options.progress is not None:
-            options.progress(done, total_ratings)
-    summary = _summarise(plan, rate, rows, slices, options.full_periods, costs,
-                         grade_revenue, hhi, rater.uses_credits, per_bucket,
-                         hourly_covered)
-    if job.mixes is not None:
-        # In the same worker as the plan's rating: the searches of all plans run in parallel.
-        summary = dataclasses.replace(summary, break_even=break_even(
-            plan, job.usage.aggregates, start=start.date(), customers=len(job.customers),
-            costbook=costbook, fx_rate=rate, seats=options.seats, rater=rater,
-            mixes=job.mixes))
-    return summary
+            options.progress(done, total)
+    return _Figures(revenues, breakages if uses_credits else None, reserves, coverage)
 
 
 def _capacity_of(columns: Mapping[str, CapacityColumns], customer: str
@@ -613,16 +703,16 @@ def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
     return BatchResult.gather(len(job.customers), found)
 
 
-def _summarise(plan: Plan, fx_rate: Decimal, rows: list[CustomerResult], slices: list[_Slice],
+def _summarise(plan: Plan, fx_rate: Decimal, figures: _Figures, slices: list[_Slice],
                full: bool, costs: _Costs, grade_revenue: Mapping[str, Decimal],
-               hhi: Decimal | None, uses_credits: bool, per_bucket: int,
+               hhi: Decimal | None, per_bucket: int,
                hourly_covered: Mapping[int, Decimal]) -> PlanResult:
-    revenue = sum((r.revenue for r in rows), ZERO)
-    cost = sum((r.cost for r in rows), ZERO)
-    tokens = sum(r.tokens for r in rows)
-    pcts = [exact(r.margin / r.revenue) for r in rows if r.revenue]  # exact; rounded at the end
-    by_cost = sorted((r.cost for r in rows), reverse=True)
-    top = max(1, math.ceil(len(by_cost) / 100)) if by_cost else 0
+    """The plan's figures over every customer (its rows per customer are added after)."""
+    revenues = figures.revenue
+    revenue = sum(revenues, ZERO)
+    cost = costs.total
+    margins = [r - c for r, c in zip(revenues, costs.column, strict=True)]
+    pcts = sorted(exact(m / r) for m, r in zip(margins, revenues, strict=True) if r)
     by_grade: dict[str, GradeFigures] | None = None
     if plan.grades:
         grade_cost: dict[str, Decimal] = {}
@@ -633,33 +723,33 @@ def _summarise(plan: Plan, fx_rate: Decimal, rows: list[CustomerResult], slices:
             key: GradeFigures(grade_revenue.get(key, ZERO), grade_cost.get(key, ZERO))
             for key in sorted({*plan.grades, UNATTRIBUTED, *grade_revenue, *grade_cost})
         }
-    reserved = sum((r.reserved for r in rows if r.reserved is not None), ZERO)
-    covered = sum((r.covered for r in rows if r.covered is not None), ZERO)
-    is_capacity = any(r.reserved is not None for r in rows)
+    reserved = sum((r for r in figures.reserved if r is not None), ZERO)
+    covered = sum((c for c in figures.covered if c is not None), ZERO)
+    is_capacity = any(r is not None for r in figures.reserved)
     series: tuple[tuple[int, Decimal], ...] = ()
     if is_capacity and per_bucket:
         hours = sorted({h for s in slices for h in (s.hours or ())})
         if not hours:
             hours = sorted(hourly_covered)
-        capacity_per_hour = Decimal(per_bucket * len(rows))
+        capacity_per_hour = Decimal(per_bucket * len(revenues))
         series = tuple((h, ratio(hourly_covered.get(h, ZERO), capacity_per_hour) or ZERO)
                        for h in hours)
     return PlanResult(
         id=plan.id, name=plan.name or plan.id, version=plan.version.isoformat(),
         plan_currency=plan.currency, fx_rate=fx_rate,
-        proration=_proration_text(plan, slices, full), customers=tuple(rows),
-        revenue=revenue, cost=cost, tokens=tokens,
-        negative_margin_customers=sum(1 for r in rows if r.margin < 0),
+        proration=_proration_text(plan, slices, full), customers=(),
+        revenue=revenue, cost=cost, tokens=costs.total_tokens,
+        negative_margin_customers=sum(1 for m in margins if m < 0),
         customer_margin_pct={
             "p5": _percentile(pcts, Decimal("0.05")),
             "p50": _percentile(pcts, Decimal("0.5")),
             "p95": _percentile(pcts, Decimal("0.95")),
         },
-        top1pct_cost_share=ratio(sum(by_cost[:top], ZERO), cost),
-        revenue_per_mtok=ratio(revenue * MTOK, Decimal(tokens)),
-        cost_per_mtok=ratio(cost * MTOK, Decimal(tokens)),
-        credit_breakage=(sum((r.credit_breakage or ZERO for r in rows), ZERO)
-                         if uses_credits else None),
+        top1pct_cost_share=ratio(costs.top1pct, cost),
+        revenue_per_mtok=ratio(revenue * MTOK, Decimal(costs.total_tokens)),
+        cost_per_mtok=ratio(cost * MTOK, Decimal(costs.total_tokens)),
+        credit_breakage=(None if figures.breakage is None
+                         else sum((b or ZERO for b in figures.breakage), ZERO)),
         baseload_utilization=ratio(covered, reserved) if is_capacity else None,
         by_grade=by_grade, supplier_hhi=hhi, utilization_by_hour=series,
     )
