@@ -283,8 +283,9 @@ class _Validator:
         checks.append((f"({value}) IS NULL", bad))
         return checks, f"epoch_us({value})"
 
-    def select(self, relation: str, has_ok: bool) -> str:
-        """SQL: every row with ``__reason`` (NULL when valid) and the typed event columns."""
+    def select(self, relation: str, has_ok: bool, *, reasons: bool = True) -> str:
+        """SQL: every row with ``__reason`` (NULL when valid) and the typed event columns
+        (``reasons=False``: the columns alone, for a file known to be valid)."""
         src = self.resolved.sources
         spec = self.spec
         checks: list[tuple[str, str]] = []
@@ -330,7 +331,7 @@ class _Validator:
                 value = f"CAST({COUNT_DEFAULTS[name]} AS BIGINT)"
             outputs[_COUNT_COLUMNS[name]] = value
         reason = ("CASE " + " ".join(f"WHEN {cond} THEN {text}" for cond, text in checks)
-                  + " END") if checks else "NULL"
+                  + " END") if checks and reasons else "NULL"
         cols = ", ".join(f"{expr} AS {_q(name)}" for name, expr in outputs.items())
         return f"SELECT __row, {reason} AS __reason, {cols} FROM {relation}"
 
@@ -532,10 +533,16 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
         f"SELECT __row, __reason FROM {checked} WHERE __reason IS NOT NULL "
         "ORDER BY __row").fetchall()] if n_bad else []
     valid = reader.name("valid")
+    if n_bad == 0 and kind == "VIEW":
+        # Every row is valid: the scans below read the typed columns without the checks
+        # (they would evaluate the rules, and read the id column, for nothing).
+        rows_sql = f"({validator.select(source.relation, False, reasons=False)})"
+    else:
+        rows_sql = f"{checked} WHERE __reason IS NULL"
     con.execute(
         f"CREATE TEMP VIEW {valid} AS SELECT * EXCLUDE (__reason), "
         "(ts_us - ((ts_us % 1000000) + 1000000) % 1000000) // 1000000 AS ts_s "
-        f"FROM {checked} WHERE __reason IS NULL")
+        f"FROM {rows_sql}")
     reader.temp.append(("VIEW", valid))
     check_sum_bound(n_valid, peak or 0, thresholds, where=str(spec.path))
     dedupe = not resolved.derived_ids and n_hashes != n_valid
