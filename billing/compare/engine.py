@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -44,6 +44,7 @@ from billing.compare.kernel import Debits, KernelResult, ModelTotals, PlanKernel
 from billing.compare.model import (
     CompareOptions,
     CustomerResult,
+    CustomerRows,
     GradeFigures,
     PlanResult,
     PriceChangeFigures,
@@ -483,23 +484,34 @@ def _pack(result: PlanResult, figures: _Figures) -> _Packed:
 
 def _unpack(packed: _Packed, job: _Job) -> PlanResult:
     result, (revenue, breakage, reserved, covered) = packed
-    return _with_customers(result, _Figures(
-        [Decimal(v) for v in revenue], None if breakage is None else [Decimal(v) for v in breakage],
-        [_number(v) for v in reserved], [_number(v) for v in covered]), job)
+
+    def figures() -> _Figures:  # read when a report first asks for the customers' rows
+        return _Figures([Decimal(v) for v in revenue],
+                        None if breakage is None else [Decimal(v) for v in breakage],
+                        [_number(v) for v in reserved], [_number(v) for v in covered])
+
+    return _with_customers(result, figures, job)
 
 
-def _with_customers(result: PlanResult, figures: _Figures, job: _Job) -> PlanResult:
-    """The plan's result with a row per customer."""
-    costs = job.costs
-    breakage: Sequence[Decimal | None] = (
-        [None] * len(job.customers) if figures.breakage is None else figures.breakage)
-    return dataclasses.replace(result, customers=tuple(
-        CustomerResult(customer_id=customer, revenue=revenue, cost=costs.by_customer[customer],
-                       tokens=costs.tokens[customer], credit_breakage=lost, reserved=reserved,
-                       covered=covered)
-        for customer, revenue, lost, reserved, covered
-        in zip(job.customers, figures.revenue, breakage, figures.reserved, figures.covered,
-               strict=True)))
+def _with_customers(result: PlanResult, figures: _Figures | Callable[[], _Figures],
+                    job: _Job) -> PlanResult:
+    """The plan's result with a row per customer, built when first read (``figures`` may be a
+    function that gives them)."""
+    costs, customers = job.costs, job.customers
+
+    def build() -> tuple[CustomerResult, ...]:
+        found = figures if isinstance(figures, _Figures) else figures()
+        breakage: Sequence[Decimal | None] = (
+            [None] * len(customers) if found.breakage is None else found.breakage)
+        return tuple(
+            CustomerResult(customer_id=customer, revenue=revenue,
+                           cost=costs.by_customer[customer], tokens=costs.tokens[customer],
+                           credit_breakage=lost, reserved=reserved, covered=covered)
+            for customer, revenue, lost, reserved, covered
+            in zip(customers, found.revenue, breakage, found.reserved, found.covered,
+                   strict=True))
+
+    return dataclasses.replace(result, customers=CustomerRows(len(customers), build))
 
 
 def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int

@@ -7,12 +7,12 @@ to :data:`RATIO_PLACES` decimal places where they are computed, so that reports 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Final
+from typing import Final, overload
 
 from billing.compare.whatif import BreakEven, PriceChange
 
@@ -20,6 +20,7 @@ __all__ = [
     "RATIO_PLACES",
     "CompareOptions",
     "CustomerResult",
+    "CustomerRows",
     "GradeFigures",
     "PlanResult",
     "PriceChangeFigures",
@@ -122,6 +123,52 @@ class CustomerResult(_Margin):
     covered: Decimal | None
 
 
+class CustomerRows(Sequence[CustomerResult]):
+    """A plan's rows per customer, built from the plan's figures when first read: a comparison
+    that writes only JSON needs their count, not 19,000 objects per plan."""
+
+    __slots__ = ("_build", "_count", "_rows")
+
+    def __init__(self, count: int, build: Callable[[], tuple[CustomerResult, ...]]) -> None:
+        self._count = count
+        self._build: Callable[[], tuple[CustomerResult, ...]] | None = build
+        self._rows: tuple[CustomerResult, ...] | None = None
+
+    def _all(self) -> tuple[CustomerResult, ...]:
+        if self._rows is None:
+            assert self._build is not None
+            self._rows, self._build = self._build(), None
+            if len(self._rows) != self._count:
+                raise ValueError(f"{len(self._rows)} customer rows, {self._count} announced")
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> CustomerResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[CustomerResult, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> CustomerResult | tuple[CustomerResult, ...]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[CustomerResult]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CustomerRows | tuple):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"CustomerRows({self._count} customers)"
+
+
 @dataclass(frozen=True, slots=True)
 class GradeFigures(_Margin):
     revenue: Decimal
@@ -138,7 +185,8 @@ class PlanResult(_Margin):
     plan_currency: str
     fx_rate: Decimal
     proration: str
-    customers: tuple[CustomerResult, ...]
+    customers: Sequence[CustomerResult]
+    """One row per customer (a :class:`CustomerRows` built when first read, or a tuple)."""
     revenue: Decimal
     cost: Decimal
     tokens: int
