@@ -62,7 +62,7 @@ from billing.compare.whatif import (
     price_change_notes,
 )
 from billing.costs import CostBook
-from billing.costs.model import price_tokens
+from billing.costs.model import price_token_columns
 from billing.errors import RatingError, TraceError, UnknownModelError
 from billing.money import MTOK, ZERO, exact
 from billing.periods import Period, nth_period
@@ -144,9 +144,12 @@ class _Costs:
 class _Rows:
     """The period rows (:func:`~billing.compare.columns.period_rows`) as columns of Python
     values, each row priced at supplier cost once: one cost book lookup per (model, band,
-    segment), then :func:`billing.costs.model.price_counts`'s arithmetic on every row."""
+    segment), then :func:`billing.costs.model.price_tokens`'s arithmetic on every row, column
+    by column (:func:`~billing.costs.model.price_token_columns`)."""
 
     def __init__(self, table: Any, costbook: CostBook) -> None:
+        import numpy as np
+
         self.table = table
         self.customer: list[str] = table.column("customer_id").to_pylist()
         self.model: list[str] = table.column("model").to_pylist()
@@ -156,39 +159,48 @@ class _Rows:
             for c in ("input", "cached_input", "cache_write", "output"))
         self.requests: list[int] = table.column("requests_sum").to_pylist()
         bands: list[int] = table.column("band").to_pylist()
-        levels: dict[tuple[str, int, int], tuple[tuple[Decimal, Decimal, Decimal, Decimal],
-                                                 str]] = {}
-        self.cost: list[tuple[Decimal, Decimal, Decimal, Decimal]] = []
+        where: dict[tuple[str, int, int], int] = {}
+        keys = [where.setdefault(key, len(where))
+                for key in zip(self.model, bands, self.segment, strict=True)]
+        levels = [costbook.level(model, band, day_of(segment))
+                  for model, band, segment in where]
+        n = len(keys)
+
+        def column(values: Sequence[Any]) -> Any:
+            out = np.empty(n, dtype=object)
+            out[:] = values
+            return out
+
+        by_class, amounts = price_token_columns(
+            [level.prices() for level in levels], np.asarray(keys, dtype=np.int64),
+            [column(t) for t in self.tokens])
+        self.cost: list[tuple[Decimal, Decimal, Decimal, Decimal]] = list(
+            zip(*(c.tolist() for c in by_class), strict=True))
+        amount: list[Decimal] = amounts.tolist()
+        counted = [a + b + c + d for a, b, c, d in zip(*self.tokens, strict=True)]
+        # Sums in row order, in the ambient context, as every sum of the report.
         by_customer: dict[str, Decimal] = {}
-        by_model: dict[str, Decimal] = {}
-        by_provider: dict[str, Decimal] = {}
         tokens: dict[str, int] = {}
-        current: str | None = None
-        total = ZERO
-        count = 0
-        for row, (customer, model, band, segment) in enumerate(
-                zip(self.customer, self.model, bands, self.segment, strict=True)):
-            key = (model, band, segment)
-            found = levels.get(key)
-            if found is None:
-                level = costbook.level(model, band, day_of(segment))
-                found = levels[key] = (level.prices(), level.provider)
-            prices, provider = found
-            counts = (self.tokens[0][row], self.tokens[1][row], self.tokens[2][row],
-                      self.tokens[3][row])
-            by_class, amount = price_tokens(prices, counts)
-            self.cost.append(by_class)
-            if customer != current:
-                if current is not None:
-                    by_customer[current], tokens[current] = total, count
-                current, total, count = customer, ZERO, 0
-            total += amount  # the ambient context, as every sum of the report
-            count += counts[0] + counts[1] + counts[2] + counts[3]
-            by_model[model] = by_model.get(model, ZERO) + amount
-            by_provider[provider] = by_provider.get(provider, ZERO) + amount
-        if current is not None:
-            by_customer[current], tokens[current] = total, count
+        start = 0
+        for end in [*_runs(self.customer), n]:
+            if end > start:
+                customer = self.customer[start]
+                by_customer[customer] = sum(amount[start:end], ZERO)
+                tokens[customer] = sum(counted[start:end])
+            start = end
+        rows_of: dict[str, list[Decimal]] = {}
+        rows_of_provider: dict[str, list[Decimal]] = {}
+        for model, key, value in zip(self.model, keys, amount, strict=True):
+            rows_of.setdefault(model, []).append(value)
+            rows_of_provider.setdefault(levels[key].provider, []).append(value)
+        by_model = {m: sum(values, ZERO) for m, values in rows_of.items()}
+        by_provider = {p: sum(values, ZERO) for p, values in rows_of_provider.items()}
         self.costs = _Costs.of(by_customer, by_model, by_provider, tokens)
+
+
+def _runs(values: Sequence[str]) -> list[int]:
+    """The positions where a run of equal values starts (the first excluded)."""
+    return [i for i in range(1, len(values)) if values[i] != values[i - 1]]
 
 
 def _percentile(ordered: Sequence[Decimal], p: Decimal) -> Decimal | None:

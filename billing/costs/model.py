@@ -7,9 +7,10 @@ wide context that traps ``Inexact``, so a cost is either exact or an error, neve
 from __future__ import annotations
 
 import decimal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from billing.errors import CostBookError
 from billing.money import MTOK, ZERO
@@ -147,3 +148,25 @@ def price_tokens(prices: tuple[Decimal, Decimal, Decimal, Decimal],
     c2 = multiply(prices[2], Decimal(tokens[2])).scaleb(_MTOK_EXPONENT, context=_EXACT)
     c3 = multiply(prices[3], Decimal(tokens[3])).scaleb(_MTOK_EXPONENT, context=_EXACT)
     return (c0, c1, c2, c3), add(add(add(add(ZERO, c0), c1), c2), c3)
+
+
+def price_token_columns(prices: Sequence[tuple[Decimal, Decimal, Decimal, Decimal]],
+                        level: Any, tokens: Sequence[Any]) -> tuple[list[Any], Any]:
+    """:func:`price_tokens` on many rows at once: row ``i`` at ``prices[level[i]]`` (``level``
+    an integer numpy array), ``tokens`` one numpy object array of Python ints per class (in
+    :data:`CLASS_ORDER`). Returns each class's cost and the rows' totals as numpy object arrays
+    of the same ``Decimal`` values, digit for digit: ``price x n`` shifted by 10^-6 is
+    ``(price shifted by 10^-6) x n``, coefficient and exponent alike, and the sums run in the
+    same order in the same exact context."""
+    import numpy as np
+
+    by_class: list[Any] = []
+    with decimal.localcontext(_EXACT):
+        total: Any = np.full(len(level), ZERO, dtype=object)
+        for k, counts in enumerate(tokens):
+            shifted = np.empty(len(prices), dtype=object)
+            shifted[:] = [p[k].scaleb(_MTOK_EXPONENT, context=_EXACT) for p in prices]
+            cost = counts * shifted[level]
+            by_class.append(cost)
+            total = total + cost
+    return by_class, total

@@ -57,3 +57,34 @@ def test_more_tokens_never_cost_less(model: str, c: Counts, band: int) -> None:
 def test_negative_counts_are_refused() -> None:
     with pytest.raises(CostBookError, match="output tokens must be a whole number >= 0"):
         BOOK.cost("gpt-4o-mini", Counts(output=-1), 0, DAY)
+
+
+prices = st.decimals(min_value=0, max_value=10000, places=10, allow_nan=False)
+price_levels = st.tuples(prices, prices, prices, prices)
+big_tokens = st.integers(min_value=0, max_value=2**63 - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(levels=st.lists(price_levels, min_size=1, max_size=4),
+       rows=st.lists(st.tuples(st.integers(min_value=0, max_value=3),
+                               st.tuples(big_tokens, tokens, tokens, big_tokens)),
+                     max_size=12))
+def test_pricing_columns_gives_the_row_by_row_costs_digit_for_digit(
+        levels: list[tuple[Decimal, ...]], rows: list[tuple[int, tuple[int, ...]]]) -> None:
+    import numpy as np
+
+    from billing.costs.model import price_token_columns, price_tokens
+
+    rows = [(key % len(levels), n) for key, n in rows]
+    columns = []
+    for k in range(4):
+        column = np.empty(len(rows), dtype=object)
+        column[:] = [n[k] for _, n in rows]
+        columns.append(column)
+    by_class, totals = price_token_columns(
+        levels, np.asarray([key for key, _ in rows], dtype=np.int64), columns)
+    for i, (key, n) in enumerate(rows):
+        one_by_one, total = price_tokens(levels[key], n)  # type: ignore[arg-type]
+        # str(): the same value with the same exponent (trailing zeros show in reports)
+        assert [str(c[i]) for c in by_class] == [str(c) for c in one_by_one]
+        assert str(totals[i]) == str(total)
