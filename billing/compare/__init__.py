@@ -11,6 +11,7 @@ from billing.compare.engine import check_currencies, compare, is_synthetic, rate
 from billing.compare.model import (
     CompareOptions,
     CustomerResult,
+    CustomerRows,
     GradeFigures,
     PlanResult,
     TraceSummary,
@@ -21,6 +22,7 @@ __all__ = [
     "CompareOptions",
     "ComparisonReport",
     "CustomerResult",
+    "CustomerRows",
     "GradeFigures",
     "PlanResult",
     "TraceSummary",
