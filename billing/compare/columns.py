@@ -352,6 +352,7 @@ def capacity_usage(aggregates: UsageAggregates, charge: CapacityCharge, hours: S
         and max(hours, default=-1) >= span["max"]
         and max(hours) - min(hours) + 1 == len(hours)))
     if not whole:  # (hours that are one run covering every hour of the table keep it whole)
+        # (the rows come back in any order: they are summed by key)
         with _engine(hourly=table) as con:
             table = con.sql("SELECT * FROM hourly WHERE hour IN (SELECT unnest($1::BIGINT[]))",
                             params=[list(hours)]).to_arrow_table()
@@ -377,7 +378,7 @@ def capacity_usage(aggregates: UsageAggregates, charge: CapacityCharge, hours: S
     price_of = lookup[hour - first]
     unpriced = (excess > 0) & (price_of < 0)
     if unpriced.any():
-        missing = int(hour[np.argmax(unpriced)])
+        missing = int(hour[unpriced].min())  # the first such hour, whatever the rows' order
         raise RatingError(f"no spot price for hour {hour_start(missing).isoformat()}")
     encoded = table.column("customer_id").combine_chunks().dictionary_encode()
     codes = _numpy(encoded.indices).astype(np.int64)

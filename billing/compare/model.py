@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Final, overload
+from typing import Any, Final, overload
 
 from billing.compare.whatif import BreakEven, PriceChange
 
@@ -137,10 +137,21 @@ class CustomerRows(Sequence[CustomerResult]):
     def _all(self) -> tuple[CustomerResult, ...]:
         if self._rows is None:
             assert self._build is not None
-            self._rows, self._build = self._build(), None
-            if len(self._rows) != self._count:
-                raise ValueError(f"{len(self._rows)} customer rows, {self._count} announced")
+            rows = self._build()
+            if len(rows) != self._count:
+                raise ValueError(f"{len(rows)} customer rows, {self._count} announced")
+            self._rows, self._build = rows, None
         return self._rows
+
+    @classmethod
+    def of(cls, rows: Sequence[CustomerResult]) -> CustomerRows:
+        """Rows already built."""
+        built = tuple(rows)
+        return cls(len(built), lambda: built)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (and deep-copied) as the rows themselves, built first
+        return (CustomerRows.of, (self._all(),))
 
     def __len__(self) -> int:
         return self._count

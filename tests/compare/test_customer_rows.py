@@ -36,3 +36,21 @@ def test_rows_that_do_not_match_their_count_are_an_error() -> None:
     rows = CustomerRows(3, lambda: (_row("a", "1"),))
     with pytest.raises(ValueError, match="1 customer rows, 3 announced"):
         list(rows)
+
+
+def test_rows_pickle_and_copy_as_the_rows_themselves() -> None:
+    import copy
+    import pickle
+
+    a, b = _row("a", "3.00"), _row("b", "0.50")
+    rows = CustomerRows(2, lambda: (a, b))  # a local function: cannot be pickled itself
+    for again in (pickle.loads(pickle.dumps(rows)), copy.deepcopy(rows)):
+        assert isinstance(again, CustomerRows)
+        assert len(again) == 2 and tuple(again) == (a, b)
+
+
+def test_a_count_mismatch_is_an_error_on_every_read() -> None:
+    rows = CustomerRows(2, lambda: (_row("a", "1"),))
+    for _ in range(2):
+        with pytest.raises(ValueError, match="1 customer rows, 2 announced"):
+            list(rows)
