@@ -116,18 +116,19 @@ def is_synthetic(path: Path) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Costs:
-    """Supplier cost, priced once: per customer, per (customer, model), per provider."""
+    """Supplier cost, priced once: per customer, per model, per provider, and the sums over
+    customers that every plan's summary reads (they do not depend on the plan)."""
 
     by_customer: Mapping[str, Decimal]
     by_model: Mapping[str, Decimal]
     by_provider: Mapping[str, Decimal]
     tokens: Mapping[str, int]
-    column: Sequence[Decimal] = ()
+    column: Sequence[Decimal]
     """Each customer's cost, in the customers' order (sorted)."""
-    total: Decimal = ZERO
+    total: Decimal
     """Summed in the customers' order."""
-    total_tokens: int = 0
-    top1pct: Decimal = ZERO
+    total_tokens: int
+    top1pct: Decimal
     """The cost of the costliest 1% of customers (at least one)."""
 
     @staticmethod
