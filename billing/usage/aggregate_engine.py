@@ -505,6 +505,7 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
          rejects_path: Path | None, target: Any = None) -> TraceResult:
     con = backend.con
     spec = reader.spec
+    before = _stamp(spec.path)
     source = reader.load()
     resolved = spec.resolve(source.columns)
     validator = _Validator(resolved, source.types)
@@ -554,6 +555,11 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
         with to_spark(target, rows) as events, quiet_pandas_check():
             scanned = _scan(events, dedupe, thresholds, hourly)
     copies_rows, daily, span, hourly_rows = scanned
+    if _stamp(spec.path) != before:
+        # A Parquet file is read more than once (checked, then grouped without the checks):
+        # what was checked must be what was summed.
+        raise TraceError(f"{spec.path}: the file changed while it was read; run again once it "
+                         "is complete")
     if span is not None:  # copies were dropped: the span of the events kept
         first_us, last_us = span
 
@@ -582,6 +588,15 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
                    for row, reason, skipped in reasons]
         write_rejects(rejects_path, [*rejects, *source.malformed])
     return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows), stats, rejects_path)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """The file's size and modification time (None: it is gone)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_size, found.st_mtime_ns
 
 
 def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool) -> tuple[

@@ -77,3 +77,21 @@ def test_parquet_rows_are_checked_and_deduplicated(tmp_path: Path, engine: str,
     if with_bad_rows:
         expected += [("6", "missing customer_id"), ("7", "negative input_tokens: -3")]
     assert sorted(reported) == sorted(expected)
+
+
+def test_a_file_replaced_while_it_is_read_is_an_error(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import billing.usage.aggregate_engine as engine
+    from billing.errors import TraceError
+
+    trace = _write(tmp_path / "trace.parquet", GOOD)
+    scan = engine._scan
+
+    def scan_then_replace(*args: object, **kwargs: object) -> object:
+        found = scan(*args, **kwargs)  # type: ignore[arg-type]
+        _write(trace, GOOD + BAD)  # another writer finishes the file after the check pass
+        return found
+
+    monkeypatch.setattr(engine, "_scan", scan_then_replace)
+    with pytest.raises(TraceError, match="the file changed while it was read"):
+        aggregate_trace(TraceSpec(trace), engine="duckdb")
