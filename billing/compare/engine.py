@@ -123,8 +123,10 @@ class _Costs:
     by_model: Mapping[str, Decimal]
     by_provider: Mapping[str, Decimal]
     tokens: Mapping[str, int]
+    customers: Sequence[str]
+    """Every customer, sorted: the order of every column of the comparison."""
     column: Sequence[Decimal]
-    """Each customer's cost, in the customers' order (sorted)."""
+    """Each customer's cost, in the customers' order."""
     total: Decimal
     """Summed in the customers' order."""
     total_tokens: int
@@ -138,8 +140,9 @@ class _Costs:
         column = [by_customer[c] for c in customers]
         by_cost = sorted(column, reverse=True)
         top = max(1, math.ceil(len(by_cost) / 100)) if by_cost else 0
-        return _Costs(by_customer, by_model, by_provider, tokens, column, sum(column, ZERO),
-                      sum(tokens[c] for c in customers), sum(by_cost[:top], ZERO))
+        return _Costs(by_customer, by_model, by_provider, tokens, customers, column,
+                      sum(column, ZERO), sum(tokens[c] for c in customers),
+                      sum(by_cost[:top], ZERO))
 
 
 class _Rows:
@@ -306,7 +309,7 @@ class _Usage:
     def __init__(self, aggregates: UsageAggregates, rows: _Rows) -> None:
         self.aggregates = aggregates
         self.rows = rows
-        self.customers = sorted(rows.costs.by_customer)
+        self.customers = rows.costs.customers
         self._position = {c: i for i, c in enumerate(self.customers)}
         self._periods: dict[str, SnapshotUsage] | None = None
         self._daily: dict[str, SnapshotUsage] | None = None
@@ -388,6 +391,8 @@ class _Job:
     options: CompareOptions
     mixes: dict[tuple[Period, int], ScaledMix] | None = None
     """The break-even search's scaled usage mixes (None: no break-even wanted)."""
+    seat_groups: Mapping[int, Sequence[int]] = dataclasses.field(default_factory=dict)
+    """The customers' positions by seat count (every plan's fixed terms depend on it)."""
 
 
 _FORKED_JOB: tuple[_Job, Sequence[Plan]] | None = None
@@ -416,8 +421,12 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
             period = nth_period(start.date(), plan.interval, 0)
             if (period, id(costbook)) not in mixes:
                 mixes[(period, id(costbook))] = ScaledMix(trace.aggregates, period, costbook)
+    seat_groups: dict[int, list[int]] = {}
+    for position, customer in enumerate(customers):
+        seat_groups.setdefault(options.seats_by_customer.get(customer, options.seats),
+                               []).append(position)
     job = _Job(usage, customers, trace.stats.models, costs, _hhi(costs.by_provider), start, end,
-               costbook, costbook.currency, options, mixes)
+               costbook, costbook.currency, options, mixes, seat_groups)
     workers = min(len(plans), options.workers or os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         # Shared before the fork, so no worker computes them again: every customer's period
@@ -570,10 +579,10 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
     if kernel is not None and kernel.credit_terms is None:
         batches = [_rate_columns(kernel, job, start, piece, columns)
                    for piece, columns in zip(slices, by_slice, strict=True)]
-    uses_credits = rater.uses_credits
     if batches is not None:
-        figures = _batch_figures(len(job.customers), batches, rate, uses_credits,
-                                 bool(plan.grades), grade_revenue)
+        assert not rater.uses_credits  # (batches are for plans without credits: no breakage)
+        figures = _batch_figures(len(job.customers), batches, rate, bool(plan.grades),
+                                 grade_revenue)
         if options.progress is not None:
             options.progress(offset + len(job.customers), total)
     else:
@@ -591,8 +600,8 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
     return summary, figures
 
 
-def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, uses_credits: bool,
-                   graded: bool, grade_revenue: dict[str, Decimal]) -> _Figures:
+def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded: bool,
+                   grade_revenue: dict[str, Decimal]) -> _Figures:
     """Each customer's figures from the periods' batch results, column by column: the same
     operations, in the same order, as :func:`_figures_one_by_one` applies customer by customer
     (so the same figures to the last digit); adds the plan's revenue per grade into
@@ -618,14 +627,7 @@ def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, uses_c
         for key, columns in by_key.items():
             grade_revenue[key] = sum(chain.from_iterable(zip(*columns, strict=True)),
                                      grade_revenue.get(key, ZERO))
-    breakage: list[Decimal] | None = None
-    if uses_credits:  # a batch has no credits: zero breakage, worked as the rater's result
-        lost = ZERO
-        for _ in batches:
-            lost += ZERO * rate
-        lost += ZERO * rate
-        breakage = [lost] * n
-    return _Figures(revenue.tolist(), breakage, reserved, covered)
+    return _Figures(revenue.tolist(), None, reserved, covered)
 
 
 def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, kernel: PlanKernel | None,
@@ -707,13 +709,9 @@ def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
                   capacity_columns: Mapping[str, CapacityColumns]) -> BatchResult:
     """Every customer's rating of one period by :func:`rate_batch`: one batch per seat count
     (the fixed terms depend on it), put back in the customers' order."""
-    options = job.options
     columns = job.usage.columns(piece.period, job.models)
-    groups: dict[int, list[int]] = {}
-    for position, customer in enumerate(job.customers):
-        groups.setdefault(options.seats_by_customer.get(customer, options.seats),
-                          []).append(position)
-    found: list[tuple[list[int], BatchResult]] = []
+    groups = job.seat_groups
+    found: list[tuple[Sequence[int], BatchResult]] = []
     for seats, positions in groups.items():
         sub = Subscription(customer_id=job.customers[positions[0]], plan=kernel.plan.id,
                            start=start.date(), seats=seats)
