@@ -4,7 +4,10 @@ A subscription file is YAML (or JSON): either a list of subscriptions or a mappi
 ``subscriptions``. Numbers never pass through ``float``: YAML floats are read as ``Decimal``
 (JSON too). Every problem of a file is reported at once, each with its line::
 
-    subs.yaml:14 subscriptions[2].seats[1].effective: must be after seats[0].effective (2026-11-15)
+    subs.yaml:14 subscriptions[3].seats[2].effective: must be after seats[1].effective (2026-11-15)
+
+List positions in these paths count from 1, as the user counts: ``subscriptions[1]`` is the
+first subscription of the file.
 
 and raised as :class:`SubscriptionFileError` (a :class:`~billing.errors.SubscriptionError`) whose
 ``problems`` lists :class:`~billing.errors.PlanProblem` records.
@@ -155,20 +158,20 @@ class Subscription(_Model):
         if start is not None and seats[0].effective > start:
             raise _problem(
                 (0, "effective"),
-                f"seats[0].effective ({seats[0].effective}) is after start ({start}): the "
+                f"seats[1].effective ({seats[0].effective}) is after start ({start}): the "
                 "schedule must say how many seats there are from the start"
             )
         for i in range(1, len(seats)):
             if seats[i].effective <= seats[i - 1].effective:
                 raise _problem(
                     (i, "effective"),
-                    f"seats[{i}].effective ({seats[i].effective}) must be after "
-                    f"seats[{i - 1}].effective ({seats[i - 1].effective})"
+                    f"seats[{i + 1}].effective ({seats[i].effective}) must be after "
+                    f"seats[{i}].effective ({seats[i - 1].effective})"
                 )
         if end is not None and seats[-1].effective >= end:
             raise _problem(
                 (len(seats) - 1, "effective"),
-                f"seats[{len(seats) - 1}].effective ({seats[-1].effective}) is on or after the "
+                f"seats[{len(seats)}].effective ({seats[-1].effective}) is on or after the "
                 f"end ({end}): it would never apply"
             )
         return seats
@@ -184,7 +187,7 @@ class Subscription(_Model):
             if (start is not None and pack.date < start) or (end is not None and pack.date >= end):
                 raise _problem(
                     (i, "date"),
-                    f"packs[{i}].date ({pack.date}) is outside the subscription "
+                    f"packs[{i + 1}].date ({pack.date}) is outside the subscription "
                     f"({start} to {end or 'open'})"
                 )
         return packs
@@ -336,9 +339,11 @@ def _json_document(text: str) -> tuple[Any, dict[Loc, int], list[tuple[Loc, int]
 
 
 def _show(loc: Sequence[str | int]) -> str:
+    """A location as the user reads it: list positions count from 1 (``subscriptions[1]`` is
+    the first subscription)."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
 
 
@@ -421,7 +426,7 @@ def _overlaps(
                     lines.get((*base, i, "customer_id"), lines.get((*base, i))),
                     _show(("subscriptions", i, "customer_id")),
                     f"customer {sub.customer_id!r} already has a subscription overlapping this "
-                    f"one (subscriptions[{j}]{f', line {where}' if where else ''}: "
+                    f"one (subscriptions[{j + 1}]{f', line {where}' if where else ''}: "
                     f"{other.start} to {other.end or 'open'}); end one before the other starts",
                 ))
                 break

@@ -128,9 +128,11 @@ def _strip_tags(loc: Sequence[str | int]) -> Loc:
 
 
 def format_loc(loc: Loc) -> str:
+    """A location as the user reads it: list positions count from 1 (``charges[1]`` is the
+    first charge), keys joined with dots."""
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        text += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
 

@@ -3,7 +3,9 @@
 Every charge kind is a pydantic model with ``extra="forbid"`` (a misspelt key is an error, not a
 silent default) and a ``kind`` discriminator. Cross-field rules raise :func:`_problem` with the
 sub-path they concern, so a file's error reads
-``plans/x.yaml:31 charges[1].tiers.tiers[2].up_to: must be greater than ...``.
+``plans/x.yaml:31 charges[2].tiers.tiers[3].up_to: must be greater than ...``. Sub-paths given
+to :func:`_problem` count list positions from 0 (as Python does); the loader shows them counting
+from 1, as the user does, so a message's own text names positions from 1 as well.
 """
 
 from __future__ import annotations
@@ -551,7 +553,7 @@ class Plan(_Spec):
             if charge.name in seen:
                 raise _problem(
                     f"charges[{index}].name",
-                    f"duplicate charge name {charge.name!r} (also charges[{seen[charge.name]}])",
+                    f"duplicate charge name {charge.name!r} (also charges[{seen[charge.name] + 1}])",
                 )
             seen[charge.name] = index
         for index, charge in enumerate(self.charges):

@@ -148,7 +148,7 @@ def test_json_file(tmp_path: Path) -> None:
   {"customer_id": "bob", "plan": "payg", "start": "2026-11-31"}
 ]}""", name="subs.json")
     assert problems_of(path) == [
-        f"{path}:4 subscriptions[1].start: Input should be a valid date or datetime, day value "
+        f"{path}:4 subscriptions[2].start: Input should be a valid date or datetime, day value "
         "is outside expected range (got '2026-11-31')",
     ]
     path.write_text(
@@ -186,19 +186,19 @@ subscriptions:
       - { effective: 2026-11-02, seats: 10 }
 """)
     assert problems_of(path) == [
-        f"{path}:8 subscriptions[0].seats[2].effective: seats[2].effective (2026-11-19) must be "
-        "after seats[1].effective (2026-11-20)",
-        f"{path}:11 subscriptions[1].start: Input should be a valid date or datetime, day value "
+        f"{path}:8 subscriptions[1].seats[3].effective: seats[3].effective (2026-11-19) must be "
+        "after seats[2].effective (2026-11-20)",
+        f"{path}:11 subscriptions[2].start: Input should be a valid date or datetime, day value "
         "is outside expected range (got '2026-11-31')",
-        f"{path}:12 subscriptions[1].seats: Input should be a valid integer (got 'ten')",
-        f"{path}:13 subscriptions[1].colour: unknown field 'colour' (allowed: customer_id, plan, "
+        f"{path}:12 subscriptions[2].seats: Input should be a valid integer (got 'ten')",
+        f"{path}:13 subscriptions[2].colour: unknown field 'colour' (allowed: customer_id, plan, "
         "start, end, anchor, seats, packs, overrides, attributes)",
-        f"{path}:15 subscriptions[1].packs[0].count: Input should be greater than or equal to 1 "
+        f"{path}:15 subscriptions[2].packs[1].count: Input should be greater than or equal to 1 "
         "(got 0)",
-        f"{path}:19 subscriptions[2].end: must be after start (2026-11-20); end is exclusive "
+        f"{path}:19 subscriptions[3].end: must be after start (2026-11-20); end is exclusive "
         "(got 2026-11-10)",
-        f"{path}:20 subscriptions[3].plan: required field is missing",
-        f"{path}:23 subscriptions[3].seats[0].effective: seats[0].effective (2026-11-02) is after "
+        f"{path}:20 subscriptions[4].plan: required field is missing",
+        f"{path}:23 subscriptions[4].seats[1].effective: seats[1].effective (2026-11-02) is after "
         "start (2026-11-01): the schedule must say how many seats there are from the start",
     ]
 
@@ -217,8 +217,8 @@ def test_overlapping_subscriptions_of_one_customer(tmp_path: Path) -> None:
   start: 2027-03-01
 """)
     assert problems_of(path) == [
-        f"{path}:8 subscriptions[2].customer_id: customer 'acme' already has a subscription "
-        "overlapping this one (subscriptions[1], line 5: 2026-11-01 to open); end one before "
+        f"{path}:8 subscriptions[3].customer_id: customer 'acme' already has a subscription "
+        "overlapping this one (subscriptions[2], line 5: 2026-11-01 to open); end one before "
         "the other starts",
     ]
 
@@ -244,7 +244,7 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         name="dup.yaml",
     )
     assert problems_of(dup) == [
-        f"{dup}:4 subscriptions[0].plan: duplicate key (the later one would win)"
+        f"{dup}:4 subscriptions[1].plan: duplicate key (the later one would win)"
     ]
 
 

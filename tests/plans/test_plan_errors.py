@@ -13,25 +13,25 @@ from billing.plans import load_plan, load_plan_text
 BROKEN = Path(__file__).parents[1] / "fixtures" / "broken-plans"
 
 CASES = [
-    ("unknown-key.yaml", 8, "charges[0].timming", "unknown key 'timming' (did you mean 'timing'?)"),
-    ("float-money.yaml", 7, "charges[0].price", 'write "10.5" instead of 10.5'),
-    ("float-money.toml", 9, "charges[0].price", 'write "10.5" instead of 10.5'),
-    ("malformed-money.yaml", 7, "charges[0].price", "'10,50' is not a decimal amount"),
-    ("negative-price.yaml", 7, "charges[0].price", "must not be negative (got -30.00)"),
-    ("tiers-unordered.yaml", 12, "charges[0].tiers.tiers[1].up_to",
+    ("unknown-key.yaml", 8, "charges[1].timming", "unknown key 'timming' (did you mean 'timing'?)"),
+    ("float-money.yaml", 7, "charges[1].price", 'write "10.5" instead of 10.5'),
+    ("float-money.toml", 9, "charges[1].price", 'write "10.5" instead of 10.5'),
+    ("malformed-money.yaml", 7, "charges[1].price", "'10,50' is not a decimal amount"),
+    ("negative-price.yaml", 7, "charges[1].price", "must not be negative (got -30.00)"),
+    ("tiers-unordered.yaml", 12, "charges[1].tiers.tiers[2].up_to",
      "must be greater than the previous tier's up_to (10)"),
-    ("tiers-overlapping.yaml", 12, "charges[0].tiers.tiers[1].up_to",
+    ("tiers-overlapping.yaml", 12, "charges[1].tiers.tiers[2].up_to",
      "must be greater than the previous tier's up_to (10)"),
-    ("tiers-no-final.yaml", 12, "charges[0].tiers.tiers[1].up_to",
+    ("tiers-no-final.yaml", 12, "charges[1].tiers.tiers[2].up_to",
      "the last tier must be unbounded"),
-    ("tier-mode-missing.yaml", 8, "charges[0].tiers.mode", "missing tier `mode`"),
+    ("tier-mode-missing.yaml", 8, "charges[1].tiers.mode", "missing tier `mode`"),
     ("unknown-currency.yaml", 3, "currency", "unknown currency 'USX'"),
-    ("unknown-kind.yaml", 8, "charges[1].kind", "unknown charge kind 'subscription'"),
-    ("credits-unobtainable.yaml", 5, "charges[0].grants", "credits with no way to get any"),
-    ("topup-unknown-pack.yaml", 11, "charges[0].auto_topup.pack", "no pack named 'Pack 10k'"),
-    ("tou-no-default.yaml", 11, "charges[0].spot.schedule", "schedule has no default"),
-    ("bad-timezone.yaml", 10, "charges[0].spot.timezone", "unknown time zone 'Europe/Pariss'"),
-    ("bad-duration.yaml", 9, "charges[0].packs[0].expires_after",
+    ("unknown-kind.yaml", 8, "charges[2].kind", "unknown charge kind 'subscription'"),
+    ("credits-unobtainable.yaml", 5, "charges[1].grants", "credits with no way to get any"),
+    ("topup-unknown-pack.yaml", 11, "charges[1].auto_topup.pack", "no pack named 'Pack 10k'"),
+    ("tou-no-default.yaml", 11, "charges[1].spot.schedule", "schedule has no default"),
+    ("bad-timezone.yaml", 10, "charges[1].spot.timezone", "unknown time zone 'Europe/Pariss'"),
+    ("bad-duration.yaml", 9, "charges[1].packs[1].expires_after",
      "'12 months' is not an ISO 8601 duration"),
 ]
 
@@ -99,4 +99,4 @@ charges:
 """
     with pytest.raises(PlanValidationError) as caught:
         load_plan_text(text, filename="half.yaml")
-    assert str(caught.value) == "half.yaml:6 charges[1].maximum: required key is missing"
+    assert str(caught.value) == "half.yaml:6 charges[2].maximum: required key is missing"
