@@ -23,6 +23,7 @@ from billing.plans.model import (
     UsageCharge,
 )
 from billing.plans.schema import plan_schema_json
+from billing.plans.types import format_percent
 
 __all__ = ["register", "summarize"]
 
@@ -55,7 +56,7 @@ def _charge_summary(plan: Plan) -> list[tuple[str, str, str]]:
             what = f"{meter}: {model}{included}"
         elif isinstance(charge, RateCardCharge):
             if charge.cost_plus is not None:
-                what = f"cost plus {charge.cost_plus.markup * 100}% over the supplier cost book"
+                what = f"cost plus {format_percent(charge.cost_plus.markup)} over the supplier cost book"
             else:
                 what = f"{len(charge.rates or [])} rates per 1M tokens"
             if charge.paid_with == "credits":
@@ -112,6 +113,24 @@ def summarize(plan: Plan, source: str, console: Console) -> None:
         f"  currency {plan.currency}, every {plan.interval}, rounding {plan.rounding.value}; "
         f"priced: {', '.join(priced_token_classes(plan)) or 'nothing metered'}; grades: {grades}"
     )
+    for flag in plan_flags(plan):
+        console.print(f"  [bold]check:[/bold] {escape(flag)}")
+
+
+def plan_flags(plan: Plan) -> list[str]:
+    """What is valid but worth a second look: a markup of 100% or more (often a percentage
+    written where a fraction was meant)."""
+    flags: list[str] = []
+    for charge in plan.charges:
+        if isinstance(charge, RateCardCharge):
+            markups = [charge.cost_plus] if charge.cost_plus is not None else []
+            for spec in markups:
+                if spec.markup >= 1:
+                    flags.append(
+                        f"charge {charge.name!r} has a markup of {format_percent(spec.markup)} "
+                        f"(100% or more: every price is {(spec.markup + 1).normalize():f} x the supplier cost)"
+                    )
+    return flags
 
 
 @plan_app.command("check")

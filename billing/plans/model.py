@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from billing.errors import MoneyError
 from billing.money import Rounding, check_currency
-from billing.plans.types import Count, DurationText, Number, Price
+from billing.plans.types import Count, DurationText, Markup, Number, Price
 
 __all__ = [
     "AutoTopup",
@@ -268,7 +268,10 @@ class Rate(_Spec):
 class CostPlus(_Spec):
     """Price = supplier cost (from the cost book) x (1 + markup)."""
 
-    markup: Number = Field(ge=-1, description="0.35 = cost plus 35%.")
+    markup: Markup = Field(
+        description='Added to the supplier cost: "35%" (or the fraction 0.35) is cost x 1.35. '
+        'A markup of 100% or more must carry the % sign ("150%"); -100% is free.'
+    )
 
 
 class RateCardCharge(_Spec):

@@ -21,8 +21,10 @@ __all__ = [
     "BareDecimal",
     "Count",
     "DurationText",
+    "Markup",
     "Number",
     "Price",
+    "format_percent",
     "parse_duration",
 ]
 
@@ -108,6 +110,39 @@ Number = Annotated[Decimal, BeforeValidator(_number), WithJsonSchema(_NUMBER_SCH
 Count = Annotated[int, BeforeValidator(_count), Field(ge=0), WithJsonSchema(_COUNT_SCHEMA)]
 """A whole, non-negative number; ``2_000_000`` is fine."""
 
+_PERCENT = re.compile(r"^([+-]?\d[\d_]*(?:\.\d+)?)\s*%$")
+
+
+def _markup(value: Any) -> Decimal:
+    """``"20%"`` is 0.20; a fraction below 1 (``0.2``) is itself; a bare number of 1 or more is
+    ambiguous (20 could mean 20% or 2,000%) and refused with both readings."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        match = _PERCENT.match(value.strip())
+        if match is None:
+            raise ValueError(f"{value!r} is not a percentage (write it like \"20%\" or \"12.5%\")")
+        fraction = D(match.group(1).replace("_", "")) / 100
+    else:
+        fraction = _to_decimal(value, what="markup")
+        if abs(fraction) >= 1:
+            shown = str(value).strip()
+            raise ValueError(
+                f"markup {shown} is ambiguous: write \"{shown}%\" for cost plus {shown}% "
+                f"(a fraction below 1 also works: 0.2 is 20%); a markup of 1 or more is "
+                "written with a % sign"
+            )
+    if fraction < -1:
+        raise ValueError(
+            f"a markup below -100% would price usage below zero (got {format_percent(fraction)})"
+        )
+    return fraction
+
+
+def format_percent(fraction: Decimal) -> str:
+    """A fraction as a percentage without trailing zeros: 0.35 -> ``35%``, 0.125 -> ``12.5%``."""
+    text = f"{(fraction * 100).normalize():f}"
+    return f"{text}%"
+
+
 _DURATION = re.compile(r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
 
 
@@ -134,3 +169,16 @@ DurationText = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"}),
 ]
 """An ISO 8601 duration such as ``P12M``."""
+
+_MARKUP_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^[+-]?\d[\d_]*(\.\d+)?\s*%$"},
+        {"type": "string", "pattern": r"^[+-]?0?(\.\d+)?$"},
+        {"type": "number", "exclusiveMinimum": -1, "exclusiveMaximum": 1},
+    ],
+    "description": "A percentage such as \"20%\" (\"150%\" above 100%), or a fraction below 1 "
+    "such as 0.2.",
+}
+
+Markup = Annotated[Decimal, BeforeValidator(_markup), WithJsonSchema(_MARKUP_SCHEMA)]
+"""A markup over cost: ``"20%"`` or the fraction ``0.2`` (a bare 20 is ambiguous and refused)."""
