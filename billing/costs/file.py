@@ -36,6 +36,7 @@ import yaml
 
 from billing.errors import CostBookError, MoneyError
 from billing.money import D
+from billing.safe_yaml import TextFileProblem, check_yaml_shape, read_text
 
 __all__ = ["CostEntry", "CostFileError", "CostProblem", "read_cost_file"]
 
@@ -118,9 +119,11 @@ def read_cost_file(path: str | Path) -> tuple[CostEntry, ...]:
     if suffix not in (".yaml", ".yml", ".csv"):
         raise CostFileError([CostProblem(name, None, "", "a cost file must end in .yaml, .yml or .csv")])
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        text = read_text(p)
     except OSError as exc:
         raise CostFileError([CostProblem(name, None, "", f"cannot read: {exc.strerror or exc}")]) from None
+    except TextFileProblem as exc:
+        raise CostFileError([CostProblem(name, exc.line, "", exc.reason)]) from None
     rows = _yaml_rows(name, text) if suffix in (".yaml", ".yml") else _csv_rows(name, text)
     problems: list[CostProblem] = []
     entries: list[CostEntry] = []
@@ -201,6 +204,20 @@ def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:
         return str(loader.construct_scalar(node))  # type: ignore[arg-type]
 
 
+class _LineList(list[Any]):
+    """A YAML sequence that remembers the line of each item."""
+
+    item_lines: list[int]
+
+
+def _construct_sequence(loader: yaml.SafeLoader, node: yaml.Node) -> _LineList:
+    assert isinstance(node, yaml.SequenceNode)
+    data = _LineList(loader.construct_object(item, deep=True) for item in node.value)
+    data.item_lines = [item.start_mark.line + 1 for item in node.value]
+    return data
+
+
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
@@ -208,7 +225,10 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 def _yaml_rows(name: str, text: str) -> list[_Row]:
     try:
+        check_yaml_shape(text)  # no alias bomb, no 20,000-deep nesting reaches the loader
         doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+    except TextFileProblem as exc:
+        raise CostFileError([CostProblem(name, exc.line, "", exc.reason)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -221,7 +241,7 @@ def _yaml_rows(name: str, text: str) -> list[_Row]:
         if str(currency).upper() != "USD":
             problems.append(CostProblem(
                 name, doc.key_lines.get("currency"), "currency",
-                f"supplier prices are in USD (genai-prices' currency), got {currency!r}",
+                f"supplier prices are in USD (genai-prices' currency), got {_show(currency)}",
             ))
         if "models" not in doc:
             problems.append(CostProblem(name, doc.line, "models", "missing: the list of model prices"))
@@ -237,12 +257,19 @@ def _yaml_rows(name: str, text: str) -> list[_Row]:
     rows: list[_Row] = []
     for index, item in enumerate(entries):
         if not isinstance(item, _LineDict):
+            line = entries.item_lines[index] if isinstance(entries, _LineList) else None
             raise CostFileError([CostProblem(
-                name, None, f"models[{index}]",
-                f"expected a mapping of model, input_per_mtok, ..., got {item!r}",
+                name, line, f"model price {index + 1}",
+                f"expected a mapping of model, input_per_mtok, ..., got {_show(item)}",
             )])
         rows.append(_Row(item.line, dict(item), dict(item.key_lines), _dict_problems(name, item)))
     return rows
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages that quote a user's value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _dict_problems(
@@ -318,10 +345,10 @@ def _entry(name: str, row: _Row, problems: list[CostProblem]) -> CostEntry | Non
 
     model = values.get("model")
     if model is not None and not isinstance(model, str):
-        bad("model", f"must be text (a model name or glob), got {model!r}")
+        bad("model", f"must be text (a model name or glob), got {_show(model)}")
     provider = values.get("provider")
     if provider is not None and (not isinstance(provider, str) or not provider.strip()):
-        bad("provider", f"must be a provider id such as 'anthropic', got {provider!r}")
+        bad("provider", f"must be a provider id such as 'anthropic', got {_show(provider)}")
 
     effective_from = None
     if "effective_from" in values:
@@ -386,7 +413,7 @@ def _date(value: object, bad: Any) -> date | None:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    bad(f"must be a date written YYYY-MM-DD, got {value!r}")
+    bad(f"must be a date written YYYY-MM-DD, got {_show(value)}")
     return None
 
 
@@ -397,7 +424,7 @@ def _threshold(value: object, bad: Any) -> int | None:
     elif isinstance(value, str) and value.strip().replace("_", "").isdigit():
         number = int(value.strip().replace("_", ""))
     if number is None or number <= 0:
-        bad(f"must be a whole number of prompt tokens > 0, got {value!r}")
+        bad(f"must be a whole number of prompt tokens > 0, got {_show(value)}")
         return None
     return number
 

@@ -55,6 +55,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from billing.errors import FileProblem, UsageError
+from billing.safe_yaml import TextFileProblem, check_yaml_shape, read_text
 
 __all__ = [
     "ActivitySpec",
@@ -272,8 +273,11 @@ def _dotted(loc: Sequence[int | str]) -> str:
 def parse_workload(text: str, file: str = "<workload>") -> Workload:
     """Validate workload YAML ``text``; ``file`` names it in error messages."""
     try:
+        check_yaml_shape(text)  # no alias bomb, no 20,000-deep nesting reaches the loader
         root = yaml.compose(text, Loader=_DecimalLoader)
         data: Any = yaml.load(text, Loader=_DecimalLoader)
+    except TextFileProblem as exc:
+        raise WorkloadError([WorkloadProblem(file, exc.line, "", exc.reason)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -283,6 +287,9 @@ def parse_workload(text: str, file: str = "<workload>") -> Workload:
         raise WorkloadError([WorkloadProblem(file, None, "", f"bad number: {exc}")]) from None
     if not isinstance(data, dict):
         raise WorkloadError([WorkloadProblem(file, 1, "", "a workload must be a YAML mapping")])
+    duplicates = _duplicate_keys(root, file)
+    if duplicates:
+        raise WorkloadError(duplicates)
     try:
         return Workload.model_validate(data)
     except ValidationError as exc:
@@ -296,6 +303,32 @@ def parse_workload(text: str, file: str = "<workload>") -> Workload:
                 message = "unknown field (check the spelling; see examples/workload.yaml)"
             problems.append(WorkloadProblem(file, _line_of(root, loc), _dotted(loc), message))
         raise WorkloadError(problems) from None
+
+
+def _duplicate_keys(root: yaml.Node | None, file: str) -> list[WorkloadProblem]:
+    """A key given twice in one mapping (YAML would keep the last one silently)."""
+    problems: list[WorkloadProblem] = []
+    todo = [root] if root is not None else []
+    seen_nodes: set[int] = set()
+    while todo:
+        node = todo.pop()
+        if id(node) in seen_nodes:  # an alias: the same node again
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in first:
+                        problems.append(WorkloadProblem(
+                            file, line, key.value,
+                            f"given twice (first on line {first[key.value]})"))
+                    first.setdefault(key.value, line)
+                todo.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 _MISSING: Any = object()
@@ -332,7 +365,10 @@ def load_workload(path: str | Path) -> Workload:
     """Read and validate a workload file; raise :class:`WorkloadError` listing every problem."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
     except OSError as exc:
-        raise WorkloadError([WorkloadProblem(str(p), None, "", f"cannot read: {exc.strerror}")]) from None
+        reason = exc.strerror or type(exc).__name__
+        raise WorkloadError([WorkloadProblem(str(p), None, "", f"cannot read: {reason}")]) from None
+    except TextFileProblem as exc:
+        raise WorkloadError([WorkloadProblem(str(p), exc.line, "", exc.reason)]) from None
     return parse_workload(text, str(p))
