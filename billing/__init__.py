@@ -14,6 +14,7 @@ from billing.errors import (
     CostBookError,
     CurrencyMismatchError,
     FloatMoneyError,
+    LedgerError,
     MoneyError,
     PlanError,
     PlanValidationError,
@@ -29,6 +30,7 @@ from billing.errors import (
     UsageError,
 )
 from billing.invoice import Invoice, InvoiceLine
+from billing.ledger import Ledger
 from billing.money import D, M, Money, Rounding, round_money
 from billing.periods import Period, period_for_label
 from billing.plans import Plan, PlanCatalog, load_catalog, load_plan, load_plan_text
@@ -55,6 +57,8 @@ __all__ = [
     "FloatMoneyError",
     "Invoice",
     "InvoiceLine",
+    "Ledger",
+    "LedgerError",
     "M",
     "Meter",
     "Money",

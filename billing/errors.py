@@ -22,8 +22,9 @@
      ├── EconomicsError             impossible inputs to the pricing economics (billing.designer)
      ├── SubscriptionError          subscription files
      │    └── SubscriptionFileError  a subscription file with problems (billing.subscriptions)
-     └── SinkError                  pushing invoices out
-          └── StripeSyncError        a Stripe push that failed (never carries the API key)
+     ├── SinkError                  pushing invoices out
+     │    └── StripeSyncError        a Stripe push that failed (never carries the API key)
+     └── LedgerError                the live ledger (never carries a database password)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "CurrencyMismatchError",
     "FileProblem",
     "FloatMoneyError",
+    "LedgerError",
     "MoneyError",
     "PlanError",
     "PlanProblem",
@@ -143,3 +145,8 @@ class SinkError(BillingError):
 
 class StripeSyncError(SinkError):
     """A push to Stripe that failed. Messages never include the API key."""
+
+
+class LedgerError(BillingError):
+    """The live ledger cannot do what was asked (a bad URL, a schema from a newer version,
+    a hold that cannot be settled); the message never carries a database password."""

@@ -6,7 +6,7 @@ import billing
 
 EXPECTED = {
     "BillingError", "Clock", "CostBook", "CostBookError", "CurrencyMismatchError", "D",
-    "FixedClock", "FloatMoneyError", "Invoice", "InvoiceLine", "M", "Meter", "Money",
+    "FixedClock", "FloatMoneyError", "Invoice", "InvoiceLine", "Ledger", "LedgerError", "M", "Meter", "Money",
     "MoneyError", "Period", "Plan", "PlanCatalog", "PlanError", "PlanValidationError", "Rater",
     "RatingError", "RatingResult", "Rounding", "SinkError", "StripeSyncError", "Subscription",
     "SubscriptionError", "SystemClock", "TokenClass", "TraceError", "TraceSpec",

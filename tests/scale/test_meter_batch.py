@@ -149,16 +149,22 @@ def test_arrow_columns_of_the_wrong_kind_are_refused() -> None:
         _meter().record_batch(table.append_column("tokens", table.column("requests")))
 
 
-def test_counts_beyond_64_bit_sums_stay_exact() -> None:
-    # Two events of 2**62 + 2**62 + 1 output tokens sum past 2**63 - 1: Arrow and numpy would
-    # wrap silently; the meter takes the exact path and keeps Python ints.
+def test_counts_beyond_64_bit_sums_are_refused_whole_never_wrapped() -> None:
+    # Three events of 2**62 + i output tokens sum past 2**63 - 1: Arrow and numpy would wrap
+    # silently. The meter is a ledger with 64-bit sums: the batch is refused with a clear
+    # error, nothing of it is recorded, and a batch that fits is summed exactly.
     big = 2**62
     events = [UsageEvent(f"b{i}", "a", AT, "gpt-4o-mini", output_tokens=big + i) for i in range(3)]
-    columnar = _meter()
-    stats = columnar.record_batch({
-        "id": [e.id for e in events], "customer_id": ["a"] * 3, "timestamp": [AT] * 3,
-        "model": ["gpt-4o-mini"] * 3, "output_tokens": [e.output_tokens for e in events]})
-    assert stats.events == 3
-    usage = columnar._batch_usage("a")
-    # 3 x 2**62 + (0 + 1 + 2) = 13835058055282163715
-    assert sum(c.output for c in usage.daily.values()) == 3 * big + 3 == 13835058055282163715
+    meter = _meter()
+    with pytest.raises(UsageError, match=r"exceed 2\*\*63 - 1"):
+        meter.record_batch({
+            "id": [e.id for e in events], "customer_id": ["a"] * 3, "timestamp": [AT] * 3,
+            "model": ["gpt-4o-mini"] * 3, "output_tokens": [e.output_tokens for e in events]})
+    assert meter.customers() == []
+    stats = meter.record_batch({
+        "id": ["b0", "b1"], "customer_id": ["a"] * 2, "timestamp": [AT] * 2,
+        "model": ["gpt-4o-mini"] * 2, "output_tokens": [big, big - 1]})
+    assert stats.events == 2
+    usage = meter.ledger.usage("a")
+    # 2**62 + 2**62 - 1 = 2**63 - 1 = 9223372036854775807, the largest 64-bit sum
+    assert sum(c.output for c in usage.daily.values()) == 9223372036854775807

@@ -1,0 +1,206 @@
+"""The two databases the ledger runs on, behind one small interface.
+
+- SQLite (``sqlite:///path`` or ``sqlite://`` in memory): one connection per ledger object,
+  WAL journal, ``synchronous=FULL`` (a commit is on disk when it returns) and a busy timeout.
+  Every write transaction starts with ``BEGIN IMMEDIATE``: SQLite has one writer at a time, so
+  a read-then-write (authorize) runs alone from its first read to its commit.
+- PostgreSQL (``postgresql://...``): psycopg 3 with a connection pool, READ COMMITTED; a write
+  that reads and decides (authorize, settle) first locks the customer's row
+  (``SELECT ... FOR UPDATE``), so decisions about one customer are serialized and decisions
+  about different customers run in parallel.
+
+SQL is written once with ``?`` placeholders and translated for psycopg. A URL's password never
+appears in a repr, a log or an error message (:func:`redact`).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from billing.errors import LedgerError
+
+__all__ = ["Cursor", "Database", "open_database", "redact"]
+
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***``."""
+    return _PASSWORD.sub(r"\1***@", text)
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchone(self) -> Any: ...
+
+
+class Database:
+    """A connection source: ``write()`` and ``read()`` transactions yielding a cursor that
+    takes ``?`` placeholders on both backends."""
+
+    kind: str
+    url: str
+
+    def write(self) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def read(self) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def lock_customer(self, cur: Cursor, customer_id: str) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {redact(self.url)}>"
+
+
+class SqliteDatabase(Database):
+    kind = "sqlite"
+
+    def __init__(self, url: str, path: str, *, busy_timeout_ms: int = 60_000) -> None:
+        self.url = url
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            self._con = sqlite3.connect(path or ":memory:", isolation_level=None,
+                                        check_same_thread=False, timeout=busy_timeout_ms / 1000)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open ledger {redact(url)}: {exc}") from None
+        con = self._con
+        con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        if path:
+            mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":  # pragma: no cover - a file system without WAL
+                raise LedgerError(f"ledger {redact(url)}: SQLite refused WAL mode ({mode})")
+        con.execute("PRAGMA synchronous = FULL")
+        con.execute("PRAGMA foreign_keys = ON")
+
+    @contextmanager
+    def write(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                self._con.rollback()
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            finally:
+                self._con.rollback()
+                cur.close()
+
+    def lock_customer(self, cur: Cursor, customer_id: str) -> None:
+        # BEGIN IMMEDIATE already holds the database's single write lock.
+        cur.execute("INSERT INTO customers (customer_id) VALUES (?) ON CONFLICT DO NOTHING",
+                    (customer_id,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+class _PgCursor:
+    """A psycopg cursor taking ``?`` placeholders."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cur.execute(self._sql(sql), params, prepare=False)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        return self._cur.executemany(self._sql(sql), rows)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cur.fetchall())
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+
+class PostgresDatabase(Database):
+    kind = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+        self.url = url
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:  # pragma: no cover - a dependency of the package
+            raise LedgerError("PostgreSQL ledgers need psycopg 3 and psycopg-pool "
+                              "(pip install 'psycopg[binary]' psycopg-pool)") from None
+        self._psycopg = psycopg
+        try:
+            self._pool = ConnectionPool(
+                url, min_size=1, max_size=pool_size, open=True, timeout=30,
+                kwargs={"autocommit": False}, name="billing-ledger")
+            self._pool.wait(timeout=30)
+        except Exception as exc:  # psycopg's errors carry the connection string's parts
+            raise LedgerError(f"cannot open ledger {redact(url)}: "
+                              f"{redact(type(exc).__name__ + ': ' + str(exc))}") from None
+
+    @contextmanager
+    def write(self) -> Iterator[Cursor]:
+        with self._pool.connection() as con, con.transaction(), con.cursor() as cur:
+            yield _PgCursor(cur)
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        with self._pool.connection() as con, con.transaction(), con.cursor() as cur:
+            yield _PgCursor(cur)
+
+    def lock_customer(self, cur: Cursor, customer_id: str) -> None:
+        cur.execute("INSERT INTO customers (customer_id) VALUES (?) ON CONFLICT DO NOTHING",
+                    (customer_id,))
+        cur.execute("SELECT customer_id FROM customers WHERE customer_id = ? FOR UPDATE",
+                    (customer_id,))
+        cur.fetchone()
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def open_database(url: str) -> Database:
+    """The database named by ``url``: ``sqlite:///path``, ``sqlite://`` (in memory) or
+    ``postgresql://user:password@host:port/dbname``."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        if parts.netloc:
+            raise LedgerError(f"ledger URL {redact(url)}: write sqlite:///relative/path, "
+                              "sqlite:////absolute/path or sqlite:// (in memory)")
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        return SqliteDatabase(url, path)
+    if parts.scheme in ("postgresql", "postgres"):
+        return PostgresDatabase(urlunsplit(("postgresql", *parts[1:])))
+    raise LedgerError(f"ledger URL {redact(url)}: the scheme must be sqlite:// or "
+                      "postgresql://")

@@ -1,0 +1,107 @@
+"""The ledger's tables, and the migrations that build them version by version.
+
+The ``meta`` table holds ``schema_version``. Opening a ledger applies the migrations it lacks
+(an older ledger is upgraded in place, in one transaction); a ledger written by a newer version
+of this library is refused, never read with the wrong layout.
+
+Token counts are 64-bit integers (SQLite's CHECK constraints refuse a sum that would have
+turned into a float); money is decimal text; instants are UTC microseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from billing.errors import LedgerError
+from billing.ledger.db import Cursor, Database
+
+__all__ = ["SCHEMA_VERSION", "migrate"]
+
+_COUNTS = ("input", "cached_input", "cache_write", "output", "requests", "events")
+
+
+def _sums(kind: str) -> str:
+    if kind == "sqlite":
+        return ", ".join(f"{c} INTEGER NOT NULL CHECK (typeof({c}) = 'integer')" for c in _COUNTS)
+    return ", ".join(f"{c} BIGINT NOT NULL" for c in _COUNTS)
+
+
+def _v1(kind: str) -> list[str]:
+    big = "INTEGER" if kind == "sqlite" else "BIGINT"
+    return [
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE plans (plan_id TEXT NOT NULL, version TEXT NOT NULL, body TEXT NOT NULL, "
+        "PRIMARY KEY (plan_id, version))",
+        f"CREATE TABLE subscriptions (position {big} PRIMARY KEY, customer_id TEXT NOT NULL, "
+        "body TEXT NOT NULL)",
+        "CREATE TABLE customers (customer_id TEXT PRIMARY KEY, spend_limit TEXT)",
+        f"CREATE TABLE events (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, ts_us {big} NOT "
+        f"NULL, model TEXT NOT NULL, input {big} NOT NULL, cached_input {big} NOT NULL, "
+        f"cache_write {big} NOT NULL, output {big} NOT NULL, requests {big} NOT NULL, "
+        "session_id TEXT, properties TEXT)",
+        f"CREATE TABLE usage_daily (customer_id TEXT NOT NULL, model TEXT NOT NULL, band {big} "
+        f"NOT NULL, day {big} NOT NULL, {_sums(kind)}, "
+        "PRIMARY KEY (customer_id, model, band, day))",
+        f"CREATE TABLE usage_hourly (customer_id TEXT NOT NULL, hour {big} NOT NULL, "
+        f"{_sums(kind)}, PRIMARY KEY (customer_id, hour))",
+        f"CREATE TABLE holds (request_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
+        f"model TEXT NOT NULL, prompt_class TEXT NOT NULL, prompt_tokens {big} NOT NULL, "
+        f"output_tokens {big} NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, "
+        f"created_us {big} NOT NULL, expires_us {big} NOT NULL, state TEXT NOT NULL, "
+        "settled_amount TEXT, usage TEXT)",
+        "CREATE INDEX holds_open ON holds (customer_id, state)",
+        "CREATE TABLE invoices (invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
+        "period TEXT NOT NULL, body TEXT NOT NULL)",
+    ]
+
+
+def _v2(kind: str) -> list[str]:
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if kind == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    big = "INTEGER" if kind == "sqlite" else "BIGINT"
+    return [
+        "CREATE TABLE alert_rules (scope TEXT NOT NULL, key TEXT NOT NULL, thresholds TEXT NOT "
+        "NULL, PRIMARY KEY (scope, key))",
+        f"CREATE TABLE alerts (seq {serial}, customer_id TEXT NOT NULL, period_start TEXT NOT "
+        "NULL, threshold TEXT NOT NULL, basis TEXT NOT NULL, used TEXT NOT NULL, "
+        f"limit_amount TEXT NOT NULL, currency TEXT NOT NULL, created_us {big} NOT NULL, "
+        "UNIQUE (customer_id, period_start, threshold))",
+    ]
+
+
+MIGRATIONS = {1: _v1, 2: _v2}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def _version(cur: Cursor, db: Database) -> int | None:
+    if db.kind == "sqlite":
+        cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+    else:
+        cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename = 'meta'")
+    if cur.fetchone() is None:
+        return None
+    cur.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+    row = cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+def migrate(db: Database, *, upto: int = SCHEMA_VERSION) -> int:
+    """Bring the ledger's schema to version ``upto`` (default: this library's); returns the
+    version it had before (0 for a new ledger). A newer schema is refused."""
+    with db.write() as cur:
+        if db.kind == "postgresql":
+            # Two processes creating one ledger at once: the second waits, then sees it made.
+            cur.execute("SELECT pg_advisory_xact_lock(7216354)")
+        found = _version(cur, db)
+        current = 0 if found is None else found
+        if current > SCHEMA_VERSION:
+            raise LedgerError(
+                f"this ledger has schema version {current}, newer than this library's "
+                f"({SCHEMA_VERSION}); upgrade the billing package to open it")
+        for version in range(current + 1, upto + 1):
+            for statement in MIGRATIONS[version](db.kind):
+                cur.execute(statement)
+        if upto > current:
+            cur.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(upto),))
+            cur.execute("INSERT INTO meta (key, value) VALUES ('config_version', '0') "
+                        "ON CONFLICT (key) DO NOTHING")
+        return current
