@@ -59,6 +59,9 @@ def _charge_summary(plan: Plan) -> list[tuple[str, str, str]]:
                 what = f"cost plus {format_percent(charge.cost_plus.markup)} over the supplier cost book"
             else:
                 what = f"{len(charge.rates or [])} rates per 1M tokens"
+                if charge.fallback is not None:
+                    what += (f", cost plus {format_percent(charge.fallback.cost_plus.markup)} "
+                             "for other models")
             if charge.paid_with == "credits":
                 what += ", paid with credits"
             if charge.included_amount is not None:
@@ -124,6 +127,8 @@ def plan_flags(plan: Plan) -> list[str]:
     for charge in plan.charges:
         if isinstance(charge, RateCardCharge):
             markups = [charge.cost_plus] if charge.cost_plus is not None else []
+            if charge.fallback is not None:
+                markups.append(charge.fallback.cost_plus)
             for spec in markups:
                 if spec.markup >= 1:
                     flags.append(

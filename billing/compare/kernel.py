@@ -10,7 +10,8 @@ per period instead of once per customer, and no invoice built. It uses the same 
 and the same exact decimal operations in the same order, and a property test
 (tests/compare/test_kernel.py) checks it against the rater on every catalog plan.
 
-Plans a kernel cannot rate (credits) are rated by :meth:`Rater.rate_totals`.
+Plans a kernel cannot rate (some credits plans, rate cards with a cost-plus fallback) are rated by
+:meth:`Rater.rate_totals`.
 """
 
 from __future__ import annotations
@@ -145,8 +146,11 @@ class PlanKernel:
 
     @staticmethod
     def handles(plan: Plan) -> bool:
-        """True for every plan but credits plans the kernel cannot burn down: more than one
-        credits charge or more than one rate card paid with credits, or one at cost plus."""
+        """True for every plan but credits plans the kernel cannot burn down (more than one
+        credits charge or more than one rate card paid with credits, or one at cost plus) and
+        plans with a rate card that falls back to cost plus (rated by the rater)."""
+        if any(isinstance(c, RateCardCharge) and c.fallback is not None for c in plan.charges):
+            return False
         paying = [c for c in plan.charges
                   if isinstance(c, RateCardCharge) and c.paid_with == "credits"]
         wallets = [c for c in plan.charges if isinstance(c, CreditsCharge)]

@@ -45,6 +45,7 @@ __all__ = [
     "Plan",
     "Rate",
     "RateCardCharge",
+    "RateFallback",
     "SeatsCharge",
     "Spot",
     "Tier",
@@ -274,13 +275,31 @@ class CostPlus(_Spec):
     )
 
 
+class RateFallback(_Spec):
+    """How a rate card prices the models none of its rates matches."""
+
+    cost_plus: CostPlus = Field(
+        description="Price every model no rate matches at the supplier's cost plus this markup."
+    )
+
+
+def _matches_everything(glob: str) -> bool:
+    return bool(glob) and set(glob) == {"*"}
+
+
 class RateCardCharge(_Spec):
-    """List prices per model x token class, or cost-plus over the supplier cost book."""
+    """List prices per model x token class, or cost-plus over the supplier cost book, or list
+    prices for some models and cost plus for the rest (``rates`` with a ``fallback``)."""
 
     kind: Literal["rate_card"]
     name: str
     rates: list[Rate] | None = Field(default=None, description="First matching rate wins.")
     cost_plus: CostPlus | None = None
+    fallback: RateFallback | None = Field(
+        default=None,
+        description="With `rates`: how models no rate matches are priced (without it, such a "
+        "model is an error when rated).",
+    )
     included_amount: Price | None = Field(
         default=None, description="Usage value (at list price) covered by the plan's fees."
     )
@@ -300,6 +319,18 @@ class RateCardCharge(_Spec):
             raise _problem("rates", "a rate card needs exactly one of `rates` or `cost_plus`")
         if self.rates is not None and not self.rates:
             raise _problem("rates", "at least one rate is required")
+        if self.fallback is not None and self.rates is None:
+            raise _problem(
+                "fallback", "a fallback needs `rates` (it prices the models they do not list); "
+                "a card priced entirely at cost plus needs no fallback"
+            )
+        if self.fallback is not None and self.rates is not None:
+            for position, rate in enumerate(self.rates, start=1):
+                if any(_matches_everything(g) for g in rate.models):
+                    raise _problem(
+                        "fallback", f"the fallback never applies: rates[{position}] matches every "
+                        "model (remove the catch-all rate or the fallback)"
+                    )
         if self.paid_with == "credits":
             for key in ("included_amount", "overage_discount", "volume_discount"):
                 if getattr(self, key) is not None:

@@ -122,6 +122,13 @@ def rows_by_price(usage: CustomerUsage, costbook: CostBook
     return [((model, band, day), counts) for (model, band, _), (day, counts) in merged.items()]
 
 
+def _markup(charge: RateCardCharge) -> Decimal | None:
+    """The card's cost-plus markup, or its fallback's (None for list prices only)."""
+    if charge.cost_plus is not None:
+        return charge.cost_plus.markup
+    return None if charge.fallback is None else charge.fallback.cost_plus.markup
+
+
 def _tiers(table: DiscountTable) -> list[Tier]:
     return [Tier(up_to=t.up_to, unit_price=t.rate) for t in table.tiers]
 
@@ -257,7 +264,8 @@ class Rater:
         self._tou: dict[str, tuple[tuple[capacity.TouRule, ...], Decimal]] = {}
         self._spot_cache: dict[tuple[str, tuple[int, ...]], dict[int, Decimal]] = {}
         for charge in plan.charges:
-            if isinstance(charge, RateCardCharge) and charge.cost_plus is not None and costbook is None:
+            if (isinstance(charge, RateCardCharge) and _markup(charge) is not None
+                    and costbook is None):
                 raise RatingError(
                     f"plan {plan.id!r}: charge {charge.name!r} is cost-plus and needs a supplier "
                     "cost book"
@@ -305,7 +313,10 @@ class Rater:
             found = self._grades[model] = grade_of(self.plan, model)
         return found
 
-    def _rate_for(self, index: int, charge: RateCardCharge, model: str) -> Rate:
+    def _listed(self, index: int, charge: RateCardCharge, model: str) -> Rate | None:
+        """The first rate of the card matching ``model``; None when it has none and the card
+        falls back to cost plus. A model that neither a rate nor a fallback prices is an
+        error."""
         key = (index, model)
         found = self._rate_cache.get(key)
         if found is None:
@@ -316,10 +327,21 @@ class Rater:
                     found = self._rate_cache[key] = rate
                     break
             else:
+                if charge.fallback is not None:
+                    return None
                 raise UnpricedModelError(
                     f"plan {self.plan.id!r}, charge {charge.name!r}: no rate matches model "
                     f"{model!r}; add a rate for it (or a catch-all `models: [\"*\"]`)"
                 )
+        return found
+
+    def _rate_for(self, index: int, charge: RateCardCharge, model: str) -> Rate:
+        found = self._listed(index, charge, model)
+        if found is None:
+            raise RatingError(
+                f"plan {self.plan.id!r}, charge {charge.name!r}: model {model!r} is priced by "
+                "the card's cost-plus fallback, not by a list price"
+            )
         return found
 
     def list_prices(self, index: int, charge: RateCardCharge, model: str) -> tuple[Decimal, ...]:
@@ -334,11 +356,13 @@ class Rater:
 
     def _row_value(self, index: int, charge: RateCardCharge, model: str, band: int,
                    day: int, counts: Counts) -> tuple[Decimal, list[tuple[str, Decimal]]]:
-        """Value of one aggregate row under a rate card: list price, or cost x (1 + markup)."""
-        if charge.cost_plus is not None:
+        """Value of one aggregate row under a rate card: list price, or cost x (1 + markup)
+        (the card's markup, or its fallback's for a model no rate lists)."""
+        markup = self._cost_plus_markup(index, charge, model)
+        if markup is not None:
             assert self.costbook is not None
             cost = self.costbook.cost(model, counts, band, day_of(day))
-            factor = 1 + charge.cost_plus.markup
+            factor = 1 + markup
             parts = [(cls, _EXACT.multiply(amount, factor)) for cls, amount in cost.by_class]
         else:
             prices = self.list_prices(index, charge, model)
@@ -346,6 +370,15 @@ class Rater:
             parts = [(cls, _EXACT.multiply(Decimal(n), price) / MTOK)
                      for cls, n, price in zip(_CLASSES, tokens, prices, strict=True)]
         return sum((v for _, v in parts), ZERO), parts
+
+    def _cost_plus_markup(self, index: int, charge: RateCardCharge, model: str
+                          ) -> Decimal | None:
+        """The markup over cost ``model`` is priced at under the card, None at list price."""
+        if charge.cost_plus is not None:
+            return charge.cost_plus.markup
+        if charge.fallback is not None and self._listed(index, charge, model) is None:
+            return charge.fallback.cost_plus.markup
+        return None
 
     # --- rating --------------------------------------------------------------------------------
 
@@ -460,8 +493,14 @@ class Rater:
                 if charge.paid_with == "credits":
                     rows = sorted(window.daily.items())  # credits burn day by day
                 elif charge.cost_plus is None:
-                    # List prices do not depend on the day or band: value each model once.
-                    rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()]
+                    # List prices do not depend on the day or band: value each model once
+                    # (the models of a fallback to cost plus by supplier price, as below).
+                    rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()
+                            if self._cost_plus_markup(index, charge, model) is None]
+                    if charge.fallback is not None:
+                        assert self.costbook is not None
+                        rows += [row for row in rows_by_price(window, self.costbook)
+                                 if self._cost_plus_markup(index, charge, row[0][0]) is not None]
                 else:
                     assert self.costbook is not None
                     rows = rows_by_price(window, self.costbook)
