@@ -161,6 +161,9 @@ class PostgresDatabase(Database):
                               "(pip install 'psycopg[binary]' psycopg-pool)") from None
         self._psycopg = psycopg
         try:
+            # One direct connection first: a bad password or host fails now, with its reason,
+            # instead of the pool retrying in the background until its timeout.
+            psycopg.connect(url, connect_timeout=15).close()
             self._pool = ConnectionPool(
                 url, min_size=1, max_size=pool_size, open=True, timeout=30,
                 kwargs={"autocommit": False}, name="billing-ledger")

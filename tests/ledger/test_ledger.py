@@ -1,0 +1,219 @@
+"""The ledger's API on both backends: schema versions, durable idempotent recording, holds,
+alerts, secrets kept out of messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing.errors import LedgerError
+from billing.ledger import SCHEMA_VERSION, Alert, Denial, Hold, Ledger
+from billing.ledger.db import open_database
+from billing.ledger.schema import migrate
+from billing.rating.meter import FixedClock
+from billing.usage.events import UsageEvent
+from tests.ledger.helpers import NOW, open_ledger
+from tests.ledger.pgserver import PASSWORD
+
+AT = datetime(2026, 11, 10, 9, tzinfo=UTC)
+
+
+def _event(i: int, customer: str = "open-co", **counts: int) -> UsageEvent:
+    return UsageEvent(f"e{i}", customer, AT + timedelta(minutes=i), "m-1", **counts)
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+
+def test_a_new_ledger_has_the_current_schema_and_an_older_one_is_upgraded(ledger_url: str
+                                                                          ) -> None:
+    db = open_database(ledger_url)
+    assert migrate(db, upto=1) == 0  # a ledger as version 1 of the schema made it
+    db.close()
+    ledger = open_ledger(ledger_url)  # opening it upgrades to the current version
+    with ledger._db.read() as cur:
+        cur.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        assert int(cur.fetchone()[0]) == SCHEMA_VERSION == 2
+    ledger.set_alerts([50], customer="open-co")  # a table version 2 added
+    ledger.close_connection()
+
+
+def test_a_ledger_from_a_newer_version_is_refused_clearly(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    with ledger._db.write() as cur:
+        cur.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    ledger.close_connection()
+    with pytest.raises(LedgerError, match=r"schema version 99, newer than this library's \(2\)"):
+        Ledger.open(ledger_url)
+
+
+def test_passwords_never_appear_in_reprs_or_errors(pg_server: object) -> None:
+    ledger = open_ledger(pg_server.new_schema("secrets"))  # type: ignore[attr-defined]
+    assert PASSWORD not in repr(ledger) and PASSWORD not in repr(ledger._db)
+    ledger.close_connection()
+    port = pg_server.port  # type: ignore[attr-defined]
+    wrong = f"postgresql://postgres:not-the-{PASSWORD}@127.0.0.1:{port}/postgres"
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(wrong)
+    assert "not-the" not in str(caught.value) and PASSWORD not in str(caught.value)
+    assert "***" in str(caught.value)
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(f"mysql://root:{PASSWORD}@host/db")
+    assert PASSWORD not in str(caught.value)
+
+
+# --- record ------------------------------------------------------------------------------------
+
+
+def test_record_counts_new_duplicates_and_conflicts_across_restarts(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    first = ledger.record([_event(1, input_tokens=10), _event(2, input_tokens=20),
+                           _event(1, input_tokens=10), _event(2, input_tokens=21)])
+    # e1, e2 new; the second e1 is an exact copy; the second e2 differs.
+    assert (first.new, first.duplicates, first.conflicts) == (2, 1, 1)
+    assert first.conflict_ids == ("e2",)
+    ledger.close_connection()
+    # Another process (a new connection) after a restart: the ids are remembered.
+    again = open_ledger(ledger_url)
+    second = again.record([_event(1, input_tokens=10), _event(2, input_tokens=99),
+                           _event(3, input_tokens=30)])
+    assert (second.new, second.duplicates, second.conflicts) == (1, 1, 1)
+    usage = again.usage("open-co")
+    # 10 + 20 + 30 input tokens, 3 events, nothing counted twice
+    assert sum(c.input for c in usage.daily.values()) == 60
+    assert sum(c.events for c in usage.daily.values()) == 3
+    again.close_connection()
+
+
+def test_two_ledgers_on_one_database_share_one_dedupe_memory(ledger_url: str) -> None:
+    a, b = open_ledger(ledger_url), open_ledger(ledger_url)
+    assert a.record(_event(1, output_tokens=5)).new == 1
+    assert b.record(_event(1, output_tokens=5)).duplicates == 1
+    # one event of 5 output tokens at 10.00 per 1M = 0.00005 -> 0.00
+    assert b.usage("open-co").by_model()["m-1"].output == 5
+    a.close_connection()
+    b.close_connection()
+
+
+# --- holds -------------------------------------------------------------------------------------
+
+# Test plans price "*" at 1.00 (input), 0.10 (cached), 2.00 (cache write), 10.00 (output) USD per
+# 1M tokens. A request of 100,000 prompt and 10,000 output tokens at worst (all cache writes):
+# 0.1 x 2.00 + 0.01 x 10.00 = 0.20 + 0.10 = 0.30 USD.
+
+
+def test_holds_never_cross_the_cap_and_say_what_is_available(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    holds = [ledger.authorize("cap-co", f"r{i}", "m-1", 100_000, 10_000) for i in range(16)]
+    assert all(isinstance(h, Hold) and h.amount == Decimal("0.30") for h in holds)
+    # 16 x 0.30 = 4.80 held; a 17th would make 5.10 > the 5.00 cap: 0.20 left.
+    denied = ledger.authorize("cap-co", "r16", "m-1", 100_000, 10_000)
+    assert isinstance(denied, Denial) and not denied
+    assert (denied.reason, denied.amount, denied.available) == ("cap", Decimal("0.30"),
+                                                                 Decimal("0.20"))
+    # A smaller request fits: 100,000 prompt tokens as cache writes = 0.20 <= 0.20.
+    assert ledger.authorize("cap-co", "small", "m-1", 100_000, 0)
+    # Settling to less frees the rest: r0 really used 10,000 input and 1,000 output tokens,
+    # 0.01 + 0.01 = 0.02 USD.
+    settled = ledger.settle("r0", {"input_tokens": 10_000, "output_tokens": 1_000})
+    assert settled.amount == Decimal("0.02") and not settled.duplicate
+    # Held now: 15 x 0.30 + 0.20 = 4.70, spent 0.02: 5.00 - 4.72 = 0.28 available.
+    assert ledger.balance("cap-co").available == Decimal("0.28")
+    # 100,000 cache writes and 8,000 output: 0.20 + 0.08 = 0.28, exactly what is left.
+    assert ledger.authorize("cap-co", "r17", "m-1", 100_000, 8_000)
+    assert ledger.balance("cap-co").available == Decimal("0.00")
+    ledger.close_connection()
+
+
+def test_prepaid_credits_with_overage_blocked_deny_beyond_the_credits(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    # 500 credits x 0.01 = 5.00 USD: the same 16 requests of 0.30 fit, the 17th does not.
+    for i in range(16):
+        assert ledger.authorize("pre-co", f"p{i}", "m-1", 100_000, 10_000)
+    denied = ledger.authorize("pre-co", "p16", "m-1", 100_000, 10_000)
+    assert isinstance(denied, Denial)
+    assert (denied.reason, denied.available) == ("credits", Decimal("0.20"))
+    ledger.close_connection()
+
+
+def test_a_spending_limit_on_a_customer_is_a_hard_limit_too(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    ledger.set_limit("open-co", Decimal("0.50"))
+    assert ledger.authorize("open-co", "a", "m-1", 100_000, 10_000)  # 0.30
+    denied = ledger.authorize("open-co", "b", "m-1", 100_000, 10_000)  # 0.60 > 0.50
+    assert isinstance(denied, Denial) and (denied.reason, denied.available) == (
+        "limit", Decimal("0.20"))
+    ledger.close_connection()
+
+
+def test_authorize_settle_and_release_are_idempotent_by_request_id(ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    hold = ledger.authorize("open-co", "req", "m-1", 1_000, 100)
+    assert ledger.authorize("open-co", "req", "m-1", 1_000, 100) == hold
+    first = ledger.settle("req", {"input_tokens": 800, "output_tokens": 50})
+    again = ledger.settle("req", {"input_tokens": 800, "output_tokens": 50})
+    assert again.duplicate and again.amount == first.amount
+    with pytest.raises(LedgerError, match="already settled with other usage"):
+        ledger.settle("req", {"input_tokens": 801})
+    # recorded once: 800 input tokens, one event
+    assert ledger.usage("open-co").by_model()["m-1"].input == 800
+    assert ledger.authorize("open-co", "req", "m-1", 1_000, 100).state == "settled"
+    other = ledger.authorize("open-co", "req2", "m-1", 1_000, 100)
+    assert ledger.release(other.hold_id).state == "released"
+    assert ledger.release(other.hold_id).state == "released"
+    with pytest.raises(LedgerError, match="was released"):
+        ledger.settle("req2", {"input_tokens": 1})
+    with pytest.raises(LedgerError, match="exceeds what was authorized"):
+        ledger.settle(ledger.authorize("open-co", "req3", "m-1", 10, 10).hold_id,
+                      {"output_tokens": 11})
+    ledger.close_connection()
+
+
+def test_holds_expire_after_their_ttl_and_free_the_room(ledger_url: str) -> None:
+    clock = FixedClock(NOW)
+    ledger = open_ledger(ledger_url, clock=clock, hold_ttls={"capped": timedelta(minutes=2)})
+    for i in range(16):
+        ledger.authorize("cap-co", f"x{i}", "m-1", 100_000, 10_000)
+    assert not ledger.authorize("cap-co", "late", "m-1", 100_000, 10_000)
+    clock.at = NOW + timedelta(minutes=1)
+    assert not ledger.authorize("cap-co", "late2", "m-1", 100_000, 10_000)
+    clock.at = NOW + timedelta(minutes=2)  # the plan's TTL: every hold has expired
+    assert ledger.holds("cap-co") == []
+    assert ledger.hold("x0").state == "expired"  # type: ignore[union-attr]
+    assert ledger.authorize("cap-co", "late3", "m-1", 100_000, 10_000)
+    # A per-call TTL wins over the plan's.
+    hold = ledger.authorize("open-co", "t", "m-1", 1, 1, ttl=timedelta(seconds=5))
+    assert hold.expires_at - hold.created_at == timedelta(seconds=5)  # type: ignore[union-attr]
+    # An expired hold settles only if its usage still fits: here the cap has room.
+    assert ledger.settle("x1", {"input_tokens": 1_000}).amount == Decimal("0.00")
+    ledger.close_connection()
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+def test_each_threshold_crossing_is_written_once_per_period(ledger_url: str) -> None:
+    seen: list[Alert] = []
+    ledger = open_ledger(ledger_url, on_alert=seen.append)
+    ledger.set_alerts([50, 80, 100], plan="capped")
+    # 1M output tokens = 10.00 USD: one event of 250,000 output = 2.50 = 50% of the 5.00 cap.
+    ledger.record(_event(1, "cap-co", output_tokens=250_000))
+    assert [(a.threshold, a.basis, a.used) for a in ledger.alerts()] == [
+        (Decimal(50), "cap", Decimal("2.50"))]
+    ledger.record(_event(2, "cap-co", output_tokens=10_000))  # 2.60: nothing new
+    ledger.record(_event(1, "cap-co", output_tokens=250_000))  # a duplicate: nothing new
+    assert len(ledger.alerts()) == 1
+    hold = ledger.authorize("cap-co", "h", "m-1", 0, 200_000)  # 2.00 held: 4.60 < 5.00
+    ledger.settle(hold.hold_id, {"output_tokens": 150_000})  # 2.60 + 1.50 = 4.10 = 82%
+    alerts = ledger.alerts()
+    assert [a.threshold for a in alerts] == [Decimal(50), Decimal(80)]
+    assert [a.threshold for a in seen] == [Decimal(50), Decimal(80)]
+    assert ledger.alerts(since=alerts[0].seq) == alerts[1:]
+    # Another process sees the same outbox and writes nothing twice.
+    other = open_ledger(ledger_url)
+    other.record(_event(3, "cap-co", output_tokens=1_000))
+    assert len(other.alerts()) == 2
+    other.close_connection()
+    ledger.close_connection()
