@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PASSWORD = "s3cret-pw"  # noqa: S105 - a throwaway test cluster's password
+PASSWORD = "s3cret-pw"  # a throwaway test cluster's password
 
 
 def find_bindir() -> Path | None:
