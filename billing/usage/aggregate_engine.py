@@ -2,10 +2,11 @@
 
 Two layers:
 
-- **Reading and validating** a file uses the DuckDB connection directly (``read_csv`` with
-  ``all_varchar`` so bad rows survive to be reported, ``read_parquet`` with its file row
-  numbers). It applies the value rules of :mod:`billing.usage.mapping` in SQL, row for row the
-  same as the pure-Python reader, and yields a table of valid rows:
+- **Reading and validating** a file uses the DuckDB connection directly
+  (:mod:`billing.usage.duckdb_reader`: ``read_csv`` with ``all_varchar`` so bad rows survive
+  to be reported, ``read_parquet`` with its record numbers). It applies the value rules of
+  :mod:`billing.usage.mapping` in SQL, row for row the same as the pure-Python reader, and
+  yields a table of valid rows:
   ``__row, id, customer_id, model, ts_us, ts_s, input, cached_input, cache_write, output,
   requests`` (64-bit integers; ``ts_s`` is epoch seconds, floored).
 - **Dedupe and aggregation** (:func:`dedupe_table`, :func:`aggregate_table`) are plain Ibis
@@ -21,10 +22,10 @@ import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow.compute as pc
@@ -32,309 +33,20 @@ import pyarrow.compute as pc
 from billing.errors import TraceError
 from billing.usage.aggregate_python import _check_thresholds
 from billing.usage.aggregates import UsageAggregates
-from billing.usage.mapping import (
-    COUNT_DEFAULTS,
-    COUNT_FIELDS,
-    ISO_RE,
-    MAX_COUNT,
-    NUMBER_RE,
-    OFFSET_RE,
-    UNIT_MICROS,
-    ResolvedSpec,
-    TraceSpec,
-    datetime_to_micros,
-    micros_to_datetime,
+from billing.usage.duckdb_reader import (
+    DuckReader,
+    Validator,
+    engine_message,
+    quote_ident,
+    raw_rows,
 )
-from billing.usage.readers import aggregate_trace_python, format_raw
-from billing.usage.results import Reject, TraceResult, TraceStats, write_rejects
+from billing.usage.mapping import TraceSpec, micros_to_datetime
+from billing.usage.readers import aggregate_trace_python
+from billing.usage.results import Reject, TraceResult, TraceStats, first_rejects, write_rejects
 from billing.usage.spark import quiet_pandas_check, spark_arrow, spark_backend, to_spark
 
 __all__ = ["INT64_MAX", "aggregate_table", "aggregate_trace", "check_sum_bound", "dedupe_table",
            "sum_bound", "time_span"]
-
-_COUNT_COLUMNS = {"input_tokens": "input", "cached_input_tokens": "cached_input",
-                  "cache_write_tokens": "cache_write", "output_tokens": "output",
-                  "requests": "requests"}
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
-                  "UINTEGER", "UBIGINT", "HUGEINT", "UHUGEINT")
-_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _repr_sql(expr: str) -> str:
-    """SQL for Python's ``repr`` of a str (single quotes unless the text holds one)."""
-    return (f"CASE WHEN contains({expr}, '''') AND NOT contains({expr}, '\"') "
-            f"THEN '\"' || {expr} || '\"' ELSE '''' || replace({expr}, '''', '\\''') || '''' END")
-
-
-# ---------------------------------------------------------------- reading and validation
-
-
-@dataclass(frozen=True, slots=True)
-class _Source:
-    relation: str  # SQL relation with __row and the file's columns
-    types: dict[str, str]  # column -> DuckDB type
-    columns: list[str]
-    malformed: list[Reject]  # lines the reader could not split into columns
-    raw_expr: str | None  # SQL giving the raw text of a row (JSONL), else None
-
-
-class _DuckReader:
-    def __init__(self, con: Any, spec: TraceSpec) -> None:
-        self.con = con
-        self.spec = spec
-        self.tag = uuid.uuid4().hex[:12]
-        self.temp: list[tuple[str, str]] = []
-
-    def name(self, base: str) -> str:
-        return f"__billing_{base}_{self.tag}"
-
-    def drop(self) -> None:
-        for kind, name in reversed(self.temp):
-            self.con.execute(f"DROP {kind} IF EXISTS {name}")
-
-    def load(self) -> _Source:
-        path = self.spec.path
-        if not path.exists():
-            raise TraceError(f"{path}: no such file")
-        fmt = self.spec.file_format
-        p = _lit(str(path))
-        try:
-            if fmt == "parquet":
-                view = self.name("src")
-                self.con.execute(
-                    f"CREATE TEMP VIEW {view} AS SELECT * EXCLUDE (file_row_number), "
-                    f"file_row_number + 1 AS __row FROM read_parquet({p}, file_row_number=true)")
-                self.temp.append(("VIEW", view))
-                return self._source(view, [], None)
-            raw, rejects_table, rejects_scan = (self.name("raw"), self.name("rej"),
-                                                self.name("rejscan"))
-            if fmt == "csv":
-                reader = (f"read_csv({p}, all_varchar=true, header=true, store_rejects=true, "
-                          f"ignore_errors=true, rejects_table={_lit(rejects_table)}, "
-                          f"rejects_scan={_lit(rejects_scan)})")
-            else:
-                reader = (f"read_csv({p}, columns={{'__line': 'VARCHAR'}}, delim=chr(1), "
-                          "quote='', escape='', header=false, auto_detect=false, "
-                          f"store_rejects=true, ignore_errors=true, "
-                          f"rejects_table={_lit(rejects_table)}, "
-                          f"rejects_scan={_lit(rejects_scan)})")
-            blank = ("" if fmt == "csv" else
-                     " WHERE __line IS NOT NULL AND trim(__line, chr(32) || chr(9) || chr(13)) <> ''")
-            self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT * FROM {reader}{blank}")
-            self.temp += [("TABLE", raw), ("TABLE", rejects_table), ("TABLE", rejects_scan)]
-        except TraceError:
-            raise
-        except Exception as exc:
-            raise TraceError(f"{path}: cannot read as {fmt}: {exc}") from exc
-        bad = self.con.execute(
-            f"SELECT line, csv_line FROM {rejects_table} ORDER BY line").fetchall()
-        bad_rows = sorted({int(line) - (1 if fmt == "csv" else 0): csv_line or ""
-                           for line, csv_line in bad}.items())
-        malformed = [Reject(str(path), row, "unparseable line", text) for row, text in bad_rows]
-        numbered = self.name("num")
-        if bad_rows:
-            # Good rows are numbered in order; skip the numbers of the malformed lines.
-            gaps = self.name("gaps")
-            self.con.execute(f"CREATE TEMP TABLE {gaps} (good_before BIGINT, k BIGINT)")
-            self.temp.append(("TABLE", gaps))
-            self.con.executemany(f"INSERT INTO {gaps} VALUES (?, ?)",
-                                 [(row - k, k) for k, (row, _) in enumerate(bad_rows, start=1)])
-            row_expr = (f"__r.rowid + 1 + coalesce((SELECT max(g.k) FROM {gaps} AS g "
-                        f"WHERE g.good_before < __r.rowid + 1), 0)")
-        else:
-            row_expr = "__r.rowid + 1"
-        if fmt == "csv":
-            self.con.execute(f"CREATE TEMP VIEW {numbered} AS SELECT *, {row_expr} AS __row "
-                             f"FROM {raw} AS __r")
-            self.temp.append(("VIEW", numbered))
-            return self._source(numbered, malformed, None)
-        first = self.con.execute(
-            f"SELECT json_keys(TRY_CAST(__line AS JSON)) FROM {raw} WHERE "
-            f"json_type(TRY_CAST(__line AS JSON)) = 'OBJECT' ORDER BY rowid LIMIT 1").fetchall()
-        keys: list[str] = list(first[0][0]) if first else []
-        fields = "".join(
-            f", CASE WHEN __ok THEN json_extract_string(TRY_CAST(__line AS JSON), "
-            f"{_lit('$.' + _q(k))}) END "
-            f"AS {_q(k)}" for k in keys)
-        self.con.execute(
-            f"CREATE TEMP VIEW {numbered} AS SELECT __row, __line, __ok{fields} FROM "
-            f"(SELECT {row_expr} AS __row, __line, coalesce(json_type(TRY_CAST(__line AS JSON)) "
-            f"= 'OBJECT', false) AS __ok FROM {raw} AS __r)")
-        self.temp.append(("VIEW", numbered))
-        return self._source(numbered, malformed, "__line")
-
-    def _source(self, relation: str, malformed: list[Reject], raw_expr: str | None) -> _Source:
-        described = self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-        hidden = {"__row", "__line", "__ok"}
-        types = {str(r[0]): str(r[1]) for r in described if r[0] not in hidden}
-        return _Source(relation, types, list(types), malformed, raw_expr)
-
-
-class _Validator:
-    """Builds the SQL that mirrors the pure-Python value rules, column type by column type."""
-
-    def __init__(self, resolved: ResolvedSpec, types: dict[str, str]) -> None:
-        self.resolved = resolved
-        self.spec = resolved.spec
-        self.types = types
-
-    def text(self, column: str) -> str:
-        kind = self.types[column]
-        value = _q(column) if kind == "VARCHAR" else f"CAST({_q(column)} AS VARCHAR)"
-        # Trim spaces only where there are some: most values have none, and trimming every
-        # value of every text column was a third of a Parquet scan's time.
-        return (f"(CASE WHEN {value} IS NULL THEN '' WHEN starts_with({value}, ' ') OR "
-                f"ends_with({value}, ' ') THEN trim({value}, ' ') ELSE {value} END)")
-
-    def text_field(self, name: str, column: str) -> tuple[list[tuple[str, str]], str]:
-        t = self.text(column)
-        return [(f"{t} = ''", _lit(f"missing {name}"))], t
-
-    def count(self, name: str, column: str) -> tuple[list[tuple[str, str]], str]:
-        kind = self.types[column].split("(")[0]
-        c = _q(column)
-        if kind in _INTEGER_TYPES:
-            return ([(f"{c} IS NULL", _lit(f"empty {name}")),
-                     (f"{c} < 0", f"'negative {name}: ' || CAST({c} AS VARCHAR)"),
-                     (f"{c} > {MAX_COUNT}", f"'{name} is too large: ' || CAST({c} AS VARCHAR)")],
-                    f"CAST({c} AS BIGINT)")
-        if kind in _FLOAT_TYPES or kind == "DECIMAL":
-            text = f"CAST({c} AS VARCHAR)"
-            checks = [(f"{c} IS NULL", _lit(f"empty {name}"))]
-            if kind != "DECIMAL":
-                checks.append((f"isnan({c}) OR isinf({c})",
-                               f"'{name} is not a number: ' || {_repr_sql(text)}"))
-            checks.append((f"{c} < 0", f"'negative {name}: ' || {text}"))
-            whole = (f"(floor({c}) + CASE WHEN {c} - floor({c}) >= 0.5 THEN 1 ELSE 0 END)")
-            if not self.spec.round_tokens:
-                checks.append((f"{c} <> floor({c})",
-                               f"'fractional {name}: ' || {text} || "
-                               "' (pass round_tokens to round it)'"))
-            checks.append((f"{whole} > {MAX_COUNT}", f"'{name} is too large: ' || {text}"))
-            return checks, f"CAST({whole} AS BIGINT)"
-        t = self.text(column)
-        int_part = f"regexp_extract({t}, '^[+-]?([0-9]*)', 1)"
-        frac = f"regexp_extract({t}, '\\.([0-9]*)$', 1)"
-        round_up = f"CASE WHEN left({frac}, 1) >= '5' THEN 1 ELSE 0 END"
-        whole = f"TRY_CAST(CAST(('0' || {int_part}) AS HUGEINT) + {round_up} AS BIGINT)"
-        checks = [
-            (f"{t} = ''", _lit(f"empty {name}")),
-            (f"NOT regexp_full_match({t}, {_lit(NUMBER_RE[1:-1])})",
-             f"'{name} is not a number: ' || {_repr_sql(t)}"),
-            (f"starts_with({t}, '-') AND regexp_matches({t}, '[1-9]')",
-             f"'negative {name}: ' || {t}"),
-        ]
-        if not self.spec.round_tokens:
-            checks.append((f"regexp_matches({frac}, '[1-9]')",
-                           f"'fractional {name}: ' || {t} || ' (pass round_tokens to round it)'"))
-        checks.append((f"{whole} IS NULL", f"'{name} is too large: ' || {t}"))
-        return checks, whole
-
-    def timestamp(self, column: str) -> tuple[list[tuple[str, str]], str]:
-        kind = self.types[column]
-        c = _q(column)
-        spec = self.spec
-        origin_us = datetime_to_micros(self.resolved.origin)
-        tz = _lit(spec.assume_tz) if spec.assume_tz is not None else None
-        empty = (f"{c} IS NULL", "'empty timestamp'")
-        if kind.startswith("TIMESTAMP WITH TIME ZONE"):
-            return [empty], f"epoch_us({c})"
-        if kind.startswith("TIMESTAMP") or kind == "DATE":
-            if tz is None:
-                iso = (f"strftime({c}::TIMESTAMP, '%Y-%m-%dT%H:%M:%S') || CASE WHEN "
-                       f"epoch_us({c}::TIMESTAMP) % 1000000 <> 0 THEN "
-                       f"strftime({c}::TIMESTAMP, '.%f') ELSE '' END")
-                return [empty, ("true", f"'naive timestamp ''' || {iso} || "
-                                        "''' (no time zone; state it with --assume-tz)'")], "NULL"
-            return [empty], f"epoch_us(timezone({tz}, {c}::TIMESTAMP))"
-        if spec.timestamp_unit != "iso" and kind.split("(")[0] in (*_INTEGER_TYPES,):
-            unit = UNIT_MICROS[spec.timestamp_unit]
-            return [empty], f"({origin_us} + CAST({c} AS BIGINT) * {unit})"
-        if spec.timestamp_unit != "iso" and kind.split("(")[0] in (*_FLOAT_TYPES, "DECIMAL"):
-            unit = UNIT_MICROS[spec.timestamp_unit]
-            return ([empty, (f"isnan({c}::DOUBLE) OR isinf({c}::DOUBLE)",
-                             f"'unparseable timestamp: ' || {_repr_sql(f'CAST({c} AS VARCHAR)')}")],
-                    f"({origin_us} + CAST(round({c} * {unit}) AS BIGINT))")
-        t = self.text(column)
-        bad = f"'unparseable timestamp: ' || {_repr_sql(t)}"
-        checks = [(f"{t} = ''", "'empty timestamp'")]
-        if spec.timestamp_unit != "iso":
-            unit = UNIT_MICROS[spec.timestamp_unit]
-            checks.append((f"NOT regexp_full_match({t}, {_lit(NUMBER_RE[1:-1])})", bad))
-            return checks, f"({origin_us} + CAST(CAST({t} AS DECIMAL(38, 9)) * {unit} AS BIGINT))"
-        has_offset = f"regexp_matches({t}, {_lit(OFFSET_RE)})"
-        checks.append((f"NOT regexp_full_match({t}, {_lit(ISO_RE[1:-1])})", bad))
-        if tz is None:
-            checks.append((f"TRY_CAST({t} AS TIMESTAMP) IS NULL", bad))
-            checks.append((f"NOT {has_offset}",
-                           f"'naive timestamp ' || {_repr_sql(t)} || "
-                           "' (no time zone; state it with --assume-tz)'"))
-            return checks, f"epoch_us(TRY_CAST({t} AS TIMESTAMPTZ))"
-        value = (f"CASE WHEN {has_offset} THEN TRY_CAST({t} AS TIMESTAMPTZ) "
-                 f"ELSE timezone({tz}, TRY_CAST({t} AS TIMESTAMP)) END")
-        checks.append((f"({value}) IS NULL", bad))
-        return checks, f"epoch_us({value})"
-
-    def select(self, relation: str, has_ok: bool, *, reasons: bool = True) -> str:
-        """SQL: every row with ``__reason`` (NULL when valid) and the typed event columns
-        (``reasons=False``: the columns alone, for a file known to be valid)."""
-        src = self.resolved.sources
-        spec = self.spec
-        checks: list[tuple[str, str]] = []
-        if has_ok:
-            checks.append(("NOT __ok", "'unparseable line'"))
-        for column, value in spec.skip_when.items():
-            checks.append((f"{self.text(column)} = {_lit(value)}",
-                           _lit(f"skipped: {column}={value}")))
-        outputs: dict[str, str] = {}
-        if "id" in src:
-            more, outputs["id"] = self.text_field("id", src["id"][0])
-            checks += more
-        else:
-            outputs["id"] = f"{_lit(spec.path.name + ':')} || CAST(__row AS VARCHAR)"
-        parts = []
-        for column in src["customer_id"]:
-            more, text = self.text_field("customer_id", column)
-            checks += more
-            parts.append(text)
-        outputs["customer_id"] = parts[0] if len(parts) == 1 else f"concat_ws('/', {', '.join(parts)})"
-        if spec.model is not None:
-            outputs["model"] = _lit(spec.model)
-        else:
-            more, text = self.text_field("model", src["model"][0])
-            checks += more
-            if spec.model_map is not None:
-                cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in
-                                 spec.model_map.items())
-                mapped = f"CASE {text} {cases} END"
-                checks.append((f"({mapped}) IS NULL",
-                               f"'model value ' || {_repr_sql(text)} || ' is not in model_map'"))
-                outputs["model"] = mapped
-            else:
-                outputs["model"] = text
-        more, ts_us = self.timestamp(src["timestamp"][0])
-        checks += more
-        outputs["ts_us"] = ts_us
-        for name in COUNT_FIELDS:
-            if name in src:
-                more, value = self.count(name, src[name][0])
-                checks += more
-            else:
-                value = f"CAST({COUNT_DEFAULTS[name]} AS BIGINT)"
-            outputs[_COUNT_COLUMNS[name]] = value
-        reason = ("CASE " + " ".join(f"WHEN {cond} THEN {text}" for cond, text in checks)
-                  + " END") if checks and reasons else "NULL"
-        cols = ", ".join(f"{expr} AS {_q(name)}" for name, expr in outputs.items())
-        return f"SELECT __row, {reason} AS __reason, {cols} FROM {relation}"
-
 
 # ---------------------------------------------------------------- the Ibis expressions
 
@@ -469,6 +181,7 @@ def _duckdb(engine: Any) -> Iterator[Any]:
 
 
 _DAILY_ORDER = ("customer_id", "model", "band", "day")
+_SHOWN_REJECTS = 5
 
 
 def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly: bool = False,
@@ -491,24 +204,28 @@ def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly
     with _duckdb("duckdb" if target is not None else engine) as backend:
         con = backend.con
         con.execute("SET TimeZone = 'UTC'")
-        reader = _DuckReader(con, spec)
+        reader = DuckReader(con, spec)
         try:
             with warnings.catch_warnings():
                 # Ibis 12 still calls DuckDB 2.0's deprecated fetch_arrow_table().
                 warnings.filterwarnings("ignore", "fetch_arrow_table", DeprecationWarning)
                 return _run(backend, reader, thresholds, hourly, rejects_path, target)
+        except duckdb.Error as exc:
+            # A value the rules let through that the engine still refuses: one line naming
+            # the file, never the SQL DuckDB quotes.
+            raise TraceError(f"{spec.path}: cannot be read: {engine_message(exc)}") from None
         finally:
             reader.drop()
 
 
-def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly: bool,
+def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: bool,
          rejects_path: Path | None, target: Any = None) -> TraceResult:
     con = backend.con
     spec = reader.spec
     before = _stamp(spec.path)
     source = reader.load()
     resolved = spec.resolve(source.columns)
-    validator = _Validator(resolved, source.types)
+    validator = Validator(resolved, source.types)
     checked = reader.name("checked")
     # Text files are validated once into a table (string rules are the costly part);
     # Parquet's typed columns are cheap to check, so they stay a view over the file.
@@ -567,6 +284,7 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
     duplicates = sum(1 for _, conflict in copies_rows if not conflict)
     conflicts = len(copies_rows) - duplicates
     event_count = int(pc.sum(daily.column("events")).as_py() or 0)
+    unit = "record" if spec.file_format == "parquet" else "line"
     stats = TraceStats(
         rows=event_count + len(bad) + len(source.malformed) + len(copies_rows),
         events=event_count,
@@ -579,15 +297,23 @@ def _run(backend: Any, reader: _DuckReader, thresholds: tuple[int, ...], hourly:
         customers=len(pc.unique(daily.column("customer_id"))),
         models=tuple(sorted(str(m) for m in pc.unique(daily.column("model")).to_pylist())),
         derived_ids=resolved.derived_ids,
+        absent=resolved.absent,
+        declared_absent=resolved.declared_absent,
+        row_unit=unit,
     )
+    reasons = [(row, reason, reason.startswith("skipped: ")) for row, reason in bad]
+    reasons += [(row, "conflict", False) for row, conflict in copies_rows if conflict]
+    if rejects_path is None:
+        # Only the first few are shown: read the raw text of those alone.
+        reasons = sorted(r for r in reasons if not r[2])[:_SHOWN_REJECTS]
+    raws = raw_rows(con, reader, source, [r for r, _, _ in reasons])
+    rejects = [Reject(str(spec.path), row, reason, raws.get(row, ""), skipped, unit)
+               for row, reason, skipped in reasons]
+    rejects += source.malformed
     if rejects_path is not None:
-        reasons = [(row, reason, reason.startswith("skipped: ")) for row, reason in bad]
-        reasons += [(row, "conflict", False) for row, conflict in copies_rows if conflict]
-        raws = _raw_rows(con, reader, source, [r for r, _, _ in reasons])
-        rejects = [Reject(str(spec.path), row, reason, raws.get(row, ""), skipped)
-                   for row, reason, skipped in reasons]
-        write_rejects(rejects_path, [*rejects, *source.malformed])
-    return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows), stats, rejects_path)
+        write_rejects(rejects_path, rejects, unit)
+    return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows), stats, rejects_path,
+                       first_rejects=first_rejects(rejects, _SHOWN_REJECTS))
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -648,11 +374,11 @@ def _arrow(expr: ir.Table, order: Sequence[str] = ()) -> Any:
         # as (a cast that does not fit fails: never a wrapped sum). Ibis's to_pyarrow() would
         # do the same with an extra pass over every column in Python.
         wide = [n for n, t in expr.schema().items() if t.is_integer()]
-        cast = ", ".join(f"CAST({_q(n)} AS BIGINT) AS {_q(n)}" for n in wide)
+        cast = ", ".join(f"CAST({quote_ident(n)} AS BIGINT) AS {quote_ident(n)}" for n in wide)
         sql = f"SELECT * REPLACE ({cast}) FROM ({ibis.to_sql(expr, dialect='duckdb')})" \
             if wide else ibis.to_sql(expr, dialect="duckdb")
         if order:
-            sql += " ORDER BY " + ", ".join(_q(n) for n in order)
+            sql += " ORDER BY " + ", ".join(quote_ident(n) for n in order)
         return backend.con.sql(sql).to_arrow_table()
     return expr.to_pyarrow()
 
@@ -663,25 +389,3 @@ def _copies(copies: ir.Table) -> list[tuple[int, bool]]:
                       (bool(c) for c in table.column("conflict").to_pylist()), strict=True))
 
 
-def _raw_rows(con: Any, reader: _DuckReader, source: _Source,
-              rows: Sequence[int]) -> dict[int, str]:
-    """The original values of a few rows, formatted like the pure-Python reader does."""
-    if not rows:
-        return {}
-    import pyarrow as pa
-
-    wanted = reader.name("wanted")
-    con.register(wanted, pa.table({"r": pa.array(sorted(set(rows)), pa.int64())}))
-    if source.raw_expr is not None:
-        select = source.raw_expr
-    else:
-        select = ", ".join(_q(c) for c in source.columns)
-    result = con.execute(f"SELECT __row, {select} FROM {source.relation} "
-                         f"WHERE __row IN (SELECT r FROM {wanted})").fetchall()
-    out: dict[int, str] = {}
-    con.unregister(wanted)
-    for record in result:
-        values = list(record[1:])
-        out[int(record[0])] = (str(values[0]) if source.raw_expr is not None
-                               else format_raw(values))
-    return out

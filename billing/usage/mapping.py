@@ -11,16 +11,23 @@ may be rounded (``round_tokens``), and which rows carry no usage at all (``skip_
 The value rules here are the single definition both readers follow (the pure-Python reader and
 the DuckDB reader must reject the same rows with the same reason):
 
-- values are stripped of surrounding spaces; an empty value in a mapped column makes the row bad;
+- ``input_tokens`` and ``output_tokens`` must come from a column (named so or mapped) unless
+  declared absent (``absent=``, ``--absent``, or mapped to the constant ``0``); the cache classes
+  may be missing only when no column looks like them (``cache`` in its name, or close to the
+  field's name), and are then counted as 0 and reported (:attr:`ResolvedSpec.absent`);
+- values are stripped of surrounding spaces; an empty value in a mapped column makes the row bad
+  (in JSONL, a key missing from one object while others have it is an empty value);
 - a count (tokens, requests) is a plain decimal ``[+-]digits[.digits]``; negative is bad;
   fractional is bad unless ``round_tokens`` (then ROUND_HALF_UP to a whole number);
-- an ISO timestamp without an offset is naive: bad unless ``assume_tz`` names its zone.
+- an ISO timestamp without an offset is naive: bad unless ``assume_tz`` names its zone;
+- a timestamp before 1970-01-01 or after 9999-12-30 (UTC) is bad (:data:`MIN_US`, :data:`MAX_US`).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -54,7 +61,7 @@ FIELDS: Final = (
     "requests",
     "session_id",
 )
-#: Count fields: absent from the file means 0 for every row (1 for ``requests``).
+#: Count fields. ``requests`` may be absent (1 per row); token fields: see the module docstring.
 COUNT_FIELDS: Final = (
     "input_tokens",
     "cached_input_tokens",
@@ -64,8 +71,29 @@ COUNT_FIELDS: Final = (
 )
 COUNT_DEFAULTS: Final = {"input_tokens": 0, "cached_input_tokens": 0, "cache_write_tokens": 0,
                          "output_tokens": 0, "requests": 1}
+#: Token fields every trace must give (from a column, or declared absent).
+REQUIRED_TOKENS: Final = ("input_tokens", "output_tokens")
+#: Token fields that may be missing when no column looks like them.
+CACHE_TOKENS: Final = ("cached_input_tokens", "cache_write_tokens")
+#: Other names of the token fields seen in real exports (OpenAI, Anthropic): the closest match.
+_ALIASES: Final = {
+    "input_tokens": ("prompt_tokens", "prompt", "input", "tokens_in", "inputtokens"),
+    "output_tokens": ("completion_tokens", "completion", "output", "tokens_out",
+                      "generated_tokens", "outputtokens"),
+    "cached_input_tokens": ("cache_read_input_tokens", "cache_read_tokens", "cached_tokens"),
+    "cache_write_tokens": ("cache_creation_input_tokens", "cache_creation_tokens"),
+}
 UNIT_MICROS: Final = {"s": 1_000_000, "ms": 1_000, "us": 1}
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: The timestamps billing reads, in epoch microseconds: 1970-01-01 to 9999-12-30 (UTC), so
+#: that every day, hour and period computed from them is a valid date.
+MIN_US: Final = 0
+MAX_US: Final = 253_402_127_999_999_999
+OUT_OF_RANGE: Final = "timestamp out of range (billing reads 1970-01-01 to 9999-12-30 UTC)"
+#: The longest line read (DuckDB's default ``max_line_size``); a longer line is one reject.
+MAX_LINE_BYTES: Final = 2_000_000
+LONG_LINE: Final = "line longer than 2 MB (2,000,000 bytes)"
+NOT_UTF8: Final = "not UTF-8 text"
 
 #: A plain decimal number: what a count or a numeric timestamp must look like.
 NUMBER_RE: Final = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
@@ -90,8 +118,8 @@ def detect_format(path: Path) -> Format:
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     raise TraceError(
-        f"{path}: cannot tell the format from the file name; pass format='csv', 'jsonl' or "
-        "'parquet'"
+        f"{path}: cannot tell the format from the file name: name it .csv, .tsv, .jsonl, "
+        ".ndjson or .parquet (optionally .gz), or pass format= in Python"
     )
 
 
@@ -101,11 +129,12 @@ class TraceSpec:
 
     ``columns`` maps our field names (see :data:`FIELDS`) to the file's columns; a tuple of
     columns builds a composite value joined with ``/``. A field the mapping does not name is
-    read from the file column of the same name when there is one.
+    read from the file column of the same name when there is one. A token field mapped to the
+    constant ``0`` (or ``"0"``) is declared absent, as if listed in ``absent``.
     """
 
     path: Path
-    columns: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    columns: Mapping[str, str | tuple[str, ...] | int] = field(default_factory=dict)
     format: Format | None = None
     model: str | None = None
     """The model of every event, for traces without a model column."""
@@ -121,22 +150,42 @@ class TraceSpec:
     """Round fractional counts half-up to whole numbers instead of rejecting the row."""
     skip_when: Mapping[str, str] = field(default_factory=dict)
     """Column -> value: rows where any column holds its value carry no usage and are skipped."""
+    absent: Collection[str] = ()
+    """Token fields the file does not have, on purpose: counted as 0 in every row, and said so
+    in the summary (``--absent output_tokens`` on the command line)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
         cols: dict[str, str | tuple[str, ...]] = {}
+        absent = set(self.absent)
         for target, source in dict(self.columns).items():
             if target not in FIELDS:
                 raise TraceError(
                     f"{self.path}: unknown field {target!r} in the column mapping; "
                     f"fields are {', '.join(FIELDS)}"
                 )
+            if isinstance(source, int) or source == "0":
+                if source not in (0, "0") or isinstance(source, bool):
+                    raise TraceError(f"{self.path}: {target} mapped to {source!r}: a field is "
+                                     "mapped to a column name, or to 0 to declare it absent")
+                absent.add(target)
+                continue
             if isinstance(source, str):
                 parts = tuple(source.split("+")) if "+" in source else (source,)
                 cols[target] = parts[0] if len(parts) == 1 else parts
             else:
                 cols[target] = tuple(source)
         object.__setattr__(self, "columns", cols)
+        bad = sorted(absent - set(REQUIRED_TOKENS + CACHE_TOKENS))
+        if bad:
+            raise TraceError(f"{self.path}: only token counts can be declared absent "
+                             f"({', '.join(REQUIRED_TOKENS + CACHE_TOKENS)}), not "
+                             f"{', '.join(bad)}")
+        both = sorted(absent & set(cols))
+        if both:
+            raise TraceError(f"{self.path}: {', '.join(both)} both mapped to a column and "
+                             "declared absent")
+        object.__setattr__(self, "absent", frozenset(absent))
         object.__setattr__(self, "skip_when", dict(self.skip_when))
         if self.model_map is not None:
             object.__setattr__(self, "model_map", dict(self.model_map))
@@ -150,55 +199,111 @@ class TraceSpec:
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise TraceError(f"{self.path}: unknown time zone {self.assume_tz!r}") from exc
         if self.model is not None and self.model_map is not None:
-            raise TraceError(f"{self.path}: give model or model_map, not both")
+            raise TraceError(f"{self.path}: give --model or --model-map, not both "
+                             "(model= or model_map= in Python)")
 
     @property
     def file_format(self) -> Format:
         return self.format or detect_format(self.path)
 
     def resolve(self, file_columns: Sequence[str]) -> ResolvedSpec:
-        """Check the mapping against the file's columns; raise :class:`TraceError` if off."""
+        """Check the mapping against the file's columns; raise :class:`TraceError` naming
+        every problem at once (with the command-line option that solves each) if off."""
         present = list(file_columns)
         where = str(self.path)
-        listing = ", ".join(present)
+        listing = ", ".join(present) or "(none)"
         sources: dict[str, tuple[str, ...]] = {}
+        problems: list[str] = []
+        unresolved: set[str] = set()
         for target in FIELDS:
+            if target in self.absent:
+                continue
             mapped = self.columns.get(target)
-            if mapped is None:
-                if target in present:
+            if mapped is None or isinstance(mapped, int):  # (0s became ``absent``)
+                if mapped is None and target in present:
                     sources[target] = (target,)
                 continue
             parts = (mapped,) if isinstance(mapped, str) else mapped
-            for part in parts:
-                if part not in present:
-                    raise TraceError(
-                        f"{where}: column {part!r} (mapped to {target}) is not in the file; "
-                        f"its columns are: {listing}"
-                    )
-            sources[target] = parts
+            missing = [part for part in parts if part not in present]
+            for part in missing:
+                problems.append(f"column {part!r} (mapped to {target}) is not in the file")
+            if missing:
+                unresolved.add(target)
+            else:
+                sources[target] = parts
         for column in self.skip_when:
             if column not in present:
-                raise TraceError(
-                    f"{where}: skip_when column {column!r} is not in the file; "
-                    f"its columns are: {listing}"
-                )
-        if "customer_id" not in sources:
-            raise TraceError(f"{where}: no customer_id column; map one (customer_id=COLUMN). "
-                             f"Columns: {listing}")
-        if "timestamp" not in sources:
-            raise TraceError(f"{where}: no timestamp column; map one (timestamp=COLUMN). "
-                             f"Columns: {listing}")
+                problems.append(f"--skip-when column {column!r} is not in the file")
+        used = {c for parts in sources.values() for c in parts} | set(self.skip_when)
+        free = [c for c in present if c not in used]
+        for target, how in (("customer_id", "--map customer_id=COLUMN (or COL1+COL2)"),
+                            ("timestamp", "--map timestamp=COLUMN")):
+            if target not in sources and target not in unresolved:
+                problems.append(f"no {target} column{_closest_text(target, free)}: {how}")
         if self.model is not None:
             sources.pop("model", None)
-        elif "model" not in sources:
-            raise TraceError(f"{where}: no model column; give the model (model=NAME) or map "
-                             f"a column (model=COLUMN with model_map). Columns: {listing}")
+        elif "model" not in sources and "model" not in unresolved:
+            problems.append("no model column: give the model of every event with --model NAME "
+                            "(model= in Python), or --map model=COLUMN")
+        for target in REQUIRED_TOKENS:
+            if target in sources or target in unresolved or target in self.absent:
+                continue
+            close = _closest(target, free)
+            fix = (f"--map {target}={close}" if close is not None else f"--map {target}=COLUMN")
+            problems.append(f"no {target} column{_closest_text(target, free)}: {fix}, or "
+                            f"--absent {target} if the file has none on purpose")
+        absent: list[str] = []
+        for target in CACHE_TOKENS:
+            if target in sources or target in unresolved or target in self.absent:
+                continue
+            look = _lookalike(target, free)
+            if look is None:
+                absent.append(target)
+            else:
+                problems.append(f"no {target} column (closest: {look!r}, which looks like a "
+                                f"cache count): --map {target}={look}, or --absent {target} "
+                                "if it is something else")
+        for target in sorted(self.absent):
+            if target in present:
+                problems.append(f"{target} is declared absent (--absent or a mapping to 0) "
+                                f"but the file has a column {target!r}: drop one of the two")
         for target in ("timestamp", "model", "id", "session_id", *COUNT_FIELDS):
             if len(sources.get(target, ())) > 1:
-                raise TraceError(f"{where}: only customer_id may join several columns")
+                problems.append(f"{target} joins several columns; only customer_id may")
+        if problems:
+            raise TraceError(f"{where}: " + "; ".join(problems)
+                             + f". The file's columns are: {listing}")
         origin = self.time_origin.astimezone(UTC) if self.time_origin is not None else EPOCH
         return ResolvedSpec(spec=self, sources=sources, file_columns=tuple(present),
-                            origin=origin)
+                            origin=origin, absent=tuple(absent),
+                            declared_absent=tuple(sorted(self.absent)))
+
+
+def _closest(target: str, columns: Sequence[str]) -> str | None:
+    """The column a user most likely meant for ``target``: a known other name (OpenAI's
+    ``prompt_tokens``), the same name differently cased, else the closest by difflib."""
+    lowered = {c.lower(): c for c in columns}
+    for alias in (target, *_ALIASES.get(target, ())):
+        if alias in lowered:
+            return lowered[alias]
+    found = difflib.get_close_matches(target, list(lowered), n=1, cutoff=0.6)
+    return lowered[found[0]] if found else None
+
+
+def _closest_text(target: str, columns: Sequence[str]) -> str:
+    close = _closest(target, columns)
+    return f" (closest: {close!r})" if close is not None else " (no column looks like it)"
+
+
+def _lookalike(target: str, columns: Sequence[str]) -> str | None:
+    """A column that looks like the cache class ``target`` (``cache`` in its name, a known
+    other name, or a name within difflib ratio 0.85 of the field's)."""
+    candidates = [c for c in columns
+                  if "cache" in c.lower() or c.lower() in _ALIASES.get(target, ())
+                  or difflib.SequenceMatcher(None, target, c.lower()).ratio() >= 0.85]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: difflib.SequenceMatcher(None, target, c.lower()).ratio())
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +314,10 @@ class ResolvedSpec:
     sources: Mapping[str, tuple[str, ...]]
     file_columns: tuple[str, ...]
     origin: datetime
+    absent: tuple[str, ...] = ()
+    """Cache classes the file has no column for (and none looks like them): counted as 0."""
+    declared_absent: tuple[str, ...] = ()
+    """Token fields the user declared absent: counted as 0."""
 
     @property
     def derived_ids(self) -> bool:
@@ -246,7 +355,7 @@ def parse_mapping(items: Sequence[str], file_columns: Sequence[str] | None = Non
         parts = tuple(part.strip() for part in source.split("+"))
         if any(not part for part in parts):
             raise TraceError(f"{where}bad column mapping {item!r}: empty column name")
-        if file_columns is not None:
+        if file_columns is not None and source != "0":
             for part in parts:
                 if part not in file_columns:
                     raise TraceError(f"{where}unknown column {part!r} in {item!r}; the file's "
@@ -274,7 +383,7 @@ def parse_count(name: str, raw: str, round_tokens: bool) -> int:
     if whole > MAX_COUNT:
         raise BadValue(f"{name} is too large: {text}")
     if whole != number and not round_tokens:
-        raise BadValue(f"fractional {name}: {text} (pass round_tokens to round it)")
+        raise BadValue(f"fractional {name}: {text} (pass --round-tokens to round it)")
     return whole
 
 
@@ -287,10 +396,8 @@ def parse_timestamp(raw: str, resolved: ResolvedSpec) -> datetime:
         if not _NUMBER.match(text):
             raise BadValue(f"unparseable timestamp: {text!r}")
         micros = Decimal(text) * UNIT_MICROS[spec.timestamp_unit]
-        return micros_to_datetime(
-            datetime_to_micros(resolved.origin)
-            + int(micros.to_integral_value(rounding=ROUND_HALF_UP))
-        )
+        return in_range(datetime_to_micros(resolved.origin)
+                        + int(micros.to_integral_value(rounding=ROUND_HALF_UP)))
     if not _ISO.match(text):
         raise BadValue(f"unparseable timestamp: {text!r}")
     try:
@@ -301,7 +408,24 @@ def parse_timestamp(raw: str, resolved: ResolvedSpec) -> datetime:
         if spec.assume_tz is None:
             raise BadValue(f"naive timestamp {text!r} (no time zone; state it with --assume-tz)")
         value = value.replace(tzinfo=ZoneInfo(spec.assume_tz))
-    return value.astimezone(UTC)
+    return checked(value)
+
+
+def checked(value: datetime) -> datetime:
+    """A tz-aware instant in UTC, or :class:`BadValue` if it falls outside what billing reads
+    (year 1 at +01:00 is year 0 in UTC: Python cannot even represent it)."""
+    try:
+        micros = datetime_to_micros(value)
+    except OverflowError:
+        raise BadValue(OUT_OF_RANGE) from None
+    return in_range(micros)
+
+
+def in_range(micros: int) -> datetime:
+    """Epoch microseconds as a UTC datetime, or :class:`BadValue` outside MIN_US..MAX_US."""
+    if not MIN_US <= micros <= MAX_US:
+        raise BadValue(OUT_OF_RANGE)
+    return micros_to_datetime(micros)
 
 
 def datetime_to_micros(value: datetime) -> int:

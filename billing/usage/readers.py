@@ -2,21 +2,25 @@
 
 For small files and for tests; big traces go through :mod:`billing.usage.aggregate_engine`,
 which applies the same rules (see :mod:`billing.usage.mapping`) without a Python object per
-event. Rows are numbered from 1, header excluded.
+event. Rows are identified by the file's line number in CSV and JSONL (the header is line 1 of
+a CSV file; a record whose quoted value spans lines is numbered by its first line) and by the
+record number (from 1) in Parquet. A line that is not UTF-8 or longer than 2 MB is a reject of
+that line, never the end of the run.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from zoneinfo import ZoneInfo
 
 from billing.errors import TraceError, UsageError
@@ -25,27 +29,55 @@ from billing.usage.events import UsageEvent
 from billing.usage.mapping import (
     COUNT_DEFAULTS,
     COUNT_FIELDS,
+    LONG_LINE,
+    MAX_COUNT,
+    MAX_LINE_BYTES,
+    NOT_UTF8,
     UNIT_MICROS,
     BadValue,
     ResolvedSpec,
     TraceSpec,
+    checked,
     datetime_to_micros,
-    micros_to_datetime,
+    in_range,
     parse_count,
     parse_timestamp,
 )
-from billing.usage.results import Reject, TraceResult, write_rejects
+from billing.usage.results import Reject, TraceResult, first_rejects, write_rejects
 
 __all__ = ["aggregate_trace_python", "format_raw", "read_events", "row_to_event"]
 
 
-def _open_text(path: Path) -> IO[str]:
+def _open_binary(path: Path) -> IO[bytes]:
     try:
         if path.name.lower().endswith(".gz"):
-            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-        return path.open("r", encoding="utf-8", newline="")
+            return cast(IO[bytes], gzip.open(path, "rb"))
+        return path.open("rb")
     except OSError as exc:
-        raise TraceError(f"{path}: cannot open: {exc}") from exc
+        raise TraceError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+
+
+#: Stand-ins fed to the CSV parser for a line it must not see (too long, not UTF-8).
+_LONG = "\x00billing-long-line\x00"
+_NOT_UTF8 = "\x00billing-not-utf8\x00"
+_RAW_LIMIT = 1_000  # characters of an oversized line kept in the rejects file
+
+
+def _lines(path: Path) -> Iterator[tuple[str, str]]:
+    """(text, raw) per line of a text file, line ends kept: a line that is not UTF-8 or longer
+    than 2 MB comes as a stand-in, with what can be shown of it as ``raw``."""
+    with _open_binary(path) as handle:
+        try:
+            for data in handle:
+                if len(data.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+                    yield _LONG, data[:_RAW_LIMIT].decode("utf-8", "replace") + "..."
+                    continue
+                try:
+                    yield data.decode("utf-8"), ""
+                except UnicodeDecodeError:
+                    yield _NOT_UTF8, data.rstrip(b"\r\n").decode("utf-8", "replace")
+        except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
+            raise TraceError(f"{path}: cannot read: {exc}") from exc
 
 
 def format_raw(values: Sequence[object]) -> str:
@@ -78,6 +110,8 @@ def _count(name: str, value: object, round_tokens: bool) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise BadValue(f"negative {name}: {value}")
+        if value > MAX_COUNT:
+            raise BadValue(f"{name} is too large: {value}")
         return value
     return parse_count(name, _value_text(value), round_tokens)
 
@@ -90,10 +124,10 @@ def _timestamp(value: object, resolved: ResolvedSpec) -> datetime:
                 raise BadValue(f"naive timestamp {value.isoformat()!r} (no time zone; "
                                "state it with --assume-tz)")
             value = value.replace(tzinfo=ZoneInfo(spec.assume_tz))
-        return value.astimezone(UTC)
+        return checked(value)
     if isinstance(value, int) and not isinstance(value, bool) and spec.timestamp_unit != "iso":
-        return micros_to_datetime(datetime_to_micros(resolved.origin)
-                                  + value * UNIT_MICROS[spec.timestamp_unit])
+        return in_range(datetime_to_micros(resolved.origin)
+                        + value * UNIT_MICROS[spec.timestamp_unit])
     return parse_timestamp(_value_text(value), resolved)
 
 
@@ -117,7 +151,7 @@ def row_to_event(values: Mapping[str, object], row: int, resolved: ResolvedSpec)
         model = _text_field("model", values[src["model"][0]])
         if spec.model_map is not None:
             if model not in spec.model_map:
-                raise BadValue(f"model value {model!r} is not in model_map")
+                raise BadValue(f"model value {model!r} is not in --model-map")
             model = spec.model_map[model]
     timestamp = _timestamp(values[src["timestamp"][0]], resolved)
     counts = {
@@ -141,8 +175,12 @@ def row_to_event(values: Mapping[str, object], row: int, resolved: ResolvedSpec)
         raise BadValue(str(exc)) from exc
 
 
-def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[tuple[int, dict[str, Any] | None, str]]]:
-    """(columns, iterator of (row number, values or None if unparseable, raw text))."""
+Row = tuple[int, dict[str, Any] | None, str, str]
+"""(line or record number, values or None if unusable, raw text, reason if unusable)."""
+
+
+def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[Row]]:
+    """(columns, iterator of rows)."""
     path = spec.path
     if not path.exists():
         raise TraceError(f"{path}: no such file")
@@ -156,74 +194,90 @@ def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[tuple[int, dict[str, Any
             raise TraceError(f"{path}: not a readable Parquet file: {exc}") from exc
         names = list(pfile.schema_arrow.names)
 
-        def parquet_rows() -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+        def parquet_rows() -> Iterator[Row]:
             row = 0
             for batch in pfile.iter_batches(batch_size=65_536):
                 for record in batch.to_pylist():
                     row += 1
-                    yield row, record, format_raw([record[n] for n in names])
+                    yield row, record, format_raw([record[n] for n in names]), ""
 
         return names, parquet_rows()
     if fmt == "csv":
-        with _open_text(path) as handle:
-            try:
-                header = next(csv.reader(handle))
-            except StopIteration:
-                raise TraceError(f"{path}: empty file (no header row)") from None
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise TraceError(f"{path}: unreadable header: {exc}") from exc
-
-        def csv_rows() -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-            with _open_text(path) as handle:
-                reader = csv.reader(handle)
-                next(reader)
-                row = 0
-                while True:
-                    try:
-                        fields = next(reader)
-                    except StopIteration:
-                        return
-                    except (csv.Error, UnicodeDecodeError):
-                        row += 1
-                        yield row, None, ""
-                        continue
-                    if not fields:
-                        continue
-                    row += 1
-                    raw = format_raw(fields)
-                    if len(fields) != len(header):
-                        yield row, None, raw
-                    else:
-                        yield row, dict(zip(header, fields, strict=True)), raw
-
-        return header, csv_rows()
-    # JSONL: the columns are the keys of the first parseable object.
-    with _open_text(path) as handle:
-        lines = [line.rstrip("\r\n") for line in handle]
-    records = [line for line in lines if line.strip()]
-    columns: list[str] = []
-    for line in records:
+        lines = _lines(path)
+        first = next(lines, None)
+        if first is None:
+            raise TraceError(f"{path}: empty file (no header row)")
+        if first[0] in (_LONG, _NOT_UTF8):
+            raise TraceError(f"{path}:1: unreadable header: "
+                             f"{LONG_LINE if first[0] == _LONG else NOT_UTF8}")
         try:
-            first = json.loads(line)
-        except ValueError:
+            header = next(csv.reader([first[0]]))
+        except (csv.Error, StopIteration) as exc:
+            raise TraceError(f"{path}:1: unreadable header: {exc}") from None
+        return header, _csv_rows(lines, header)
+    # JSONL: the columns are the union of every object's keys, in order of first appearance.
+    records: list[Row] = []
+    keys: dict[str, None] = {}
+    for number, (text, raw) in enumerate(_lines(path), start=1):
+        if text in (_LONG, _NOT_UTF8):
+            records.append((number, None, raw, LONG_LINE if text == _LONG else NOT_UTF8))
             continue
-        if isinstance(first, dict):
-            columns = list(first)
-            break
+        line = text.rstrip("\r\n")
+        if not line.strip(" \t\r"):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            keys.update(dict.fromkeys(value))
+            records.append((number, value, line, ""))
+        else:
+            records.append((number, None, line, "unparseable line"))
+    columns = list(keys)
 
-    def json_rows() -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-        for row, line in enumerate(records, start=1):
-            try:
-                value = json.loads(line)
-            except ValueError:
-                yield row, None, line
-                continue
-            if not isinstance(value, dict):
-                yield row, None, line
-                continue
-            yield row, {c: value.get(c) for c in columns}, line
+    def json_rows() -> Iterator[Row]:
+        for number, value, line, reason in records:
+            yield number, (None if value is None else {c: value.get(c) for c in columns}), \
+                line, reason
 
     return columns, json_rows()
+
+
+def _csv_rows(lines: Iterator[tuple[str, str]], header: list[str]) -> Iterator[Row]:
+    raws: dict[int, str] = {}
+    consumed = 1  # the header
+
+    def feed() -> Iterable[str]:
+        nonlocal consumed
+        for text, raw in lines:
+            consumed += 1
+            if raw:
+                raws[consumed] = raw
+            yield text
+
+    reader = csv.reader(feed())
+    while True:
+        start = consumed + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield start, None, "", "unparseable line"
+            continue
+        if not fields:
+            continue
+        flagged = [r for r in (_LONG, _NOT_UTF8) if any(r in f for f in fields)]
+        if flagged:
+            reason = LONG_LINE if flagged[0] == _LONG else NOT_UTF8
+            yield start, None, raws.pop(start, ""), reason
+            continue
+        raw = format_raw(fields)
+        if len(fields) != len(header):
+            yield start, None, raw, "unparseable line"
+        else:
+            yield start, dict(zip(header, fields, strict=True)), raw, ""
 
 
 def read_events(spec: TraceSpec) -> Iterator[UsageEvent | Reject]:
@@ -242,6 +296,7 @@ def aggregate_trace_python(spec: TraceSpec, *, thresholds: tuple[int, ...] = (),
     rejects: list[Reject] = []
     rejected = skipped = 0
     name = str(spec.path)
+    unit = "record" if spec.file_format == "parquet" else "line"
     for row, entry, raw in _numbered(spec):
         if isinstance(entry, Reject):
             rejects.append(entry)
@@ -250,29 +305,33 @@ def aggregate_trace_python(spec: TraceSpec, *, thresholds: tuple[int, ...] = (),
             else:
                 rejected += 1
         elif aggregator.add(entry) == "conflict":
-            rejects.append(Reject(name, row, "conflict", raw))
+            rejects.append(Reject(name, row, "conflict", raw, unit=unit))
     columns, _ = _rows(spec)
-    derived = spec.resolve(columns).derived_ids
+    resolved = spec.resolve(columns)
     aggregates, stats = aggregator.result(rejected=rejected, skipped=skipped,
-                                          derived_ids=derived)
+                                          derived_ids=resolved.derived_ids)
+    stats = dataclasses.replace(stats, absent=resolved.absent,
+                                declared_absent=resolved.declared_absent, row_unit=unit)
     if rejects_path is not None:
-        write_rejects(rejects_path, rejects)
-    return TraceResult(aggregates, stats, rejects_path)
+        write_rejects(rejects_path, rejects, unit)
+    return TraceResult(aggregates, stats, rejects_path,
+                       first_rejects=first_rejects(rejects))
 
 
 def _numbered(spec: TraceSpec) -> Iterator[tuple[int, UsageEvent | Reject, str]]:
     columns, rows = _rows(spec)
     resolved = spec.resolve(columns)
     name = str(spec.path)
-    for row, values, raw in rows:
+    unit = "record" if spec.file_format == "parquet" else "line"
+    for row, values, raw, reason in rows:
         if values is None:
-            yield row, Reject(name, row, "unparseable line", raw), raw
+            yield row, Reject(name, row, reason, raw, unit=unit), raw
             continue
         skip = resolved.skip_reason({c: _value_text(values.get(c)) for c in spec.skip_when})
         if skip is not None:
-            yield row, Reject(name, row, skip, raw, skipped=True), raw
+            yield row, Reject(name, row, skip, raw, skipped=True, unit=unit), raw
             continue
         try:
             yield row, row_to_event(values, row, resolved), raw
         except BadValue as exc:
-            yield row, Reject(name, row, str(exc), raw), raw
+            yield row, Reject(name, row, str(exc), raw, unit=unit), raw

@@ -32,16 +32,16 @@ def test_file_duplicates_counted_and_conflicts_written_to_rejects(tmp_path: Path
                                                                   engine: str) -> None:
     trace = tmp_path / "dups.csv"
     trace.write_text(
-        "id,customer_id,timestamp,model,input_tokens\n"
-        "a,acme,2025-03-01T12:00:00Z,gpt-4o,100\n"   # row 1: first a
-        "b,acme,2025-03-01T12:00:00Z,gpt-4o,7\n"     # row 2
-        "a,acme,2025-03-01T12:00:00Z,gpt-4o,100\n"   # row 3: duplicate of a
-        "a,acme,2025-03-01T12:00:00Z,gpt-4o,999\n"   # row 4: conflict with a
-        "b,zeta,2025-03-01T12:00:00Z,gpt-4o,7\n"     # row 5: conflict with b
+        "id,customer_id,timestamp,model,input_tokens,output_tokens\n"  # line 1: header
+        "a,acme,2025-03-01T12:00:00Z,gpt-4o,100,0\n"   # line 2: first a
+        "b,acme,2025-03-01T12:00:00Z,gpt-4o,7,0\n"     # line 3
+        "a,acme,2025-03-01T12:00:00Z,gpt-4o,100,0\n"   # line 4: duplicate of a
+        "a,acme,2025-03-01T12:00:00Z,gpt-4o,999,0\n"   # line 5: conflict with a
+        "b,zeta,2025-03-01T12:00:00Z,gpt-4o,7,0\n"     # line 6: conflict with b
     )
     rejects = tmp_path / "rejects.csv"
     result = aggregate_trace(TraceSpec(trace), rejects_path=rejects, engine=engine)
-    # acme keeps rows 1 and 2: 100 + 7 = 107 input, 2 requests, 2 events.
+    # acme keeps lines 2 and 3: 100 + 7 = 107 input, 2 requests, 2 events.
     assert result.aggregates.daily == {
         DailyKey("acme", "gpt-4o", 0, 20148): Counts(107, 0, 0, 0, 2, 2)}
     stats = result.stats
@@ -51,8 +51,8 @@ def test_file_duplicates_counted_and_conflicts_written_to_rejects(tmp_path: Path
     with rejects.open(newline="") as handle:
         rows = list(csv.reader(handle))[1:]
     assert [(r[1], r[2], r[3]) for r in rows] == [
-        ("4", "conflict", "a,acme,2025-03-01T12:00:00Z,gpt-4o,999"),
-        ("5", "conflict", "b,zeta,2025-03-01T12:00:00Z,gpt-4o,7"),
+        ("5", "conflict", "a,acme,2025-03-01T12:00:00Z,gpt-4o,999,0"),
+        ("6", "conflict", "b,zeta,2025-03-01T12:00:00Z,gpt-4o,7,0"),
     ]
 
 

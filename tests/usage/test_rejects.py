@@ -9,7 +9,7 @@ from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.aggregates import Counts, DailyKey
 from billing.usage.mapping import TraceSpec
 
-# Data rows are numbered from 1 (the header is not a data row).
+# Rejects name the file's line (the header is line 1).
 TRACE = """\
 id,user,ts,service,input_tokens,output_tokens
 e1,alice,2025-03-01T10:00:00Z,code,100,10
@@ -26,17 +26,17 @@ e11,bob,2025-03-01T10:00:00Z,video,1,1
 """
 
 EXPECTED_REJECTS = [
-    ["2", "missing customer_id", "e2,,2025-03-01T10:00:00Z,code,100,10"],
-    ["3", "naive timestamp '2025-03-01 10:00:00' (no time zone; state it with --assume-tz)",
+    ["3", "missing customer_id", "e2,,2025-03-01T10:00:00Z,code,100,10"],
+    ["4", "naive timestamp '2025-03-01 10:00:00' (no time zone; state it with --assume-tz)",
      "e3,bob,2025-03-01 10:00:00,code,100,10"],
-    ["4", "unparseable timestamp: 'yesterday'", "e4,bob,yesterday,code,100,10"],
-    ["5", "negative input_tokens: -3", "e5,bob,2025-03-01T10:00:00+01:00,code,-3,10"],
-    ["6", "fractional input_tokens: 2.5 (pass round_tokens to round it)",
+    ["5", "unparseable timestamp: 'yesterday'", "e4,bob,yesterday,code,100,10"],
+    ["6", "negative input_tokens: -3", "e5,bob,2025-03-01T10:00:00+01:00,code,-3,10"],
+    ["7", "fractional input_tokens: 2.5 (pass --round-tokens to round it)",
      "e6,bob,2025-03-01T10:00:00Z,code,2.5,10"],
-    ["7", "empty input_tokens", "e7,bob,2025-03-01T10:00:00Z,code,,10"],
-    ["8", "missing id", ",bob,2025-03-01T10:00:00Z,code,1,1"],
-    ["10", "unparseable line", "e10,bob,2025-03-01T10:00:00Z,code,1"],
-    ["11", "model value 'video' is not in model_map", "e11,bob,2025-03-01T10:00:00Z,video,1,1"],
+    ["8", "empty input_tokens", "e7,bob,2025-03-01T10:00:00Z,code,,10"],
+    ["9", "missing id", ",bob,2025-03-01T10:00:00Z,code,1,1"],
+    ["11", "unparseable line", "e10,bob,2025-03-01T10:00:00Z,code,1"],
+    ["12", "model value 'video' is not in --model-map", "e11,bob,2025-03-01T10:00:00Z,video,1,1"],
 ]
 
 
@@ -52,7 +52,7 @@ def test_bad_rows_are_listed_with_row_and_reason(tmp_path: Path, engine: str) ->
 
     with rejects.open(newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["file", "row", "reason", "raw"]
+    assert rows[0] == ["file", "line", "reason", "raw"]
     assert [r[1:] for r in rows[1:]] == EXPECTED_REJECTS
     assert {r[0] for r in rows[1:]} == {str(trace)}
     # 11 data rows: e1 and e9 good, 9 rejected.
@@ -81,19 +81,23 @@ def test_assume_tz_and_round_tokens_accept_what_they_name(tmp_path: Path, engine
 
 
 @pytest.mark.parametrize("engine", ["python", "duckdb"])
-def test_absent_token_column_is_zero_but_empty_value_is_bad(tmp_path: Path, engine: str) -> None:
+def test_an_absent_token_column_is_declared_and_an_empty_value_is_bad(tmp_path: Path,
+                                                                      engine: str) -> None:
     trace = tmp_path / "t.jsonl"
     trace.write_text('{"id": "a", "c": "x", "ts": "2025-03-01T00:00:00Z", "output_tokens": 5}\n'
                      "\n"
                      '{"id": "b", "c": "x", "ts": "2025-03-01T00:00:00Z", "output_tokens": null}\n'
                      '{"id": "c", "c": "x", broken\n')
     rejects = tmp_path / "r.csv"
-    spec = TraceSpec(trace, columns={"customer_id": "c", "timestamp": "ts"}, model="m")
+    spec = TraceSpec(trace, columns={"customer_id": "c", "timestamp": "ts"}, model="m",
+                     absent=("input_tokens",))
     result = aggregate_trace(spec, engine=engine, rejects_path=rejects)
     assert result.aggregates.daily == {DailyKey("x", "m", 0, 20148): Counts(0, 0, 0, 5, 1, 1)}
+    assert result.stats.declared_absent == ("input_tokens",)
     lines = rejects.read_text().splitlines()
+    # line 2 is blank; lines 3 and 4 are bad
     assert lines[1:] == [
-        f'{trace},2,empty output_tokens,"{{""id"": ""b"", ""c"": ""x"", ""ts"": '
+        f'{trace},3,empty output_tokens,"{{""id"": ""b"", ""c"": ""x"", ""ts"": '
         f'""2025-03-01T00:00:00Z"", ""output_tokens"": null}}"',
-        f'{trace},3,unparseable line,"{{""id"": ""c"", ""c"": ""x"", broken"',
+        f'{trace},4,unparseable line,"{{""id"": ""c"", ""c"": ""x"", broken"',
     ]
