@@ -185,7 +185,8 @@ def _resolve_model(loc: Loc, data: Any) -> type[BaseModel] | None:
     return current
 
 
-def _message(error: Mapping[str, Any], loc: Loc, data: Any) -> tuple[Loc, str]:
+def _message(error: Mapping[str, Any], loc: Loc, document: _Document) -> tuple[Loc, str]:
+    data = document.data
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind == "plan_rule":
@@ -194,7 +195,18 @@ def _message(error: Mapping[str, Any], loc: Loc, data: Any) -> tuple[Loc, str]:
         for piece in subpath.replace("]", "").replace("[", ".").split("."):
             if piece:
                 extra.append(int(piece) if piece.isdigit() else piece)
-        return (*loc, *extra), str(ctx["message"])
+        message = str(ctx["message"])
+        see, label = ctx.get("see"), ctx.get("see_label")
+        if isinstance(see, str) and isinstance(label, str):
+            # another place of the file the message names: add its line
+            other: list[str | int] = []
+            for piece in see.replace("]", "").replace("[", ".").split("."):
+                if piece:
+                    other.append(int(piece) if piece.isdigit() else piece)
+            line = document.line_of((*loc, *other))
+            if line is not None:
+                message = message.replace(label, f"{label} (line {line})", 1)
+        return (*loc, *extra), message
     if kind == "extra_forbidden":
         key = str(loc[-1])
         owner = _resolve_model(loc[:-1], data)
@@ -228,7 +240,7 @@ def problems_from_validation(
     problems: list[PlanProblem] = []
     for error in exc.errors(include_url=False):
         loc = (*prefix, *_strip_tags(error["loc"]))
-        loc, message = _message(error, loc, document.data)
+        loc, message = _message(error, loc, document)
         problems.append(PlanProblem(filename, document.line_of(loc), format_loc(loc), message))
     return sorted(problems, key=lambda p: (p.line or 0, p.path))
 

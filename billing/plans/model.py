@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from billing.errors import MoneyError
 from billing.money import Rounding, check_currency
+from billing.plans.globs import globs_overlap
 from billing.plans.types import Count, DurationText, Markup, Number, Price
 
 __all__ = [
@@ -230,6 +231,11 @@ class UsageCharge(_Spec):
     per_unit: PerUnitSpec | None = None
     tiers: TierTable | None = None
     package: PackageSpec | None = None
+    stacks: bool = Field(
+        default=False,
+        description="true: this charge bills tokens an earlier charge also bills, on purpose "
+        "(without it, such a plan is refused as billing the same tokens twice).",
+    )
 
     @model_validator(mode="after")
     def _one_model(self) -> UsageCharge:
@@ -311,6 +317,11 @@ class RateCardCharge(_Spec):
     )
     paid_with: Literal["invoice", "credits"] = Field(
         default="invoice", description="credits: usage burns the plan's credits."
+    )
+    stacks: bool = Field(
+        default=False,
+        description="true: this charge bills tokens an earlier charge also bills, on purpose "
+        "(without it, such a plan is refused as billing the same tokens twice).",
     )
 
     @model_validator(mode="after")
@@ -528,6 +539,64 @@ class CapacityCharge(_Spec):
     bucket: Literal["hour"] = Field(default="hour", description="Time bucket (UTC hours).")
     baseload: Baseload
     spot: Spot
+    stacks: bool = Field(
+        default=False,
+        description="true: this charge bills tokens an earlier charge also bills, on purpose "
+        "(without it, such a plan is refused as billing the same tokens twice).",
+    )
+
+
+_ALL_CLASSES: frozenset[str] = frozenset(("input", "cached_input", "cache_write", "output"))
+
+
+def _token_scope(charge: object) -> tuple[frozenset[str], list[str]] | None:
+    """The token classes and model globs a charge bills (None: it bills no tokens)."""
+    if isinstance(charge, UsageCharge):
+        if charge.meter.requests or not charge.meter.tokens:
+            return None
+        return frozenset(charge.meter.tokens), list(charge.meter.models or ["*"])
+    if isinstance(charge, RateCardCharge):
+        if charge.rates is None or charge.fallback is not None:
+            return _ALL_CLASSES, ["*"]
+        return _ALL_CLASSES, [g for rate in charge.rates for g in rate.models]
+    if isinstance(charge, CapacityCharge):
+        return frozenset(charge.meter.tokens), ["*"]
+    return None
+
+
+def _double_billing(charges: list[object]) -> PydanticCustomError | None:
+    """The first charge that bills tokens an earlier charge bills, unless it ``stacks``."""
+    order = ("input", "cached_input", "cache_write", "output")
+    for later, charge in enumerate(charges):
+        scope = _token_scope(charge)
+        if scope is None or getattr(charge, "stacks", False):
+            continue
+        for earlier, other in enumerate(charges[:later]):
+            other_scope = _token_scope(other)
+            if other_scope is None:
+                continue
+            classes = [c for c in order if c in scope[0] & other_scope[0]]
+            if not classes:
+                continue
+            witness = next((w for a in other_scope[1] for b in scope[1]
+                            if (w := globs_overlap(a, b)) is not None), None)
+            if witness is None:
+                continue
+            models = f"models such as {witness!r}" if witness else "every model"
+            label = f"charge {earlier + 1} {getattr(other, 'name', '')!r}"
+            return PydanticCustomError("plan_rule", "{message}", {
+                "message": (
+                    f"charge {later + 1} {getattr(charge, 'name', '')!r} bills the same tokens "
+                    f"as {label}: {', '.join(classes)} tokens of {models} would be billed "
+                    "twice. Narrow one charge's models or token classes (a rate card can list "
+                    "some models and price the rest with `fallback: {cost_plus: ...}`), or add "
+                    "`stacks: true` to this charge if both are meant to bill them"
+                ),
+                "subpath": f"charges[{later}]",
+                "see": f"charges[{earlier}]",
+                "see_label": label,
+            })
+    return None
 
 
 Charge = Annotated[
@@ -607,6 +676,9 @@ class Plan(_Spec):
                 f"the minimum commitment ({minimum.minimum}) is above the cap "
                 f"({maximum.maximum}): no spend could satisfy both",
             )
+        overlap = _double_billing(list(self.charges))
+        if overlap is not None:
+            raise overlap
         kinds = [c.kind for c in self.charges]
         for single in ("commitment", "cap", "credits"):
             if kinds.count(single) > 1:
