@@ -68,6 +68,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "billing.cli.designer",
     "billing.cli.push",
     "billing.cli.compare",
+    "billing.cli.ledger",
 )
 
 for _name in COMMAND_MODULES:

@@ -5,8 +5,8 @@ the usage recorded so far plus every open hold at its worst case (the *base*), o
 request's worst case added. The difference is the hold's amount, and the second rating says
 whether a hard limit would be crossed:
 
-- ``credits``: a credits charge with ``overage: block`` would refuse part of the usage (the
-  refused value grows);
+- ``credits``: a credits charge with ``overage: block`` (and no auto top-up, which buys packs
+  instead) would refuse part of the usage (the refused value grows);
 - ``cap``: a ``cap`` charge's metered spend (before the cap's discount) would exceed the cap
   (prorated as the rater prorates it);
 - ``limit``: the invoice total would exceed the spending limit set on the customer.
@@ -68,7 +68,8 @@ def limits(plan: Plan, sub: Subscription, result: RatingResult, today: date,
     out: list[Limit] = []
     invoice = result.invoice
     for charge in plan.charges:
-        if isinstance(charge, CreditsCharge) and charge.overage == "block":
+        if (isinstance(charge, CreditsCharge) and charge.overage == "block"
+                and charge.auto_topup is None):  # an auto top-up buys packs instead
             left = usable_credits(result, today) * charge.unit_value
             out.append(Limit("credits", ZERO, left))
         elif isinstance(charge, CapCharge):
