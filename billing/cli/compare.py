@@ -139,8 +139,10 @@ def _print_table(report: ComparisonReport, console: Console) -> None:
         table.add_row(*(escape(v) for v in cells),
                       style="bold green" if marks else None)
     console.print(table)
-    console.print(f"* best by margin: {best_margin}   $ best by revenue: {best_revenue}   "
-                  "(cust. margin p50: across customers with revenue)")
+    console.print("* best by margin, $ best by revenue (cust. margin p50: across customers "
+                  "with revenue)")
+    for line in report.best_lines():  # each "best" with its caveats
+        console.print(escape(line))
     t = report.trace
     console.print(f"trace: {t.events:,} events, {t.customers:,} customers, {t.rejected:,} "
                   f"rejected, {t.skipped:,} skipped rows; {t.start} to {t.end}")

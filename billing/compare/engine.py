@@ -10,6 +10,13 @@ the billing anchor. The trace spans S = last event time - first event time. For 
 period the trace overlaps, fixed components (fees, seats, allowances, grants) are prorated by
 ``overlap / period length`` (exact, from microseconds) and capacity reserves the UTC hours the
 trace touches in that period. ``full_periods`` turns this off: every period is billed whole.
+
+Credit packs on the same basis: a pack is prepaid usage, so a prorated comparison counts as
+revenue what the trace used of it (paid credits burned, and paid credits expired in the trace,
+at the price paid per credit), as it counts the trace's share of a fee; the paid credits left
+at the end of the trace are prepayment for later usage (reported apart, not revenue, not
+breakage). With ``full_periods`` every plan is billed as its invoices say: packs whole, the
+credits left counted as breakage.
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ from billing.errors import RatingError, TraceError, UnknownModelError
 from billing.money import MTOK, ZERO, exact
 from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
-from billing.plans.model import CapacityCharge
+from billing.plans.model import CapacityCharge, CreditsCharge
 from billing.pricing import capacity
 from billing.rating.engine import CapacityUsage, Rater, RatingTotals, grade_of
 from billing.rating.usage import SnapshotUsage, day_of
@@ -259,9 +266,14 @@ def _slices(plan: Plan, start: datetime, end: datetime, full: bool) -> list[_Sli
 
 
 def _proration_text(plan: Plan, slices: Sequence[_Slice], full: bool) -> str:
+    packs = any(isinstance(c, CreditsCharge) and c.packs for c in plan.charges)
     if full:
-        return (f"full periods: {len(slices)} {plan.interval} period(s) billed whole "
+        text = (f"full periods: {len(slices)} {plan.interval} period(s) billed whole "
                 "(--full-periods)")
+        if packs:
+            text += ("; credit packs as invoiced, the paid credits left at the end counted "
+                     "as breakage")
+        return text
     first = slices[0]
     assert first.fraction is not None and first.hours is not None
     capacity = any(isinstance(c, CapacityCharge) for c in plan.charges)
@@ -271,10 +283,14 @@ def _proration_text(plan: Plan, slices: Sequence[_Slice], full: bool) -> str:
                 f"x {first.fraction:.6f}")
         if capacity:
             text += f"; baseload reserved for the {len(first.hours)} UTC hour(s) the trace spans"
-        return text
-    return (f"prorated: the trace spans {len(slices)} {plan.interval} periods from "
-            f"{first.period.start}; each period's fixed components (and baseload hours) are "
-            "prorated to the part of it the trace covers (the first and last partially)")
+    else:
+        text = (f"prorated: the trace spans {len(slices)} {plan.interval} periods from "
+                f"{first.period.start}; each period's fixed components (and baseload hours) "
+                "are prorated to the part of it the trace covers (the first and last partially)")
+    if packs:
+        text += ("; credit packs count for the paid credits the trace used (or that expired "
+                 "in it), the credits left at its end are prepaid for later usage, not revenue")
+    return text
 
 
 def _top_reason(rejects: Path) -> str:
@@ -476,6 +492,11 @@ class _Figures:
     """Credit breakage (None: the plan has no credits)."""
     reserved: Sequence[Decimal | None]
     covered: Sequence[Decimal | None]
+    unused_prepaid: Decimal | None = None
+    """Credits plans: the value of the paid credits left at the end of the trace, summed over
+    customers (read by the plan's summary only)."""
+    unused_reserved_revenue: Decimal | None = None
+    """Capacity plans: the baseload revenue of the reserved tokens nobody used (exact)."""
 
 
 _Packed = tuple[PlanResult, tuple[list[str], list[str] | None, list[str | None], list[str | None]]]
@@ -551,6 +572,7 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
     hourly_covered: dict[int, Decimal] = {}
     capacity_charges = [c for c in plan.charges if isinstance(c, CapacityCharge)]
     by_slice: list[dict[str, CapacityColumns]] = []
+    unused_reserved: Decimal | None = ZERO if capacity_charges else None
     for piece in slices:
         columns: dict[str, CapacityColumns] = {}
         hours = piece.hours if piece.hours is not None else capacity.hours_between(
@@ -558,8 +580,15 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
         for charge in capacity_charges:
             columns[charge.name] = found = capacity_usage(
                 job.usage.aggregates, charge, hours, rater.spot_prices(charge, hours))
+            covered = ZERO
             for hour, value in found.covered_by_hour.items():
                 hourly_covered[hour] = hourly_covered.get(hour, ZERO) + value
+                covered += value
+            # every customer reserves the baseload of every hour: what no one used of it, at
+            # the baseload price (exact; the invoice lines round the whole reservation)
+            reserved = charge.baseload.per_bucket * len(hours) * len(job.customers)
+            unused_reserved = (unused_reserved or ZERO) + (
+                (reserved - covered) * charge.baseload.price_per_mtok / MTOK)
         by_slice.append(columns)
     kernel = PlanKernel(plan, rater) if PlanKernel.handles(plan) else None
     # Credits: the kernel burns a period down when nothing carries into it (see
@@ -589,6 +618,8 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
         figures = _figures_one_by_one(plan, job, rater, kernel, rate, slices, by_slice,
                                       debits_by_slice, grade_revenue, offset=offset,
                                       total=total)
+    if unused_reserved is not None:
+        figures = dataclasses.replace(figures, unused_reserved_revenue=unused_reserved * rate)
     summary = _summarise(plan, rate, figures, slices, options.full_periods, costs,
                          grade_revenue, hhi, per_bucket, hourly_covered)
     if job.mixes is not None:
@@ -649,6 +680,7 @@ def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, kernel: PlanKernel 
     breakages: list[Decimal] = []
     reserves: list[Decimal | None] = []
     coverage: list[Decimal | None] = []
+    unused_prepaid: list[Decimal] = []
     for done, customer in enumerate(job.customers, offset + 1):
         revenue = ZERO
         breakage = ZERO
@@ -689,14 +721,22 @@ def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, kernel: PlanKernel 
                 for grade, amount in grades:
                     key = grade or UNATTRIBUTED
                     grade_revenue[key] = grade_revenue.get(key, ZERO) + amount * rate
-        breakage += unused
+        if options.full_periods:
+            breakage += unused  # billed whole: what is left is breakage, as the invoices say
+        elif unused:
+            # prepaid for usage after the trace: not revenue of the trace (see the module doc)
+            revenue -= unused
+            if plan.grades:
+                grade_revenue[UNATTRIBUTED] = grade_revenue.get(UNATTRIBUTED, ZERO) - unused
+        unused_prepaid.append(unused)
         revenues.append(revenue)
         breakages.append(breakage)
         reserves.append(reserved)
         coverage.append(covered)
         if options.progress is not None:
             options.progress(done, total)
-    return _Figures(revenues, breakages if uses_credits else None, reserves, coverage)
+    return _Figures(revenues, breakages if uses_credits else None, reserves, coverage,
+                    sum(unused_prepaid, ZERO) if uses_credits else None)
 
 
 def _capacity_of(columns: Mapping[str, CapacityColumns], customer: str
@@ -775,6 +815,10 @@ def _summarise(plan: Plan, fx_rate: Decimal, figures: _Figures, slices: list[_Sl
                          else sum((b or ZERO for b in figures.breakage), ZERO)),
         baseload_utilization=ratio(covered, reserved) if is_capacity else None,
         by_grade=by_grade, supplier_hhi=hhi, utilization_by_hour=series,
+        credit_unused_prepaid=figures.unused_prepaid,
+        reserved_tokens=reserved if is_capacity else None,
+        unused_reserved=reserved - covered if is_capacity else None,
+        unused_reserved_revenue=figures.unused_reserved_revenue if is_capacity else None,
     )
 
 
@@ -806,6 +850,7 @@ def _trace_notes(spec: TraceSpec, trace: TraceResult) -> list[str]:
                      "(reported, not zeroed)")
     if trace.stats.derived_ids:
         notes.append("the trace has no event id column: ids derived from file name and row")
+    notes += trace.stats.input_notes()  # token fields absent from the file, counted as 0
     return notes
 
 

@@ -27,13 +27,18 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
 .sub { color: #5b6475; } .synthetic { background: #fff3cd; border: 1px solid #e0b400;
        padding: 8px 12px; font-weight: 600; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; font-size: 12px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: separate; border-spacing: 0; width: 100%; font-size: 12px; }
 th, td { border-bottom: 1px solid #e3e6ec; padding: 4px 5px; text-align: right; }
-td { white-space: nowrap; } th { vertical-align: bottom; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f4f6f9; } .best { font-weight: 700; color: #0b7a3e; }
-.chart { margin: 8px 0 20px; } svg text { font-size: 11px; fill: #333; }
+td, th { white-space: nowrap; } th { vertical-align: bottom; }
+th:first-child, td:first-child { text-align: left; position: sticky; left: 0; z-index: 1;
+       background: #fff; box-shadow: 1px 0 0 #e3e6ec; }
+th, th:first-child { background: #f4f6f9; } .best { font-weight: 700; color: #0b7a3e; }
+th[title] { cursor: help; text-decoration: underline dotted #9aa3b2; }
+dl.glossary { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; }
+dl.glossary dt { font-weight: 600; } dl.glossary dd { margin: 0; color: #3b4354; }
+ul.best li { margin: 3px 0; } .caveat { color: #9a4d00; }
+.chart { margin: 8px 0 20px; overflow-x: auto; } svg text { font-size: 11px; fill: #333; }
 svg .title { font-size: 13px; font-weight: 600; } .axis line, .axis path { stroke: #888; }
 .grid { stroke: #eceff3; } ul.notes li { margin: 2px 0; }
 .assumption { background: #e8f1fb; border: 1px solid #1f77b4; padding: 8px 12px; font-weight: 600; }
@@ -88,11 +93,13 @@ _SCRIPT = r"""
       el("text", {x: box.x - 6, y: t.pos + 4, "text-anchor": "end"}, g, t.label);
     });
     xs.forEach(function (t) {
-      el("text", {x: t.pos, y: box.y + box.h + 16, "text-anchor": "middle"}, g, t.label);
+      el("text", {x: t.pos, y: box.y + box.h + 16, "text-anchor": "middle",
+                  "class": t.category ? "category" : "tick"}, g, t.label);
     });
     el("line", {x1: box.x, x2: box.x + box.w, y1: box.y + box.h, y2: box.y + box.h}, g);
     el("line", {x1: box.x, x2: box.x, y1: box.y, y2: box.y + box.h}, g);
-    el("text", {x: box.x + box.w / 2, y: box.y + box.h + 34, "text-anchor": "middle"}, g, xLabel);
+    el("text", {x: box.x + box.w / 2, y: box.y + box.h + 34, "text-anchor": "middle",
+                "class": "axis-title"}, g, xLabel);
     el("text", {x: 14, y: box.y + box.h / 2, "text-anchor": "middle",
                 transform: "rotate(-90 14 " + (box.y + box.h / 2) + ")"}, g, yLabel);
   }
@@ -102,6 +109,29 @@ _SCRIPT = r"""
       el("rect", {x: x, y: y + i * 16, width: 10, height: 10, fill: COLORS[i % COLORS.length]}, g);
       el("text", {x: x + 14, y: y + i * 16 + 9}, g, name);
     });
+  }
+  // Grow a chart to hold every label (long plan ids, notes): nothing drawn is cut off.
+  function fit(svg) {
+    var box = svg.getBBox(), vb = svg.viewBox.baseVal;
+    var w = Math.ceil(Math.max(vb.width, box.x + box.width + 6));
+    var h = Math.ceil(Math.max(vb.height, box.y + box.height + 6));
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    svg.setAttribute("width", w);
+    svg.setAttribute("height", h);
+  }
+  // Category labels wider than their slot are turned, so that they do not overlap.
+  function turnLabels(svg, y, slot, title) {
+    var labels = [].slice.call(svg.querySelectorAll("text.category"));
+    var widest = Math.max.apply(null, labels.map(function (t) {
+      return t.getComputedTextLength(); }).concat([0]));
+    if (widest <= slot - 4) { return; }
+    labels.forEach(function (t) {
+      var x = t.getAttribute("x");
+      t.setAttribute("text-anchor", "end");
+      t.setAttribute("y", y);
+      t.setAttribute("transform", "rotate(-35 " + x + " " + y + ")");
+    });
+    if (title) { title.setAttribute("y", y + widest * 0.6 + 18); }
   }
   function linear(lo, hi, a, b) {
     if (hi === lo) { hi = lo + 1; }
@@ -116,7 +146,8 @@ _SCRIPT = r"""
     var lo = Math.min(0, Math.min.apply(null, vals)), hi = Math.max(0, Math.max.apply(null, vals));
     var ty = ticks(lo, hi, 6), y = linear(ty[0], ty[ty.length - 1], box.y + box.h, box.y);
     var bw = box.w / plans.length;
-    axes(svg, box, plans.map(function (p, i) { return {pos: box.x + bw * (i + 0.5), label: p.id}; }),
+    axes(svg, box, plans.map(function (p, i) {
+           return {pos: box.x + bw * (i + 0.5), label: p.id, category: true}; }),
          ty.map(function (t) { return {pos: y(t), label: fmt(t)}; }), "plan", "margin");
     plans.forEach(function (p, i) {
       var v = vals[i], top = y(Math.max(v, 0)), bottom = y(Math.min(v, 0));
@@ -128,6 +159,7 @@ _SCRIPT = r"""
          fmt(v) + " (" + pct + ")");
     });
     el("line", {x1: box.x, x2: box.x + box.w, y1: y(0), y2: y(0), stroke: "#333"}, svg);
+    turnLabels(svg, box.y + box.h + 14, bw, svg.querySelector("text.axis-title"));
   }
 
   function curveChart() {
@@ -273,6 +305,7 @@ _SCRIPT = r"""
   scatterChart();
   utilizationChart();
   whatIfChart();
+  document.querySelectorAll("svg.chart-svg").forEach(fit);
   document.body.setAttribute("data-rendered", "true");
 })();
 """
@@ -293,9 +326,86 @@ def _payload(report: ComparisonReport) -> dict[str, Any]:
     }
 
 
+GLOSSARY: dict[str, str] = {
+    "plan": "the plan's id; the best by margin and by revenue are marked and in bold",
+    "revenue": "what the trace's customers pay under the plan, in the report currency (on a "
+               "trace shorter than a period: fees prorated, packs counted for the credits "
+               "used; see Periods and proration)",
+    "cost": "the supplier cost of the same tokens, exact, from the cost book",
+    "margin": "revenue - cost",
+    "margin %": "margin / revenue (negative when the plan loses money)",
+    "neg. margin": "customers whose margin is negative / all customers",
+    "cust. margin p5/p50/p95": "the 5th, 50th and 95th percentile of the customers' margin % "
+                               "(customers with revenue; linear interpolation)",
+    "top 1% cost": "share of the supplier cost spent on the costliest 1% of customers (at "
+                   "least one): how concentrated cost is",
+    "rev/cost per 1M": "revenue and supplier cost per million tokens of the trace",
+    "breakage": "what customers paid for credits that expired unused (credits plans)",
+    "baseload util.": "covered / reserved: weighted tokens used within the baseload / weighted "
+                      "tokens reserved, over every customer and hour (capacity plans)",
+    "HHI": "Herfindahl-Hirschman index of supplier cost by provider: the sum of each "
+           "provider's squared cost share (1 = a single provider, 1/n = n equal providers)",
+    "unused reserved": "share of the reserved capacity nobody used, and the baseload revenue "
+                       "it brought (every customer is assumed to reserve the plan's baseload)",
+    "margin w/o unused": "margin - the revenue of reserved capacity nobody used - credit "
+                         "breakage: the margin on what customers used",
+    "cost now": "supplier cost at today's prices",
+    "cost after": "supplier cost after the price change",
+    "margin now": "margin at today's prices",
+    "keep price: margin": "margin when the plan is unchanged and rated again at the new cost",
+    "pass-through": "revenue change / cost change under keep price: 0% for list prices, "
+                    "100% + markup for cost-plus",
+    "keep margin %: revenue": "revenue that keeps the plan's margin %: new cost x revenue / "
+                              "cost",
+    "average customer": "the trace's tokens in the first billing period / customers",
+    "margin at average": "the margin of one customer with the trace's usage mix at that level "
+                         "(fees and allowances whole)",
+    "loses money above": "tokens per period above which that customer's margin is negative "
+                         "(never: up to the search's limit)",
+    "x average": "that level / the average customer's tokens",
+    "light use loses": "a band of light usage that loses money and more usage recovers (a "
+                       "free credit grant, for one)",
+    "after price change": "the level after the supplier price change (keep price)",
+}
+"""What every column of the HTML tables means (the page's glossary; each header's tooltip)."""
+
+
+def _head(header: Sequence[str]) -> str:
+    e = html.escape
+    return "".join(f'<th title="{e(GLOSSARY[h])}">{e(h)}</th>' if h in GLOSSARY
+                   else f"<th>{e(h)}</th>" for h in header)
+
+
+def _glossary(headers: Sequence[Sequence[str]]) -> str:
+    """One entry per distinct column of the tables shown, in order of appearance."""
+    e = html.escape
+    seen: dict[str, None] = {}
+    for header in headers:
+        seen.update(dict.fromkeys(header))
+    return ('<h2>Columns</h2><dl class="glossary" id="glossary">'
+            + "".join(f"<dt>{e(h)}</dt><dd>{e(GLOSSARY.get(h, ''))}</dd>" for h in seen)
+            + "</dl>")
+
+
+def _best_html(report: ComparisonReport) -> str:
+    """Each "best" with its caveats."""
+    e = html.escape
+    items = []
+    for label, plan in (("best by margin", report.best_by_margin),
+                        ("best by revenue", report.best_by_revenue),
+                        ("best by margin without unused capacity and breakage",
+                         report.best_by_margin_without_unused)):
+        notes = plan.caveats.notes
+        caveats = ("; ".join(e(n) for n in notes) if notes else "no caveat")
+        items.append(f"<li>{e(label)}: <b>{e(plan.id)}</b>"
+                     f'{" &mdash; " if notes else " "}<span class="caveat">'
+                     f"{'caveats: ' if notes else ''}{caveats}</span></li>")
+    return f'<ul class="best" id="best">{"".join(items)}</ul>'
+
+
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], table_id: str) -> str:
     e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    head = _head(header)
     body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in rows)
     return (f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table></div>")
@@ -341,7 +451,12 @@ def render_html(report: ComparisonReport) -> str:
     e = html.escape
     t = report.trace
     data = json.dumps(_payload(report), ensure_ascii=False).replace("<", "\\u003c")
-    header = "".join(f"<th>{e(h)}</th>" for h in TABLE_HEADER)
+    header = _head(TABLE_HEADER)
+    shown: list[tuple[str, ...]] = [TABLE_HEADER]
+    if report.price_change_rows():
+        shown.append(PRICE_CHANGE_HEADER)
+    if report.break_even_rows():
+        shown.append(BREAK_EVEN_HEADER)
     body = []
     best = {report.best_by_margin.id, report.best_by_revenue.id}
     for row, plan in zip(report.table_rows(), report.plans, strict=True):
@@ -368,8 +483,8 @@ Money in {e(report.currency)} (supplier cost book currency).</p>
 <h2>Plans</h2>
 <div class="scroll"><table id="plans-table"><thead><tr>{header}</tr></thead>
 <tbody>{"".join(body)}</tbody></table></div>
-<p class="sub">Best by margin: <b>{e(report.best_by_margin.id)}</b>; best by revenue:
-<b>{e(report.best_by_revenue.id)}</b>. Every customer of the trace is rated as if on each plan.</p>
+{_best_html(report)}
+<p class="sub">Every customer of the trace is rated as if on each plan.</p>
 <h2>Charts</h2>
 <div class="chart" id="chart-margin"></div>
 <div class="chart" id="chart-curve"></div>
@@ -378,6 +493,7 @@ Money in {e(report.currency)} (supplier cost book currency).</p>
 {_what_if_html(report)}
 <h2>Periods and proration</h2><ul class="notes">{proration}</ul>
 <h2>Assumptions</h2><ul class="notes">{notes}</ul>
+{_glossary(shown)}
 <script type="application/json" id="report-data">{data}</script>
 <script>{_SCRIPT}</script>
 </body></html>

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Final, overload
 
@@ -18,6 +18,7 @@ from billing.compare.whatif import BreakEven, PriceChange
 
 __all__ = [
     "RATIO_PLACES",
+    "Caveats",
     "CompareOptions",
     "CustomerResult",
     "CustomerRows",
@@ -31,6 +32,7 @@ __all__ = [
 
 RATIO_PLACES: Final = 6
 _QUANTUM: Final = Decimal(1).scaleb(-RATIO_PLACES)
+_ZERO: Final = Decimal(0)
 
 
 def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
@@ -217,6 +219,86 @@ class PlanResult(_Margin):
     """Where the margin on one representative customer turns negative (baseline cost)."""
     break_even_after_change: BreakEven | None = None
     """The same under the supplier price change (keep price); None when none was asked."""
+    credit_unused_prepaid: Decimal | None = None
+    """Credits plans: paid credits left at the end of the trace, at the price paid per credit.
+    Prorated comparisons leave them out of revenue (prepaid for later usage); with full
+    periods they are revenue and breakage, as the invoices say."""
+    reserved_tokens: Decimal | None = None
+    """Capacity plans: weighted tokens reserved by every customer in every hour."""
+    unused_reserved: Decimal | None = None
+    """Capacity plans: reserved weighted tokens nobody used (reserved - covered)."""
+    unused_reserved_revenue: Decimal | None = None
+    """Capacity plans: the baseload revenue of :attr:`unused_reserved` (exact)."""
+
+    @property
+    def caveats(self) -> Caveats:
+        """What qualifies the plan's margin (shown next to "best")."""
+        return Caveats.of(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Caveats:
+    """What a plan's margin owes to things other than usage served at a profit."""
+
+    negative_margin_share: Decimal | None
+    """Customers with a negative margin / customers."""
+    unused_reserved_share: Decimal | None
+    """Capacity plans: reserved weighted tokens nobody used / reserved."""
+    unused_reserved_revenue: Decimal | None
+    """Capacity plans: the baseload revenue of those tokens."""
+    unused_reserved_revenue_share: Decimal | None
+    """... / revenue."""
+    breakage_share: Decimal | None
+    """Credits plans: credit breakage / revenue."""
+    margin_without_unused: Decimal
+    """Margin less the unused reserved revenue and the breakage: the margin on what
+    customers used."""
+    notes: tuple[str, ...]
+    """The caveats that apply, in words (empty when none)."""
+
+    @staticmethod
+    def of(plan: PlanResult) -> Caveats:
+        customers = len(plan.customers)
+        negative = plan.negative_margin_customers
+        unused_revenue = plan.unused_reserved_revenue
+        unused_share = (None if plan.reserved_tokens is None or plan.unused_reserved is None
+                        else ratio(plan.unused_reserved, plan.reserved_tokens))
+        breakage = plan.credit_breakage
+        notes: list[str] = []
+        if negative:
+            notes.append(f"{negative:,} of {customers:,} customers "
+                         f"({_pct(Decimal(negative) / customers)}) lose money")
+        if unused_revenue is not None and unused_share is not None and unused_share > 0:
+            notes.append(
+                f"{_pct(unused_share)} of the reserved capacity unused: {_money(unused_revenue)}"
+                f" ({_pct(unused_revenue / plan.revenue) if plan.revenue else '-'} of revenue) "
+                "is baseload nobody used, paid because every customer is assumed to reserve "
+                "the plan's baseload")
+        if breakage:
+            notes.append(f"{_money(breakage)} ({_pct(breakage / plan.revenue)} of revenue) is "
+                         "credit breakage: credits paid and never used")
+        if plan.credit_unused_prepaid:
+            notes.append(f"{_money(plan.credit_unused_prepaid)} of paid credits left at the "
+                         "end of the trace, not counted as revenue (prepaid for later usage)")
+        return Caveats(
+            negative_margin_share=ratio(Decimal(negative), Decimal(customers)),
+            unused_reserved_share=unused_share,
+            unused_reserved_revenue=unused_revenue,
+            unused_reserved_revenue_share=(None if unused_revenue is None
+                                           else ratio(unused_revenue, plan.revenue)),
+            breakage_share=None if breakage is None else ratio(breakage, plan.revenue),
+            margin_without_unused=plan.margin - (unused_revenue or _ZERO) - (breakage or _ZERO),
+            notes=tuple(notes),
+        )
+
+
+def _pct(value: Decimal) -> str:
+    shown = (value * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{shown if shown else abs(shown)}%"
+
+
+def _money(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
 
 
 @dataclass(frozen=True, slots=True)

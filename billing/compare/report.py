@@ -26,7 +26,9 @@ CSV_HEADER = ("plan", "customer_id", "revenue", "cost", "margin", "margin_pct", 
 
 TABLE_HEADER = ("plan", "revenue", "cost", "margin", "margin %", "neg. margin",
                 "cust. margin p5/p50/p95", "top 1% cost", "rev/cost per 1M", "breakage",
-                "baseload util.", "HHI")
+                "baseload util.", "HHI", "unused reserved", "margin w/o unused")
+"""The plans table's columns (the terminal shows a subset, picked by position: columns are
+only ever appended)."""
 
 
 def _num(value: Decimal | None) -> str | None:
@@ -98,6 +100,14 @@ def _pct_text(value: Decimal | None) -> str:
     return f"{shown if shown else abs(shown)}%"  # never "-0.0%"
 
 
+def _unused_text(plan: PlanResult) -> str:
+    """Share of the reserved capacity nobody used, and the baseload revenue it brought."""
+    c = plan.caveats
+    if c.unused_reserved_share is None:
+        return "-"
+    return f"{_pct_text(c.unused_reserved_share)} ({money_text(c.unused_reserved_revenue)})"
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
@@ -120,6 +130,37 @@ class ComparisonReport:
     @property
     def best_by_revenue(self) -> PlanResult:
         return max(self.plans, key=lambda p: (p.revenue, p.id))
+
+    @property
+    def best_by_margin_without_unused(self) -> PlanResult:
+        """Best by the margin on what customers used: less the revenue of reserved capacity
+        nobody used and of credit breakage."""
+        return max(self.plans, key=lambda p: (p.caveats.margin_without_unused, p.id))
+
+    def best_lines(self) -> list[str]:
+        """"Best" in words, each with its caveats (the terminal prints these lines)."""
+        lines = []
+        for label, plan in (("best by margin", self.best_by_margin),
+                            ("best by revenue", self.best_by_revenue),
+                            ("best by margin without unused capacity and breakage",
+                             self.best_by_margin_without_unused)):
+            notes = plan.caveats.notes
+            lines.append(f"{label}: {plan.id}" + (f" (caveats: {'; '.join(notes)})"
+                                                    if notes else " (no caveat)"))
+        return lines
+
+    @staticmethod
+    def _caveats_dict(plan: PlanResult) -> dict[str, Any]:
+        c = plan.caveats
+        return {
+            "negative_margin_share": _num(c.negative_margin_share),
+            "unused_reserved_share": _num(c.unused_reserved_share),
+            "unused_reserved_revenue": _num(c.unused_reserved_revenue),
+            "unused_reserved_revenue_share": _num(c.unused_reserved_revenue_share),
+            "breakage_share": _num(c.breakage_share),
+            "margin_without_unused": _num(c.margin_without_unused),
+            "notes": list(c.notes),
+        }
 
     # --- JSON -----------------------------------------------------------------------------
 
@@ -151,6 +192,8 @@ class ComparisonReport:
             },
             "supplier_hhi": _num(plan.supplier_hhi),
             "what_if": ComparisonReport._plan_what_if(plan),
+            "credit_unused_prepaid": _num(plan.credit_unused_prepaid),
+            "caveats": ComparisonReport._caveats_dict(plan),
         }
 
     @staticmethod
@@ -211,6 +254,14 @@ class ComparisonReport:
             "currency": self.currency,
             "best_by_margin": self.best_by_margin.id,
             "best_by_revenue": self.best_by_revenue.id,
+            "best_by_margin_without_unused": self.best_by_margin_without_unused.id,
+            "best": {
+                key: {"plan": plan.id, "caveats": list(plan.caveats.notes)}
+                for key, plan in (("by_margin", self.best_by_margin),
+                                  ("by_revenue", self.best_by_revenue),
+                                  ("by_margin_without_unused",
+                                   self.best_by_margin_without_unused))
+            },
             "notes": list(self.notes),
             "what_if": self._what_if_dict(),
             "plans": [self._plan_dict(p) for p in self.plans],
@@ -274,6 +325,7 @@ class ComparisonReport:
                 f"{money_text(p.revenue_per_mtok, 4)} / {money_text(p.cost_per_mtok, 4)}",
                 money_text(p.credit_breakage), _pct_text(p.baseload_utilization),
                 "-" if p.supplier_hhi is None else f"{p.supplier_hhi:.3f}",
+                _unused_text(p), money_text(p.caveats.margin_without_unused),
             ))
         return rows
 

@@ -142,7 +142,7 @@ def test_trace_summary(report: dict[str, Any]) -> None:
     }
     assert report["trace"]["path"].endswith("trace.csv")
     assert report["currency"] == "USD"
-    # margins: list 28.00, capacity 60.60, credits 18.00; revenue: capacity 105.60 is the most
+    # margins: list 28.00, capacity 60.60, credits 7.20; revenue: capacity 105.60 is the most
     assert report["best_by_margin"] == "hand-capacity"
     assert report["best_by_revenue"] == "hand-capacity"
     assert [p["id"] for p in report["plans"]] == ["hand-capacity", "hand-credits", "hand-list"]
@@ -215,24 +215,26 @@ def test_capacity_plan_prorates_the_baseload_to_the_hours_of_the_trace(
     assert "337 UTC hour(s)" in plan["proration"]
 
 
-def test_credits_plan_revenue_is_the_packs_and_breakage_the_paid_credits_left(
+def test_credits_plan_revenue_is_the_paid_credits_the_trace_used(
         report: dict[str, Any]) -> None:
     plan = plan_of(report, "hand-credits")
     # 1 credit = 0.01 of list price; packs of 1,000 credits for 9.00 (0.009 paid per credit),
-    # bought as needed; breakage is what was paid for the credits left unused:
-    #   a: 4.00 = 400 credits  -> 1 pack (9.00), 600 left  x 0.009 = 5.40
-    #   b: 48.00 = 4,800       -> 5 packs (45.00), 200 left x 0.009 = 1.80
-    #   c: 6.00 = 600          -> 1 pack (9.00), 400 left  x 0.009 = 3.60
+    # bought as needed (9.00 + 45.00 + 9.00 = 63.00 invoiced). On the prorated trace the plan
+    # earns the paid credits the trace burned; those left are prepaid for later usage:
+    #   a: 4.00 = 400 credits  -> 400 x 0.009 =  3.60; 600 left  x 0.009 = 5.40
+    #   b: 48.00 = 4,800       -> 4,800 x 0.009 = 43.20; 200 left x 0.009 = 1.80
+    #   c: 6.00 = 600          -> 600 x 0.009 =  5.40; 400 left  x 0.009 = 3.60
     assert _money(plan, "revenue", "cost", "margin") == [
-        Decimal("63.00"), Decimal("45.00"), Decimal("18.00")]  # 9 + 45 + 9
-    assert Decimal(plan["credit_breakage"]) == Decimal("10.80")  # 5.40 + 1.80 + 3.60
-    assert plan["margin_pct"] == "0.285714"  # 18 / 63
-    # a 7/9 = 0.777778, b 5/45 = 0.111111, c 6/9 = 0.666667
-    # p5 = 1/9 + (6/9 - 1/9) x 0.1 = 0.166667; p95 = 6/9 + (7/9 - 6/9) x 0.9 = 0.766667
-    assert plan["customer_margin_pct"] == {"p5": "0.166667", "p50": "0.666667",
-                                           "p95": "0.766667"}
+        Decimal("52.20"), Decimal("45.00"), Decimal("7.20")]  # 3.60 + 43.20 + 5.40
+    assert Decimal(plan["credit_unused_prepaid"]) == Decimal("10.80")  # 5.40 + 1.80 + 3.60
+    assert Decimal(plan["credit_breakage"]) == 0  # nothing expired within the trace
+    assert plan["margin_pct"] == "0.137931"  # 7.20 / 52.20
+    # a 1.60/3.60 = 0.444444, b 3.20/43.20 = 0.074074, c 2.40/5.40 = 0.444444
+    # p5 = 0.074074 + (0.444444 - 0.074074) x 0.1 = 0.111111; p95 = 0.444444
+    assert plan["customer_margin_pct"] == {"p5": "0.111111", "p50": "0.444444",
+                                           "p95": "0.444444"}
     assert plan["negative_margin_customers"] == 0
-    assert plan["revenue_per_mtok"] == "8.400000"  # 63 / 7.5
+    assert plan["revenue_per_mtok"] == "6.960000"  # 52.20 / 7.5
     assert plan["baseload_utilization"] is None
 
 
@@ -273,9 +275,9 @@ charges:
     name: Usage
     rates: [{models: ["*"], input: "1.00", output: "1.00"}]
 ''')
-    trace = write(tmp_path / "t.csv", "id,customer_id,timestamp,model,input_tokens\n"
-                  "e1,a,2026-02-01T00:00:00Z,m-test,1000000\n"
-                  "e2,a,2026-02-03T12:00:00Z,m-test,1000000\n")
+    trace = write(tmp_path / "t.csv", "id,customer_id,timestamp,model,input_tokens,output_tokens\n"
+                  "e1,a,2026-02-01T00:00:00Z,m-test,1000000,0\n"
+                  "e2,a,2026-02-03T12:00:00Z,m-test,1000000,0\n")
     report = run_compare([
         "--plans", str(tmp_path / "plans"), "--trace", str(trace),
         "--costs", str(write(tmp_path / "costs.yaml", COSTS)), "--fx", "EUR=1.5",
