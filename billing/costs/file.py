@@ -162,7 +162,7 @@ class _LineDict(dict[Any, Any]):
 
     line: int = 0
     key_lines: dict[Any, int]
-    duplicates: list[tuple[Any, int]]
+    duplicates: list[tuple[Any, int, int]]  # key, its line, the line of its first use
 
 
 class _Loader(yaml.SafeLoader):
@@ -191,9 +191,9 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.Node) -> _LineDict:
         if not isinstance(key, str):
             key = str(key)
         if key in data:
-            data.duplicates.append((key, line))
+            data.duplicates.append((key, line, data.key_lines[key]))
         data[key] = loader.construct_object(value_node, deep=True)
-        data.key_lines[key] = line
+        data.key_lines.setdefault(key, line)  # the first use: a duplicate is an error anyway
     return data
 
 
@@ -276,8 +276,8 @@ def _dict_problems(
     name: str, data: _LineDict, allowed: Sequence[str] = FIELDS
 ) -> list[CostProblem]:
     problems = [
-        CostProblem(name, line, key, f"given twice (first on line {data.key_lines.get(key)})")
-        for key, line in data.duplicates
+        CostProblem(name, line, key, f"given twice (first on line {first})")
+        for key, line, first in data.duplicates
     ]
     for key in data:
         if key not in allowed:
