@@ -10,6 +10,9 @@ as a one-line error naming the file and the reason.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import itertools
+import tempfile
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,13 +23,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from billing.cli._trace import build_trace_spec, parse_pairs
+from billing.cli._trace import (
+    build_trace_spec,
+    input_problems,
+    parse_pairs,
+    rejects_lines,
+    trace_error,
+)
 from billing.compare import CompareOptions, ComparisonReport, compare
 from billing.compare.report import BREAK_EVEN_HEADER, PRICE_CHANGE_HEADER
 from billing.compare.whatif import PriceChange
 from billing.costs import CostBook
 from billing.errors import BillingError
 from billing.plans import load_catalog
+from billing.usage.results import Reject, read_rejects
 from billing.usage.spark import spark_session
 
 __all__ = ["compare_command", "register"]
@@ -194,6 +204,11 @@ def compare_command(
         "--skip-when", help="COLUMN=VALUE: rows carrying no usage (reported as skipped).")] = None,
     rejects: Annotated[Path | None, typer.Option(
         "--rejects", help="Write bad and skipped rows here (CSV).")] = None,
+    absent: Annotated[list[str] | None, typer.Option(
+        "--absent", help="Token field the trace has no column for, on purpose: counted as 0 "
+                         "(e.g. --absent output_tokens); repeatable.")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 1 if any row is rejected or conflicts.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No table, no progress bar.")] = False,
     price_change: Annotated[list[str] | None, typer.Option(
         "--supplier-price-change",
@@ -220,7 +235,7 @@ def compare_command(
         spec = build_trace_spec(
             trace, mapping=mapping or [], model=model, model_map=model_map or [],
             assume_tz=assume_tz, timestamp_unit=timestamp_unit, time_origin=time_origin,
-            round_tokens=round_tokens, skip_when=skip_when or [],
+            round_tokens=round_tokens, skip_when=skip_when or [], absent=absent or [],
         )
         default_seats, by_customer, seats_note = _seats(seats)
         rates = _fx(fx or [])
@@ -228,6 +243,13 @@ def compare_command(
         hit_rate = _cache_hit_rate(cache_hit_rate)
         catalog = load_catalog(plans)
         book = CostBook.load(costs) if costs is not None else CostBook.default()
+        problems = input_problems(spec)  # every missing option at once, --fx included
+        for currency in sorted({p.currency for p in catalog} - {book.currency} - set(rates)):
+            problems.append(f"plans are priced in {currency} and the report in {book.currency}: "
+                            f"give the rate with --fx {currency}=RATE (1 {currency} = RATE "
+                            f"{book.currency})")
+        if problems:
+            raise trace_error(spec, problems)
         notes = [seats_note]
         notes += [f"1 {c} = {r} {book.currency} (--fx)" for c, r in rates.items()]
         notes.append(f"supplier cost from {costs if costs else 'the bundled genai-prices data'}")
@@ -244,12 +266,22 @@ def compare_command(
                 progress.update(task, description="rating customers under each plan",
                                 completed=done, total=total)
 
-            report = compare(catalog, spec, costbook=book, options=CompareOptions(
-                seats=default_seats, seats_by_customer=by_customer, fx=rates,
-                full_periods=full_periods, rejects_path=rejects,
-                notes=tuple(notes), progress=advance, price_changes=changes,
-                cache_hit_rate=hit_rate, break_even=not no_break_even, engine=engine,
-            ))
+            with tempfile.TemporaryDirectory() as scratch:
+                # Without --rejects, the rejects go to a scratch file: the first few are shown.
+                rejects_path = rejects or Path(scratch) / "rejects.csv"
+                try:
+                    report = compare(catalog, spec, costbook=book, options=CompareOptions(
+                        seats=default_seats, seats_by_customer=by_customer, fx=rates,
+                        full_periods=full_periods, rejects_path=rejects_path,
+                        notes=tuple(notes), progress=advance, price_changes=changes,
+                        cache_hit_rate=hit_rate, break_even=not no_break_even, engine=engine,
+                    ))
+                except BillingError as exc:
+                    if rejects is None:  # the scratch file is gone once this returns
+                        exc.args = (str(exc).replace(f"; all of them in {rejects_path}", ""),)
+                    raise
+                shown, failing = _rejects_seen(rejects_path)
+                report = dataclasses.replace(report, rejects_path=rejects)
     except (_InputError, BillingError) as exc:
         message = str(exc).replace("\n", "; ")
         errors.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
@@ -264,7 +296,20 @@ def compare_command(
         html_out.write_text(report.to_html(), encoding="utf-8")
     if not quiet:
         _print_table(report, console)
+    for line in rejects_lines(shown, failing, written_to=rejects, asked=rejects is not None):
+        errors.print(escape(line), soft_wrap=True, highlight=False)
+    if strict and failing:
+        errors.print(f"[red]error:[/red] {failing:,} rejected row{'s' if failing != 1 else ''} "
+                     "(--strict)", highlight=False)
+        return 1
     return 0
+
+
+def _rejects_seen(path: Path) -> tuple[list[Reject], int]:
+    """The first rejected rows (skipped rows aside) of a rejects file, and how many there
+    are (bad rows and conflicting copies)."""
+    rows = [r for r in read_rejects(path) if not r.reason.startswith("skipped: ")]
+    return list(itertools.islice(rows, 5)), len(rows)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from billing.cli._trace import build_trace_spec
+from billing.cli._trace import build_trace_spec, input_problems, rejects_lines, trace_error
+from billing.cli._unbilled import unbilled_usage
 from billing.costs import CostBook
 from billing.errors import BillingError
 from billing.plans import load_catalog
@@ -16,6 +17,7 @@ from billing.plans.model import CapacityCharge
 from billing.rating.batch import invoices_to_json, rate_period
 from billing.subscriptions import load_subscriptions
 from billing.usage.aggregate_engine import aggregate_trace
+from billing.usage.results import read_rejects, write_rejects
 
 __all__ = ["register"]
 
@@ -36,6 +38,12 @@ def rate(
     time_origin: str | None = typer.Option(None, "--time-origin", help="Origin of numeric times."),
     round_tokens: bool = typer.Option(False, "--round-tokens", help="Round fractional tokens."),
     skip_when: list[str] = typer.Option([], "--skip-when", help="COLUMN=VALUE rows to skip."),
+    absent: list[str] = typer.Option(
+        [], "--absent", help="Token field the file has no column for, on purpose: counted as 0 "
+                             "(e.g. --absent output_tokens); repeatable."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 if any row is rejected or conflicts, or if usage is "
+                                "billed by no subscription."),
     show: bool = typer.Option(False, "--show", help="Print each invoice as text."),
 ) -> None:
     """Rate every subscription for one billing period and write the invoices."""
@@ -47,8 +55,11 @@ def rate(
         spec = build_trace_spec(
             events, mapping=mapping, model=model, model_map=model_map, assume_tz=assume_tz,
             timestamp_unit=timestamp_unit, time_origin=time_origin, round_tokens=round_tokens,
-            skip_when=skip_when,
+            skip_when=skip_when, absent=absent,
         )
+        problems = input_problems(spec)
+        if problems:
+            raise trace_error(spec, problems)
         hourly = any(
             isinstance(c, CapacityCharge)
             for plan_id in catalog.ids for p in catalog.versions(plan_id) for c in p.charges
@@ -57,6 +68,11 @@ def rate(
         trace = aggregate_trace(spec, thresholds=book.thresholds(), hourly=hourly,
                                 rejects_path=rejects_path)
         run = rate_period(catalog, subs, trace.aggregates, period, costbook=book)
+        unbilled = unbilled_usage(catalog, subs, trace.aggregates, period)
+        if unbilled:  # counted by reason in the rejects file too
+            write_rejects(rejects_path, [*read_rejects(rejects_path),
+                                         *(u.as_reject(str(events)) for u in unbilled)],
+                          trace.stats.row_unit)
     except BillingError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -76,8 +92,19 @@ def rate(
     for currency, total in run.totals_by_currency().items():
         table.add_row(f"total {currency}", f"{total:,}")
     console.print(table)
-    if stats.rejected or stats.conflicts or stats.skipped:
-        console.print(f"rejected, skipped and conflicting rows written to {rejects_path}")
+    by_reason: dict[str, int] = {}
+    for item in unbilled:
+        by_reason[item.reason] = by_reason.get(item.reason, 0) + item.events
+    for reason, count in by_reason.items():
+        console.print(f"not billed: {reason}: {count:,} event{'s' if count != 1 else ''}")
+    for note in stats.input_notes():
+        console.print(f"note: {note}")
+    if stats.rejected or stats.conflicts or stats.skipped or unbilled:
+        console.print(f"rejected, skipped, conflicting and unbilled rows written to "
+                      f"{rejects_path}")
+    for line in rejects_lines(trace.first_rejects, stats.rejected + stats.conflicts,
+                              written_to=rejects_path, asked=rejects is not None):
+        typer.echo(line, err=True)
     if stats.derived_ids:
         console.print("note: the file has no id column; event ids were derived from file and row")
     if out is not None:
@@ -90,6 +117,14 @@ def rate(
     for customer, reason in run.failures:
         typer.echo(f"error: {customer}: {reason}", err=True)
     if run.failures:
+        raise typer.Exit(1)
+    failing = stats.rejected + stats.conflicts
+    unbilled_events = sum(u.events for u in unbilled if u.failure)
+    if strict and (failing or unbilled_events):
+        what = [f"{failing:,} rejected row{'s' if failing != 1 else ''}"] if failing else []
+        if unbilled_events:
+            what.append(f"{unbilled_events:,} event(s) billed by no subscription")
+        typer.echo(f"error: {' and '.join(what)} (--strict)", err=True)
         raise typer.Exit(1)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from billing.usage.aggregates import UsageAggregates
 
 __all__ = ["REJECTS_HEADER", "Reject", "TraceResult", "TraceStats", "first_rejects",
-           "neutralise", "write_rejects"]
+           "neutralise", "read_rejects", "write_rejects"]
 
 #: The rejects file's header for CSV and JSONL traces; Parquet's says ``record`` for ``line``.
 REJECTS_HEADER = ("file", "line", "reason", "raw")
@@ -106,6 +106,19 @@ def write_rejects(path: Path, rejects: Iterable[Reject], unit: str | None = None
         writer = csv.writer(handle)
         writer.writerow(("file", unit, "reason", "raw"))
         for reject in ordered:
-            writer.writerow((neutralise(reject.file), reject.row, neutralise(reject.reason),
+            writer.writerow((neutralise(reject.file), reject.row or "", neutralise(reject.reason),
                              neutralise(reject.raw)))
     return len(ordered)
+
+
+def read_rejects(path: Path) -> list[Reject]:
+    """The rejects of a file :func:`write_rejects` wrote (cells as written), or none if it
+    does not exist."""
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        unit = header[1] if header and len(header) > 1 else "line"
+        return [Reject(file, int(row) if row else 0, reason, raw, unit=unit)
+                for file, row, reason, raw in reader]

@@ -183,9 +183,9 @@ def test_compare_bills_an_event_exactly_at_a_period_start(tmp_path: Path) -> Non
 
     trace = tmp_path / "t.csv"
     trace.write_text(
-        "id,customer_id,timestamp,model,input_tokens\n"
-        "a,c,2026-11-01T00:00:00Z,gpt-4o-mini,1000000\n"
-        "b,c,2026-12-01T00:00:00Z,gpt-4o-mini,1000000\n"
+        "id,customer_id,timestamp,model,input_tokens,output_tokens\n"
+        "a,c,2026-11-01T00:00:00Z,gpt-4o-mini,1000000,0\n"
+        "b,c,2026-12-01T00:00:00Z,gpt-4o-mini,1000000,0\n"
     )
     plans = [load_plan_text((Path(__file__).parents[2] / "plans" / "01-payg-rate-card.yaml")
                             .read_text())]
