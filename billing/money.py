@@ -5,6 +5,11 @@ cannot hold 0.1 exactly, so it has no business near an invoice). Currencies and 
 come from babel's CLDR data, not from a hand-written table. Rounding happens in exactly one place,
 :func:`round_money`, called once per invoice line.
 
+Arithmetic on money runs in one context, :data:`EXACT` (60 significant digits), never in the
+caller's: an application that sets ``decimal.getcontext().prec = 12`` gets the same invoices as
+one that does not. Every public entry point (rating, the meter, the comparison, cost pricing,
+``billing`` commands) enters it with :func:`exact_context` or :func:`in_exact_context`.
+
     >>> D("0.10") + D("0.20")
     Decimal('0.30')
     >>> M("12.50 USD") + M("0.50 USD")
@@ -14,26 +19,34 @@ come from babel's CLDR data, not from a hand-written table. Rounding happens in 
 from __future__ import annotations
 
 import decimal
+import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
-from typing import Final
+from typing import Final, ParamSpec, TypeVar
 
 import babel.numbers
 
 from billing.errors import CurrencyMismatchError, FloatMoneyError, MoneyError, UnknownCurrencyError
 
 __all__ = [
+    "EXACT",
     "MTOK",
+    "TEN_MINOR_UNIT_CURRENCIES",
+    "UNROUNDED",
     "ZERO",
     "D",
     "M",
     "Money",
     "Rounding",
+    "billing_quantum",
     "check_currency",
+    "exact_context",
+    "in_exact_context",
     "minor_units",
     "round_money",
 ]
@@ -43,8 +56,48 @@ ONE: Final = Decimal(1)
 MTOK: Final = 1_000_000
 """Tokens in one million: rate cards are priced per 1M tokens (``price_per_mtok``)."""
 
-# Enough digits for any per-token price times any plausible token count, exactly.
-_CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
+EXACT: Final = decimal.Context(
+    prec=60,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+"""The one arithmetic context of money: 60 significant digits, enough for any per-token price
+times any plausible token count exactly (a quotient such as a prorated fee keeps 60 digits, far
+past any minor unit). Enter it with :func:`exact_context`; never use the caller's context."""
+
+UNROUNDED: Final = decimal.Context(
+    prec=80,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact],
+)
+""":data:`EXACT`'s guard for arithmetic that must never round at all (a price times a token
+count, a shift by 10^-6): ``Inexact`` is trapped, so the result is exact or an error."""
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@contextmanager
+def exact_context() -> Iterator[decimal.Context]:
+    """Run the block in :data:`EXACT` (a copy), whatever the caller's context; restore it after.
+
+    >>> with decimal.localcontext(prec=5), exact_context():
+    ...     Decimal(1) / 3
+    Decimal('0.333333333333333333333333333333333333333333333333333333333333')
+    """
+    with decimal.localcontext(EXACT) as ctx:
+        yield ctx
+
+
+def in_exact_context(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorate a public entry point so that its body runs in :data:`EXACT`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with decimal.localcontext(EXACT):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def D(value: Decimal | int | str) -> Decimal:
@@ -118,8 +171,26 @@ def minor_units(currency: str) -> int:
     return int(babel.numbers.get_currency_precision(check_currency(currency)))
 
 
+TEN_MINOR_UNIT_CURRENCIES: Final = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+"""Three-decimal currencies whose lines are rounded to the nearest ten minor units (0.010).
+
+Stripe takes amounts in these currencies in thousandths but requires the last digit to be 0
+("your integration must round amounts to the nearest ten": 5.124 KWD is sent as 5120 or 5130).
+So every invoice line in them is rounded once to 0.01 and written with the currency's three
+decimals (10.125 KWD half up is 10.130): each line, and so each invoice, can be pushed."""
+
+
+def billing_quantum(currency: str) -> Decimal:
+    """The step every invoice line in ``currency`` is rounded to: the minor unit (0.01 USD,
+    1 JPY), or ten minor units for :data:`TEN_MINOR_UNIT_CURRENCIES` (0.01 KWD)."""
+    code = check_currency(currency)
+    digits = minor_units(code)
+    return Decimal(1).scaleb(-(digits - 1 if code in TEN_MINOR_UNIT_CURRENCIES else digits))
+
+
 def round_money(amount: Decimal, currency: str, rounding: Rounding = Rounding.HALF_UP) -> Decimal:
-    """Round ``amount`` once, to the minor unit of ``currency``."""
+    """Round ``amount`` once, to the minor unit of ``currency`` (ten minor units for
+    :data:`TEN_MINOR_UNIT_CURRENCIES`: 1.2345 KWD is 1.230)."""
     return money_rounder(currency, rounding)(amount)
 
 
@@ -128,15 +199,24 @@ def money_rounder(currency: str, rounding: Rounding = Rounding.HALF_UP
                   ) -> Callable[[Decimal], Decimal]:
     """:func:`round_money` for one currency and mode, as a function implemented in C (what
     rounds a whole column of amounts without a Python call per amount)."""
-    quantum = Decimal(1).scaleb(-minor_units(currency))
     rounder: Callable[[Decimal], Decimal] = operator.methodcaller(
-        "quantize", quantum, rounding=rounding.decimal_mode, context=_CONTEXT)
-    return rounder
+        "quantize", billing_quantum(currency), rounding=rounding.decimal_mode, context=EXACT)
+    if check_currency(currency) not in TEN_MINOR_UNIT_CURRENCIES:
+        return rounder
+    # Rounded to 0.01, then written with the currency's 3 decimals (exact: 1.23 is 1.230).
+    shown = operator.methodcaller("quantize", Decimal(1).scaleb(-minor_units(currency)),
+                                  context=EXACT)
+
+    def ten_minor_units(amount: Decimal) -> Decimal:
+        result: Decimal = shown(rounder(amount))
+        return result
+
+    return ten_minor_units
 
 
 def exact(value: Decimal) -> Decimal:
     """Apply the engine's wide context (60 digits) to an intermediate result."""
-    return _CONTEXT.plus(value)
+    return EXACT.plus(value)
 
 
 @dataclass(frozen=True, slots=True)

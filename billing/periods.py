@@ -20,7 +20,6 @@ pricer that wants the last digit exact should multiply by :func:`active_days` fi
 
 from __future__ import annotations
 
-import decimal
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,6 +30,7 @@ from typing import Final, Literal, get_args
 from dateutil.relativedelta import relativedelta
 
 from billing.errors import BillingError
+from billing.money import EXACT
 
 __all__ = [
     "EPOCH",
@@ -58,7 +58,7 @@ EPOCH: Final = date(1970, 1, 1)
 """Day 0 of the integer UTC day keys used by usage aggregates (``DailyKey.day``)."""
 
 # Wide enough that a prorated price keeps every digit a currency could ever show.
-_RATIO: Final = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
+_RATIO: Final = EXACT  # money's one exact context
 
 
 def _is_day(value: object) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 
 from billing.compare.columns import CapacityBatch
 from billing.compare.kernel import _CLASSES, ModelTotals, PlanKernel, _Fixed
-from billing.money import MTOK, ZERO, money_rounder
+from billing.money import EXACT, MTOK, ZERO, in_exact_context, money_rounder
 from billing.plans.model import (
     CapacityCharge,
     CapCharge,
@@ -33,8 +33,8 @@ from billing.plans.model import (
     UsageCharge,
 )
 from billing.pricing import Tier
-from billing.pricing._core import EXACT, non_negative
-from billing.rating.engine import _EXACT, METERED_KINDS
+from billing.pricing._core import non_negative
+from billing.rating.engine import METERED_KINDS
 from billing.subscriptions import Subscription
 
 __all__ = ["BatchResult", "PeriodColumns", "rate_batch"]
@@ -199,6 +199,7 @@ def _tiered(mode: str, quantity: Column, tiers: Sequence[Tier], per: int = 1) ->
         return amount
 
 
+@in_exact_context
 def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: PeriodColumns, *,
                fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
                capacity_usage: Mapping[str, CapacityBatch] | None = None
@@ -213,14 +214,14 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
     currency, rounding = plan.currency, plan.rounding
 
     to_money = money_rounder(currency, rounding)
-    widen: Any = np.frompyfunc(_EXACT.plus, 1, 1)
+    widen: Any = np.frompyfunc(EXACT.plus, 1, 1)
     to_money_column: Any = np.frompyfunc(to_money, 1, 1)
     lines: list[tuple[str, Column, str | None]] = []
 
     def add(kind: str, amount: Column | Decimal, grade: str | None = None) -> None:
-        # the kernel's round_money(_EXACT.plus(amount)), column-wise without a Python call
+        # the kernel's round_money(EXACT.plus(amount)), column-wise without a Python call
         if isinstance(amount, Decimal):
-            lines.append((kind, _filled(n, to_money(_EXACT.plus(amount))), grade))
+            lines.append((kind, _filled(n, to_money(EXACT.plus(amount))), grade))
         else:
             lines.append((kind, to_money_column(widen(amount)), grade))
 
@@ -230,7 +231,7 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
         if isinstance(charge, FlatCharge):
             add("flat", terms.flat[index])
         elif isinstance(charge, SeatsCharge):
-            add("seats", _EXACT.multiply(charge.price, terms.seats[index]))
+            add("seats", EXACT.multiply(charge.price, terms.seats[index]))
         elif isinstance(charge, UsageCharge):
             add("usage", _usage(kernel, index, charge, columns, terms))
         elif isinstance(charge, RateCardCharge):
@@ -251,13 +252,13 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
                     spend = spend + amount
         if isinstance(charge, CommitmentCharge):
             assert spend is not None
-            minimum = _EXACT.multiply(charge.minimum, terms.fraction)
+            minimum = EXACT.multiply(charge.minimum, terms.fraction)
             with decimal.localcontext(EXACT):
                 short = minimum - spend
             add("commitment_true_up", _np.where(short > 0, short, ZERO))
         elif isinstance(charge, CapCharge):
             assert spend is not None
-            ceiling = _EXACT.multiply(charge.maximum, terms.fraction)
+            ceiling = EXACT.multiply(charge.maximum, terms.fraction)
             with decimal.localcontext(EXACT):
                 over = spend - ceiling
             add("cap_discount", _np.where(over > 0, -over, ZERO))
@@ -304,7 +305,7 @@ def _usage(kernel: PlanKernel, index: int, charge: UsageCharge, columns: PeriodC
             for p in positions:
                 quantity = quantity + columns.tokens[m][p]
     billable = _to_decimal(quantity)
-    with decimal.localcontext(_EXACT):
+    with decimal.localcontext(EXACT):
         if charge.included is not None:
             billable = billable - _np.minimum(billable, terms.included[index])
         if charge.per_unit is not None:
@@ -333,13 +334,13 @@ def _values(kernel: PlanKernel, index: int, charge: RateCardCharge, columns: Per
         if charge.cost_plus is not None:
             factor = 1 + charge.cost_plus.markup
             for k in range(4):
-                with decimal.localcontext(_EXACT):
+                with decimal.localcontext(EXACT):
                     part = columns.cost[m][k] * factor
                 value = value + part
         else:
             prices = kernel.rater.list_prices(index, charge, model)
             for k in range(4):
-                with decimal.localcontext(_EXACT):
+                with decimal.localcontext(EXACT):
                     part = columns.tokens[m][k] * prices[k]
                 value = value + part / MTOK
         out.append(value)

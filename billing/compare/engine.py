@@ -71,7 +71,7 @@ from billing.compare.whatif import (
 from billing.costs import CostBook
 from billing.costs.model import price_token_columns
 from billing.errors import RatingError, TraceError, UnknownModelError
-from billing.money import MTOK, ZERO, exact
+from billing.money import MTOK, ZERO, exact, in_exact_context
 from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
 from billing.plans.model import CapacityCharge, CreditsCharge
@@ -415,6 +415,7 @@ _FORKED_JOB: tuple[_Job, Sequence[Plan]] | None = None
 """Set just before worker processes are forked; they read it, nothing is pickled in."""
 
 
+@in_exact_context
 def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
                options: CompareOptions) -> list[PlanResult]:
     """Rate every customer of ``trace`` under each plan and summarise (the aggregates are
@@ -855,6 +856,7 @@ def _trace_notes(spec: TraceSpec, trace: TraceResult) -> list[str]:
 
 
 
+@in_exact_context
 def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: CostBook,
             options: CompareOptions | None = None) -> ComparisonReport:
     """Rate the trace of ``spec`` under every plan (the latest version of each catalog plan),

@@ -25,7 +25,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from billing.money import MTOK, ZERO, round_money
+from billing.money import EXACT, MTOK, ZERO, in_exact_context, round_money
 from billing.periods import Period, nth_period
 from billing.plans.model import (
     CapacityCharge,
@@ -48,9 +48,8 @@ from billing.pricing import (
     package,
     volume,
 )
-from billing.pricing._core import EXACT
 from billing.pricing._core import total as exact_sum
-from billing.rating.engine import _EXACT, METERED_KINDS, CapacityUsage, Rater
+from billing.rating.engine import METERED_KINDS, CapacityUsage, Rater
 from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
@@ -213,6 +212,7 @@ class PlanKernel:
 
     # --- rating --------------------------------------------------------------------------------
 
+    @in_exact_context
     def rate(self, sub: Subscription, period: Period, totals: Mapping[str, ModelTotals], *,
              fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
              capacity_usage: Mapping[str, CapacityUsage] | None = None,
@@ -234,7 +234,7 @@ class PlanKernel:
         lines: list[tuple[str, Decimal, str | None]] = []
 
         def add(kind: str, amount: Decimal, grade: str | None = None) -> None:
-            lines.append((kind, round_money(_EXACT.plus(amount), currency, rounding), grade))
+            lines.append((kind, round_money(EXACT.plus(amount), currency, rounding), grade))
 
         reserved: Decimal | None = None
         covered: Decimal | None = None
@@ -242,7 +242,7 @@ class PlanKernel:
             if isinstance(charge, FlatCharge):
                 add("flat", terms.flat[index])
             elif isinstance(charge, SeatsCharge):
-                add("seats", _EXACT.multiply(charge.price, terms.seats[index]))
+                add("seats", EXACT.multiply(charge.price, terms.seats[index]))
             elif isinstance(charge, UsageCharge):
                 add("usage", self._usage(index, charge, totals, terms))
             elif isinstance(charge, RateCardCharge):
@@ -257,7 +257,7 @@ class PlanKernel:
                     add("credit_pack", amount)
                 for model, used in sorted(burn.burned.items()):
                     if used:
-                        add("credits_applied", -_EXACT.multiply(used, charge.unit_value),
+                        add("credits_applied", -EXACT.multiply(used, charge.unit_value),
                             self.rater.grade(model))
             elif isinstance(charge, CapacityCharge):
                 buckets = len(hours) if hours is not None else terms.buckets
@@ -275,13 +275,13 @@ class PlanKernel:
                 spend = sum((amount for kind, amount, _ in lines if kind in METERED_KINDS), ZERO)
             if isinstance(charge, CommitmentCharge):
                 assert spend is not None
-                minimum = _EXACT.multiply(charge.minimum, terms.fraction)
+                minimum = EXACT.multiply(charge.minimum, terms.fraction)
                 true_up = commitment.true_up(spend, minimum)
                 if true_up.amount:
                     add("commitment_true_up", true_up.amount)
             elif isinstance(charge, CapCharge):
                 assert spend is not None
-                capped = cap.apply(spend, _EXACT.multiply(charge.maximum, terms.fraction))
+                capped = cap.apply(spend, EXACT.multiply(charge.maximum, terms.fraction))
                 if capped.amount:
                     add("cap_discount", capped.amount)
         return KernelResult(
@@ -307,11 +307,11 @@ class PlanKernel:
         billable = Decimal(quantity)
         if charge.included is not None:
             # allowance.apply: what the allowance does not cover, exactly
-            billable = _EXACT.subtract(billable, min(billable, terms.included[index]))
+            billable = EXACT.subtract(billable, min(billable, terms.included[index]))
         if charge.per_unit is not None:
             # per_unit.price without its breakdown: (billable / per) x unit price, exactly
             spec = charge.per_unit
-            return _EXACT.multiply(_EXACT.divide(billable, Decimal(spec.per)), spec.unit_price)
+            return EXACT.multiply(EXACT.divide(billable, Decimal(spec.per)), spec.unit_price)
         if charge.tiers is not None:
             table = charge.tiers
             pricer = graduated.price if table.mode == "graduated" else volume.price
@@ -327,10 +327,10 @@ class PlanKernel:
         out: dict[str, Decimal] = {}
         for model, row in totals.items():
             if factor is not None:
-                out[model] = sum((_EXACT.multiply(c, factor) for c in row.cost), ZERO)
+                out[model] = sum((EXACT.multiply(c, factor) for c in row.cost), ZERO)
             else:
                 prices = self.rater.list_prices(index, charge, model)
-                out[model] = sum((_EXACT.multiply(Decimal(n), p) / MTOK
+                out[model] = sum((EXACT.multiply(Decimal(n), p) / MTOK
                                   for n, p in zip(row.tokens, prices, strict=True)), ZERO)
         return out
 
@@ -494,7 +494,6 @@ class PlanKernel:
         bought_packs: list[tuple[Decimal, date | None, Decimal]] = []  # bought, expiry, value
         burned: dict[str, Decimal] = {}
         short: dict[str, Decimal] = {}
-        outer = decimal.getcontext()
         with decimal.localcontext(EXACT):
             used = Decimal(total).scaleb(exponent)
             if topup is not None:
@@ -519,7 +518,7 @@ class PlanKernel:
                     bought = (reach - level) * topup.amount
                     price_total = (reach - level) * topup.price
                     packs.append(price_total)
-                    bought_packs.append((bought, expires, outer.divide(price_total, bought)))
+                    bought_packs.append((bought, expires, EXACT.divide(price_total, bought)))
                     level = reach
                 for model, value in models.items():
                     if value:
@@ -587,12 +586,11 @@ class PlanKernel:
         short: dict[str, Decimal] = {}
         packs: list[Decimal] = []
         threshold = terms.threshold
-        outer = decimal.getcontext()  # the rater prices credits in the caller's context
         with decimal.localcontext(EXACT):
             for (day, model), value in sorted(by_key.items()):
                 if not value:
                     continue
-                need = _EXACT.divide(Decimal(value).scaleb(shift), unit_value)
+                need = EXACT.divide(Decimal(value).scaleb(shift), unit_value)
                 burned.setdefault(model, Decimal(0))
                 if topup is not None and balance - need < threshold:
                     shortfall = threshold - (balance - need)
@@ -608,7 +606,7 @@ class PlanKernel:
                     entries.insert(bisect.bisect_right([e.key for e in entries], key),
                                    _Entry(key, grant_id, topup.paid, expires, bought))
                     price_total = count * topup.price
-                    value_of[grant_id] = outer.divide(price_total, bought)  # as the rater
+                    value_of[grant_id] = EXACT.divide(price_total, bought)  # as the rater
                     packs.append(price_total)
                     balance += bought
                 for entry in entries:
@@ -640,13 +638,13 @@ def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
     for credits_left, paid, expires, each in left:
         if not paid or credits_left <= 0:
             continue
-        worth = _EXACT.multiply(credits_left, each)
+        worth = EXACT.multiply(credits_left, each)
         if expires is not None and expires <= period.end:
             expired_value += worth
         else:
             unused_value += worth
     refused = {} if charge.overage != "block" else {
-        m: _EXACT.multiply(c, charge.unit_value) for m, c in short.items()}
+        m: EXACT.multiply(c, charge.unit_value) for m, c in short.items()}
     return _Burn(amounts, refused, burned, packs, expired_value, unused_value)
 
 
@@ -688,18 +686,18 @@ class _Fixed:
             if isinstance(charge, FlatCharge):
                 share = fraction if charge.proration == "daily" or fixed is not None \
                     else Decimal(1)
-                flat[index] = _EXACT.multiply(charge.price, share)
+                flat[index] = EXACT.multiply(charge.price, share)
             elif isinstance(charge, SeatsCharge):
                 seat_quantity[index] = Rater._seat_quantity(sub, period, fixed,
                                                             charge.proration == "daily")
             elif isinstance(charge, UsageCharge) and charge.included is not None:
                 if charge.included.per_seat is not None:
-                    included[index] = _EXACT.multiply(Decimal(charge.included.per_seat), seats)
+                    included[index] = EXACT.multiply(Decimal(charge.included.per_seat), seats)
                 else:
                     share = fixed if fixed is not None else sub.active_fraction(period)
-                    included[index] = _EXACT.multiply(Decimal(charge.included.amount or 0), share)
+                    included[index] = EXACT.multiply(Decimal(charge.included.amount or 0), share)
             elif isinstance(charge, RateCardCharge) and charge.included_amount is not None:
-                card_included[index] = _EXACT.multiply(charge.included_amount, fraction)
+                card_included[index] = EXACT.multiply(charge.included_amount, fraction)
         active = period.clip(sub.start, sub.end) or period
         buckets = len(capacity.hours_between(active.start_dt, active.end_dt))
         return cls(fraction, seat_quantity, buckets, flat, included, card_included)

@@ -31,7 +31,7 @@ from typing import Final
 from billing.costs import CostBook
 from billing.costs.model import ModelCost, price_tokens
 from billing.errors import TraceError
-from billing.money import ZERO
+from billing.money import UNROUNDED, ZERO
 from billing.periods import Period, nth_period
 from billing.plans import Plan
 from billing.rating.engine import Rater
@@ -55,9 +55,7 @@ __all__ = [
 ]
 
 # Exact or nothing (as the cost book's own arithmetic): a scaled price is never rounded.
-_EXACT: Final = decimal.Context(
-    prec=80, traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow]
-)
+_EXACT: Final = UNROUNDED
 
 MAX_BREAK_EVEN_TOKENS: Final = 2**50
 """The largest usage level tried (about 1.1e15 tokens per period): above it, "never"."""

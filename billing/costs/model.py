@@ -13,16 +13,14 @@ from decimal import Decimal
 from typing import Any, Final
 
 from billing.errors import CostBookError
-from billing.money import MTOK, ZERO
+from billing.money import MTOK, UNROUNDED, ZERO
 from billing.usage.aggregates import Counts
 from billing.usage.events import TokenClass
 
 __all__ = ["CostResult", "ModelCost", "price_counts"]
 
 # Exact or nothing: 80 digits hold any price times any token count; Inexact is trapped.
-_EXACT: Final = decimal.Context(
-    prec=80, traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow]
-)
+_EXACT: Final = UNROUNDED
 CLASS_ORDER: Final = (TokenClass.INPUT, TokenClass.CACHED_INPUT, TokenClass.CACHE_WRITE,
                       TokenClass.OUTPUT)
 """The token classes in the order of every per-class tuple of this module."""

@@ -36,7 +36,7 @@ from billing.ledger import limits as lim
 from billing.ledger.db import Cursor, Database, open_database, redact
 from billing.ledger.model import Alert, Balance, Denial, Hold, RecordResult, Settlement
 from billing.ledger.schema import migrate
-from billing.money import ZERO
+from billing.money import ZERO, in_exact_context
 from billing.periods import Period, period_containing
 from billing.plans.catalog import PlanCatalog
 from billing.plans.model import CapCharge, CreditsCharge, Plan
@@ -329,6 +329,7 @@ class Ledger:
 
     # --- recording -----------------------------------------------------------------------------
 
+    @in_exact_context
     def record(self, events: UsageEvent | Iterable[UsageEvent]) -> RecordResult:
         """Record one event or many, durably (on disk or committed when this returns) and
         idempotently by event id, across processes and restarts: the first event with an id
@@ -470,6 +471,7 @@ class Ledger:
             raise LedgerError(f"naive instant {moment.isoformat()}: give it a time zone")
         return moment.astimezone(UTC)
 
+    @in_exact_context
     def bill_to_date(self, customer_id: str, at: datetime | None = None) -> Invoice:
         """The invoice of the period in force at ``at`` (default: now) with the usage recorded
         so far (open holds are not usage): what the customer would owe if it closed now."""
@@ -478,6 +480,7 @@ class Ledger:
             cfg = self._cfg(cur)
             return self._rate_at(cfg, self._usage(cur, customer_id), moment)[2].invoice
 
+    @in_exact_context
     def remaining_credits(self, customer_id: str, at: datetime | None = None) -> Decimal:
         """Credits the customer can still use at ``at`` (grants and packs not yet expired)."""
         moment = self._moment(at)
@@ -494,6 +497,7 @@ class Ledger:
         interval = cfg.catalog.version_at(sub.plan, moment.date()).interval
         return period_containing(sub.anchor_date, interval, moment.date())
 
+    @in_exact_context
     def invoice(self, customer_id: str, label: str) -> Invoice:
         """The customer's invoice for the period ``label`` ("2026-11"), as the batch path
         gives it (not stored; :meth:`close` stores every customer's)."""
@@ -529,6 +533,7 @@ class Ledger:
                 hourly[HourlyKey(customer, int(hour))] = Counts(*map(int, counts))
         return UsageAggregates(dict(sorted(daily.items())), dict(sorted(hourly.items())))
 
+    @in_exact_context
     def close(self, label: str) -> PeriodRun:
         """Rate every subscription for the period ``label`` (as ``billing rate`` does, through
         the same function) and store the invoices as closed. Re-closing replaces them."""
@@ -597,6 +602,7 @@ class Ledger:
         row = cur.fetchone()
         return None if row is None else tuple(row)
 
+    @in_exact_context
     def authorize(self, customer_id: str, request_id: str, model: str, max_input_tokens: int,
                   max_output_tokens: int, *, ttl: timedelta | None = None,
                   at: datetime | None = None) -> Hold | Denial:
@@ -700,6 +706,7 @@ class Ledger:
                         "ORDER BY request_id", params)
             return [self._hold(r) for r in cur.fetchall()]
 
+    @in_exact_context
     def settle(self, hold_id: str, usage: Mapping[str, int], *,
                at: datetime | None = None) -> Settlement:
         """Record the request's real usage (``input_tokens``, ``cached_input_tokens``,
@@ -814,6 +821,7 @@ class Ledger:
         count: int = self._retrying(work)
         return count
 
+    @in_exact_context
     def balance(self, customer_id: str, at: datetime | None = None) -> Balance:
         """Bill to date, usable credits, open holds and what may still be authorized."""
         moment = self._moment(at)

@@ -7,14 +7,13 @@ rounding happens once, where an invoice line is produced.
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
 from billing.errors import RatingError
-from billing.money import D
+from billing.money import EXACT, D
 
 __all__ = [
     "EXACT",
@@ -28,12 +27,8 @@ __all__ = [
     "total",
 ]
 
-EXACT: Final = decimal.Context(
-    prec=60,
-    rounding=decimal.ROUND_HALF_EVEN,
-    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
-)
-"""The arithmetic context of every pricer (use with ``decimal.localcontext(EXACT)``)."""
+# EXACT (money's one exact context) is the arithmetic context of every pricer (use with
+# ``decimal.localcontext(EXACT)``).
 
 ZERO: Final = Decimal(0)
 

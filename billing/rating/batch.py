@@ -12,6 +12,7 @@ from typing import Any
 from billing.costs import CostBook
 from billing.errors import RatingError, UnknownPlanError
 from billing.invoice import Invoice
+from billing.money import in_exact_context
 from billing.periods import Period, PeriodError, label_span
 from billing.plans.catalog import PlanCatalog
 from billing.plans.model import Plan
@@ -110,6 +111,7 @@ class PeriodRun:
     def invoices(self) -> tuple[Invoice, ...]:
         return tuple(r.invoice for r in self.results)
 
+    @in_exact_context
     def totals_by_currency(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
         for invoice in self.invoices:
@@ -117,6 +119,7 @@ class PeriodRun:
         return dict(sorted(totals.items()))
 
 
+@in_exact_context
 def rate_period(catalog: PlanCatalog, subscriptions: Sequence[Subscription],
                 aggregates: UsageAggregates, label: str, *, costbook: CostBook | None = None
                 ) -> PeriodRun:

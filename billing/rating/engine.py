@@ -34,7 +34,7 @@ from billing.invoice import (
     invoice_id,
     make_line,
 )
-from billing.money import MTOK, ZERO, round_money
+from billing.money import EXACT, MTOK, ZERO, in_exact_context, round_money
 from billing.periods import Period, nth_period
 from billing.plans.model import (
     WEEKDAYS,
@@ -70,7 +70,7 @@ from billing.usage.aggregates import Counts
 
 __all__ = ["CapacityUsage", "LineTotal", "Rater", "RatingResult", "RatingTotals", "grade_of"]
 
-_EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
+_EXACT = EXACT  # money's one exact context
 _CLASSES = ("input", "cached_input", "cache_write", "output")
 METERED_KINDS: frozenset[str] = frozenset(
     {"usage", "rate_card", "volume_discount", "overage_discount", "included_usage",
@@ -382,6 +382,7 @@ class Rater:
 
     # --- rating --------------------------------------------------------------------------------
 
+    @in_exact_context
     def rate(self, subscription: Subscription, period: Period, usage: CustomerUsage, *,
              fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
              notes: Sequence[str] = ()) -> RatingResult:
@@ -433,6 +434,7 @@ class Rater:
         )
 
 
+    @in_exact_context
     def rate_totals(self, subscription: Subscription, period: Period, usage: CustomerUsage, *,
                     fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
                     capacity_usage: Mapping[str, CapacityUsage] | None = None) -> RatingTotals:

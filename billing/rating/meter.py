@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from billing.costs import CostBook
 from billing.errors import UsageError
 from billing.invoice import Invoice
+from billing.money import in_exact_context
 from billing.periods import Period
 from billing.plans.catalog import PlanCatalog
 from billing.subscriptions import Subscription
@@ -138,15 +139,18 @@ class Meter:
     def period_at(self, customer_id: str, at: datetime | None = None) -> Period:
         return self.ledger.period_at(customer_id, at)
 
+    @in_exact_context
     def bill_to_date(self, customer_id: str, at: datetime | None = None) -> Invoice:
         """The invoice of the period in force at ``at`` (default: the clock's now), with the
         usage recorded so far: what the customer would owe if the period closed now."""
         return self.ledger.bill_to_date(customer_id, at)
 
+    @in_exact_context
     def remaining_credits(self, customer_id: str, at: datetime | None = None) -> Decimal:
         """Credits the customer can still use at ``at`` (grants and packs not yet expired)."""
         return self.ledger.remaining_credits(customer_id, at)
 
+    @in_exact_context
     def close(self, customer_id: str, label: str) -> Invoice:
         """The invoice of the period ``label`` ("2026-11"), identical to the batch path's."""
         return self.ledger.invoice(customer_id, label)
