@@ -23,21 +23,21 @@ __all__ = ["render_html"]
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto;
-       max-width: 1180px; color: #1d2330; padding: 0 16px; }
+       max-width: 1400px; color: #1d2330; padding: 0 16px; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
 .sub { color: #5b6475; } .synthetic { background: #fff3cd; border: 1px solid #e0b400;
        padding: 8px 12px; font-weight: 600; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: separate; border-spacing: 0; width: 100%; font-size: 12px; }
 th, td { border-bottom: 1px solid #e3e6ec; padding: 4px 5px; text-align: right; }
-td, th { white-space: nowrap; } th { vertical-align: bottom; }
+td { white-space: nowrap; } th { vertical-align: bottom; }
 th:first-child, td:first-child { text-align: left; position: sticky; left: 0; z-index: 1;
        background: #fff; box-shadow: 1px 0 0 #e3e6ec; }
 th, th:first-child { background: #f4f6f9; } .best { font-weight: 700; color: #0b7a3e; }
 th[title] { cursor: help; text-decoration: underline dotted #9aa3b2; }
 dl.glossary { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; }
 dl.glossary dt { font-weight: 600; } dl.glossary dd { margin: 0; color: #3b4354; }
-ul.best li { margin: 3px 0; } .caveat { color: #9a4d00; }
+ul.best-list li { margin: 3px 0; } .marks { display: block; font-size: 11px; } .caveat { color: #9a4d00; }
 .chart { margin: 8px 0 20px; overflow-x: auto; } svg text { font-size: 11px; fill: #333; }
 svg .title { font-size: 13px; font-weight: 600; } .axis line, .axis path { stroke: #888; }
 .grid { stroke: #eceff3; } ul.notes li { margin: 2px 0; }
@@ -400,7 +400,7 @@ def _best_html(report: ComparisonReport) -> str:
         items.append(f"<li>{e(label)}: <b>{e(plan.id)}</b>"
                      f'{" &mdash; " if notes else " "}<span class="caveat">'
                      f"{'caveats: ' if notes else ''}{caveats}</span></li>")
-    return f'<ul class="best" id="best">{"".join(items)}</ul>'
+    return f'<ul class="best-list" id="best">{"".join(items)}</ul>'
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], table_id: str) -> str:
@@ -461,7 +461,10 @@ def render_html(report: ComparisonReport) -> str:
     best = {report.best_by_margin.id, report.best_by_revenue.id}
     for row, plan in zip(report.table_rows(), report.plans, strict=True):
         cls = ' class="best"' if plan.id in best else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>")
+        name, _, marks = row[0].partition("  ")  # the marks on a line of their own
+        first = e(name) + (f'<span class="marks">{e(marks)}</span>' if marks else "")
+        body.append(f"<tr{cls}><td>{first}</td>"
+                    + "".join(f"<td>{e(v)}</td>" for v in row[1:]) + "</tr>")
     proration = "".join(f"<li><b>{e(p.id)}</b> (version {e(p.version)}, {e(p.plan_currency)}"
                         f"{'' if p.fx_rate == 1 else f' at {p.fx_rate} {report.currency}'}): "
                         f"{e(p.proration)}</li>" for p in report.plans)

@@ -42,6 +42,7 @@ def test_a_synthetic_parquet_trace_is_labelled(tmp_path: Path) -> None:
         "timestamp": pa.array([1_770_000_000_000_000, 1_770_003_600_000_000],
                               pa.timestamp("us", tz="UTC")),
         "model": ["m-test", "m-test"], "input_tokens": [1_000_000, 2_000_000],
+        "output_tokens": [0, 0],
     }).replace_schema_metadata({"synthetic": "true"})
     trace = tmp_path / "sim.parquet"
     pq.write_table(table, trace)

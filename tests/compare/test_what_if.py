@@ -154,9 +154,9 @@ def test_the_cache_hit_rate_rounds_half_up_per_aggregate_row() -> None:
     assert total == 5
 
 
-BREAK_EVEN_TRACE = '''id,customer_id,timestamp,model,input_tokens
-e1,c1,2026-02-01T00:00:00Z,m-cheap,1000000
-e2,c2,2026-02-15T00:00:00Z,m-cheap,3000000
+BREAK_EVEN_TRACE = '''id,customer_id,timestamp,model,input_tokens,output_tokens
+e1,c1,2026-02-01T00:00:00Z,m-cheap,1000000,0
+e2,c2,2026-02-15T00:00:00Z,m-cheap,3000000,0
 '''
 
 FEE = '''id: fee-below-cost
