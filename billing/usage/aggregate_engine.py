@@ -156,7 +156,7 @@ def check_sum_bound(rows: int, peak: int, thresholds: tuple[int, ...] = (), *,
         raise TraceError(
             f"{where}: token sums could exceed 64-bit integers ({rows:,} events, largest "
             f"count in a row {peak:,}; {peak:,} x {factor:,} > 2**63 - 1): split the trace "
-            "or use engine='python' (exact Python integers)")
+            "or use --engine python (engine='python' in Python: exact Python integers)")
 
 
 # ---------------------------------------------------------------- the entry point

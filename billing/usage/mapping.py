@@ -190,14 +190,17 @@ class TraceSpec:
         if self.model_map is not None:
             object.__setattr__(self, "model_map", dict(self.model_map))
         if self.time_origin is not None and self.time_origin.utcoffset() is None:
-            raise TraceError(f"{self.path}: time_origin must be tz-aware")
+            raise TraceError(f"{self.path}: --time-origin needs a time zone (time_origin= in "
+                             "Python must be tz-aware)")
         if self.timestamp_unit not in ("iso", *UNIT_MICROS):
-            raise TraceError(f"{self.path}: timestamp_unit must be iso, s, ms or us")
+            raise TraceError(f"{self.path}: --timestamp-unit must be iso, s, ms or us "
+                             "(timestamp_unit= in Python)")
         if self.assume_tz is not None:
             try:
                 ZoneInfo(self.assume_tz)
             except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise TraceError(f"{self.path}: unknown time zone {self.assume_tz!r}") from exc
+                raise TraceError(f"{self.path}: --assume-tz {self.assume_tz!r} is not a known "
+                                 "time zone (an IANA name, e.g. UTC or Europe/Paris)") from exc
         if self.model is not None and self.model_map is not None:
             raise TraceError(f"{self.path}: give --model or --model-map, not both "
                              "(model= or model_map= in Python)")
