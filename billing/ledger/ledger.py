@@ -39,7 +39,16 @@ from billing.ledger.schema import migrate
 from billing.money import ZERO, in_exact_context
 from billing.periods import Period, period_containing
 from billing.plans.catalog import PlanCatalog
-from billing.plans.model import CapCharge, CreditsCharge, Plan
+from billing.plans.model import (
+    CapacityCharge,
+    CapCharge,
+    CommitmentCharge,
+    CreditsCharge,
+    FlatCharge,
+    Plan,
+    RateCardCharge,
+    SeatsCharge,
+)
 from billing.rating.batch import PeriodRun, RaterCache, rate_period, subscription_period
 from billing.rating.engine import RatingResult
 from billing.rating.usage import CustomerUsage
@@ -98,6 +107,9 @@ class _Config:
             self.by_customer.setdefault(sub.customer_id, []).append(sub)
         self.raters = RaterCache(catalog, costbook=costbook)
         self.rules = rules
+        capacity = {plan_id for plan_id in catalog.ids for plan in catalog.versions(plan_id)
+                    if any(isinstance(c, CapacityCharge) for c in plan.charges)}
+        self.hourly_customers = frozenset(s.customer_id for s in subs if s.plan in capacity)
 
     def subscription_at(self, customer_id: str, day: date) -> Subscription:
         for sub in self.by_customer.get(customer_id, []):
@@ -242,9 +254,11 @@ class Ledger:
                 rows.append((plan.id, plan.version.isoformat(), body))
 
         def work(cur: Cursor) -> None:
+            self._db.lock_config(cur, exclusive=True)
             cur.execute("DELETE FROM plans")
             cur.executemany("INSERT INTO plans (plan_id, version, body) VALUES (?, ?, ?)", rows)
             self._bump(cur)
+            self._rebuild_hourly(cur)
 
         self._retrying(work)
         self._config = None
@@ -254,10 +268,12 @@ class Ledger:
         rows = [(i, s.customer_id, s.model_dump_json()) for i, s in enumerate(subscriptions)]
 
         def work(cur: Cursor) -> None:
+            self._db.lock_config(cur, exclusive=True)
             cur.execute("DELETE FROM subscriptions")
             cur.executemany("INSERT INTO subscriptions (position, customer_id, body) "
                             "VALUES (?, ?, ?)", rows)
             self._bump(cur)
+            self._rebuild_hourly(cur)
 
         self._retrying(work)
         self._config = None
@@ -296,6 +312,23 @@ class Ledger:
             self._bump(cur)
 
         self._retrying(work)
+
+    def _rebuild_hourly(self, cur: Cursor) -> None:
+        """Hourly rows for exactly the customers on a capacity plan, from their events (a
+        configuration change is rare; recording keeps them up to date in between)."""
+        self._config = None
+        wanted = self._cfg(cur).hourly_customers
+        cur.execute("SELECT DISTINCT customer_id FROM usage_hourly")
+        have = {r[0] for r in cur.fetchall()}
+        for customer in sorted(have - wanted):
+            cur.execute("DELETE FROM usage_hourly WHERE customer_id = ?", (customer,))
+        for customer in sorted(wanted - have):
+            cur.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE customer_id = ?",
+                        (customer,))
+            hourly: dict[tuple[str, int], list[int]] = {}
+            for row in cur.fetchall():
+                _sum_into(hourly, (customer, int(row[2]) // _HOUR_US), row)
+            self._upsert_hourly(cur, hourly)
 
     def _cfg(self, cur: Cursor) -> _Config:
         cur.execute("SELECT value FROM meta WHERE key = 'config_version'")
@@ -345,20 +378,20 @@ class Ledger:
 
         def work(cur: Cursor) -> RecordResult:
             fresh_alerts.clear()
-            result, new = self._insert_events(cur, batch)
-            if new:
-                cfg = self._cfg(cur)
-                if cfg.rules:
-                    now = self.clock.now()
-                    for customer in sorted({e.customer_id for e in new}):
-                        fresh_alerts.extend(self._check_alerts(cur, cfg, customer, now))
+            self._db.lock_config(cur, exclusive=False)
+            cfg = self._cfg(cur)
+            result, new = self._insert_events(cur, cfg, batch)
+            if new and cfg.rules:
+                now = self.clock.now()
+                for customer in sorted({e.customer_id for e in new}):
+                    fresh_alerts.extend(self._check_alerts(cur, cfg, customer, now))
             return result
 
         result: RecordResult = self._retrying(work)
         self._notify(fresh_alerts)
         return result
 
-    def _insert_events(self, cur: Cursor, batch: Sequence[UsageEvent]
+    def _insert_events(self, cur: Cursor, cfg: _Config, batch: Sequence[UsageEvent]
                        ) -> tuple[RecordResult, list[UsageEvent]]:
         first: dict[str, tuple[Any, ...]] = {}
         duplicates = conflicts = 0
@@ -395,41 +428,43 @@ class Ledger:
                 else:
                     conflicts += 1
                     conflict_ids.append(row[0])
+        new_rows = [row for row in rows if row[0] in inserted]
+        self._add_usage(cur, cfg, new_rows)
         # An id twice in the batch: only its first copy is new.
         unique: dict[str, UsageEvent] = {}
         for event in batch:
             if event.id in inserted:
                 unique.setdefault(event.id, event)
-        new = list(unique.values())
-        self._add_usage(cur, new)
-        return RecordResult(len(new), duplicates, conflicts, tuple(conflict_ids)), new
+        return (RecordResult(len(new_rows), duplicates, conflicts, tuple(conflict_ids)),
+                list(unique.values()))
 
-    def _add_usage(self, cur: Cursor, events: Sequence[UsageEvent]) -> None:
-        if not events:
+    def _add_usage(self, cur: Cursor, cfg: _Config, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Add event rows (as stored) to the daily rows, and to the hourly rows of the
+        customers on a capacity plan."""
+        if not rows:
             return
         thresholds = self._thresholds
-        daily: dict[tuple[str, str, int, int], list[int]] = {}
+        hourly_customers = cfg.hourly_customers
+        daily: dict[tuple[Any, ...], list[int]] = {}
         hourly: dict[tuple[str, int], list[int]] = {}
-        for e in events:
-            micros = _micros(e.timestamp)
-            band = band_of(e.prompt_tokens, e.requests, thresholds) if thresholds else 0
-            values = (e.input_tokens, e.cached_input_tokens, e.cache_write_tokens,
-                      e.output_tokens, e.requests, 1)
-            day_key = (e.customer_id, e.model, band, micros // _DAY_US)
-            hour_key = (e.customer_id, micros // _HOUR_US)
-            for found, into, key in ((daily.get(day_key), daily, day_key),
-                                     (hourly.get(hour_key), hourly, hour_key)):
-                if found is None:
-                    into[key] = list(values)  # type: ignore[index]
-                else:
-                    for i, v in enumerate(values):
-                        found[i] += v
+        for row in rows:
+            customer, ts_us, model = row[1], row[2], row[3]
+            band = band_of(row[4] + row[5] + row[6], row[8], thresholds) if thresholds else 0
+            _sum_into(daily, (customer, model, band, ts_us // _DAY_US), row)
+            if customer in hourly_customers:
+                _sum_into(hourly, (customer, ts_us // _HOUR_US), row)
         update = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in _SUM_COLUMNS)
         cur.executemany(
             "INSERT INTO usage_daily (customer_id, model, band, day, input, cached_input, "
             "cache_write, output, requests, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             f"ON CONFLICT (customer_id, model, band, day) DO UPDATE SET {update}",
             [(*k, *v) for k, v in sorted(daily.items())])
+        self._upsert_hourly(cur, hourly)
+
+    @staticmethod
+    def _upsert_hourly(cur: Cursor, hourly: Mapping[tuple[str, int], list[int]]) -> None:
+        if not hourly:
+            return
         update = ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in _SUM_COLUMNS)
         cur.executemany(
             "INSERT INTO usage_hourly (customer_id, hour, input, cached_input, cache_write, "
@@ -627,6 +662,7 @@ class Ledger:
         now_us = _micros(moment)
 
         def work(cur: Cursor) -> Hold | Denial:
+            self._db.lock_config(cur, exclusive=False)
             self._db.lock_customer(cur, customer_id)
             found = self._find_hold(cur, request_id)
             if found is not None:
@@ -648,7 +684,12 @@ class Ledger:
             plan = cfg.raters.for_subscription(sub, _period).plan
             spend_limit = self._spend_limit(cur, customer_id)
             worst: tuple[Decimal, str, RatingResult] | None = None
-            for cls in (_PROMPT_CLASSES if max_input_tokens else ("input",)):
+            rater = cfg.raters.for_subscription(sub, _period)
+            classes = ((_worst_prompt_class(rater, model),) if max_input_tokens else ("input",))
+            if classes == (None,):
+                classes = _PROMPT_CLASSES
+            for cls in classes:
+                assert cls is not None
                 trial = self._hold_usage(usage, [*(h[1:6] for h in holds),
                                                  (model, cls, max_input_tokens,
                                                   max_output_tokens, now_us)])
@@ -731,6 +772,7 @@ class Ledger:
             if owner is None:
                 raise LedgerError(f"no hold {hold_id!r}")
             customer_id = owner[0]
+            self._db.lock_config(cur, exclusive=False)
             self._db.lock_customer(cur, customer_id)
             row = self._find_hold(cur, hold_id)
             assert row is not None
@@ -775,7 +817,7 @@ class Ledger:
                     raise LedgerError(
                         f"hold {hold_id!r} expired and its usage no longer fits under the "
                         f"customer's {over[0].basis}: nothing was recorded")
-            result, _new = self._insert_events(cur, [event])
+            result, _new = self._insert_events(cur, cfg, [event])
             if result.conflicts:
                 raise LedgerError(f"hold {hold_id!r}: an event with id {hold_id!r} was already "
                                   "recorded with other content")
@@ -911,6 +953,42 @@ def _alert_basis(plan: Plan, sub: Subscription, result: RatingResult,
             granted = sum((b.granted for b in result.invoice.credits), ZERO) * charge.unit_value
             return "credits", burned, granted
     return None
+
+
+def _worst_prompt_class(rater: Any, model: str) -> str | None:
+    """The prompt class (fresh, cached or cache write) that costs the most for ``model`` when
+    the plan prices tokens only through list-price rate cards (value linear in each class);
+    None when another charge could price them (the caller then rates all three)."""
+    totals = [ZERO, ZERO, ZERO]
+    for index, charge in enumerate(rater.plan.charges):
+        if isinstance(charge, RateCardCharge):
+            if charge.cost_plus is not None or getattr(charge, "fallback", None) is not None:
+                return None
+            try:
+                prices = rater.list_prices(index, charge, model)
+            except BillingError:
+                return None
+            for i in range(3):
+                totals[i] += prices[i]
+        elif not isinstance(charge, FlatCharge | SeatsCharge | CreditsCharge
+                            | CommitmentCharge | CapCharge):
+            return None
+    return _PROMPT_CLASSES[max(range(3), key=lambda i: (totals[i], -i))]
+
+
+def _sum_into(sums: dict[Any, list[int]], key: Any, row: Sequence[Any]) -> None:
+    """Add an event row's counts (input, cached, write, output, requests; one event) to
+    ``sums[key]``."""
+    found = sums.get(key)
+    if found is None:
+        sums[key] = [int(row[4]), int(row[5]), int(row[6]), int(row[7]), int(row[8]), 1]
+    else:
+        found[0] += int(row[4])
+        found[1] += int(row[5])
+        found[2] += int(row[6])
+        found[3] += int(row[7])
+        found[4] += int(row[8])
+        found[5] += 1
 
 
 def _usage_counts(hold_id: str, usage: Mapping[str, int]) -> dict[str, int]:

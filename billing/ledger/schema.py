@@ -4,6 +4,10 @@ The ``meta`` table holds ``schema_version``. Opening a ledger applies the migrat
 (an older ledger is upgraded in place, in one transaction); a ledger written by a newer version
 of this library is refused, never read with the wrong layout.
 
+Hourly rows are kept only for customers whose plan (in some version) has a capacity charge,
+the only charge that reads them; they are rebuilt from the events when the subscriptions or
+the catalog change.
+
 Token counts are 64-bit integers (SQLite's CHECK constraints refuse a sum that would have
 turned into a float); money is decimal text; instants are UTC microseconds since the epoch.
 """
@@ -26,6 +30,8 @@ def _sums(kind: str) -> str:
 
 def _v1(kind: str) -> list[str]:
     big = "INTEGER" if kind == "sqlite" else "BIGINT"
+    # SQLite: keyed tables without a rowid are one B-tree instead of a table and an index.
+    keyed = " WITHOUT ROWID" if kind == "sqlite" else ""
     return [
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE plans (plan_id TEXT NOT NULL, version TEXT NOT NULL, body TEXT NOT NULL, "
@@ -36,12 +42,12 @@ def _v1(kind: str) -> list[str]:
         f"CREATE TABLE events (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, ts_us {big} NOT "
         f"NULL, model TEXT NOT NULL, input {big} NOT NULL, cached_input {big} NOT NULL, "
         f"cache_write {big} NOT NULL, output {big} NOT NULL, requests {big} NOT NULL, "
-        "session_id TEXT, properties TEXT)",
+        f"session_id TEXT, properties TEXT){keyed}",
         f"CREATE TABLE usage_daily (customer_id TEXT NOT NULL, model TEXT NOT NULL, band {big} "
         f"NOT NULL, day {big} NOT NULL, {_sums(kind)}, "
-        "PRIMARY KEY (customer_id, model, band, day))",
+        f"PRIMARY KEY (customer_id, model, band, day)){keyed}",
         f"CREATE TABLE usage_hourly (customer_id TEXT NOT NULL, hour {big} NOT NULL, "
-        f"{_sums(kind)}, PRIMARY KEY (customer_id, hour))",
+        f"{_sums(kind)}, PRIMARY KEY (customer_id, hour)){keyed}",
         f"CREATE TABLE holds (request_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
         f"model TEXT NOT NULL, prompt_class TEXT NOT NULL, prompt_tokens {big} NOT NULL, "
         f"output_tokens {big} NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, "

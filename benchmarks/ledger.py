@@ -1,0 +1,172 @@
+"""The ledger's targets, on SQLite and on a local PostgreSQL:
+
+- record throughput: ``--writers`` processes (default 4) each recording batches of ``--batch``
+  events (default 1,000) into one ledger; events are built before the clock starts; the
+  figure is all events over the wall time from the first batch to the last commit
+  (targets: 100,000 events/s on SQLite, 50,000 on PostgreSQL);
+- authorize latency: ``--customers`` customers (default 10,000) subscribed to the capped test
+  plan, each with some usage, then ``--probes`` authorize calls on random customers, each
+  followed by a release, one after another (targets: p99 2 ms on SQLite, 5 ms on PostgreSQL).
+
+PostgreSQL is a throwaway server started for the run (initdb in a temporary directory, fsync
+on) unless ``--pg-url`` names one. Prints a table; ``--json`` writes the figures.
+
+    python benchmarks/ledger.py [--backends sqlite postgresql] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from billing.ledger import Ledger  # noqa: E402
+from billing.plans import load_catalog  # noqa: E402
+from billing.rating.meter import FixedClock  # noqa: E402
+from billing.subscriptions import Subscription  # noqa: E402
+from billing.usage.events import UsageEvent  # noqa: E402
+
+PLANS = ROOT / "tests" / "ledger" / "plans"
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+_FORK = mp.get_context("fork")
+
+
+def _events(writer: int, batches: int, size: int, customers: int) -> list[list[UsageEvent]]:
+    rng = random.Random(writer)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    out = []
+    for b in range(batches):
+        out.append([UsageEvent(
+            f"w{writer}-{b}-{i}", f"c{rng.randrange(customers):05d}",
+            base + timedelta(seconds=rng.randrange(19 * 86_400)), rng.choice(("m-1", "m-2")),
+            input_tokens=rng.randrange(5_000), cached_input_tokens=rng.randrange(2_000),
+            output_tokens=rng.randrange(1_000)) for i in range(size)])
+    return out
+
+
+def _writer(url: str, writer: int, batches: int, size: int, customers: int, start: Any,
+            out: Any) -> None:
+    work = _events(writer, batches, size, customers)
+    ledger = Ledger.open(url, clock=FixedClock(NOW))
+    start.wait()
+    began = time.perf_counter()
+    for batch in work:
+        ledger.record(batch)
+    out.put((began, time.perf_counter(), sum(len(b) for b in work)))
+    ledger.close_connection()
+
+
+def bench_record(url: str, writers: int, batches: int, size: int, customers: int
+                 ) -> dict[str, Any]:
+    start = _FORK.Event()
+    out = _FORK.Queue()
+    procs = [_FORK.Process(target=_writer, args=(url, w, batches, size, customers, start, out))
+             for w in range(writers)]
+    for proc in procs:
+        proc.start()
+    time.sleep(2 + 0.5 * writers)  # let every writer build its events
+    t0 = time.perf_counter()
+    start.set()
+    results = [out.get(timeout=3_600) for _ in procs]
+    t1 = time.perf_counter()
+    for proc in procs:
+        proc.join()
+    events = sum(r[2] for r in results)
+    elapsed = t1 - t0
+    return {"events": events, "seconds": round(elapsed, 3),
+            "events_per_s": round(events / elapsed)}
+
+
+def bench_authorize(url: str, customers: int, probes: int) -> dict[str, Any]:
+    ledger = Ledger.open(url, clock=FixedClock(NOW))
+    ledger.set_catalog(load_catalog([PLANS]))
+    names = [f"a{i:05d}" for i in range(customers)]
+    ledger.set_subscriptions(Subscription(customer_id=n, plan="capped", start=date(2026, 11, 1))
+                             for n in names)
+    rng = random.Random(7)
+    usage = [UsageEvent(f"u{i}", names[i % customers],
+                        NOW - timedelta(days=rng.randrange(19), seconds=rng.randrange(86_400)),
+                        "m-1", input_tokens=rng.randrange(20_000),
+                        output_tokens=rng.randrange(2_000)) for i in range(customers * 5)]
+    for start in range(0, len(usage), 10_000):
+        ledger.record(usage[start:start + 10_000])
+    for name in names[:50]:  # warm up: compiled raters, connections, caches
+        hold = ledger.authorize(name, f"warm-{name}", "m-1", 10_000, 1_000)
+        ledger.release(hold.hold_id)
+    timings = []
+    for i in range(probes):
+        name = rng.choice(names)
+        t0 = time.perf_counter()
+        hold = ledger.authorize(name, f"p{i}", "m-1", 10_000, 1_000)
+        timings.append(time.perf_counter() - t0)
+        ledger.release(hold.hold_id)
+    ledger.close_connection()
+    timings.sort()
+    return {"customers": customers, "probes": probes,
+            "p50_ms": round(statistics.median(timings) * 1e3, 3),
+            "p99_ms": round(timings[int(len(timings) * 0.99) - 1] * 1e3, 3),
+            "max_ms": round(timings[-1] * 1e3, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=50, help="Batches per writer.")
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--probes", type=int, default=2_000)
+    parser.add_argument("--pg-url", help="An existing PostgreSQL database (else one is started).")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    figures: dict[str, Any] = {}
+    server = None
+    folder = Path(tempfile.mkdtemp(prefix="billing-ledger-bench-"))
+    try:
+        for backend in args.backends:
+            def url(name: str, backend: str = backend) -> str:
+                nonlocal server
+                if backend == "sqlite":
+                    return f"sqlite:///{folder / (name + '.db')}"
+                if args.pg_url:
+                    return str(args.pg_url)
+                if server is None:
+                    from tests.ledger.pgserver import PgServer
+
+                    server = PgServer(fsync=True).start()
+                return server.new_schema(f"{name}_{uuid.uuid4().hex[:8]}")
+
+            record_url = url("record")
+            Ledger.open(record_url).close_connection()  # create the schema once
+            figures[backend] = {
+                "record": bench_record(record_url, args.writers, args.batches, args.batch,
+                                       args.customers),
+                "authorize": bench_authorize(url("authorize"), args.customers, args.probes),
+            }
+            rec, auth = figures[backend]["record"], figures[backend]["authorize"]
+            print(f"{backend:10s} record: {rec['events']:,} events by {args.writers} writers "
+                  f"in batches of {args.batch:,}: {rec['events_per_s']:,} events/s; "
+                  f"authorize ({auth['customers']:,} customers, {auth['probes']:,} calls): "
+                  f"p50 {auth['p50_ms']} ms, p99 {auth['p99_ms']} ms", flush=True)
+    finally:
+        if server is not None:
+            server.stop()
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
