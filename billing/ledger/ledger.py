@@ -685,11 +685,9 @@ class Ledger:
             spend_limit = self._spend_limit(cur, customer_id)
             worst: tuple[Decimal, str, RatingResult] | None = None
             rater = cfg.raters.for_subscription(sub, _period)
-            classes = ((_worst_prompt_class(rater, model),) if max_input_tokens else ("input",))
-            if classes == (None,):
-                classes = _PROMPT_CLASSES
+            best = _worst_prompt_class(rater, model) if max_input_tokens else "input"
+            classes: tuple[str, ...] = _PROMPT_CLASSES if best is None else (best,)
             for cls in classes:
-                assert cls is not None
                 trial = self._hold_usage(usage, [*(h[1:6] for h in holds),
                                                  (model, cls, max_input_tokens,
                                                   max_output_tokens, now_us)])
