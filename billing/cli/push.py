@@ -1,8 +1,11 @@
 """``billing push INVOICES.json``: push closed invoices to Stripe, safely re-runnable.
 
 The API key comes from ``STRIPE_API_KEY`` (or ``--api-key``), never from a file; a live key needs
-``--live``. ``--dry-run`` prints what would be created and talks to nobody. Exit code: 0 when
-every invoice is in Stripe, 1 when some failed (the summary says why), 2 for unusable input.
+``--live``. ``--dry-run`` prints what would be created and talks to nobody, after checking every
+amount against Stripe's currency rules and limits (each problem on its own line). A run locks the
+state file: a second run on the same file while one is pushing is refused. Exit code: 0 when
+every invoice is in Stripe, 1 when some failed (the summary says why), 2 for unusable input or a
+state file in use.
 """
 
 from __future__ import annotations
@@ -35,16 +38,17 @@ DEFAULT_STATE = Path(".billing-stripe-state.sqlite")
 
 
 def _dry_run(invoices: list[Invoice], out: Console) -> int:
-    from billing.sinks.stripe import plan_invoice
+    from billing.sinks.stripe import check_invoice, plan_invoice
 
     failures = 0
     for invoice in invoices:
-        try:
-            plan = plan_invoice(invoice)
-        except SinkError as exc:
-            out.print(f"[red]cannot push[/red] {escape(str(exc))}")
+        problems = check_invoice(invoice)
+        if problems:
+            for problem in problems:
+                out.print(f"[red]cannot push[/red] {escape(problem)}")
             failures += 1
             continue
+        plan = plan_invoice(invoice)
         table = Table(
             title=(
                 f"{invoice.id}: customer {invoice.customer_id}, draft invoice in "
@@ -106,7 +110,7 @@ def push(
     ] = None,
 ) -> None:
     """Push closed invoices to Stripe, exactly once (re-run after a failure to resume)."""
-    from billing.sinks.stripe import PushOptions, StripeSink
+    from billing.sinks.stripe import PushOptions, StripeSink, StripeStateBusyError
 
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -160,6 +164,9 @@ def push(
                     )
 
             summary = sink.push_many(invoices, on_result=advance)
+    except StripeStateBusyError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     except SinkError as exc:  # a problem every invoice shares (e.g. the key is rejected)
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None

@@ -14,7 +14,26 @@ Exactly once, even across crashes and re-runs:
   Stripe's own state (the invoice and its items, by metadata) and creates only what is missing,
   which also covers idempotency keys older than Stripe's 24-hour retention;
 - 429, 409, 5xx and connection errors are retried with backoff and the same key; any other 4xx
-  stops that invoice with a clear message and the other invoices go on.
+  stops that invoice with a clear message and the other invoices go on;
+- a run holds an exclusive lock on the state file (``STATE.lock``): a second run on the same
+  state file is refused with a one-line message while the first is pushing, so two runs can
+  never create the same items twice, even once Stripe has forgotten the keys.
+
+A customer is found by our id in constant requests, whatever the account's size: the state file,
+else Stripe's customer search (``metadata['billing_customer_id']:'ID'``), else created with a
+deterministic idempotency key. Search is eventually consistent (a customer created under a minute
+ago may not show), but a customer that recent was created with the same key, which Stripe replays
+for 24 hours: no second customer. Where search is unavailable (it is not offered to accounts in
+India) the run lists the account's customers once, not once per new customer.
+
+Idempotency keys are ASCII and at most 255 characters for any id: characters outside printable
+ASCII (and ``%`` and ``/``) are percent-encoded (UTF-8), and a key longer than 255 is replaced by
+its SHA-256.
+
+Amounts are checked against Stripe's rules before anything is sent (:func:`check_invoice`, also
+what ``billing push --dry-run`` reports): minor units per Stripe's currency list, the last digit
+0 for three-decimal currencies, whole ISK, and at most 8 digits of minor units per item and per
+invoice (12 for IDR).
 
 The API key comes from the ``api_key`` argument or ``STRIPE_API_KEY``; it is never written to the
 state file, never logged, never put in an error message or a repr. A live key (``sk_live_``,
@@ -23,10 +42,14 @@ state file, never logged, never put in an error message or a repr. A live key (`
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
+import sys
 import time
-from collections.abc import Callable, Iterable
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -44,9 +67,10 @@ from stripe.params import (
 
 from billing.errors import StripeSyncError
 from billing.invoice import Invoice, InvoiceLine
-from billing.money import check_currency
+from billing.money import TEN_MINOR_UNIT_CURRENCIES, check_currency
 
 __all__ = [
+    "MAX_AMOUNT",
     "THREE_DECIMAL_CURRENCIES",
     "WHOLE_UNIT_TWO_DECIMAL_CURRENCIES",
     "ZERO_DECIMAL_CURRENCIES",
@@ -58,7 +82,11 @@ __all__ = [
     "PushSummary",
     "StripeSink",
     "StripeState",
+    "StripeStateBusyError",
+    "check_invoice",
+    "customer_idempotency_key",
     "idempotency_key",
+    "max_amount",
     "plan_invoice",
     "stripe_minor_units",
     "to_stripe_amount",
@@ -74,8 +102,15 @@ ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset(
 )  # fmt: skip
 """Amounts are whole units: 500 JPY is sent as 500."""
 
-THREE_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
-"""Amounts are in thousandths, and Stripe requires the last digit to be 0 (5.120 KWD is 5120)."""
+THREE_DECIMAL_CURRENCIES: frozenset[str] = TEN_MINOR_UNIT_CURRENCIES
+"""Amounts are in thousandths, and Stripe requires the last digit to be 0 (5.120 KWD is 5120):
+rating rounds their lines to the nearest 0.010 (:data:`billing.money.TEN_MINOR_UNIT_CURRENCIES`)."""
+
+MAX_AMOUNT = 99_999_999
+"""Stripe's largest amount, in minor units, for most currencies: eight digits (999,999.99 USD)."""
+
+_MAX_AMOUNT_BY_CURRENCY: dict[str, int] = {"IDR": 999_999_999_999}
+"""Currencies Stripe allows more digits: IDR up to twelve (9,999,999,999.99 IDR)."""
 
 WHOLE_UNIT_TWO_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"ISK"})
 """Two-decimal in the API for backwards compatibility, but only whole units (5 ISK is 500)."""
@@ -119,11 +154,61 @@ def to_stripe_amount(amount: Decimal, currency: str) -> int:
     if code in THREE_DECIMAL_CURRENCIES and value % 10:
         raise StripeSyncError(
             f"{amount} {code}: Stripe requires {code} amounts rounded to the nearest 0.010 "
-            "(last of the three decimals 0); round this charge to 2 decimals in the plan"
+            "(last of the three decimals 0); `billing rate` rounds every line so, re-rate the "
+            "period (an invoice made by another tool must round its lines the same way)"
         )
     if code in WHOLE_UNIT_TWO_DECIMAL_CURRENCIES and value % 100:
         raise StripeSyncError(f"{amount} {code}: Stripe accepts only whole {code} amounts")
     return value
+
+
+def max_amount(currency: str) -> int:
+    """Stripe's largest amount in minor units for ``currency`` (99,999,999; IDR 999,999,999,999)."""
+    return _MAX_AMOUNT_BY_CURRENCY.get(check_currency(currency), MAX_AMOUNT)
+
+
+def _over_limit(amount: Decimal, value: int, code: str) -> str | None:
+    limit = max_amount(code)
+    if abs(value) <= limit:
+        return None
+    return (f"{amount} {code} is {abs(value)} minor units, Stripe's maximum is {limit} "
+            f"({len(str(limit))} digits); split it across invoices")
+
+
+def check_invoice(invoice: Invoice) -> list[str]:
+    """Every reason Stripe would refuse ``invoice`` (empty when it can be pushed), one message per
+    line or total: amounts Stripe cannot take in the currency, duplicate line ids, amounts past
+    Stripe's maximum, lines that do not add up to the total."""
+    code = invoice.currency
+    problems: list[str] = []
+    seen: set[str] = set()
+    total = 0
+    for line in invoice.lines:
+        where = f"invoice {invoice.id} line {line.id}"
+        if line.id in seen:
+            problems.append(f"invoice {invoice.id}: line id {line.id} appears twice")
+        seen.add(line.id)
+        try:
+            value = to_stripe_amount(line.rounded_amount, code)
+        except StripeSyncError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        total += value
+        if (over := _over_limit(line.rounded_amount, value, code)) is not None:
+            problems.append(f"{where}: {over}")
+    try:
+        expected = to_stripe_amount(invoice.total, code)
+    except StripeSyncError as exc:
+        problems.append(f"invoice {invoice.id}: total {exc}")
+        return problems
+    if (over := _over_limit(invoice.total, expected, code)) is not None:
+        problems.append(f"invoice {invoice.id}: total {over}")
+    if not problems and total != expected:
+        problems.append(
+            f"invoice {invoice.id}: lines sum to {total} but the total is {expected} "
+            f"(minor units of {code}); refusing to push an invoice that does not add up"
+        )
+    return problems
 
 
 def _timestamp(day: date) -> int:
@@ -188,13 +273,29 @@ class ApiKey:
 # --- the plan of what an invoice becomes in Stripe ----------------------------------------------
 
 
+_KEY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "%/")
+_KEY_MAX = 255  # Stripe's limit on an idempotency key's length
+
+
+def _key(*parts: str) -> str:
+    """``KEY_PREFIX/part/part``: each part kept when it is printable ASCII without ``%`` or
+    ``/``, else percent-encoded (UTF-8); a key past 255 characters becomes its SHA-256."""
+    key = "/".join((KEY_PREFIX, *(urllib.parse.quote(p, safe=_KEY_SAFE) for p in parts)))
+    if len(key) <= _KEY_MAX:
+        return key
+    return f"{KEY_PREFIX}/sha256/{hashlib.sha256(key.encode('ascii')).hexdigest()}"
+
+
 def idempotency_key(invoice_id: str, part: str) -> str:
-    """Deterministic idempotency key for one POST: ``part`` is a line id, 'invoice' or 'finalize'."""
-    return f"{KEY_PREFIX}/{invoice_id}/{part}"
+    """Deterministic idempotency key for one POST: ``part`` is a line id, 'invoice' or 'finalize'.
+    ASCII and at most 255 characters whatever the ids."""
+    return _key(invoice_id, part)
 
 
-def _customer_key(customer_id: str) -> str:
-    return f"{KEY_PREFIX}/customer/{customer_id}"
+def customer_idempotency_key(customer_id: str) -> str:
+    """Deterministic idempotency key for creating the Stripe customer of ``customer_id``:
+    ASCII and at most 255 characters for any id (``客户-1`` is ``.../customer/%E5%AE%A2%E6%88%B7-1``)."""
+    return _key("customer", customer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,34 +325,23 @@ class PlannedInvoice:
 
 
 def plan_invoice(invoice: Invoice) -> PlannedInvoice:
-    """Convert ``invoice`` to Stripe amounts, or raise :class:`StripeSyncError` naming the line."""
-    items: list[PlannedItem] = []
-    seen: set[str] = set()
-    for line in invoice.lines:
-        if line.id in seen:
-            raise StripeSyncError(f"invoice {invoice.id}: line id {line.id} appears twice")
-        seen.add(line.id)
-        try:
-            amount = to_stripe_amount(line.rounded_amount, invoice.currency)
-        except StripeSyncError as exc:
-            raise StripeSyncError(f"invoice {invoice.id} line {line.id}: {exc}") from None
-        items.append(
-            PlannedItem(
-                line_id=line.id,
-                description=line.description,
-                amount=amount,
-                period_start=_timestamp(line.period_start),
-                period_end=_timestamp(line.period_end),
-                idempotency_key=idempotency_key(invoice.id, line.id),
-            )
+    """Convert ``invoice`` to Stripe amounts, or raise :class:`StripeSyncError` naming every
+    line Stripe would refuse (:func:`check_invoice`)."""
+    problems = check_invoice(invoice)
+    if problems:
+        raise StripeSyncError("; ".join(problems))
+    items = [
+        PlannedItem(
+            line_id=line.id,
+            description=line.description,
+            amount=to_stripe_amount(line.rounded_amount, invoice.currency),
+            period_start=_timestamp(line.period_start),
+            period_end=_timestamp(line.period_end),
+            idempotency_key=idempotency_key(invoice.id, line.id),
         )
+        for line in invoice.lines
+    ]
     total = sum(item.amount for item in items)
-    expected = to_stripe_amount(invoice.total, invoice.currency)
-    if total != expected:
-        raise StripeSyncError(
-            f"invoice {invoice.id}: lines sum to {total} but the total is {expected} "
-            f"(minor units of {invoice.currency}); refusing to push an invoice that does not add up"
-        )
     return PlannedInvoice(
         invoice_id=invoice.id,
         customer_id=invoice.customer_id,
@@ -264,11 +354,16 @@ def plan_invoice(invoice: Invoice) -> PlannedInvoice:
 # --- local state --------------------------------------------------------------------------------
 
 
+class StripeStateBusyError(StripeSyncError):
+    """Another run holds the state file's lock."""
+
+
 class StripeState:
     """SQLite record of what was pushed: customer mappings and each step of each invoice.
 
     Rows are scoped by mode (test/live) and connected account, so a test run never feeds ids to
-    a live one. It holds Stripe ids only: never the API key.
+    a live one. It holds Stripe ids only: never the API key. :meth:`locked` holds an exclusive
+    lock on it (on ``STATE.lock``, released when the block ends or the process dies).
     """
 
     _SCHEMA = """
@@ -291,6 +386,45 @@ class StripeState:
             raise StripeSyncError(
                 f"{self.path}: cannot use as the Stripe state file: {exc}"
             ) from exc
+
+    _lock_fd: int | None = None
+    _lock_depth = 0
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the state file's exclusive lock for the block (re-entrant in one object), or
+        raise :class:`StripeStateBusyError` at once when another run holds it."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StripeSyncError(
+                f"{self.lock_path}: cannot create the state file's lock: {exc.strerror}"
+            ) from None
+        try:
+            _lock_exclusively(fd)
+        except BlockingIOError:
+            os.close(fd)
+            raise StripeStateBusyError(
+                f"{self.path}: another billing push is using the state file (its lock "
+                f"{self.lock_path.name} is held); wait for it to finish, then re-run"
+            ) from None
+        self._lock_fd, self._lock_depth = fd, 1
+        try:
+            yield
+        finally:
+            self._lock_fd, self._lock_depth = None, 0
+            os.close(fd)  # closing the descriptor releases the lock
 
     def close(self) -> None:
         self._conn.close()
@@ -475,6 +609,8 @@ class StripeSink:
         self.state = state if isinstance(state, StripeState) else StripeState(state)
         self.scope = f"{self._key.mode}:{stripe_account or 'platform'}"
         self._sleep = sleep
+        self._customer_index: dict[str, list[str]] | None = None
+        """Our customer id -> Stripe ids, listed once when customer search is unavailable."""
         self._client = StripeClient(
             self._key.reveal(),
             stripe_account=stripe_account,
@@ -494,17 +630,24 @@ class StripeSink:
         *,
         on_result: Callable[[PushResult], None] | None = None,
     ) -> PushSummary:
-        """Push every invoice; a failed invoice never stops the others."""
+        """Push every invoice; a failed invoice never stops the others. The state file is locked
+        for the whole batch (:class:`StripeStateBusyError` when another run holds it)."""
         summary = PushSummary()
-        for invoice in invoices:
-            result = self.push(invoice)
-            summary.results.append(result)
-            if on_result is not None:
-                on_result(result)
+        with self.state.locked():
+            for invoice in invoices:
+                result = self.push(invoice)
+                summary.results.append(result)
+                if on_result is not None:
+                    on_result(result)
         return summary
 
     def push(self, invoice: Invoice) -> PushResult:
-        """Push one invoice (resuming whatever a previous run left undone)."""
+        """Push one invoice (resuming whatever a previous run left undone), holding the state
+        file's lock (:class:`StripeStateBusyError` when another run holds it)."""
+        with self.state.locked():
+            return self._push(invoice)
+
+    def _push(self, invoice: Invoice) -> PushResult:
         created: list[str] = []
         ids: dict[str, str] = {}
         try:
@@ -593,26 +736,15 @@ class StripeSink:
             if found is not None and not getattr(found, "deleted", False):
                 return known
             self.state.forget_customer(self.scope, customer_id)
-        matches = [
-            c
-            for c in self._call(
-                f"customer {customer_id}: list customers",
-                lambda: list(
-                    self._client.v1.customers.list(
-                        {"limit": self.options.page_size}
-                    ).auto_paging_iter()
-                ),
-            )
-            if _meta(c).get(METADATA_CUSTOMER) == customer_id
-        ]
+        matches = self._find_customers(customer_id)
         if len(matches) > 1:
-            listed = ", ".join(str(c.id) for c in matches)
+            listed = ", ".join(matches)
             raise _InvoiceFailed(
                 f"customer {customer_id}: {len(matches)} Stripe customers carry "
                 f"{METADATA_CUSTOMER}={customer_id} ({listed}); keep one, then re-run"
             )
         if matches:
-            stripe_id = str(matches[0].id)
+            stripe_id = matches[0]
         else:
             params: CustomerCreateParams = {
                 "description": f"billing customer {customer_id}",
@@ -621,14 +753,48 @@ class StripeSink:
             customer = self._call(
                 f"customer {customer_id}: create",
                 lambda: self._client.v1.customers.create(
-                    params, self._options(_customer_key(customer_id))
+                    params, self._options(customer_idempotency_key(customer_id))
                 ),
             )
             stripe_id = str(customer.id)
+            if self._customer_index is not None:
+                self._customer_index.setdefault(customer_id, []).append(stripe_id)
             if created is not None:
                 created.append("customer")
         self.state.set_customer(self.scope, customer_id, stripe_id)
         return stripe_id
+
+    def _find_customers(self, customer_id: str) -> list[str]:
+        """Stripe ids of the customers carrying our ``customer_id``: one search request; where
+        search is unavailable, the account's customers listed once per run."""
+        if self._customer_index is None:
+            value = customer_id.replace("\\", "\\\\").replace("'", "\\'")
+            query = f"metadata['{METADATA_CUSTOMER}']:'{value}'"
+            try:
+                found = self._call(
+                    f"customer {customer_id}: search",
+                    lambda: self._client.v1.customers.search({"query": query, "limit": 10}),
+                )
+            except _InvoiceFailed as exc:
+                if exc.status not in (400, 404):
+                    raise
+            else:
+                return [str(c.id) for c in found.data
+                        if _meta(c).get(METADATA_CUSTOMER) == customer_id]
+            index: dict[str, list[str]] = {}
+            for c in self._call(
+                "list customers (customer search is unavailable)",
+                lambda: list(
+                    self._client.v1.customers.list(
+                        {"limit": self.options.page_size}
+                    ).auto_paging_iter()
+                ),
+            ):
+                ours = _meta(c).get(METADATA_CUSTOMER)
+                if ours is not None:
+                    index.setdefault(ours, []).append(str(c.id))
+            self._customer_index = index
+        return list(self._customer_index.get(customer_id, []))
 
     # -- invoice --------------------------------------------------------------------------------
 
@@ -822,3 +988,20 @@ class StripeSink:
         )
         self.state.record(self.scope, invoice.id, "finalize", str(finalized.id))
         created.append("finalize")
+
+
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock_exclusively(fd: int) -> None:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            raise BlockingIOError from None
+
+else:
+    import fcntl
+
+    def _lock_exclusively(fd: int) -> None:
+        """Lock ``fd`` exclusively, or raise ``BlockingIOError`` at once if another holds it."""
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -14,6 +14,12 @@ first response, marked ``Idempotent-Replayed: true``; the same key with other pa
 (``stripe_examples.json``, copied from Stripe's OpenAPI fixtures) and override only what the
 request sets. Faults can be injected: errors before a request executes (:meth:`fail_next`), and a
 crash after Stripe applied a POST but before the client saw the answer (:meth:`crash_after_post`).
+
+It also answers customer search (``GET /v1/customers/search`` with a ``metadata['key']:'value'``
+query), eventually consistent like Stripe's when ``search_lag`` is set; refuses, as the HTTP
+stack under the real SDK does, a header value that is not Latin-1; can forget idempotency keys
+altogether (``ignore_idempotency_keys``, as if every key had expired); and can be served over
+real HTTP to other processes (:func:`serve`), e.g. two ``billing push`` runs at once.
 """
 
 from __future__ import annotations
@@ -21,16 +27,21 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import stripe
 from stripe import HTTPClient
 
-__all__ = ["FakeStripe", "RecordedRequest", "SimulatedCrash"]
+__all__ = ["FakeStripe", "RecordedRequest", "SimulatedCrash", "serve"]
 
 Json = dict[str, Any]
 
@@ -122,6 +133,14 @@ class FakeStripe(HTTPClient):
         self._crash_at: int | None = None
         self.posts_applied = 0
         self.requests: list[RecordedRequest] = []
+        self.search_lag = 0
+        """Requests after its creation before a customer shows in search results (Stripe's
+        search is eventually consistent: "under a minute" in normal conditions)."""
+        self.ignore_idempotency_keys = False
+        """Execute every POST, keys or not (as if every key had expired)."""
+        self.delay_s = 0.0  # float-ok: seconds each request takes, not money
+        self._made_at: dict[str, int] = {}
+        self._lock = threading.RLock()
 
     # -- fault injection and inspection ---------------------------------------------------------
 
@@ -147,6 +166,14 @@ class FakeStripe(HTTPClient):
     def expire_idempotency_keys(self) -> None:
         """Forget every idempotency key, as Stripe does after 24 hours."""
         self._idempotency.clear()
+
+    def add_customers(self, n: int, *, prefix: str = "existing") -> None:
+        """Add ``n`` customers at once (``billing_customer_id`` = ``{prefix}-{i}``), as an
+        account's other customers, without going through requests."""
+        for i in range(n):
+            obj = self._new("customer", "cus")
+            obj["description"] = f"customer {i}"
+            obj["metadata"] = {"billing_customer_id": f"{prefix}-{i}"}
 
     def objects(self, kind: str) -> list[Json]:
         """Stored objects of one kind ('customer', 'invoice', 'invoiceitem'), oldest first."""
@@ -186,6 +213,23 @@ class FakeStripe(HTTPClient):
         *,
         _usage: list[str] | None = None,
     ) -> tuple[str, int, Mapping[str, str]]:
+        for name, value in (headers or {}).items():
+            try:
+                str(value).encode("latin-1")
+            except UnicodeEncodeError as exc:
+                # What the SDK's requests client raises when http.client cannot encode a header.
+                raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]
+                    "Unexpected error communicating with Stripe. It looks like there's probably "
+                    f"a configuration issue locally. (header {name}: {exc})"
+                ) from None
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        with self._lock:
+            return self._request(method, url, headers, post_data)
+
+    def _request(
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any
+    ) -> tuple[str, int, Mapping[str, str]]:
         method = method.upper()
         parts = urlsplit(url)
         path = parts.path
@@ -207,8 +251,9 @@ class FakeStripe(HTTPClient):
                 elif fault.status >= 500:
                     err.body["error"]["type"] = "api_error"
                 return self._answer(method, path, params, key, fault.status, err.body)
-        if method == "POST" and key is not None and key in self._idempotency:
-            first_method, first_path, first_params, status, saved = self._idempotency[key]
+        honoured = None if self.ignore_idempotency_keys else key
+        if method == "POST" and honoured is not None and honoured in self._idempotency:
+            first_method, first_path, first_params, status, saved = self._idempotency[honoured]
             if (first_method, first_path, first_params) != (method, path, params):
                 err = _ApiError(
                     400,
@@ -227,9 +272,9 @@ class FakeStripe(HTTPClient):
         text = json.dumps(payload)
         self.requests.append(RecordedRequest(method, path, params, key))
         if method == "POST":
-            if key is not None and (status < 400 or status >= 500):
+            if honoured is not None and (status < 400 or status >= 500):
                 # Stripe saves the result once execution began (not for failed validation).
-                self._idempotency[key] = (method, path, params, status, text)
+                self._idempotency[honoured] = (method, path, params, status, text)
             if status < 400:
                 self.posts_applied += 1
                 if self._crash_at is not None and self.posts_applied >= self._crash_at:
@@ -257,6 +302,7 @@ class FakeStripe(HTTPClient):
         obj["metadata"] = {}
         self._objects[obj["id"]] = obj
         self._order.append(obj["id"])
+        self._made_at[obj["id"]] = len(self.requests)
         return obj
 
     def _get(self, object_id: str, kind: str) -> Json:
@@ -266,6 +312,11 @@ class FakeStripe(HTTPClient):
                 404, f"No such {kind}: '{object_id}'", code="resource_missing", param="id"
             )
         return obj
+
+    def _live(self, kind: str) -> list[Json]:
+        """Stored objects of one kind, not copied (deleted customers left out)."""
+        return [o for i in self._order if (o := self._objects[i])["object"] == kind
+                and not o.get("deleted")]
 
     def _list(self, kind_objects: list[Json], params: Json, url: str) -> Json:
         """Stripe list semantics: newest first, ``limit`` (default 10), ``starting_after``."""
@@ -277,8 +328,24 @@ class FakeStripe(HTTPClient):
             if after not in ids:
                 raise _ApiError(400, f"No such object: '{after}'", param="starting_after")
             newest_first = newest_first[ids.index(after) + 1 :]
-        page = newest_first[:limit]
+        page = copy.deepcopy(newest_first[:limit])
         return {"object": "list", "url": url, "has_more": len(newest_first) > limit, "data": page}
+
+    def _search(self, params: Json, url: str) -> Json:
+        """Customer search by one metadata value: ``metadata['key']:'value'`` (or "value")."""
+        query = str(params.get("query", ""))
+        found = re.fullmatch(
+            r"""\s*metadata\[(['"])(.+?)\1\]\s*:\s*(['"])((?:\\.|(?!\3).)*)\3\s*""", query)
+        if found is None:
+            raise _ApiError(400, f"The fake answers metadata['key']:'value' queries only: {query!r}",
+                            param="query")
+        key, value = found.group(2), re.sub(r"\\(.)", r"\1", found.group(4))
+        visible = len(self.requests) - self.search_lag
+        hits = [c for c in self._live("customer") if c["metadata"].get(key) == value
+                and self._made_at.get(c["id"], 0) < visible]
+        limit = _int(params.get("limit", 10), "limit")
+        return {"object": "search_result", "url": url, "has_more": len(hits) > limit,
+                "next_page": None, "data": copy.deepcopy(hits[:limit])}
 
     def _route(self, method: str, path: str, params: Json) -> Json:
         seg = path.strip("/").split("/")
@@ -301,7 +368,9 @@ class FakeStripe(HTTPClient):
             obj["metadata"] = dict(params.get("metadata", {}))
             return obj
         if method == "GET" and not rest:
-            return self._list([c for c in self.customers()], params, path)
+            return self._list(self._live("customer"), params, path)
+        if method == "GET" and rest == ["search"]:
+            return self._search(params, path)
         if method == "GET" and len(rest) == 1:
             obj = self._get(rest[0], "customer")
             if obj.get("deleted"):
@@ -423,3 +492,47 @@ class FakeStripe(HTTPClient):
             item_invoice = self._objects[item["invoice"]]
             item["invoice"] = None
             self._set_totals(item_invoice)
+
+
+@contextmanager
+def serve(fake: FakeStripe, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``fake`` over HTTP on a free port of ``host`` (threads, one per connection) for
+    other processes (``billing push --api-base ADDRESS``); yields the address, stops after."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k: v for k, v in self.headers.items()}
+            try:
+                text, status, extra = fake.request(
+                    self.command, f"http://{host}{self.path}", headers, body or None)
+            except stripe.APIConnectionError:
+                status, text, extra = 400, json.dumps({"error": {
+                    "type": "invalid_request_error", "message": "bad header"}}), {}
+            data = text.encode("utf-8")
+            self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet
+
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -50,12 +50,22 @@ def test_amounts_stripe_cannot_take_are_errors_not_rounded(
         to_stripe_amount(Decimal(amount), currency)
 
 
-def test_plan_names_the_line_stripe_cannot_take() -> None:
+def test_kwd_lines_are_rated_to_amounts_stripe_takes() -> None:
     invoice = build_invoice(
         "acme", "KWD", [("flat", "Pro", "10.000"), ("usage", "tokens", "1.234")]
     )
+    # 1.234 KWD is rated to the nearest 0.010: 1.230, sent as 1230 fils
+    assert [i.amount for i in plan_invoice(invoice).items] == [10000, 1230]
+
+
+def test_plan_names_the_line_stripe_cannot_take() -> None:
+    invoice = build_invoice(
+        "acme", "KWD", [("flat", "Pro", "10.000"), ("usage", "tokens", "1.230")]
+    )
+    line = invoice.lines[1].model_copy(update={"rounded_amount": Decimal("1.234")})
+    made_elsewhere = invoice.model_copy(update={"lines": (invoice.lines[0], line)})
     with pytest.raises(StripeSyncError, match=rf"invoice {invoice.id} line L002: 1.234 KWD"):
-        plan_invoice(invoice)
+        plan_invoice(made_elsewhere)
 
 
 def test_plan_of_a_jpy_invoice() -> None:
