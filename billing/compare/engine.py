@@ -17,6 +17,11 @@ at the price paid per credit), as it counts the trace's share of a fee; the paid
 at the end of the trace are prepayment for later usage (reported apart, not revenue, not
 breakage). With ``full_periods`` every plan is billed as its invoices say: packs whole, the
 credits left counted as breakage.
+
+Why one long module: the shared work, the rating of a plan (in this process or a forked
+worker) and its summary read the same private structures (``_Job``, ``_Slice``, ``_Figures``,
+``_Costs``); the data-shaped parts already live apart (``columns``, ``batch``, ``kernel``,
+``model``, ``report``).
 """
 
 from __future__ import annotations
