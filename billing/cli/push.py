@@ -38,7 +38,7 @@ DEFAULT_STATE = Path(".billing-stripe-state.sqlite")
 
 
 def _dry_run(invoices: list[Invoice], out: Console) -> int:
-    from billing.sinks.stripe import check_invoice, plan_invoice
+    from billing.sinks.stripe_plan import check_invoice, plan_invoice
 
     failures = 0
     for invoice in invoices:

@@ -26,14 +26,9 @@ ago may not show), but a customer that recent was created with the same key, whi
 for 24 hours: no second customer. Where search is unavailable (it is not offered to accounts in
 India) the run lists the account's customers once, not once per new customer.
 
-Idempotency keys are ASCII and at most 255 characters for any id: characters outside printable
-ASCII (and ``%`` and ``/``) are percent-encoded (UTF-8), and a key longer than 255 is replaced by
-its SHA-256.
-
-Amounts are checked against Stripe's rules before anything is sent (:func:`check_invoice`, also
-what ``billing push --dry-run`` reports): minor units per Stripe's currency list, the last digit
-0 for three-decimal currencies, whole ISK, and at most 8 digits of minor units per item and per
-invoice (12 for IDR).
+Amounts, currency rules, limits and idempotency keys are in :mod:`billing.sinks.stripe_plan`;
+the state file and its lock in :mod:`billing.sinks.stripe_state` (both re-exported here). What
+is left here (about 650 lines) is the push protocol itself, whose steps read best together.
 
 The API key comes from the ``api_key`` argument or ``STRIPE_API_KEY``; it is never written to the
 state file, never logged, never put in an error message or a repr. A live key (``sk_live_``,
@@ -42,17 +37,10 @@ state file, never logged, never put in an error message or a repr. A live key (`
 
 from __future__ import annotations
 
-import hashlib
 import os
-import sqlite3
-import sys
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -67,9 +55,29 @@ from stripe.params import (
 
 from billing.errors import StripeSyncError
 from billing.invoice import Invoice, InvoiceLine
-from billing.money import TEN_MINOR_UNIT_CURRENCIES, check_currency
+from billing.sinks.stripe_plan import (
+    KEY_PREFIX,
+    MAX_AMOUNT,
+    METADATA_CUSTOMER,
+    METADATA_INVOICE,
+    METADATA_LINE,
+    THREE_DECIMAL_CURRENCIES,
+    WHOLE_UNIT_TWO_DECIMAL_CURRENCIES,
+    ZERO_DECIMAL_CURRENCIES,
+    PlannedInvoice,
+    PlannedItem,
+    check_invoice,
+    customer_idempotency_key,
+    idempotency_key,
+    max_amount,
+    plan_invoice,
+    stripe_minor_units,
+    to_stripe_amount,
+)
+from billing.sinks.stripe_state import StripeState, StripeStateBusyError
 
 __all__ = [
+    "KEY_PREFIX",
     "MAX_AMOUNT",
     "THREE_DECIMAL_CURRENCIES",
     "WHOLE_UNIT_TWO_DECIMAL_CURRENCIES",
@@ -92,127 +100,8 @@ __all__ = [
     "to_stripe_amount",
 ]
 
-# Stripe's own currency rules (docs.stripe.com/currencies), not CLDR's: they differ (CLDR gives
-# ISK 0 digits, Stripe 2; CLDR gives HUF and TWD 2 digits, as does Stripe for charges).
-ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset(
-    {
-        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA",
-        "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
-    }
-)  # fmt: skip
-"""Amounts are whole units: 500 JPY is sent as 500."""
-
-THREE_DECIMAL_CURRENCIES: frozenset[str] = TEN_MINOR_UNIT_CURRENCIES
-"""Amounts are in thousandths, and Stripe requires the last digit to be 0 (5.120 KWD is 5120):
-rating rounds their lines to the nearest 0.010 (:data:`billing.money.TEN_MINOR_UNIT_CURRENCIES`)."""
-
-MAX_AMOUNT = 99_999_999
-"""Stripe's largest amount, in minor units, for most currencies: eight digits (999,999.99 USD)."""
-
-_MAX_AMOUNT_BY_CURRENCY: dict[str, int] = {"IDR": 999_999_999_999}
-"""Currencies Stripe allows more digits: IDR up to twelve (9,999,999,999.99 IDR)."""
-
-WHOLE_UNIT_TWO_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"ISK"})
-"""Two-decimal in the API for backwards compatibility, but only whole units (5 ISK is 500)."""
-
-METADATA_CUSTOMER = "billing_customer_id"
-METADATA_INVOICE = "billing_invoice_id"
-METADATA_LINE = "billing_line_id"
-KEY_PREFIX = "token-billing/v1"
-
 Step = Literal["customer", "invoice", "item", "finalize"]
 T = TypeVar("T")
-
-
-# --- amounts ------------------------------------------------------------------------------------
-
-
-def stripe_minor_units(currency: str) -> int:
-    """Decimal places Stripe expects for ``currency``: JPY 0, USD 2, ISK 2, KWD 3."""
-    code = check_currency(currency)
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
-
-
-def to_stripe_amount(amount: Decimal, currency: str) -> int:
-    """``amount`` (already rounded) as the integer Stripe expects, or :class:`StripeSyncError`.
-
-    Never rounds: an amount with more decimals than Stripe takes for the currency is an error,
-    because rounding belongs to rating (where the invoice line is produced), not to the sink.
-    """
-    code = check_currency(currency)
-    digits = stripe_minor_units(code)
-    scaled = amount.scaleb(digits)
-    if scaled != scaled.to_integral_value():
-        raise StripeSyncError(
-            f"{amount} {code} has more decimals than Stripe accepts for {code} ({digits})"
-        )
-    value = int(scaled)
-    if code in THREE_DECIMAL_CURRENCIES and value % 10:
-        raise StripeSyncError(
-            f"{amount} {code}: Stripe requires {code} amounts rounded to the nearest 0.010 "
-            "(last of the three decimals 0); `billing rate` rounds every line so, re-rate the "
-            "period (an invoice made by another tool must round its lines the same way)"
-        )
-    if code in WHOLE_UNIT_TWO_DECIMAL_CURRENCIES and value % 100:
-        raise StripeSyncError(f"{amount} {code}: Stripe accepts only whole {code} amounts")
-    return value
-
-
-def max_amount(currency: str) -> int:
-    """Stripe's largest amount in minor units for ``currency`` (99,999,999; IDR 999,999,999,999)."""
-    return _MAX_AMOUNT_BY_CURRENCY.get(check_currency(currency), MAX_AMOUNT)
-
-
-def _over_limit(amount: Decimal, value: int, code: str) -> str | None:
-    limit = max_amount(code)
-    if abs(value) <= limit:
-        return None
-    return (f"{amount} {code} is {abs(value)} minor units, Stripe's maximum is {limit} "
-            f"({len(str(limit))} digits); split it across invoices")
-
-
-def check_invoice(invoice: Invoice) -> list[str]:
-    """Every reason Stripe would refuse ``invoice`` (empty when it can be pushed), one message per
-    line or total: amounts Stripe cannot take in the currency, duplicate line ids, amounts past
-    Stripe's maximum, lines that do not add up to the total."""
-    code = invoice.currency
-    problems: list[str] = []
-    seen: set[str] = set()
-    total = 0
-    for line in invoice.lines:
-        where = f"invoice {invoice.id} line {line.id}"
-        if line.id in seen:
-            problems.append(f"invoice {invoice.id}: line id {line.id} appears twice")
-        seen.add(line.id)
-        try:
-            value = to_stripe_amount(line.rounded_amount, code)
-        except StripeSyncError as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        total += value
-        if (over := _over_limit(line.rounded_amount, value, code)) is not None:
-            problems.append(f"{where}: {over}")
-    try:
-        expected = to_stripe_amount(invoice.total, code)
-    except StripeSyncError as exc:
-        problems.append(f"invoice {invoice.id}: total {exc}")
-        return problems
-    if (over := _over_limit(invoice.total, expected, code)) is not None:
-        problems.append(f"invoice {invoice.id}: total {over}")
-    if not problems and total != expected:
-        problems.append(
-            f"invoice {invoice.id}: lines sum to {total} but the total is {expected} "
-            f"(minor units of {code}); refusing to push an invoice that does not add up"
-        )
-    return problems
-
-
-def _timestamp(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
 # --- the secret ---------------------------------------------------------------------------------
@@ -268,214 +157,6 @@ class ApiKey:
         return f"ApiKey({self._value[:3]}{self.mode}_***)"
 
     __str__ = __repr__
-
-
-# --- the plan of what an invoice becomes in Stripe ----------------------------------------------
-
-
-_KEY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "%/")
-_KEY_MAX = 255  # Stripe's limit on an idempotency key's length
-
-
-def _key(*parts: str) -> str:
-    """``KEY_PREFIX/part/part``: each part kept when it is printable ASCII without ``%`` or
-    ``/``, else percent-encoded (UTF-8); a key past 255 characters becomes its SHA-256."""
-    key = "/".join((KEY_PREFIX, *(urllib.parse.quote(p, safe=_KEY_SAFE) for p in parts)))
-    if len(key) <= _KEY_MAX:
-        return key
-    return f"{KEY_PREFIX}/sha256/{hashlib.sha256(key.encode('ascii')).hexdigest()}"
-
-
-def idempotency_key(invoice_id: str, part: str) -> str:
-    """Deterministic idempotency key for one POST: ``part`` is a line id, 'invoice' or 'finalize'.
-    ASCII and at most 255 characters whatever the ids."""
-    return _key(invoice_id, part)
-
-
-def customer_idempotency_key(customer_id: str) -> str:
-    """Deterministic idempotency key for creating the Stripe customer of ``customer_id``:
-    ASCII and at most 255 characters for any id (``客户-1`` is ``.../customer/%E5%AE%A2%E6%88%B7-1``)."""
-    return _key("customer", customer_id)
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedItem:
-    """One Stripe invoice item, as it will be sent."""
-
-    line_id: str
-    description: str
-    amount: int
-    """In Stripe's minor units of the invoice currency; negative for credits and discounts."""
-    period_start: int
-    period_end: int
-    idempotency_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedInvoice:
-    """What one invoice becomes in Stripe (computed offline; used by dry runs and pushes)."""
-
-    invoice_id: str
-    customer_id: str
-    currency: str
-    """Lower-case, as Stripe writes it."""
-    items: tuple[PlannedItem, ...]
-    total: int
-    """Sum of the items, in minor units: equals the invoice total."""
-
-
-def plan_invoice(invoice: Invoice) -> PlannedInvoice:
-    """Convert ``invoice`` to Stripe amounts, or raise :class:`StripeSyncError` naming every
-    line Stripe would refuse (:func:`check_invoice`)."""
-    problems = check_invoice(invoice)
-    if problems:
-        raise StripeSyncError("; ".join(problems))
-    items = [
-        PlannedItem(
-            line_id=line.id,
-            description=line.description,
-            amount=to_stripe_amount(line.rounded_amount, invoice.currency),
-            period_start=_timestamp(line.period_start),
-            period_end=_timestamp(line.period_end),
-            idempotency_key=idempotency_key(invoice.id, line.id),
-        )
-        for line in invoice.lines
-    ]
-    total = sum(item.amount for item in items)
-    return PlannedInvoice(
-        invoice_id=invoice.id,
-        customer_id=invoice.customer_id,
-        currency=invoice.currency.lower(),
-        items=tuple(items),
-        total=total,
-    )
-
-
-# --- local state --------------------------------------------------------------------------------
-
-
-class StripeStateBusyError(StripeSyncError):
-    """Another run holds the state file's lock."""
-
-
-class StripeState:
-    """SQLite record of what was pushed: customer mappings and each step of each invoice.
-
-    Rows are scoped by mode (test/live) and connected account, so a test run never feeds ids to
-    a live one. It holds Stripe ids only: never the API key. :meth:`locked` holds an exclusive
-    lock on it (on ``STATE.lock``, released when the block ends or the process dies).
-    """
-
-    _SCHEMA = """
-    CREATE TABLE IF NOT EXISTS customers (
-        scope TEXT NOT NULL, customer_id TEXT NOT NULL, stripe_customer_id TEXT NOT NULL,
-        recorded_at TEXT NOT NULL, PRIMARY KEY (scope, customer_id));
-    CREATE TABLE IF NOT EXISTS steps (
-        scope TEXT NOT NULL, invoice_id TEXT NOT NULL, step TEXT NOT NULL,
-        stripe_id TEXT NOT NULL, recorded_at TEXT NOT NULL,
-        PRIMARY KEY (scope, invoice_id, step));
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            self._conn = sqlite3.connect(self.path)
-            with self._conn:
-                self._conn.executescript(self._SCHEMA)
-        except sqlite3.Error as exc:
-            raise StripeSyncError(
-                f"{self.path}: cannot use as the Stripe state file: {exc}"
-            ) from exc
-
-    _lock_fd: int | None = None
-    _lock_depth = 0
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".lock")
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the state file's exclusive lock for the block (re-entrant in one object), or
-        raise :class:`StripeStateBusyError` at once when another run holds it."""
-        if self._lock_depth:
-            self._lock_depth += 1
-            try:
-                yield
-            finally:
-                self._lock_depth -= 1
-            return
-        try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StripeSyncError(
-                f"{self.lock_path}: cannot create the state file's lock: {exc.strerror}"
-            ) from None
-        try:
-            _lock_exclusively(fd)
-        except BlockingIOError:
-            os.close(fd)
-            raise StripeStateBusyError(
-                f"{self.path}: another billing push is using the state file (its lock "
-                f"{self.lock_path.name} is held); wait for it to finish, then re-run"
-            ) from None
-        self._lock_fd, self._lock_depth = fd, 1
-        try:
-            yield
-        finally:
-            self._lock_fd, self._lock_depth = None, 0
-            os.close(fd)  # closing the descriptor releases the lock
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def __repr__(self) -> str:
-        return f"StripeState({str(self.path)!r})"
-
-    @staticmethod
-    def _now() -> str:
-        return datetime.now(UTC).isoformat(timespec="seconds")
-
-    def customer(self, scope: str, customer_id: str) -> str | None:
-        row = self._conn.execute(
-            "SELECT stripe_customer_id FROM customers WHERE scope = ? AND customer_id = ?",
-            (scope, customer_id),
-        ).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_customer(self, scope: str, customer_id: str, stripe_customer_id: str) -> None:
-        with self._conn:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO customers VALUES (?, ?, ?, ?)",
-                (scope, customer_id, stripe_customer_id, self._now()),
-            )
-
-    def forget_customer(self, scope: str, customer_id: str) -> None:
-        with self._conn:
-            self._conn.execute(
-                "DELETE FROM customers WHERE scope = ? AND customer_id = ?", (scope, customer_id)
-            )
-
-    def steps(self, scope: str, invoice_id: str) -> dict[str, str]:
-        """Recorded steps of an invoice: step name ('invoice', 'item:L001', ...) -> Stripe id."""
-        rows = self._conn.execute(
-            "SELECT step, stripe_id FROM steps WHERE scope = ? AND invoice_id = ?",
-            (scope, invoice_id),
-        ).fetchall()
-        return {str(step): str(sid) for step, sid in rows}
-
-    def record(self, scope: str, invoice_id: str, step: str, stripe_id: str) -> None:
-        with self._conn:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?, ?)",
-                (scope, invoice_id, step, stripe_id, self._now()),
-            )
-
-    def forget_invoice(self, scope: str, invoice_id: str) -> None:
-        with self._conn:
-            self._conn.execute(
-                "DELETE FROM steps WHERE scope = ? AND invoice_id = ?", (scope, invoice_id)
-            )
 
 
 # --- pushing ------------------------------------------------------------------------------------
@@ -990,18 +671,3 @@ class StripeSink:
         created.append("finalize")
 
 
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _lock_exclusively(fd: int) -> None:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            raise BlockingIOError from None
-
-else:
-    import fcntl
-
-    def _lock_exclusively(fd: int) -> None:
-        """Lock ``fd`` exclusively, or raise ``BlockingIOError`` at once if another holds it."""
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
