@@ -162,6 +162,19 @@ def test_an_existing_customer_is_found_not_created_again(
     assert len(fake.customers()) == 2_001
 
 
+@pytest.mark.parametrize("customer", ["o'brien", "back\\slash", "客户-1", "x' OR created>0 OR 'y"])
+def test_ids_with_quotes_are_searched_exactly(
+        fake: FakeStripe, make_sink: SinkFactory, tmp_path: Path, customer: str) -> None:
+    fake.add_customers(50)
+    first = make_sink().ensure_customer(customer)
+    fake.expire_idempotency_keys()  # a day later, the state file lost: search must find it
+    again = make_sink(state=tmp_path / "other.sqlite").ensure_customer(customer)
+    assert again == first
+    assert len(fake.customers()) == 51
+    [search] = [r for r in fake.requests if r.path == "/v1/customers/search"][-1:]
+    assert search.params["query"].startswith("metadata['billing_customer_id']:'")
+
+
 def test_search_lag_never_creates_a_second_customer(
         fake: FakeStripe, make_sink: SinkFactory, tmp_path: Path) -> None:
     fake.search_lag = 10  # a customer shows in search results 10 requests after its creation
