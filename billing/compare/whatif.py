@@ -31,7 +31,7 @@ from typing import Final
 from billing.costs import CostBook
 from billing.costs.model import ModelCost, price_tokens
 from billing.errors import TraceError
-from billing.money import UNROUNDED, ZERO
+from billing.money import UNROUNDED, ZERO, in_exact_context
 from billing.periods import Period, nth_period
 from billing.plans import Plan
 from billing.rating.engine import Rater
@@ -170,6 +170,7 @@ def _moved(counts: Counts, rate: Decimal) -> Counts:
                   requests=counts.requests, events=counts.events)
 
 
+@in_exact_context
 def apply_cache_hit_rate(aggregates: UsageAggregates, rate: Decimal, *,
                          trace: str = "the trace") -> tuple[UsageAggregates, int]:
     """New aggregates with ``round_half_up(rate x input)`` of each row's fresh input moved to
@@ -278,6 +279,7 @@ class ScaledMix:
         return CustomerUsage(self.usage.customer_id, found[0], hours), found[1], found[2]
 
 
+@in_exact_context
 def break_even(plan: Plan, aggregates: UsageAggregates, *, start: date, customers: int,
                costbook: CostBook, fx_rate: Decimal, seats: int = 1,
                rater: Rater | None = None,
