@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -98,10 +99,30 @@ def simulate_command(
 
 
 def _number(option: str, text: str) -> Decimal:
+    """A positive decimal from option ``option``; errors name the flag, not a Python name."""
     try:
-        return D(text)
+        value = D(text)
     except BillingError:
         raise _fail(f"{option}: not a decimal number: {text!r}", 2) from None
+    if value <= 0:
+        raise _fail(f"{option}: must be greater than 0, got {text}", 2)
+    return value
+
+
+_FLAGS = {
+    "price_per_mtok": "--price-per-mtok",
+    "tokens_per_task": "--tokens-per-task",
+    "hours_saved": "--hours-saved",
+    "hourly_rate": "--hourly-rate",
+    "competitors": "--competitors",
+}
+
+
+def _with_flags(message: str) -> str:
+    """A library message that names Python parameters, with the CLI's flags instead."""
+    for name, flag in _FLAGS.items():
+        message = re.sub(rf"\b{name}\b", flag, message)
+    return message
 
 
 def _competitors(text: str) -> list[int]:
@@ -160,7 +181,7 @@ def economics(
             _competitors(competitors),
         )
     except EconomicsError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _fail(_with_flags(str(exc)), 2) from None
     if as_json:
         typer.echo(json.dumps(view.as_json(), indent=2))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -12,6 +13,7 @@ from billing.cli._trace import build_trace_spec, input_problems, rejects_lines, 
 from billing.cli._unbilled import unbilled_usage
 from billing.costs import CostBook
 from billing.errors import BillingError
+from billing.periods import label_span
 from billing.plans import load_catalog
 from billing.plans.model import CapacityCharge
 from billing.rating.batch import invoices_to_json, rate_period
@@ -34,7 +36,8 @@ def rate(
     model: str | None = typer.Option(None, "--model", help="Model of every event."),
     model_map: list[str] = typer.Option([], "--model-map", help="VALUE=MODEL for the model column."),
     assume_tz: str | None = typer.Option(None, "--assume-tz", help="Zone of naive timestamps."),
-    timestamp_unit: str = typer.Option("iso", "--timestamp-unit", help="iso, s, ms or us."),
+    timestamp_unit: Literal["iso", "s", "ms", "us"] = typer.Option(
+        "iso", "--timestamp-unit", help="iso, or numeric timestamps in s/ms/us."),
     time_origin: str | None = typer.Option(None, "--time-origin", help="Origin of numeric times."),
     round_tokens: bool = typer.Option(False, "--round-tokens", help="Round fractional tokens."),
     skip_when: list[str] = typer.Option([], "--skip-when", help="COLUMN=VALUE rows to skip."),
@@ -47,6 +50,11 @@ def rate(
     show: bool = typer.Option(False, "--show", help="Print each invoice as text."),
 ) -> None:
     """Rate every subscription for one billing period and write the invoices."""
+    try:
+        label_span(period)  # a label no subscription could read: say so once, with the flag
+    except BillingError as exc:
+        typer.echo(f"error: --period: {exc}", err=True)
+        raise typer.Exit(2) from None
     console = Console(highlight=False)
     try:
         catalog = load_catalog(plans)
