@@ -207,3 +207,24 @@ def test_compare_is_exact_whatever_the_callers_context(exact_files: dict[str, Pa
     # revenue: the two invoices above, 12345688900.01 + 12345678900.01
     assert plan.revenue == Decimal("24691367800.02")
     assert narrow.to_json() == default.to_json()
+
+
+def test_plan_loading_is_exact_whatever_the_callers_context() -> None:
+    from billing.plans import load_plan_text
+
+    text = """\
+id: markup
+name: Markup
+version: 2026-11-01
+currency: USD
+interval: month
+charges:
+  - kind: rate_card
+    name: Model usage
+    cost_plus:
+      markup: "12.345678901234567%"
+"""
+    with decimal.localcontext(_narrow()):
+        plan = load_plan_text(text, filename="markup.yaml")
+    # "12.345678901234567%" is 12.345678901234567 / 100, all 17 digits kept (12 would round it)
+    assert plan.charges[0].cost_plus.markup == Decimal("0.12345678901234567")  # type: ignore[union-attr]

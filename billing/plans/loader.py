@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from billing.errors import PlanProblem, PlanValidationError
+from billing.money import in_exact_context
 from billing.plans.model import CHARGE_KINDS, Plan
 from billing.plans.types import BareDecimal
 
@@ -245,6 +246,7 @@ def problems_from_validation(
     return sorted(problems, key=lambda p: (p.line or 0, p.path))
 
 
+@in_exact_context
 def load_plan_text(text: str, *, filename: str = "<plan>", suffix: str = ".yaml") -> Plan:
     """Validate one plan from text. Raises :class:`PlanValidationError` with every problem."""
     try:
