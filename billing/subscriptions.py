@@ -20,8 +20,9 @@ giving the count from its ``effective`` day on; a schedule begins on or before `
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -48,6 +49,7 @@ from billing.periods import (
     period_for_label,
     prorate,
 )
+from billing.plans.textfile import TextProblem, check_brackets, check_yaml_shape, decode_text
 
 Loc = tuple[str | int, ...]
 
@@ -316,6 +318,7 @@ def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int], dups: list[tuple[Loc,
 
 
 def _yaml_document(text: str) -> tuple[Any, dict[Loc, int], list[tuple[Loc, int]]]:
+    check_yaml_shape(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -330,6 +333,7 @@ def _yaml_document(text: str) -> tuple[Any, dict[Loc, int], list[tuple[Loc, int]
 
 
 def _json_document(text: str) -> tuple[Any, dict[Loc, int], list[tuple[Loc, int]]]:
+    check_brackets(text)
     data = json.loads(text, parse_float=Decimal)
     try:  # JSON is (nearly always) YAML: borrow the YAML parser for line numbers only.
         _, lines, dups = _yaml_document(text)
@@ -433,16 +437,42 @@ def _overlaps(
     return problems
 
 
+def _unknown_plans(subs: list[tuple[int, Subscription]], known: Collection[str], base: Loc,
+                   filename: str, lines: dict[Loc, int]) -> list[PlanProblem]:
+    problems: list[PlanProblem] = []
+    ids = sorted(known)
+    for i, sub in subs:
+        if sub.plan in known:
+            continue
+        close = difflib.get_close_matches(sub.plan, ids, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        problems.append(PlanProblem(
+            filename, lines.get((*base, i, "plan"), lines.get((*base, i))),
+            _show(("subscriptions", i, "plan")),
+            f"no plan {sub.plan!r} in the plan files ({hint}known plans: "
+            f"{', '.join(ids) or 'none'})",
+        ))
+    return problems
+
+
 def parse_subscriptions(
-    text: str, *, filename: str = "<subscriptions>", suffix: str = ".yaml"
+    text: str, *, filename: str = "<subscriptions>", suffix: str = ".yaml",
+    known_plans: Collection[str] | None = None,
 ) -> list[Subscription]:
     """Subscriptions from YAML text (JSON with ``suffix=".json"``); see
     :func:`load_subscriptions`."""
     try:
+        text = decode_text(text.encode("utf-8", "surrogatepass"))
         if suffix.lower() == ".json":
             data, lines, dups = _json_document(text)
         else:
             data, lines, dups = _yaml_document(text)
+    except TextProblem as exc:
+        raise SubscriptionFileError([PlanProblem(filename, exc.line, "", exc.message)]) from None
+    except RecursionError:
+        raise SubscriptionFileError(
+            [PlanProblem(filename, None, "", "nested too deeply to be a subscription file")]
+        ) from None
     except json.JSONDecodeError as exc:
         raise SubscriptionFileError(
             [PlanProblem(filename, exc.lineno, "", f"not valid JSON: {exc.msg}")]
@@ -450,7 +480,7 @@ def parse_subscriptions(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1
-        reason = getattr(exc, "problem", None) or str(exc)
+        reason = getattr(exc, "problem", None) or " ".join(str(exc).split())
         raise SubscriptionFileError(
             [PlanProblem(filename, line, "", f"not valid YAML: {reason}")]
         ) from None
@@ -466,9 +496,11 @@ def parse_subscriptions(
     ]
     base: Loc
     if data is None:
-        entries: Any = []
-        base = ()
-    elif isinstance(data, dict) and set(data) == {"subscriptions"}:
+        problems.append(PlanProblem(
+            filename, 1, "", "the file is empty: expected a list of subscriptions, or a mapping "
+            "with the single key 'subscriptions' (write `subscriptions: []` for none)"))
+        raise SubscriptionFileError(problems)
+    if isinstance(data, dict) and set(data) == {"subscriptions"}:
         entries, base = data["subscriptions"], ("subscriptions",)
     else:
         entries, base = data, ()
@@ -481,21 +513,28 @@ def parse_subscriptions(
     subs, entry_problems = _problems_of_entries(entries, base, filename, lines)
     problems += entry_problems
     problems += _overlaps(subs, base, filename, lines)
+    if known_plans is not None:
+        problems += _unknown_plans(subs, known_plans, base, filename, lines)
     if problems:
         problems.sort(key=lambda p: (p.line or 0))
         raise SubscriptionFileError(problems)
     return [sub for _, sub in subs]
 
 
-def load_subscriptions(path: str | Path) -> list[Subscription]:
+def load_subscriptions(
+    path: str | Path, *, known_plans: Collection[str] | None = None
+) -> list[Subscription]:
     """Read a subscription file: YAML (a list, or ``{subscriptions: [...]}``) or JSON (by the
     ``.json`` suffix). Raises :class:`SubscriptionFileError` listing every problem of the file,
     each as ``file:line path: message``; a customer with two subscriptions whose date ranges
-    overlap is one of them."""
+    overlap is one of them, and so is a plan id not in ``known_plans`` (when given: the ids of
+    the plan catalog)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = PlanProblem(str(path), None, "", f"cannot read: {exc}")
+        text = decode_text(p.read_bytes())
+    except OSError as exc:
+        problem = PlanProblem(str(path), None, "", f"cannot read: {exc.strerror or exc}")
         raise SubscriptionFileError([problem]) from None
-    return parse_subscriptions(text, filename=str(path), suffix=p.suffix)
+    except TextProblem as exc:
+        raise SubscriptionFileError([PlanProblem(str(path), exc.line, "", exc.message)]) from None
+    return parse_subscriptions(text, filename=str(path), suffix=p.suffix, known_plans=known_plans)

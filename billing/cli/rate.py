@@ -58,7 +58,7 @@ def rate(
     console = Console(highlight=False)
     try:
         catalog = load_catalog(plans)
-        subs = load_subscriptions(subscriptions)
+        subs = load_subscriptions(subscriptions, known_plans=catalog.ids)
         book = CostBook.load(costs) if costs is not None else CostBook.default()
         spec = build_trace_spec(
             events, mapping=mapping, model=model, model_map=model_map, assume_tz=assume_tz,

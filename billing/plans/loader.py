@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
@@ -22,7 +23,8 @@ from pydantic import BaseModel, ValidationError
 from billing.errors import PlanProblem, PlanValidationError
 from billing.money import in_exact_context
 from billing.plans.model import CHARGE_KINDS, Plan
-from billing.plans.types import BareDecimal
+from billing.plans.textfile import TextProblem, check_brackets, check_yaml_shape, decode_text
+from billing.plans.types import MAX_DIGITS, BareDecimal
 
 __all__ = ["load_plan", "load_plan_text", "parse_document", "problems_from_validation"]
 
@@ -30,11 +32,14 @@ Loc = tuple[str | int, ...]
 
 
 class _Document:
-    """Plain data from a file plus the line of every key and list item."""
+    """Plain data from a file plus the line of every key and list item, and the keys given
+    twice in one mapping: (where, line of the repeat, line of the first)."""
 
-    def __init__(self, data: Any, lines: dict[Loc, int]) -> None:
+    def __init__(self, data: Any, lines: dict[Loc, int],
+                 duplicates: list[tuple[Loc, int, int]] | None = None) -> None:
         self.data = data
         self.lines = lines
+        self.duplicates = duplicates or []
 
     def line_of(self, loc: Loc) -> int | None:
         for cut in range(len(loc), -1, -1):
@@ -45,51 +50,84 @@ class _Document:
 
 
 _YAML_INT = "tag:yaml.org,2002:int"
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in
+                        ("str", "int", "float", "bool", "null", "timestamp", "map", "seq"))
 _YAML_FLOAT = "tag:yaml.org,2002:float"
 
 
 def _yaml_scalar(node: yaml.ScalarNode) -> Any:
     tag, text = node.tag, node.value
-    if tag == _YAML_FLOAT:
-        cleaned = text.replace("_", "")
-        if cleaned.lower() in {".nan", ".inf", "-.inf", "+.inf"}:
-            raise ValueError(f"{text!r} is not a finite number")
-        return BareDecimal(cleaned)
-    if tag == _YAML_INT:
-        return int(yaml.SafeLoader(text).construct_yaml_int(node))  # handles 0x, 0o, 1_000
-    return yaml.SafeLoader("").construct_object(node)
+    line = node.start_mark.line + 1
+    if tag in (_YAML_FLOAT, _YAML_INT) and sum(c.isdigit() for c in text) > MAX_DIGITS:
+        raise TextProblem(line, f"a number with {sum(c.isdigit() for c in text):,} digits "
+                                f"(at most {MAX_DIGITS})")
+    try:
+        if tag == _YAML_FLOAT:
+            cleaned = text.replace("_", "")
+            if cleaned.lower() in {".nan", ".inf", "-.inf", "+.inf"}:
+                raise ValueError(f"{text!r} is not a finite number")
+            return BareDecimal(cleaned)
+        if tag == _YAML_INT:
+            return int(yaml.SafeLoader(text).construct_yaml_int(node))  # handles 0x, 0o, 1_000
+        return yaml.SafeLoader("").construct_object(node)
+    except (ValueError, ArithmeticError) as exc:
+        raise TextProblem(line, f"{text!r} cannot be read: {exc}") from None
 
 
-def _compose(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
+def _compose(node: yaml.Node, loc: Loc, lines: dict[Loc, int],
+             duplicates: list[tuple[Loc, int, int]]) -> Any:
     lines.setdefault(loc, node.start_mark.line + 1)
+    if node.tag not in _PLAIN_TAGS:
+        raise TextProblem(node.start_mark.line + 1,
+                          f"the YAML tag {node.tag} is not allowed in a plan file")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _compose(key_node, (), {})
+            key = _compose(key_node, (), {}, [])
             child = (*loc, str(key))
-            lines[child] = key_node.start_mark.line + 1
-            out[str(key)] = _compose(value_node, child, lines)
+            line = key_node.start_mark.line + 1
+            if str(key) in out:
+                duplicates.append((child, line, lines[child]))
+            lines[child] = line
+            out[str(key)] = _compose(value_node, child, lines, duplicates)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             child = (*loc, index)
             lines[child] = item.start_mark.line + 1
-            items.append(_compose(item, child, lines))
+            items.append(_compose(item, child, lines, duplicates))
         return items
     assert isinstance(node, yaml.ScalarNode)
     return _yaml_scalar(node)
 
 
 def _parse_yaml(text: str) -> _Document:
+    check_yaml_shape(text)
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     lines: dict[Loc, int] = {}
-    data = {} if node is None else _compose(node, (), lines)
-    return _Document(data, lines)
+    duplicates: list[tuple[Loc, int, int]] = []
+    data = {} if node is None else _compose(node, (), lines, duplicates)
+    return _Document(data, lines, duplicates)
+
+
+_TOML_AT = re.compile(r"\(at line (\d+), column \d+\)")
 
 
 def _parse_toml(text: str) -> _Document:
-    data = tomllib.loads(text, parse_float=BareDecimal)
+    check_brackets(text)
+    try:
+        data = tomllib.loads(text, parse_float=BareDecimal)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = _TOML_AT.search(message)
+        line = int(found.group(1)) if found else None
+        reason = _TOML_AT.sub("", message).strip()
+        if reason.startswith("Cannot overwrite a value") or reason.startswith("Cannot declare"):
+            reason = "a key or table given twice (the later one would win)"
+        raise TextProblem(line, f"not valid TOML: {reason}") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise TextProblem(None, f"not valid TOML: {exc}") from None
     # tomllib keeps no positions: find top-level keys and [[charges]] headers by text.
     lines: dict[Loc, int] = {}
     charge = -1
@@ -250,37 +288,61 @@ def problems_from_validation(
 def load_plan_text(text: str, *, filename: str = "<plan>", suffix: str = ".yaml") -> Plan:
     """Validate one plan from text. Raises :class:`PlanValidationError` with every problem."""
     try:
-        document = parse_document(text, suffix=suffix)
+        document = parse_document(decode_text(text.encode("utf-8", "surrogatepass")),
+                                  suffix=suffix)
+    except TextProblem as exc:
+        raise PlanValidationError([PlanProblem(filename, exc.line, "", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         raise PlanValidationError(
             [PlanProblem(filename, line, "", f"not valid YAML: {exc.problem}")]
         ) from None
-    except (yaml.YAMLError, tomllib.TOMLDecodeError, ValueError) as exc:
-        raise PlanValidationError([PlanProblem(filename, None, "", f"cannot parse: {exc}")]) from None
+    except (yaml.YAMLError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise PlanValidationError([PlanProblem(filename, None, "", f"cannot parse: {reason}")]) from None
+    except RecursionError:
+        raise PlanValidationError(
+            [PlanProblem(filename, None, "", "nested too deeply to be a plan")]
+        ) from None
+    if not text.strip() or (document.data in ({}, None) and not document.lines):
+        raise PlanValidationError([PlanProblem(
+            filename, 1, "", "the file is empty: a plan is a mapping of keys (id, version, "
+            "currency, charges)")])
     if not isinstance(document.data, dict):
         raise PlanValidationError(
             [PlanProblem(filename, 1, "", "a plan file must be a mapping of keys (id, version, ...)")]
         )
+    duplicates = [
+        PlanProblem(filename, line, format_loc(loc),
+                    f"duplicate key {loc[-1]!r} (first on line {first}; the later one would "
+                    "win)")
+        for loc, line, first in document.duplicates
+    ]
     data = {k: (v.date() if isinstance(v, datetime) else v) for k, v in document.data.items()}
     version = data.get("version")
     if isinstance(version, str):
         with contextlib.suppress(ValueError):
             data["version"] = date.fromisoformat(version)
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as exc:
-        raise PlanValidationError(problems_from_validation(exc, document, filename)) from None
+        problems = duplicates + problems_from_validation(exc, document, filename)
+        raise PlanValidationError(sorted(problems, key=lambda p: (p.line or 0, p.path))) from None
+    if duplicates:
+        raise PlanValidationError(duplicates)
+    return plan
 
 
 def load_plan(path: str | Path) -> Plan:
     """Load and validate one plan file (``.yaml``, ``.yml`` or ``.toml``)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = decode_text(file.read_bytes())
     except OSError as exc:
         raise PlanValidationError([PlanProblem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    except TextProblem as exc:
+        raise PlanValidationError([PlanProblem(str(path), exc.line, "", exc.message)]) from None
     return load_plan_text(text, filename=str(path), suffix=file.suffix)
 
 

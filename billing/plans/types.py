@@ -18,6 +18,7 @@ from billing.errors import MoneyError
 from billing.money import D
 
 __all__ = [
+    "MAX_DIGITS",
     "BareDecimal",
     "Count",
     "DurationText",
@@ -38,6 +39,17 @@ class BareDecimal(Decimal):
 _DECIMAL_TEXT = re.compile(r"^[+-]?(\d[\d_]*)(\.\d+)?$")
 
 
+MAX_DIGITS = 40
+"""Most digits a number of a plan file may have: a price of 40 digits times any token count stays
+exact in money's 60-digit context, and no real price needs more."""
+
+
+def _check_digits(text: str) -> None:
+    digits = sum(c.isdigit() for c in text)
+    if digits > MAX_DIGITS:
+        raise ValueError(f"a number with {digits:,} digits (at most {MAX_DIGITS})")
+
+
 def _to_decimal(value: Any, *, what: str) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"{what} must be a number, not {str(value).lower()}")
@@ -47,10 +59,18 @@ def _to_decimal(value: Any, *, what: str) -> Decimal:
         )
     if isinstance(value, str):
         text = value.strip()
+        _check_digits(text)
         if not _DECIMAL_TEXT.match(text):
             raise ValueError(f"{value!r} is not a decimal {what} (write it like \"4.50\")")
         return D(text)
     if isinstance(value, int | Decimal):
+        if isinstance(value, int) and abs(value) >= 10**MAX_DIGITS:
+            raise ValueError(f"a number with more than {MAX_DIGITS} digits")
+        if isinstance(value, Decimal):
+            _check_digits("".join(map(str, value.as_tuple().digits)))
+            if value.is_finite() and value and abs(value.adjusted()) > MAX_DIGITS:
+                raise ValueError(f"{value} is out of range (at most {MAX_DIGITS} digits either "
+                                 "side of the decimal point)")
         try:
             return D(value)
         except MoneyError as exc:
@@ -79,6 +99,7 @@ def _count(value: Any) -> int:
         raise ValueError(f"must be a whole number, got {value!r}")
     if isinstance(value, str):
         text = value.strip().replace("_", "")
+        _check_digits(text)
         if not text.isdigit():
             raise ValueError(f"{value!r} is not a whole number")
         return int(text)
