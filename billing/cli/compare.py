@@ -243,13 +243,6 @@ def compare_command(
         hit_rate = _cache_hit_rate(cache_hit_rate)
         catalog = load_catalog(plans)
         book = CostBook.load(costs) if costs is not None else CostBook.default()
-        problems = input_problems(spec)  # every missing option at once, --fx included
-        for currency in sorted({p.currency for p in catalog} - {book.currency} - set(rates)):
-            problems.append(f"plans are priced in {currency} and the report in {book.currency}: "
-                            f"give the rate with --fx {currency}=RATE (1 {currency} = RATE "
-                            f"{book.currency})")
-        if problems:
-            raise trace_error(spec, problems)
         notes = [seats_note]
         notes += [f"1 {c} = {r} {book.currency} (--fx)" for c, r in rates.items()]
         notes.append(f"supplier cost from {costs if costs else 'the bundled genai-prices data'}")
@@ -257,6 +250,15 @@ def compare_command(
             if engine != "spark":
                 raise _InputError("--spark-master needs --engine spark")
             spark_session(spark_master)  # the active session that engine 'spark' uses
+        problems = input_problems(spec)  # every missing option at once, --fx included
+        for currency in sorted({p.currency for p in catalog} - {book.currency} - set(rates)):
+            ids = [p.id for p in catalog if p.currency == currency]
+            more = f" (and {len(ids) - 1} more)" if len(ids) > 1 else ""
+            problems.append(f"plan {ids[0]!r}{more} is priced in {currency} and the report in "
+                            f"{book.currency}: give the rate, e.g. --fx {currency}=1.08 "
+                            f"(1 {currency} = 1.08 {book.currency})")
+        if problems:
+            raise trace_error(spec, problems)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=errors, transient=True,
                       disable=quiet) as progress:
