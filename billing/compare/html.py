@@ -340,7 +340,8 @@ GLOSSARY: dict[str, str] = {
     "top 1% cost": "share of the supplier cost spent on the costliest 1% of customers (at "
                    "least one): how concentrated cost is",
     "rev/cost per 1M": "revenue and supplier cost per million tokens of the trace",
-    "breakage": "what customers paid for credits that expired unused (credits plans)",
+    "breakage": "what customers paid for credits that expired unused in the trace (credits "
+                "plans; with --full-periods also the paid credits left at its end)",
     "baseload util.": "covered / reserved: weighted tokens used within the baseload / weighted "
                       "tokens reserved, over every customer and hour (capacity plans)",
     "HHI": "Herfindahl-Hirschman index of supplier cost by provider: the sum of each "

@@ -142,7 +142,9 @@ def test_wide_tables_scroll_without_clipping_labels(tmp_path: Path, chromium: st
 def test_every_column_has_a_glossary_entry(tmp_path: Path) -> None:
     page = _report(tmp_path).read_text(encoding="utf-8")
     glossary = page.split('id="glossary"', 1)[1]
-    terms = {html.unescape(t) for t in re.findall(r"<dt>(.*?)</dt>", glossary)}
+    entries = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", glossary))
+    terms = {html.unescape(t) for t in entries}
+    assert all(len(text) > 10 for text in entries.values())  # each says what it is
     headers = set()
     for table in re.findall(r"<thead>(.*?)</thead>", page):
         headers |= {html.unescape(re.sub(r"<[^>]+>", "", h))
