@@ -6,6 +6,10 @@ sub-path they concern, so a file's error reads
 ``plans/x.yaml:31 charges[2].tiers.tiers[3].up_to: must be greater than ...``. Sub-paths given
 to :func:`_problem` count list positions from 0 (as Python does); the loader shows them counting
 from 1, as the user does, so a message's own text names positions from 1 as well.
+
+The module is longer than most (one model per charge kind and block, each field with the
+description docs/plan-language.md is generated from, and the plan-wide rules); kept in one piece
+so the language reads in one place.
 """
 
 from __future__ import annotations
@@ -139,7 +143,9 @@ class DiscountTable(_Spec):
     """Tiers applied to an amount of money (list-price value), graduated or volume."""
 
     mode: Literal["graduated", "volume"] = Field(description="How the tiers apply (required).")
-    tiers: list[DiscountTier]
+    tiers: list[DiscountTier] = Field(
+        description="Tiers in increasing order of up_to; the last one unbounded (up_to: null)."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> DiscountTable:
@@ -153,21 +159,28 @@ class DiscountTable(_Spec):
 class FlatCharge(_Spec):
     """A recurring fee, prorated by the day on partial periods."""
 
-    kind: Literal["flat"]
-    name: str = Field(description="Shown on the invoice line.")
+    kind: Literal["flat"] = Field(description="A recurring fee per billing period.")
+    name: str = Field(description="Shown on the invoice lines of this charge; unique within the plan.")
     price: Price = Field(description="Fee per billing period.")
     timing: Timing = Field(default="in_advance", description="Billed at period start or end.")
-    proration: Literal["daily", "none"] = Field(default="daily")
+    proration: Literal["daily", "none"] = Field(
+        default="daily",
+        description="daily: a partial period pays its share of days; none: the whole fee.",
+    )
 
 
 class SeatsCharge(_Spec):
     """A price per seat per period; seats added or removed mid-period are prorated by the day."""
 
-    kind: Literal["seats"]
-    name: str
+    kind: Literal["seats"] = Field(description="A price per seat per billing period.")
+    name: str = Field(description="Shown on the invoice lines of this charge; unique within the plan.")
     price: Price = Field(description="Price of one seat for a whole period.")
-    timing: Timing = "in_advance"
-    proration: Literal["daily", "none"] = "daily"
+    timing: Timing = Field(default="in_advance", description="Billed at period start or end.")
+    proration: Literal["daily", "none"] = Field(
+        default="daily",
+        description="daily: seats added or removed mid-period pay their share of days; none: "
+        "the count at the period start, for the whole period.",
+    )
 
 
 class Meter(_Spec):
@@ -209,28 +222,39 @@ class Included(_Spec):
 class PerUnitSpec(_Spec):
     """A single unit price."""
 
-    unit_price: Price
+    unit_price: Price = Field(description="Price of `per` units.")
     per: Count = Field(default=1, gt=0, description="Units per priced unit, e.g. 1_000_000.")
 
 
 class PackageSpec(_Spec):
     """Units sold in packages of ``size``; a partial package rounds up or down."""
 
-    size: Count = Field(gt=0)
-    price: Price
-    round: Literal["up", "down"] = "up"
+    size: Count = Field(gt=0, description="Units in one package.")
+    price: Price = Field(description="Price of one package.")
+    round: Literal["up", "down"] = Field(
+        default="up", description="up: a started package is billed whole; down: only full ones."
+    )
 
 
 class UsageCharge(_Spec):
     """A metered quantity priced per unit, by graduated or volume tiers, or by package."""
 
-    kind: Literal["usage"]
-    name: str
-    meter: Meter
-    included: Included | None = None
-    per_unit: PerUnitSpec | None = None
-    tiers: TierTable | None = None
-    package: PackageSpec | None = None
+    kind: Literal["usage"] = Field(
+        description="A metered quantity (tokens or requests) priced per unit, by tiers or by "
+        "package."
+    )
+    name: str = Field(description="Shown on the invoice lines of this charge; unique within the plan.")
+    meter: Meter = Field(description="What is counted: token classes (of some models) or requests.")
+    included: Included | None = Field(
+        default=None, description="Units included before anything is billed (per period or seat)."
+    )
+    per_unit: PerUnitSpec | None = Field(
+        default=None, description="One unit price (give exactly one of per_unit, tiers, package)."
+    )
+    tiers: TierTable | None = Field(default=None, description="Graduated or volume tiers.")
+    package: PackageSpec | None = Field(
+        default=None, description="Units sold in packages of a fixed size."
+    )
     stacks: bool = Field(
         default=False,
         description="true: this charge bills tokens an earlier charge also bills, on purpose "
@@ -297,10 +321,15 @@ class RateCardCharge(_Spec):
     """List prices per model x token class, or cost-plus over the supplier cost book, or list
     prices for some models and cost plus for the rest (``rates`` with a ``fallback``)."""
 
-    kind: Literal["rate_card"]
-    name: str
+    kind: Literal["rate_card"] = Field(
+        description="Prices per model and token class: list prices, cost plus, or both."
+    )
+    name: str = Field(description="Shown on the invoice lines of this charge; unique within the plan.")
     rates: list[Rate] | None = Field(default=None, description="First matching rate wins.")
-    cost_plus: CostPlus | None = None
+    cost_plus: CostPlus | None = Field(
+        default=None,
+        description="Price every model at the supplier's cost plus a markup (instead of `rates`).",
+    )
     fallback: RateFallback | None = Field(
         default=None,
         description="With `rates`: how models no rate matches are priced (without it, such a "
@@ -359,7 +388,7 @@ class RateCardCharge(_Spec):
 class CreditGrantSpec(_Spec):
     """Credits granted for free (promotional) or as part of the fee."""
 
-    name: str
+    name: str = Field(description="Names the grant in the invoice's credit balances.")
     amount: Number = Field(gt=0, description="Credits granted each time.")
     every: Literal["period", "month", "once"] = Field(
         default="period", description="Granted at the start of every period, or once."
@@ -374,30 +403,39 @@ class CreditGrantSpec(_Spec):
 class CreditPack(_Spec):
     """A pack of credits customers buy."""
 
-    name: str
+    name: str = Field(description="What subscriptions and auto_topup call the pack.")
     amount: Number = Field(gt=0, description="Credits in the pack.")
-    price: Price
+    price: Price = Field(description="Price of one pack, billed when it is bought.")
     expires_after: DurationText | None = Field(default=None, description="e.g. P12M.")
-    priority: int = 2
+    priority: int = Field(default=2, description="Lower numbers burn first.")
 
 
 class AutoTopup(_Spec):
     """Buy packs automatically when the balance would go below a threshold."""
 
     pack: str = Field(description="Name of one of the charge's packs.")
-    when_balance_below: Number = Field(default=Decimal(0), ge=0)
+    when_balance_below: Number = Field(
+        default=Decimal(0), ge=0,
+        description="A pack is bought when usage would take the balance below this many credits.",
+    )
 
 
 class CreditsCharge(_Spec):
     """Prepaid credits: grants, packs, auto top-up, expiry, burn order, overage."""
 
-    kind: Literal["credits"]
-    name: str
+    kind: Literal["credits"] = Field(
+        description="Prepaid credits that rate cards with `paid_with: credits` burn."
+    )
+    name: str = Field(description="Shown on the invoice lines of this charge; unique within the plan.")
     unit: str = Field(default="credit", description="Name of the credit unit.")
     unit_value: Number = Field(gt=0, description="Currency per credit, e.g. 0.01.")
-    grants: list[CreditGrantSpec] = []
-    packs: list[CreditPack] = []
-    auto_topup: AutoTopup | None = None
+    grants: list[CreditGrantSpec] = Field(
+        default_factory=list, description="Credits given (free, or included in a fee)."
+    )
+    packs: list[CreditPack] = Field(default_factory=list, description="Packs customers buy.")
+    auto_topup: AutoTopup | None = Field(
+        default=None, description="Buy a pack automatically when the balance runs low."
+    )
     overage: Literal["block", "bill"] = Field(
         default="bill", description="block: usage beyond credits is refused; bill: billed."
     )
@@ -421,23 +459,33 @@ class CreditsCharge(_Spec):
 class CommitmentCharge(_Spec):
     """Minimum spend per period, billed as a true-up line."""
 
-    kind: Literal["commitment"]
-    name: str
-    minimum: Price
+    kind: Literal["commitment"] = Field(
+        description="A minimum spend per period: a true-up line bills what usage falls short."
+    )
+    name: str = Field(description="Shown on the invoice lines of this charge; unique within the plan.")
+    minimum: Price = Field(
+        description="Minimum metered spend per period (prorated on a partial period)."
+    )
 
 
 class CapCharge(_Spec):
     """Maximum spend per period: usage beyond it is shown, then discounted to the cap."""
 
-    kind: Literal["cap"]
-    name: str
-    maximum: Price
+    kind: Literal["cap"] = Field(
+        description="A maximum spend per period: usage beyond it is discounted to the cap."
+    )
+    name: str = Field(description="Shown on the invoice lines of this charge; unique within the plan.")
+    maximum: Price = Field(
+        description="Maximum metered spend per period (prorated on a partial period)."
+    )
 
 
 class CapacityMeter(_Spec):
     """Weighted tokens counted against the reservation."""
 
-    tokens: list[TokenClassName] = Field(min_length=1)
+    tokens: list[TokenClassName] = Field(
+        min_length=1, description="Token classes counted against the reservation."
+    )
     weights: dict[TokenClassName, Number] = Field(
         default_factory=dict, description="Weight per token class (default 1)."
     )
@@ -446,9 +494,9 @@ class CapacityMeter(_Spec):
 class Baseload(_Spec):
     """The reservation: weighted tokens per bucket, paid whether used or not."""
 
-    per_bucket: Count = Field(gt=0)
-    price_per_mtok: Price
-    timing: Timing = "in_advance"
+    per_bucket: Count = Field(gt=0, description="Weighted tokens reserved in every bucket.")
+    price_per_mtok: Price = Field(description="Price per 1M reserved weighted tokens.")
+    timing: Timing = Field(default="in_advance", description="Billed at period start or end.")
 
 
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -472,10 +520,14 @@ def parse_hours(text: str) -> tuple[time, time]:
 class TouRule(_Spec):
     """A time-of-use price: on these weekdays, in this local hour range; or the default."""
 
-    days: list[Weekday] | None = None
+    days: list[Weekday] | None = Field(
+        default=None, description="Weekdays the rule applies on (mon ... sun); all if omitted."
+    )
     hours: str | None = Field(default=None, description='Local hour range, e.g. "09:00-18:00".')
-    default: bool = False
-    price_per_mtok: Price
+    default: bool = Field(
+        default=False, description="true: the price of every hour no other rule covers."
+    )
+    price_per_mtok: Price = Field(description="Spot price per 1M weighted tokens.")
 
     @field_validator("hours")
     @classmethod
@@ -497,7 +549,9 @@ class Spot(_Spec):
     """Spot prices for usage above the reservation: a schedule or a price series file."""
 
     timezone: str = Field(default="UTC", description="IANA time zone the schedule is read in.")
-    schedule: list[TouRule] | None = None
+    schedule: list[TouRule] | None = Field(
+        default=None, description="Time-of-use rules; the first that matches an hour prices it."
+    )
     price_series: str | None = Field(
         default=None, description="CSV with hour_start, price_per_mtok (relative to the plan)."
     )
@@ -533,12 +587,14 @@ class Spot(_Spec):
 class CapacityCharge(_Spec):
     """Spot/baseload: a reserved rate per bucket, usage above it at the bucket's spot price."""
 
-    kind: Literal["capacity"]
-    name: str
-    meter: CapacityMeter
+    kind: Literal["capacity"] = Field(
+        description="Reserved throughput per hour (baseload), usage above it at spot prices."
+    )
+    name: str = Field(description="Shown on the invoice lines of this charge; unique within the plan.")
+    meter: CapacityMeter = Field(description="Weighted tokens counted against the reservation.")
     bucket: Literal["hour"] = Field(default="hour", description="Time bucket (UTC hours).")
-    baseload: Baseload
-    spot: Spot
+    baseload: Baseload = Field(description="The reservation, paid whether used or not.")
+    spot: Spot = Field(description="Prices of usage above the reservation.")
     stacks: bool = Field(
         default=False,
         description="true: this charge bills tokens an earlier charge also bills, on purpose "
@@ -622,17 +678,22 @@ class Plan(_Spec):
 
     id: str = Field(description="Stable identifier, lowercase: e.g. team-seats.")
     name: str | None = Field(default=None, description="Display name.")
-    description: str | None = None
+    description: str | None = Field(default=None, description="Free text for people.")
     version: date = Field(description="Effective-from date of this version.")
     currency: str = Field(description="ISO 4217 currency code.")
-    interval: Literal["day", "week", "month", "quarter", "year"] = "month"
+    interval: Literal["day", "week", "month", "quarter", "year"] = Field(
+        default="month", description="Length of a billing period."
+    )
     rounding: Rounding = Field(
         default=Rounding.HALF_UP, description="How each invoice line is rounded to minor units."
     )
     grades: dict[str, list[str]] = Field(
         default_factory=dict, description="Model grades (e.g. premium, commodity) by glob."
     )
-    charges: list[Charge] = Field(min_length=1)
+    charges: list[Charge] = Field(
+        min_length=1, description="What the plan bills, in invoice order (commitment and cap "
+        "apply last, to the metered spend)."
+    )
 
     @field_validator("id")
     @classmethod
