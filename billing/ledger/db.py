@@ -65,12 +65,16 @@ class Database:
     def read(self) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def lock_customer(self, cur: Cursor, customer_id: str) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def lock_customer(self, cur: Cursor, customer_id: str) -> tuple[str | None, str]:
+        """Serialize decisions about one customer until the transaction ends; returns the
+        customer's spending limit (decimal text, or None) and the configuration's version
+        (read in the same round trip)."""
+        raise NotImplementedError  # pragma: no cover
 
-    def lock_config(self, cur: Cursor, *, exclusive: bool) -> None:  # pragma: no cover
+    def lock_config(self, cur: Cursor, *, exclusive: bool) -> str:  # pragma: no cover
         """Writers read the catalog and subscriptions under a shared lock, and changing them
-        takes it exclusively, so no write uses a configuration that is being replaced."""
+        takes it exclusively, so no write uses a configuration that is being replaced.
+        Returns the configuration's version."""
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover - interface
@@ -104,6 +108,7 @@ class SqliteDatabase(Database):
             if str(mode).lower() != "wal":  # pragma: no cover - a file system without WAL
                 raise LedgerError(f"ledger {redact(url)}: SQLite refused WAL mode ({mode})")
         con.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        con.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages per connection
         if path:
             self._file_lock = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
         con.execute("PRAGMA foreign_keys = ON")
@@ -140,11 +145,16 @@ class SqliteDatabase(Database):
                 self._con.rollback()
                 cur.close()
 
-    def lock_customer(self, cur: Cursor, customer_id: str) -> None:
-        pass  # BEGIN IMMEDIATE already holds the database's single write lock
+    def lock_customer(self, cur: Cursor, customer_id: str) -> tuple[str | None, str]:
+        # BEGIN IMMEDIATE already holds the database's single write lock.
+        cur.execute("SELECT (SELECT spend_limit FROM customers WHERE customer_id = ?), "
+                    "(SELECT value FROM meta WHERE key = 'config_version')", (customer_id,))
+        row = cur.fetchone()
+        return row[0], str(row[1])
 
-    def lock_config(self, cur: Cursor, *, exclusive: bool) -> None:
-        pass  # likewise
+    def lock_config(self, cur: Cursor, *, exclusive: bool) -> str:
+        cur.execute("SELECT value FROM meta WHERE key = 'config_version'")  # likewise
+        return str(cur.fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -211,17 +221,20 @@ class PostgresDatabase(Database):
         with self._pool.connection() as con, con.transaction(), con.cursor() as cur:
             yield _PgCursor(cur)
 
-    def lock_customer(self, cur: Cursor, customer_id: str) -> None:
-        cur.execute("INSERT INTO customers (customer_id) VALUES (?) ON CONFLICT DO NOTHING",
-                    (customer_id,))
-        cur.execute("SELECT customer_id FROM customers WHERE customer_id = ? FOR UPDATE",
-                    (customer_id,))
-        cur.fetchone()
+    def lock_customer(self, cur: Cursor, customer_id: str) -> tuple[str | None, str]:
+        # One round trip: the upsert creates the row if needed and locks it (DO UPDATE takes
+        # the row lock, held to the end of the transaction), and returns the limit and the
+        # configuration's version.
+        cur.execute("INSERT INTO customers (customer_id) VALUES (?) ON CONFLICT (customer_id) "
+                    "DO UPDATE SET customer_id = excluded.customer_id RETURNING spend_limit, "
+                    "(SELECT value FROM meta WHERE key = 'config_version')", (customer_id,))
+        row = cur.fetchone()
+        return row[0], str(row[1])
 
-    def lock_config(self, cur: Cursor, *, exclusive: bool) -> None:
+    def lock_config(self, cur: Cursor, *, exclusive: bool) -> str:
         mode = "UPDATE" if exclusive else "SHARE"
         cur.execute(f"SELECT value FROM meta WHERE key = 'config_version' FOR {mode}")
-        cur.fetchone()
+        return str(cur.fetchone()[0])
 
     def close(self) -> None:
         self._pool.close()

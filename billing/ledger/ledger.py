@@ -67,6 +67,8 @@ _CHUNK = 1_000
 _PROMPT_CLASSES = ("input", "cached_input", "cache_write")
 _EVENT_COLUMNS = ("id, customer_id, ts_us, model, input, cached_input, cache_write, output, "
                   "requests, session_id, properties")
+_EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
+                "bigint", "text", "text")
 _SUM_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests", "events")
 
 
@@ -330,9 +332,10 @@ class Ledger:
                 _sum_into(hourly, (customer, int(row[2]) // _HOUR_US), row)
             self._upsert_hourly(cur, hourly)
 
-    def _cfg(self, cur: Cursor) -> _Config:
-        cur.execute("SELECT value FROM meta WHERE key = 'config_version'")
-        version = str(cur.fetchone()[0])
+    def _cfg(self, cur: Cursor, version: str | None = None) -> _Config:
+        if version is None:
+            cur.execute("SELECT value FROM meta WHERE key = 'config_version'")
+            version = str(cur.fetchone()[0])
         if self._config is not None and self._config.version == version:
             return self._config
         cur.execute("SELECT body FROM plans ORDER BY plan_id, version")
@@ -378,8 +381,7 @@ class Ledger:
 
         def work(cur: Cursor) -> RecordResult:
             fresh_alerts.clear()
-            self._db.lock_config(cur, exclusive=False)
-            cfg = self._cfg(cur)
+            cfg = self._cfg(cur, self._db.lock_config(cur, exclusive=False))
             result, new = self._insert_events(cur, cfg, batch)
             if new and cfg.rules:
                 now = self.clock.now()
@@ -410,10 +412,8 @@ class Ledger:
         inserted: set[str] = set()
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start:start + _CHUNK]
-            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-            cur.execute(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES {values} "
-                        "ON CONFLICT (id) DO NOTHING RETURNING id",
-                        [v for row in chunk for v in row])
+            _bulk(cur, self._db.kind, "events", _EVENT_COLUMNS, _EVENT_TYPES, chunk,
+                  "ON CONFLICT (id) DO NOTHING RETURNING id")
             inserted.update(r[0] for r in cur.fetchall())
         old = [row for row in rows if row[0] not in inserted]
         for start in range(0, len(old), _CHUNK):
@@ -454,32 +454,30 @@ class Ledger:
             if customer in hourly_customers:
                 _sum_into(hourly, (customer, ts_us // _HOUR_US), row)
         update = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in _SUM_COLUMNS)
-        cur.executemany(
-            "INSERT INTO usage_daily (customer_id, model, band, day, input, cached_input, "
-            "cache_write, output, requests, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            f"ON CONFLICT (customer_id, model, band, day) DO UPDATE SET {update}",
-            [(*k, *v) for k, v in sorted(daily.items())])
+        _bulk(cur, self._db.kind, "usage_daily",
+              "customer_id, model, band, day, " + ", ".join(_SUM_COLUMNS),
+              ("text", "text", *["bigint"] * 8), [(*k, *v) for k, v in sorted(daily.items())],
+              f"ON CONFLICT (customer_id, model, band, day) DO UPDATE SET {update}")
         self._upsert_hourly(cur, hourly)
 
-    @staticmethod
-    def _upsert_hourly(cur: Cursor, hourly: Mapping[tuple[str, int], list[int]]) -> None:
+    def _upsert_hourly(self, cur: Cursor, hourly: Mapping[tuple[str, int], list[int]]) -> None:
         if not hourly:
             return
         update = ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in _SUM_COLUMNS)
-        cur.executemany(
-            "INSERT INTO usage_hourly (customer_id, hour, input, cached_input, cache_write, "
-            "output, requests, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            f"ON CONFLICT (customer_id, hour) DO UPDATE SET {update}",
-            [(*k, *v) for k, v in sorted(hourly.items())])
+        _bulk(cur, self._db.kind, "usage_hourly", "customer_id, hour, " + ", ".join(_SUM_COLUMNS),
+              ("text", *["bigint"] * 7), [(*k, *v) for k, v in sorted(hourly.items())],
+              f"ON CONFLICT (customer_id, hour) DO UPDATE SET {update}")
 
     # --- reading usage -------------------------------------------------------------------------
 
-    def _usage(self, cur: Cursor, customer_id: str) -> CustomerUsage:
+    def _usage(self, cur: Cursor, customer_id: str, *, hourly: bool = True) -> CustomerUsage:
         usage = CustomerUsage(customer_id)
         cur.execute("SELECT model, band, day, input, cached_input, cache_write, output, "
                     "requests, events FROM usage_daily WHERE customer_id = ?", (customer_id,))
         for model, band, day, *counts in cur.fetchall():
             usage.daily[(model, int(band), int(day))] = Counts(*map(int, counts))
+        if not hourly:
+            return usage
         cur.execute("SELECT hour, input, cached_input, cache_write, output, requests, events "
                     "FROM usage_hourly WHERE customer_id = ?", (customer_id,))
         for hour, *counts in cur.fetchall():
@@ -662,19 +660,25 @@ class Ledger:
         now_us = _micros(moment)
 
         def work(cur: Cursor) -> Hold | Denial:
-            self._db.lock_config(cur, exclusive=False)
-            self._db.lock_customer(cur, customer_id)
-            found = self._find_hold(cur, request_id)
+            # Authorize writes no usage: it needs no lock on the configuration, only the
+            # customer's (a configuration change racing it is ordered before or after it).
+            limit_text, version = self._db.lock_customer(cur, customer_id)
+            cfg = self._cfg(cur, version)
+            spend_limit = None if limit_text is None else Decimal(limit_text)
+            cur.execute(f"SELECT {self._HOLD_COLUMNS}, usage, settled_amount FROM holds "
+                        "WHERE request_id = ? OR (customer_id = ? AND state = 'open' AND "
+                        "expires_us > ?)", (request_id, customer_id, now_us))
+            rows = [tuple(r) for r in cur.fetchall()]
+            found = next((r for r in rows if r[0] == request_id), None)
             if found is not None:
                 if found[1] != customer_id:
                     raise LedgerError(f"request id {request_id!r} is already a hold of "
                                       "another customer")
                 return self._hold(self._expired(found, now_us)[:11])
-            cfg = self._cfg(cur)
-            cur.execute("UPDATE holds SET state = 'expired' WHERE customer_id = ? AND "
-                        "state = 'open' AND expires_us <= ?", (customer_id, now_us))
-            holds = self._open_holds(cur, customer_id, now_us)
-            usage = self._usage(cur, customer_id)
+            # Open holds at their worst case (model, prompt class, prompt, output, instant);
+            # holds past their expiry are ignored (marked expired by expire_holds or a settle).
+            holds = [(r[0], r[2], r[3], r[4], r[5], r[8], r[6]) for r in rows]
+            usage = self._usage(cur, customer_id, hourly=customer_id in cfg.hourly_customers)
             try:
                 sub, _period, before = self._rate_at(
                     cfg, self._hold_usage(usage, (h[1:6] for h in holds)), moment)
@@ -682,7 +686,6 @@ class Ledger:
                 return Denial(request_id, customer_id, "no subscription", ZERO, ZERO, "",
                               str(exc))
             plan = cfg.raters.for_subscription(sub, _period).plan
-            spend_limit = self._spend_limit(cur, customer_id)
             worst: tuple[Decimal, str, RatingResult] | None = None
             rater = cfg.raters.for_subscription(sub, _period)
             best = _worst_prompt_class(rater, model) if max_input_tokens else "input"
@@ -770,8 +773,8 @@ class Ledger:
             if owner is None:
                 raise LedgerError(f"no hold {hold_id!r}")
             customer_id = owner[0]
-            self._db.lock_config(cur, exclusive=False)
-            self._db.lock_customer(cur, customer_id)
+            cfg = self._cfg(cur, self._db.lock_config(cur, exclusive=False))
+            limit_text, _version = self._db.lock_customer(cur, customer_id)
             row = self._find_hold(cur, hold_id)
             assert row is not None
             state, stored_usage, settled = row[10], row[11], row[12]
@@ -791,7 +794,6 @@ class Ledger:
                     f"hold {hold_id!r}: usage ({prompt} prompt, {counts['output_tokens']} "
                     f"output tokens) exceeds what was authorized ({row[4]} prompt, {row[5]} "
                     "output); authorize the real maximum, or release the hold")
-            cfg = self._cfg(cur)
             event = UsageEvent(hold_id, customer_id, _instant(int(row[8])), row[2],
                                input_tokens=counts["input_tokens"],
                                cached_input_tokens=counts["cached_input_tokens"],
@@ -808,7 +810,7 @@ class Ledger:
                 _add_event(trial, event, self._thresholds)
                 over = lim.crossed(plan, sub, self._rate_at(cfg, base, moment)[2],
                                    self._rate_at(cfg, trial, moment)[2], moment.date(),
-                                   self._spend_limit(cur, customer_id))
+                                   None if limit_text is None else Decimal(limit_text))
                 if over is not None:
                     cur.execute("UPDATE holds SET state = 'expired' WHERE request_id = ?",
                                 (hold_id,))
@@ -951,6 +953,26 @@ def _alert_basis(plan: Plan, sub: Subscription, result: RatingResult,
             granted = sum((b.granted for b in result.invoice.credits), ZERO) * charge.unit_value
             return "credits", burned, granted
     return None
+
+
+def _bulk(cur: Cursor, kind: str, table: str, columns: str, types: Sequence[str],
+          rows: Sequence[Sequence[Any]], tail: str) -> None:
+    """``INSERT INTO table (columns) <rows> tail`` in one statement: PostgreSQL takes one
+    array per column (``unnest``: one round trip, whatever the number of rows); SQLite a
+    multi-row VALUES list (rows of one batch are at most ``_CHUNK``)."""
+    if not rows:
+        return
+    if kind == "postgresql":
+        arrays = ", ".join(f"?::{t}[]" for t in types)
+        cur.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) {tail}",
+                    [list(column) for column in zip(*rows, strict=True)])
+        return
+    marks = "(" + ", ".join(["?"] * len(types)) + ")"
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start:start + _CHUNK]
+        cur.execute(f"INSERT INTO {table} ({columns}) VALUES "
+                    f"{', '.join([marks] * len(chunk))} {tail}",
+                    [v for row in chunk for v in row])
 
 
 def _worst_prompt_class(rater: Any, model: str) -> str | None:
