@@ -24,7 +24,6 @@ import typer
 import typer.main
 
 from billing.errors import BillingError
-from billing.money import exact_context
 
 __all__ = ["app", "main", "run", "version"]
 
@@ -163,8 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         command = _polish(typer.main.get_command(app))
-        with exact_context():  # every command computes in money's context, not the caller's
-            result = command.main(args=args, prog_name="billing", standalone_mode=False)
+        result = command.main(args=args, prog_name="billing", standalone_mode=False)
     except SystemExit as exc:  # raised by typer.Exit inside standalone_mode=False
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
