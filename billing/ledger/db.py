@@ -109,6 +109,7 @@ class SqliteDatabase(Database):
                 raise LedgerError(f"ledger {redact(url)}: SQLite refused WAL mode ({mode})")
         con.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         con.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages per connection
+        con.execute("PRAGMA mmap_size = 1073741824")  # read pages in place, shared by processes
         if path:
             self._file_lock = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
         con.execute("PRAGMA foreign_keys = ON")

@@ -24,6 +24,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -378,11 +379,16 @@ class Ledger:
         if not batch:
             return RecordResult()
         fresh_alerts: list[Alert] = []
+        # The Python work (rows, dedupe within the batch, sums) is done before the write lock
+        # is taken, so other writers' transactions run meanwhile.
+        config = self._config
+        prepared = _prepare(batch, self._thresholds,
+                            config.hourly_customers if config is not None else None)
 
         def work(cur: Cursor) -> RecordResult:
             fresh_alerts.clear()
             cfg = self._cfg(cur, self._db.lock_config(cur, exclusive=False))
-            result, new = self._insert_events(cur, cfg, batch)
+            result, new = self._insert_events(cur, cfg, batch, prepared)
             if new and cfg.rules:
                 now = self.clock.now()
                 for customer in sorted({e.customer_id for e in new}):
@@ -393,22 +399,14 @@ class Ledger:
         self._notify(fresh_alerts)
         return result
 
-    def _insert_events(self, cur: Cursor, cfg: _Config, batch: Sequence[UsageEvent]
+    def _insert_events(self, cur: Cursor, cfg: _Config, batch: Sequence[UsageEvent],
+                       prepared: _Prepared | None = None
                        ) -> tuple[RecordResult, list[UsageEvent]]:
-        first: dict[str, tuple[Any, ...]] = {}
-        duplicates = conflicts = 0
-        conflict_ids: list[str] = []
-        for event in batch:
-            row = _event_row(event)
-            seen = first.get(event.id)
-            if seen is None:
-                first[event.id] = row
-            elif seen == row:
-                duplicates += 1
-            else:
-                conflicts += 1
-                conflict_ids.append(event.id)
-        rows = [first[key] for key in sorted(first)]
+        if prepared is None:
+            prepared = _prepare(batch, self._thresholds, cfg.hourly_customers)
+        rows = prepared.rows
+        duplicates, conflicts = prepared.duplicates, prepared.conflicts
+        conflict_ids = list(prepared.conflict_ids)
         inserted: set[str] = set()
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start:start + _CHUNK]
@@ -428,31 +426,25 @@ class Ledger:
                 else:
                     conflicts += 1
                     conflict_ids.append(row[0])
-        new_rows = [row for row in rows if row[0] in inserted]
-        self._add_usage(cur, cfg, new_rows)
+        if old or prepared.hourly_customers != cfg.hourly_customers:
+            new_rows = [row for row in rows if row[0] in inserted]
+            prepared = _prepare_sums(prepared, new_rows, self._thresholds,
+                                     cfg.hourly_customers)
+        self._add_usage(cur, prepared.daily, prepared.hourly)
         # An id twice in the batch: only its first copy is new.
         unique: dict[str, UsageEvent] = {}
         for event in batch:
             if event.id in inserted:
                 unique.setdefault(event.id, event)
-        return (RecordResult(len(new_rows), duplicates, conflicts, tuple(conflict_ids)),
+        return (RecordResult(len(inserted), duplicates, conflicts, tuple(conflict_ids)),
                 list(unique.values()))
 
-    def _add_usage(self, cur: Cursor, cfg: _Config, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Add event rows (as stored) to the daily rows, and to the hourly rows of the
-        customers on a capacity plan."""
-        if not rows:
+    def _add_usage(self, cur: Cursor, daily: Mapping[tuple[Any, ...], list[int]],
+                   hourly: Mapping[tuple[str, int], list[int]]) -> None:
+        """Add summed event rows to the daily rows, and to the hourly rows of the customers
+        on a capacity plan."""
+        if not daily:
             return
-        thresholds = self._thresholds
-        hourly_customers = cfg.hourly_customers
-        daily: dict[tuple[Any, ...], list[int]] = {}
-        hourly: dict[tuple[str, int], list[int]] = {}
-        for row in rows:
-            customer, ts_us, model = row[1], row[2], row[3]
-            band = band_of(row[4] + row[5] + row[6], row[8], thresholds) if thresholds else 0
-            _sum_into(daily, (customer, model, band, ts_us // _DAY_US), row)
-            if customer in hourly_customers:
-                _sum_into(hourly, (customer, ts_us // _HOUR_US), row)
         update = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in _SUM_COLUMNS)
         _bulk(cur, self._db.kind, "usage_daily",
               "customer_id, model, band, day, " + ", ".join(_SUM_COLUMNS),
@@ -994,6 +986,56 @@ def _worst_prompt_class(rater: Any, model: str) -> str | None:
                             | CommitmentCharge | CapCharge):
             return None
     return _PROMPT_CLASSES[max(range(3), key=lambda i: (totals[i], -i))]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch made ready outside the write lock: its unique rows (first copy of each id, in id
+    order), the duplicates and conflicts within it, and the sums of all its rows."""
+
+    rows: list[tuple[Any, ...]]
+    duplicates: int
+    conflicts: int
+    conflict_ids: list[str]
+    hourly_customers: frozenset[str] | None
+    daily: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    hourly: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+
+def _prepare(batch: Sequence[UsageEvent], thresholds: tuple[int, ...],
+             hourly_customers: frozenset[str] | None) -> _Prepared:
+    first: dict[str, tuple[Any, ...]] = {}
+    duplicates = conflicts = 0
+    conflict_ids: list[str] = []
+    for event in batch:
+        row = _event_row(event)
+        seen = first.get(event.id)
+        if seen is None:
+            first[event.id] = row
+        elif seen == row:
+            duplicates += 1
+        else:
+            conflicts += 1
+            conflict_ids.append(event.id)
+    rows = [first[key] for key in sorted(first)]
+    prepared = _Prepared(rows, duplicates, conflicts, conflict_ids, None)
+    if hourly_customers is None:
+        return prepared  # sums once the configuration is known
+    return _prepare_sums(prepared, rows, thresholds, hourly_customers)
+
+
+def _prepare_sums(prepared: _Prepared, rows: Sequence[tuple[Any, ...]],
+                  thresholds: tuple[int, ...], hourly_customers: frozenset[str]) -> _Prepared:
+    daily: dict[tuple[Any, ...], list[int]] = {}
+    hourly: dict[tuple[str, int], list[int]] = {}
+    for row in rows:
+        customer, ts_us, model = row[1], row[2], row[3]
+        band = band_of(row[4] + row[5] + row[6], row[8], thresholds) if thresholds else 0
+        _sum_into(daily, (customer, model, band, ts_us // _DAY_US), row)
+        if customer in hourly_customers:
+            _sum_into(hourly, (customer, ts_us // _HOUR_US), row)
+    return _Prepared(prepared.rows, prepared.duplicates, prepared.conflicts,
+                     prepared.conflict_ids, hourly_customers, daily, hourly)
 
 
 def _sum_into(sums: dict[Any, list[int]], key: Any, row: Sequence[Any]) -> None:
