@@ -203,10 +203,18 @@ def test_compare_is_exact_whatever_the_callers_context(exact_files: dict[str, Pa
     default = compare(catalog, spec, costbook=CostBook.default(), options=options)
     with decimal.localcontext(_narrow()):
         narrow = compare(catalog, spec, costbook=CostBook.default(), options=options)
+        # the report, read in the caller's context too
+        narrow_json, narrow_html = narrow.to_json(), narrow.to_html()
+        narrow_csv = narrow.to_csv(exact_files["dir"] / "narrow.csv").read_text(encoding="utf-8")
+        narrow_margin = narrow.plans[0].margin
     (plan,) = default.plans
     # revenue: the two invoices above, 12345688900.01 + 12345678900.01
     assert plan.revenue == Decimal("24691367800.02")
-    assert narrow.to_json() == default.to_json()
+    assert narrow_margin == plan.revenue - plan.cost == plan.margin
+    assert narrow_json == default.to_json()
+    assert narrow_html == default.to_html()
+    assert narrow_csv == default.to_csv(exact_files["dir"] / "default.csv").read_text(
+        encoding="utf-8")
 
 
 def test_plan_loading_is_exact_whatever_the_callers_context() -> None:

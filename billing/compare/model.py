@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, overload
 
 from billing.compare.whatif import BreakEven, PriceChange
+from billing.money import EXACT
 
 __all__ = [
     "RATIO_PLACES",
@@ -39,7 +40,8 @@ def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
     """``numerator / denominator`` rounded half-even to 6 places; None when the denominator is 0."""
     if not denominator:
         return None
-    return (numerator / denominator).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return EXACT.divide(numerator, denominator).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN,
+                                                          context=EXACT)
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -89,7 +91,7 @@ class _Margin:
 
     @property
     def margin(self) -> Decimal:
-        return self.revenue - self.cost
+        return EXACT.subtract(self.revenue, self.cost)
 
     @property
     def margin_pct(self) -> Decimal | None:
@@ -318,7 +320,7 @@ class PriceChangeFigures:
 
     @property
     def keep_price_margin(self) -> Decimal:
-        return self.keep_price_revenue - self.cost
+        return EXACT.subtract(self.keep_price_revenue, self.cost)
 
     @property
     def keep_price_margin_pct(self) -> Decimal | None:
@@ -326,7 +328,9 @@ class PriceChangeFigures:
 
     @property
     def keep_margin_margin(self) -> Decimal | None:
-        return None if self.keep_margin_revenue is None else self.keep_margin_revenue - self.cost
+        if self.keep_margin_revenue is None:
+            return None
+        return EXACT.subtract(self.keep_margin_revenue, self.cost)
 
     @property
     def keep_margin_margin_pct(self) -> Decimal | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from billing.compare.model import PlanResult, TraceSummary, WhatIf, ratio
 from billing.compare.whatif import BREAK_EVEN_METHOD, MAX_BREAK_EVEN_TOKENS, BreakEven
+from billing.money import EXACT, in_exact_context
 
 __all__ = ["BREAK_EVEN_HEADER", "CSV_HEADER", "PRICE_CHANGE_HEADER", "TABLE_HEADER",
            "ComparisonReport", "money_text", "tokens_text"]
@@ -44,7 +45,7 @@ def money_text(value: Decimal | None, places: int = 2) -> str:
     if value is None:
         return "-"
     quantum = Decimal(1).scaleb(-places)
-    return f"{value.quantize(quantum, rounding=ROUND_HALF_UP):,}"
+    return f"{value.quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT):,}"
 
 
 PRICE_CHANGE_HEADER = ("plan", "cost now", "cost after", "margin now", "keep price: margin",
@@ -137,6 +138,7 @@ class ComparisonReport:
         nobody used and of credit breakage."""
         return max(self.plans, key=lambda p: (p.caveats.margin_without_unused, p.id))
 
+    @in_exact_context
     def best_lines(self) -> list[str]:
         """"Best" in words, each with its caveats (the terminal prints these lines)."""
         lines = []
@@ -242,6 +244,7 @@ class ComparisonReport:
             },
         }
 
+    @in_exact_context
     def as_dict(self) -> dict[str, Any]:
         t = self.trace
         return {
@@ -267,11 +270,13 @@ class ComparisonReport:
             "plans": [self._plan_dict(p) for p in self.plans],
         }
 
+    @in_exact_context
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n"
 
     # --- CSV ------------------------------------------------------------------------------
 
+    @in_exact_context
     def csv_rows(self) -> list[tuple[str, ...]]:
         rows: list[tuple[str, ...]] = []
         for plan in self.plans:
@@ -287,6 +292,7 @@ class ComparisonReport:
                 ))
         return rows
 
+    @in_exact_context
     def to_csv(self, path: str | Path) -> Path:
         """One row per (plan, customer); empty cells where a figure does not apply."""
         out = Path(path)
@@ -299,6 +305,7 @@ class ComparisonReport:
 
     # --- HTML -----------------------------------------------------------------------------
 
+    @in_exact_context
     def to_html(self) -> str:
         from billing.compare.html import render_html
 
@@ -306,6 +313,7 @@ class ComparisonReport:
 
     # --- terminal -------------------------------------------------------------------------
 
+    @in_exact_context
     def table_rows(self) -> Sequence[tuple[str, ...]]:
         best_margin, best_revenue = self.best_by_margin.id, self.best_by_revenue.id
         rows = []
@@ -329,6 +337,7 @@ class ComparisonReport:
             ))
         return rows
 
+    @in_exact_context
     def price_change_rows(self) -> Sequence[tuple[str, ...]]:
         """The supplier price change beside the baseline, one row per plan (empty if none)."""
         rows = []
@@ -346,6 +355,7 @@ class ComparisonReport:
             ))
         return rows
 
+    @in_exact_context
     def break_even_rows(self) -> Sequence[tuple[str, ...]]:
         """Each plan's break-even usage level (empty when not computed)."""
         rows = []
