@@ -21,6 +21,8 @@ from billing.plans.model import (
     RateCardCharge,
     SeatsCharge,
     UsageCharge,
+    describe_overlap,
+    token_overlaps,
 )
 from billing.plans.schema import plan_schema_json
 from billing.plans.types import format_percent
@@ -122,8 +124,22 @@ def summarize(plan: Plan, source: str, console: Console) -> None:
 
 def plan_flags(plan: Plan) -> list[str]:
     """What is valid but worth a second look: a markup of 100% or more (often a percentage
-    written where a fraction was meant)."""
+    written where a fraction was meant), and charges that stack (`stacks: true`): what both
+    bill, or that they stack on nothing."""
     flags: list[str] = []
+    overlaps = token_overlaps(plan.charges)
+    for index, charge in enumerate(plan.charges):
+        if not getattr(charge, "stacks", False):
+            continue
+        mine = [o for o in overlaps if o.later == index]
+        if not mine:
+            flags.append(f"charge {index + 1} {charge.name!r} says `stacks: true` but no earlier "
+                         "charge bills its tokens")
+        for overlap in mine:
+            other = plan.charges[overlap.earlier]
+            flags.append(f"charge {index + 1} {charge.name!r} stacks on charge "
+                         f"{overlap.earlier + 1} {other.name!r}: {describe_overlap(overlap)} "
+                         "are billed by both")
     for charge in plan.charges:
         if isinstance(charge, RateCardCharge):
             markups = [charge.cost_plus] if charge.cost_plus is not None else []

@@ -77,6 +77,10 @@ def _yaml_scalar(node: yaml.ScalarNode) -> Any:
 def _compose(node: yaml.Node, loc: Loc, lines: dict[Loc, int],
              duplicates: list[tuple[Loc, int, int]]) -> Any:
     lines.setdefault(loc, node.start_mark.line + 1)
+    if node.tag == "tag:yaml.org,2002:merge":
+        raise TextProblem(node.start_mark.line + 1,
+                          "YAML merge keys (<<) are not supported in a plan file: write the keys "
+                          "out (an anchor and alias may repeat a whole value)")
     if node.tag not in _PLAIN_TAGS:
         raise TextProblem(node.start_mark.line + 1,
                           f"the YAML tag {node.tag} is not allowed in a plan file")

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Sequence
 from datetime import date, time
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -56,8 +57,11 @@ __all__ = [
     "Tier",
     "TierTable",
     "TokenClassName",
+    "TokenOverlap",
     "TouRule",
     "UsageCharge",
+    "describe_overlap",
+    "token_overlaps",
 ]
 
 TokenClassName = Literal["input", "cached_input", "cache_write", "output"]
@@ -620,38 +624,63 @@ def _token_scope(charge: object) -> tuple[frozenset[str], list[str]] | None:
     return None
 
 
-def _double_billing(charges: list[object]) -> PydanticCustomError | None:
-    """The first charge that bills tokens an earlier charge bills, unless it ``stacks``."""
+class TokenOverlap(NamedTuple):
+    """Two charges that bill the same tokens: positions in the plan (from 0), the token classes
+    both bill, and a model both select ("" when both select every model)."""
+
+    earlier: int
+    later: int
+    classes: tuple[str, ...]
+    model: str
+
+
+def token_overlaps(charges: Sequence[object]) -> list[TokenOverlap]:
+    """Every pair of charges that could bill the same token (a token class both bill, of a
+    model both select), whether or not the later one ``stacks``."""
     order = ("input", "cached_input", "cache_write", "output")
-    for later, charge in enumerate(charges):
-        scope = _token_scope(charge)
-        if scope is None or getattr(charge, "stacks", False):
+    found: list[TokenOverlap] = []
+    scopes = [_token_scope(charge) for charge in charges]
+    for later, scope in enumerate(scopes):
+        if scope is None:
             continue
-        for earlier, other in enumerate(charges[:later]):
-            other_scope = _token_scope(other)
-            if other_scope is None:
+        for earlier, other in enumerate(scopes[:later]):
+            if other is None:
                 continue
-            classes = [c for c in order if c in scope[0] & other_scope[0]]
+            classes = tuple(c for c in order if c in scope[0] & other[0])
             if not classes:
                 continue
-            witness = next((w for a in other_scope[1] for b in scope[1]
+            witness = next((w for a in other[1] for b in scope[1]
                             if (w := globs_overlap(a, b)) is not None), None)
-            if witness is None:
-                continue
-            models = f"models such as {witness!r}" if witness else "every model"
-            label = f"charge {earlier + 1} {getattr(other, 'name', '')!r}"
-            return PydanticCustomError("plan_rule", "{message}", {
-                "message": (
-                    f"charge {later + 1} {getattr(charge, 'name', '')!r} bills the same tokens "
-                    f"as {label}: {', '.join(classes)} tokens of {models} would be billed "
-                    "twice. Narrow one charge's models or token classes (a rate card can list "
-                    "some models and price the rest with `fallback: {cost_plus: ...}`), or add "
-                    "`stacks: true` to this charge if both are meant to bill them"
-                ),
-                "subpath": f"charges[{later}]",
-                "see": f"charges[{earlier}]",
-                "see_label": label,
-            })
+            if witness is not None:
+                found.append(TokenOverlap(earlier, later, classes, witness))
+    return found
+
+
+def describe_overlap(overlap: TokenOverlap) -> str:
+    """``input, output tokens of models such as 'x'`` (or ``of every model``)."""
+    models = f"models such as {overlap.model!r}" if overlap.model else "every model"
+    return f"{', '.join(overlap.classes)} tokens of {models}"
+
+
+def _double_billing(charges: list[object]) -> PydanticCustomError | None:
+    """The first charge that bills tokens an earlier charge bills, unless it ``stacks``."""
+    for overlap in token_overlaps(charges):
+        charge, other = charges[overlap.later], charges[overlap.earlier]
+        if getattr(charge, "stacks", False):
+            continue
+        label = f"charge {overlap.earlier + 1} {getattr(other, 'name', '')!r}"
+        return PydanticCustomError("plan_rule", "{message}", {
+            "message": (
+                f"charge {overlap.later + 1} {getattr(charge, 'name', '')!r} bills the same "
+                f"tokens as {label}: {describe_overlap(overlap)} would be billed twice. Narrow "
+                "one charge's models or token classes (a rate card can list some models and "
+                "price the rest with `fallback: {cost_plus: ...}`), or add `stacks: true` to "
+                "this charge if both are meant to bill them"
+            ),
+            "subpath": f"charges[{overlap.later}]",
+            "see": f"charges[{overlap.earlier}]",
+            "see_label": label,
+        })
     return None
 
 

@@ -158,3 +158,27 @@ def test_glob_overlap(a: str, b: str, meet: bool) -> None:
         import fnmatch
 
         assert fnmatch.fnmatchcase(witness, a.lower()) and fnmatch.fnmatchcase(witness, b.lower())
+
+
+def test_plan_check_shows_what_stacks_and_a_stacks_that_stacks_on_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # one line per note
+    stacked = tmp_path / "stacked.yaml"
+    stacked.write_text(SONNET_TWICE + "    stacks: true\n", encoding="utf-8")
+    assert main(["plan", "check", str(stacked)]) == 0
+    out = capsys.readouterr().out
+    assert ("charge 2 'Everything else' stacks on charge 1 'Sonnet list price': input, "
+            "cached_input, cache_write, output tokens of models such as 'claude-sonnet-4-5' are "
+            "billed by both") in out
+    alone = tmp_path / "alone.yaml"
+    alone.write_text(HEAD + """\
+  - kind: usage
+    name: Output
+    meter: { tokens: [output] }
+    per_unit: { unit_price: "1.00" }
+    stacks: true
+""", encoding="utf-8")
+    assert main(["plan", "check", str(alone)]) == 0
+    out = capsys.readouterr().out
+    assert "charge 1 'Output' says `stacks: true` but no earlier charge bills its tokens" in out
