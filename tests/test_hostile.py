@@ -206,7 +206,7 @@ def _check(code: int, out: str, err: str, command: list[str], where: re.Pattern[
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines, shown
     assert len(lines) <= 5, shown
-    assert all(len(line) <= 500 for line in lines), shown  # no kilobytes of SQL or data
+    assert all(len(line) <= 1000 for line in lines), shown  # no kilobytes of SQL or data
     assert any(where.search(line) for line in lines), shown
 
 
