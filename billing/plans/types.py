@@ -7,6 +7,7 @@ form that every tool reads the same way.
 
 from __future__ import annotations
 
+import decimal
 import re
 from decimal import Decimal
 from typing import Annotated, Any
@@ -136,12 +137,18 @@ _PERCENT = re.compile(r"^([+-]?\d[\d_]*(?:\.\d+)?)\s*%$")
 
 def _markup(value: Any) -> Decimal:
     """``"20%"`` is 0.20; a fraction below 1 (``0.2``) is itself; a bare number of 1 or more is
-    ambiguous (20 could mean 20% or 2,000%) and refused with both readings."""
-    if isinstance(value, str) and value.strip().endswith("%"):
+    ambiguous (20 could mean 20% or 2,000%) and refused with both readings. A plain ``Decimal``
+    (not a :class:`BareDecimal` read from a file) is an already parsed fraction, as a plan's own
+    values are when it is re-validated (subscription overrides)."""
+    if type(value) is Decimal:
+        fraction = _to_decimal(value, what="markup")
+    elif isinstance(value, str) and value.strip().endswith("%"):
         match = _PERCENT.match(value.strip())
         if match is None:
             raise ValueError(f"{value!r} is not a percentage (write it like \"20%\" or \"12.5%\")")
-        fraction = D(match.group(1).replace("_", "")) / 100
+        sign, digits, exponent = D(match.group(1).replace("_", "")).as_tuple()
+        assert isinstance(exponent, int)
+        fraction = Decimal((sign, digits, exponent - 2))  # / 100, exactly in any context
     else:
         fraction = _to_decimal(value, what="markup")
         if abs(fraction) >= 1:
@@ -160,7 +167,8 @@ def _markup(value: Any) -> Decimal:
 
 def format_percent(fraction: Decimal) -> str:
     """A fraction as a percentage without trailing zeros: 0.35 -> ``35%``, 0.125 -> ``12.5%``."""
-    text = f"{(fraction * 100).normalize():f}"
+    with decimal.localcontext(prec=80):  # exact whatever the caller's context
+        text = f"{(fraction * 100).normalize():f}"
     return f"{text}%"
 
 

@@ -84,3 +84,18 @@ def test_plan_check_shows_markups_as_percentages_and_flags_100_percent_or_more(
     out = capsys.readouterr().out
     assert "cost plus 150%" in out
     assert "markup of 150%" in out and "100% or more" in out
+
+
+def test_a_plan_with_a_markup_over_100_percent_survives_subscription_overrides() -> None:
+    from billing.rating.batch import apply_overrides
+
+    plan = load_plan_text(cost_plus('"150%"') + """\
+  - kind: commitment
+    name: Minimum
+    minimum: "100.00"
+""", filename="cp.yaml")
+    # overrides re-validate the plan from its Python values: 1.5 is the parsed 150%, not "1.5"
+    changed = apply_overrides(plan, {"Minimum": {"minimum": "200.00"}})
+    card = changed.charges[0]
+    assert isinstance(card, RateCardCharge) and card.cost_plus is not None
+    assert card.cost_plus.markup == Decimal("1.50")
