@@ -36,6 +36,7 @@ from billing.compare.whatif import PriceChange
 from billing.costs import CostBook
 from billing.errors import BillingError
 from billing.plans import load_catalog
+from billing.safe_yaml import TextFileProblem, read_text
 from billing.usage.results import Reject, read_rejects
 from billing.usage.spark import spark_session
 
@@ -65,20 +66,25 @@ def _seats(text: str) -> tuple[int, dict[str, int], str]:
     path = Path(text)
     seats: dict[str, int] = {}
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or {"customer_id", "seats"} - set(reader.fieldnames):
-                raise _InputError(f"{path}: a seats file needs the columns customer_id,seats")
-            for line, row in enumerate(reader, start=2):
-                value = (row.get("seats") or "").strip()
-                customer = (row.get("customer_id") or "").strip()
-                if not customer or not value.isdigit():
-                    raise _InputError(f"{path}:{line}: seats must be a whole number >= 0 and "
-                                      f"customer_id non-empty, got {row!r}")
-                seats[customer] = int(value)
+        reader = csv.DictReader(read_text(path).splitlines(keepends=True))
+        if not reader.fieldnames or {"customer_id", "seats"} - set(reader.fieldnames):
+            raise _InputError(f"{path}:1: a seats file needs the columns customer_id,seats")
+        for row in reader:
+            value = (row.get("seats") or "").strip()
+            customer = (row.get("customer_id") or "").strip()
+            if not customer or not value.isdigit():
+                shown = repr(row) if len(repr(row)) <= 80 else repr(row)[:77] + "..."
+                raise _InputError(f"{path}:{reader.line_num}: seats must be a whole number >= 0 "
+                                  f"and customer_id non-empty, got {shown}")
+            seats[customer] = int(value)
     except OSError as exc:
         raise _InputError(f"--seats {text}: not a number and not a readable CSV file "
                           f"({exc.strerror})") from None
+    except TextFileProblem as exc:
+        where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+        raise _InputError(f"{where}: {exc.reason}") from None
+    except csv.Error as exc:
+        raise _InputError(f"{path}:{reader.reader.line_num}: not valid CSV: {exc}") from None
     return 1, seats, f"seats per customer from {path} ({len(seats)} customers; others 1)"
 
 
