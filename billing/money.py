@@ -23,6 +23,7 @@ import functools
 import operator
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -86,16 +87,37 @@ def exact_context() -> Iterator[decimal.Context]:
     Decimal('0.333333333333333333333333333333333333333333333333333333333333')
     """
     with decimal.localcontext(EXACT) as ctx:
-        yield ctx
+        token = _ENTERED.set(ctx)
+        try:
+            yield ctx
+        finally:
+            _ENTERED.reset(token)
+
+
+_ENTERED: ContextVar[decimal.Context | None] = ContextVar("billing_exact_context", default=None)
+"""The context :func:`exact_context` installed, while it is in force."""
+
+
+def _in_exact() -> bool:
+    current = decimal.getcontext()
+    return (current is _ENTERED.get() and current.prec == EXACT.prec
+            and current.rounding == EXACT.rounding)
 
 
 def in_exact_context(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Decorate a public entry point so that its body runs in :data:`EXACT`."""
+    """Decorate a public entry point so that its body runs in :data:`EXACT` (a call made from
+    inside another entry point, already in it, costs a check, not a new context)."""
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with decimal.localcontext(EXACT):
+        if _in_exact():
             return fn(*args, **kwargs)
+        with decimal.localcontext(EXACT) as ctx:
+            token = _ENTERED.set(ctx)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _ENTERED.reset(token)
 
     return wrapper
 
