@@ -79,6 +79,15 @@ def decode_text(data: bytes) -> str:
 _MARKS = re.compile(r"[\"'#\[\]{}\n]")
 
 
+def _opens_scalar(text: str, index: int) -> bool:
+    """Whether a quote at ``index`` starts a quoted value: first on its line, or after one of
+    ``: - [ { , ? =`` (YAML indicators, TOML's ``=``), spaces aside."""
+    before = index - 1
+    while before >= 0 and text[before] in " \t":
+        before -= 1
+    return before < 0 or text[before] in "\n:-[{,?="
+
+
 def check_brackets(text: str) -> None:
     """Refuse flow collections (``[``, ``{``: YAML flow style, TOML arrays and inline tables,
     JSON) nested deeper than :data:`MAX_DEPTH`, by counting brackets outside quotes and comments
@@ -98,7 +107,8 @@ def check_brackets(text: str) -> None:
             if mark == quote:
                 quote = ""
         elif mark in "\"'":
-            quote = mark
+            if _opens_scalar(text, match.start()):  # not an apostrophe inside a plain scalar
+                quote = mark
         elif mark == "#":
             before = text[match.start() - 1] if match.start() else "\n"
             comment = before in " \t\n" or previous == "\n"

@@ -57,6 +57,8 @@ def _bounded(load: object, path: Path) -> str:
     # lists a..e hold 10, 91, 820, 7,381 and 66,430 values; f's second *e crosses 100,000
     (BOMB, 12, "expands to more than 100,000 values"),
     (DEEP, 6, "nested more than 100 levels deep"),
+    # an apostrophe in a plain value does not hide the brackets after it
+    ("name: it's deep\n" + DEEP, 7, "nested more than 100 levels deep"),
 ])
 def test_alias_bomb_and_deep_nesting_in_a_plan(
     tmp_path: Path, body: str, line: int, reason: str
