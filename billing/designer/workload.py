@@ -264,9 +264,10 @@ def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
 
 
 def _dotted(loc: Sequence[int | str]) -> str:
+    """``model_mix[1].share``: positions counted from 1, as a user counts (and plan errors)."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 

@@ -81,7 +81,7 @@ conversation:
         f"{path}:2 start: start 2026-11-01T00:00:00 has no time zone "
         "(write e.g. 2026-11-01T00:00:00Z)",
         f"{path}:7 customers.activity.exponent: Field required",
-        f"{path}:9 model_mix[0].colour: unknown field (check the spelling; "
+        f"{path}:9 model_mix[1].colour: unknown field (check the spelling; "
         "see examples/workload.yaml)",
         f"{path}:11 conversation.turns: a fixed number of turns must be whole, got 2.5",
         f"{path}:15 conversation.cache_hit_rate: Input should be less than or equal to 1",
