@@ -13,6 +13,7 @@ A trace whose bad value is in one row is rated with ``--strict``: the row is a r
 from __future__ import annotations
 
 import os
+import pty
 import re
 import resource
 import signal
@@ -394,6 +395,32 @@ def test_push_with_a_bad_collection_method_names_the_flag(
     code = main(command)
     captured = capsys.readouterr()
     _check(code, captured.out, captured.err, command, re.compile("--collection-method"))
+
+
+def test_no_traceback_reaches_a_terminal(tmp_path: Path) -> None:
+    """`billing compare` on a binary trace with a pseudo-terminal as stdout and stderr (rich
+    draws progress bars and colours only for a terminal)."""
+    master, slave = pty.openpty()
+    command = [sys.executable, "-m", "billing", "compare", "--plans", str(PLANS), "--trace",
+               str(HOSTILE / "trace-binary.csv"), "--fx", "EUR=1.08"]
+    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path,
+                            env={k: v for k, v in os.environ.items() if k != "BILLING_DEBUG"})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    code = proc.wait(timeout=120)
+    os.close(master)
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    assert code == 2, text
+    assert "Traceback" not in text, text
+    assert "trace-binary.csv" in text, text
 
 
 # -- a real terminal -------------------------------------------------------------------------------
