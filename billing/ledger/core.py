@@ -173,7 +173,7 @@ class LedgerCore:
                     raise UsageError("a token sum would exceed 2**63 - 1; the ledger keeps "
                                      "64-bit sums") from None
                 raise LedgerError(f"ledger {redact(self._db.url)}: "
-                                  f"{redact(type(exc).__name__ + ': ' + str(exc))}") from None
+                                  f"{redact(type(exc).__name__ + ': ' + ' '.join(str(exc).split()))}") from None
             raise
 
     def _retrying(self, work: Callable[[Cursor], Any]) -> Any:

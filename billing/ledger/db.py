@@ -210,7 +210,7 @@ class PostgresDatabase(Database):
             self._pool.wait(timeout=30)
         except Exception as exc:  # psycopg's errors carry the connection string's parts
             raise LedgerError(f"cannot open ledger {redact(url)}: "
-                              f"{redact(type(exc).__name__ + ': ' + str(exc))}") from None
+                              f"{redact(type(exc).__name__ + ': ' + ' '.join(str(exc).split()))}") from None
 
     @contextmanager
     def write(self) -> Iterator[Cursor]:

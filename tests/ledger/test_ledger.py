@@ -217,3 +217,27 @@ def test_each_threshold_crossing_is_written_once_per_period(ledger_url: str) -> 
     assert len(other.alerts()) == 2
     other.close_connection()
     ledger.close_connection()
+
+
+def test_sqlite_url_options_are_checked(tmp_path: object) -> None:
+    path = f"{tmp_path}/full.db"
+    ledger = Ledger.open(f"sqlite:///{path}?synchronous=full")
+    with ledger._db.read() as cur:
+        cur.execute("PRAGMA synchronous")
+        assert cur.fetchone()[0] == 2  # FULL
+    ledger.close_connection()
+    with pytest.raises(LedgerError, match=r"unknown option\(s\) journal"):
+        Ledger.open(f"sqlite:///{path}?journal=off")
+    with pytest.raises(LedgerError, match="synchronous must be normal, full or extra"):
+        Ledger.open(f"sqlite:///{path}?synchronous=off")
+
+
+def test_the_cli_says_what_is_wrong_in_one_line_without_the_password(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from billing.cli import main
+
+    code = main(["ledger", "balance", f"postgresql://u:{PASSWORD}@127.0.0.1:1/db", "acme"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: cannot open ledger postgresql://u:***@127.0.0.1:1/db")
+    assert PASSWORD not in err and "Traceback" not in err and len(err.splitlines()) == 1
