@@ -14,6 +14,7 @@ from typing import Any
 
 from billing.errors import TraceError
 from billing.usage.mapping import ISO_RE, OFFSET_RE, TraceSpec, parse_mapping
+from billing.usage.readers import check_text_file
 from billing.usage.results import Reject
 
 __all__ = ["build_trace_spec", "input_problems", "parse_pairs", "rejects_lines", "trace_error"]
@@ -88,7 +89,7 @@ def input_problems(spec: TraceSpec) -> list[str]:
     except TraceError as exc:
         prefix = f"{spec.path}: "
         text = str(exc)
-        problems.append(text[len(prefix):] if text.startswith(prefix) else text)
+        problems += (text[len(prefix):] if text.startswith(prefix) else text).split("; ")
         mapped = spec.columns.get("timestamp")
         column = mapped if isinstance(mapped, str) else (
             "timestamp" if "timestamp" in columns else None)
@@ -98,25 +99,26 @@ def input_problems(spec: TraceSpec) -> list[str]:
             values = [str(row[candidate]).strip() for row in sample
                       if row.get(candidate) not in (None, "")]
             if values and all(_ISO.match(v) and not _OFFSET.search(v) for v in values):
-                problems.append(f"the timestamps have no time zone (e.g. {values[0]!r} in "
-                                f"column {candidate!r}): state it with --assume-tz ZONE "
-                                "(e.g. --assume-tz UTC)")
+                problems.append(f"no time zone in timestamps like {values[0]!r} (column "
+                                f"{candidate!r}): --assume-tz ZONE (e.g. UTC)")
                 break
     return problems
 
 
 def trace_error(spec: TraceSpec, problems: Sequence[str]) -> TraceError:
-    """One error naming the trace and every problem."""
-    if len(problems) == 1:
-        return TraceError(f"{spec.path}: {problems[0]}")
-    listed = " ".join(f"({n}) {p}" for n, p in enumerate(problems, start=1))
-    return TraceError(f"{spec.path}: {len(problems)} problems: {listed}")
+    """One error naming the trace and every problem (the file's columns last)."""
+    columns = [p for p in problems if ". Columns: " in p]
+    rest = [p.split(". Columns: ")[0] for p in problems]
+    tail = f". Columns: {columns[0].split('. Columns: ', 1)[1]}" if columns else ""
+    return TraceError(f"{spec.path}: " + "; ".join(rest) + tail)
 
 
 def _peek(spec: TraceSpec) -> tuple[list[str], list[dict[str, Any]]]:
     """The file's columns and its first rows (as the readers see them), cheaply."""
     path = spec.path
     fmt = spec.file_format
+    if fmt != "parquet":
+        check_text_file(path)  # UTF-16 and the like: the run names it (no columns to peek at)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -138,6 +140,8 @@ def _peek(spec: TraceSpec) -> tuple[list[str], list[dict[str, Any]]]:
             result = con.execute(f"SELECT * FROM read_csv({p}, all_varchar=true, header=true, "
                                  f"ignore_errors=true) LIMIT {_SAMPLE}")
             names = [d[0] for d in result.description]
+            if not names or names == ["column0"]:
+                raise TraceError(f"{path}: no header")  # the run says why, with its line
             return names, [dict(zip(names, row, strict=True)) for row in result.fetchall()]
         keys = con.execute(
             f"SELECT k FROM (SELECT rowid AS r, unnest(json_keys(j)) AS k, "
@@ -158,7 +162,7 @@ def _peek(spec: TraceSpec) -> tuple[list[str], list[dict[str, Any]]]:
         for line in itertools.islice(handle, _SAMPLE):
             try:
                 value = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
                 continue
             if isinstance(value, dict):
                 rows.append(value)

@@ -260,9 +260,8 @@ def compare_command(
         for currency in sorted({p.currency for p in catalog} - {book.currency} - set(rates)):
             ids = [p.id for p in catalog if p.currency == currency]
             more = f" (and {len(ids) - 1} more)" if len(ids) > 1 else ""
-            problems.append(f"plan {ids[0]!r}{more} is priced in {currency} and the report in "
-                            f"{book.currency}: give the rate, e.g. --fx {currency}=1.08 "
-                            f"(1 {currency} = 1.08 {book.currency})")
+            problems.append(f"plan {ids[0]!r}{more} is priced in {currency}: --fx "
+                            f"{currency}=RATE (1 {currency} = RATE {book.currency})")
         if problems:
             raise trace_error(spec, problems)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -287,6 +286,9 @@ def compare_command(
                 except BillingError as exc:
                     if rejects is None:  # the scratch file is gone once this returns
                         exc.args = (str(exc).replace(f"; all of them in {rejects_path}", ""),)
+                    shown, _ = _rejects_seen(rejects_path)
+                    if shown:  # no valid event: the first reject names its line
+                        exc.args = (f"{exc}; first: {shown[0]}",)
                     raise
                 shown, failing = _rejects_seen(rejects_path)
                 report = dataclasses.replace(report, rejects_path=rejects)

@@ -39,7 +39,7 @@ from billing.usage.mapping import (
     TraceSpec,
     datetime_to_micros,
 )
-from billing.usage.readers import format_raw
+from billing.usage.readers import check_text_file, format_raw
 from billing.usage.results import Reject
 
 __all__ = ["DuckReader", "Source", "Validator", "engine_message", "quote_ident", "raw_rows"]
@@ -182,6 +182,7 @@ class DuckReader:
         """Load a CSV or JSONL file into a temp table (one row per record, or per line for
         JSONL); return it and the table of the lines DuckDB could not read."""
         path = self.spec.path
+        check_text_file(path)
         p = _lit(str(path))
         raw, rejects_table, rejects_scan = (self.name("raw"), self.name("rej"),
                                             self.name("rejscan"))

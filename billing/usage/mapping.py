@@ -214,7 +214,11 @@ class TraceSpec:
         every problem at once (with the command-line option that solves each) if off."""
         present = list(file_columns)
         where = str(self.path)
-        listing = ", ".join(present) or "(none)"
+        listing = ", ".join(present[:40]) or "(none)"
+        if len(present) > 40:
+            listing += f", ... ({len(present)} columns)"
+        if len(listing) > 400:
+            listing = listing[:400] + "..."
         sources: dict[str, tuple[str, ...]] = {}
         problems: list[str] = []
         unresolved: set[str] = set()
@@ -239,22 +243,19 @@ class TraceSpec:
                 problems.append(f"--skip-when column {column!r} is not in the file")
         used = {c for parts in sources.values() for c in parts} | set(self.skip_when)
         free = [c for c in present if c not in used]
-        for target, how in (("customer_id", "--map customer_id=COLUMN (or COL1+COL2)"),
-                            ("timestamp", "--map timestamp=COLUMN")):
+        for target in ("customer_id", "timestamp"):
             if target not in sources and target not in unresolved:
-                problems.append(f"no {target} column{_closest_text(target, free)}: {how}")
+                problems.append(_missing(target, _closest(target, free)))
         if self.model is not None:
             sources.pop("model", None)
         elif "model" not in sources and "model" not in unresolved:
-            problems.append("no model column: give the model of every event with --model NAME "
-                            "(model= in Python), or --map model=COLUMN")
+            problems.append("no model column: --model NAME, or --map model=COLUMN")
+        tokens = False
         for target in REQUIRED_TOKENS:
             if target in sources or target in unresolved or target in self.absent:
                 continue
-            close = _closest(target, free)
-            fix = (f"--map {target}={close}" if close is not None else f"--map {target}=COLUMN")
-            problems.append(f"no {target} column{_closest_text(target, free)}: {fix}, or "
-                            f"--absent {target} if the file has none on purpose")
+            problems.append(_missing(target, _closest(target, free)))
+            tokens = True
         absent: list[str] = []
         for target in CACHE_TOKENS:
             if target in sources or target in unresolved or target in self.absent:
@@ -263,9 +264,10 @@ class TraceSpec:
             if look is None:
                 absent.append(target)
             else:
-                problems.append(f"no {target} column (closest: {look!r}, which looks like a "
-                                f"cache count): --map {target}={look}, or --absent {target} "
-                                "if it is something else")
+                problems.append(_missing(target, look))
+                tokens = True
+        if tokens:
+            problems.append("--absent FIELD for a token field the file lacks on purpose")
         for target in sorted(self.absent):
             if target in present:
                 problems.append(f"{target} is declared absent (--absent or a mapping to 0) "
@@ -274,8 +276,7 @@ class TraceSpec:
             if len(sources.get(target, ())) > 1:
                 problems.append(f"{target} joins several columns; only customer_id may")
         if problems:
-            raise TraceError(f"{where}: " + "; ".join(problems)
-                             + f". The file's columns are: {listing}")
+            raise TraceError(f"{where}: " + "; ".join(problems) + f". Columns: {listing}")
         origin = self.time_origin.astimezone(UTC) if self.time_origin is not None else EPOCH
         return ResolvedSpec(spec=self, sources=sources, file_columns=tuple(present),
                             origin=origin, absent=tuple(absent),
@@ -293,9 +294,11 @@ def _closest(target: str, columns: Sequence[str]) -> str | None:
     return lowered[found[0]] if found else None
 
 
-def _closest_text(target: str, columns: Sequence[str]) -> str:
-    close = _closest(target, columns)
-    return f" (closest: {close!r})" if close is not None else " (no column looks like it)"
+def _missing(target: str, close: str | None) -> str:
+    """The problem of a field without a column, with the ``--map`` that solves it."""
+    if close is None:
+        return f"no {target} column: --map {target}=COLUMN"
+    return f"no {target} column (closest: {close!r}): --map {target}={close}"
 
 
 def _lookalike(target: str, columns: Sequence[str]) -> str | None:
@@ -348,20 +351,20 @@ def parse_mapping(items: Sequence[str], file_columns: Sequence[str] | None = Non
     for item in items:
         target, sep, source = (part.strip() for part in item.partition("="))
         if not sep or not target or not source:
-            raise TraceError(f"{where}bad column mapping {item!r}: write FIELD=COLUMN, "
+            raise TraceError(f"{where}--map {item!r}: write FIELD=COLUMN, "
                              "or FIELD=COL1+COL2 for a composite")
         if target not in FIELDS:
-            raise TraceError(f"{where}unknown field {target!r} in {item!r}; fields are "
+            raise TraceError(f"{where}--map {item!r}: unknown field {target!r}; fields are "
                              f"{', '.join(FIELDS)}")
         if target in result:
-            raise TraceError(f"{where}field {target!r} is mapped twice")
+            raise TraceError(f"{where}--map: field {target!r} is mapped twice")
         parts = tuple(part.strip() for part in source.split("+"))
         if any(not part for part in parts):
-            raise TraceError(f"{where}bad column mapping {item!r}: empty column name")
+            raise TraceError(f"{where}--map {item!r}: empty column name")
         if file_columns is not None and source != "0":
             for part in parts:
                 if part not in file_columns:
-                    raise TraceError(f"{where}unknown column {part!r} in {item!r}; the file's "
+                    raise TraceError(f"{where}--map {item!r}: unknown column {part!r}; the file's "
                                      f"columns are: {', '.join(file_columns)}")
         result[target] = parts[0] if len(parts) == 1 else parts
     return result

@@ -45,7 +45,8 @@ from billing.usage.mapping import (
 )
 from billing.usage.results import Reject, TraceResult, first_rejects, write_rejects
 
-__all__ = ["aggregate_trace_python", "format_raw", "read_events", "row_to_event"]
+__all__ = ["aggregate_trace_python", "check_text_file", "format_raw", "read_events",
+           "row_to_event"]
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -55,6 +56,27 @@ def _open_binary(path: Path) -> IO[bytes]:
         return path.open("rb")
     except OSError as exc:
         raise TraceError(f"{path}: cannot open: {exc.strerror or exc}") from exc
+
+
+_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
+         b"\xfe\xff": "UTF-16"}
+
+
+def check_text_file(path: Path) -> None:
+    """Refuse a CSV or JSONL file that is not UTF-8 from its first line on (UTF-16 or UTF-32,
+    NUL bytes): every line would be garbage, so this is one error, not a reject per line."""
+    with _open_binary(path) as handle:
+        try:
+            start = handle.read(4096)
+        except (OSError, EOFError) as exc:
+            raise TraceError(f"{path}: cannot read: {exc}") from exc
+    for bom, name in _BOMS.items():
+        if start.startswith(bom):
+            raise TraceError(f"{path}:1: not UTF-8 text ({name} byte order mark): save the file "
+                             "as UTF-8")
+    if b"\x00" in start.split(b"\n", 1)[0]:
+        raise TraceError(f"{path}:1: not UTF-8 text (NUL bytes: UTF-16 or binary?): save the "
+                         "file as UTF-8 text")
 
 
 #: Stand-ins fed to the CSV parser for a line it must not see (too long, not UTF-8).
@@ -202,6 +224,7 @@ def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[Row]]:
                     yield row, record, format_raw([record[n] for n in names]), ""
 
         return names, parquet_rows()
+    check_text_file(path)
     if fmt == "csv":
         lines = _lines(path)
         first = next(lines, None)
@@ -227,7 +250,7 @@ def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[Row]]:
             continue
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
             value = None
         if isinstance(value, dict):
             keys.update(dict.fromkeys(value))
