@@ -132,7 +132,7 @@ def _type(annotation: Any, metadata: list[Any]) -> tuple[str, str | None]:
         return _type(args[0], list(annotation.__metadata__))
     if origin in (typing.Union, types.UnionType):
         parts = [_type(a, []) for a in args if a is not type(None)]
-        text = " or ".join(p[0] for p in parts)
+        text = (" or " if len(parts) < 3 else ", ").join(p[0] for p in parts)
         return text, next((p[1] for p in parts if p[1] is not None), None)
     if origin is Literal:
         return "one of " + ", ".join(f"`{a}`" for a in args), str(args[0])
@@ -144,6 +144,9 @@ def _type(annotation: Any, metadata: list[Any]) -> tuple[str, str | None]:
         value, _ = _type(args[1], [])
         return f"mapping of {key} to {value}", None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in CHARGE_MODELS:
+            kind = _kind(annotation)
+            return f"[`{kind}`](#{kind})", None
         return f"[{annotation.__name__}](#{annotation.__name__.lower()})", None
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         values = [str(v.value) for v in annotation]
