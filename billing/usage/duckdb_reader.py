@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +72,26 @@ def _open(path: Path) -> IO[bytes]:
     if path.name.lower().endswith(".gz"):
         return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
+
+
+def _record_starts(path: Path) -> list[int]:
+    """The first line of every non-blank record of a CSV file (the header excluded), read as
+    the pure-Python reader reads it."""
+    starts: list[int] = []
+    with _open(path) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(text)
+        next(reader, None)
+        while True:
+            start = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return starts
+            except csv.Error:
+                fields = [""]
+            if fields:
+                starts.append(start)
 
 
 def engine_message(exc: BaseException) -> str:
@@ -144,11 +165,8 @@ class DuckReader:
                                          _shown(csv_line or "")))
         malformed = [Reject(str(path), line, reason, text) for line, (reason, text)
                      in sorted(lines.items())]
-        header = 1 if fmt == "csv" else 0
-        gaps = sorted(lines)
-        if fmt == "csv":
-            gaps = sorted({*gaps, *self._blank_lines(raw, len(gaps))})
-        row_expr = self._numbering(gaps, header)
+        row_expr = (self._csv_numbering(raw, sorted(lines)) if fmt == "csv"
+                    else self._numbering(sorted(lines), 0))
         numbered = self.name("num")
         if fmt == "csv":
             self.con.execute(f"CREATE TEMP VIEW {numbered} AS SELECT *, {row_expr} AS __row "
@@ -229,9 +247,10 @@ class DuckReader:
         except (UnicodeDecodeError, csv.Error, StopIteration):
             raise TraceError(f"{path}:1: unreadable header (not UTF-8 CSV)") from None
 
-    def _blank_lines(self, raw: str, unreadable: int) -> list[int]:
-        """The numbers of the blank lines of a CSV file (DuckDB skips them silently), found by
-        reading the file's lines only when the record count says there are some."""
+    def _csv_numbering(self, raw: str, unreadable: list[int]) -> str:
+        """SQL giving each record of a CSV file its line. DuckDB skips blank lines and a quoted
+        value may span lines, so when the file has more lines than records plus the header
+        and the unreadable lines, the records' first lines are found by reading the file."""
         path = self.spec.path
         (records,) = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone() or (0,)
         total = 0
@@ -241,14 +260,17 @@ class DuckReader:
                 total += chunk.count(b"\n")
                 ends_open = not chunk.endswith(b"\n")
         total += 1 if ends_open else 0
-        if total == 1 + int(records) + unreadable:
-            return []
-        blanks: list[int] = []
-        with _open(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if line in (b"\n", b"\r\n"):
-                    blanks.append(number)
-        return blanks
+        if total == 1 + int(records) + len(unreadable):
+            return self._numbering(unreadable, 1)
+        skip = set(unreadable)
+        good = [line for line in _record_starts(path) if line not in skip]
+        if len(good) != int(records):  # the two parsers disagree: count lines as records
+            return self._numbering(unreadable, 1)
+        table = self.name("lines")
+        self.con.execute(f"CREATE TEMP TABLE {table} (r BIGINT, line BIGINT)")
+        self.temp.append(("TABLE", table))
+        self.con.executemany(f"INSERT INTO {table} VALUES (?, ?)", list(enumerate(good)))
+        return f"(SELECT m.line FROM {table} AS m WHERE m.r = __r.rowid)"
 
     def _numbering(self, gaps: list[int], header: int) -> str:
         """SQL giving a row's line: rowid + 1 + header, plus the gap lines (unreadable, blank)

@@ -163,3 +163,17 @@ def test_parquet_rejects_name_the_record(engine: str, tmp_path: Path) -> None:
     assert list(rows[0]) == ["file", "record", "reason", "raw"]
     assert [(r["record"], r["reason"]) for r in rows] == [
         ("1", "input_tokens is too large: 18446744073709551615")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_quoted_value_over_two_lines_keeps_later_lines_numbered(tmp_path: Path,
+                                                                  engine: str) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text('id,customer_id,timestamp,model,input_tokens,output_tokens\n'  # line 1
+                     'e1,"multi\nline",2026-11-12T10:00:00Z,m,1,1\n'               # lines 2-3
+                     "e2,a,2026-11-12T10:00:00Z,m,-1,1\n"                           # line 4
+                     "\n"                                                           # line 5
+                     "e3,a,2026-11-12T10:00:00Z,m,-2,1\n")                          # line 6
+    result = aggregate_trace(TraceSpec(trace), engine=engine)
+    assert [(r.row, r.reason) for r in result.first_rejects] == [
+        (4, "negative input_tokens: -1"), (6, "negative input_tokens: -2")]
