@@ -60,7 +60,8 @@ def _charge_summary(plan: Plan) -> list[tuple[str, str, str]]:
             if charge.cost_plus is not None:
                 what = f"cost plus {format_percent(charge.cost_plus.markup)} over the supplier cost book"
             else:
-                what = f"{len(charge.rates or [])} rates per 1M tokens"
+                count = len(charge.rates or [])
+                what = f"{count} rate{'' if count == 1 else 's'} per 1M tokens"
                 if charge.fallback is not None:
                     what += (f", cost plus {format_percent(charge.fallback.cost_plus.markup)} "
                              "for other models")

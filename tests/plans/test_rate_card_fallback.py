@@ -110,7 +110,7 @@ def test_plan_check_describes_the_fallback(
     files = _files(tmp_path)
     assert main(["plan", "check", str(files["plan"])]) == 0
     out = capsys.readouterr().out
-    assert "1 rates per 1M tokens, cost plus 20% for other models" in out
+    assert "1 rate per 1M tokens, cost plus 20% for other models" in out
 
 
 @pytest.mark.parametrize(
