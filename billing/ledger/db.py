@@ -34,6 +34,7 @@ from billing.errors import LedgerError
 
 __all__ = ["Cursor", "Database", "open_database", "redact"]
 
+_CONFIG_LOCK = 7216355  # advisory lock key of the ledger's configuration
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
@@ -233,9 +234,12 @@ class PostgresDatabase(Database):
         return row[0], str(row[1])
 
     def lock_config(self, cur: Cursor, *, exclusive: bool) -> str:
-        mode = "UPDATE" if exclusive else "SHARE"
-        cur.execute(f"SELECT value FROM meta WHERE key = 'config_version' FOR {mode}")
-        return str(cur.fetchone()[0])
+        # An advisory lock (in the lock manager): a shared row lock on the meta row would
+        # rewrite that row for every batch and make concurrent writers queue on it.
+        mode = "" if exclusive else "_shared"
+        cur.execute(f"SELECT pg_advisory_xact_lock{mode}({_CONFIG_LOCK}), "
+                    "(SELECT value FROM meta WHERE key = 'config_version')")
+        return str(cur.fetchone()[1])
 
     def close(self) -> None:
         self._pool.close()
