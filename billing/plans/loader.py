@@ -131,7 +131,10 @@ def _parse_toml(text: str) -> _Document:
             reason = "a key or table given twice (the later one would win)"
         raise TextProblem(line, f"not valid TOML: {reason}") from None
     except ValueError as exc:  # an integer past Python's digit limit
-        raise TextProblem(None, f"not valid TOML: {exc}") from None
+        long = re.search(r"\d{%d,}" % (MAX_DIGITS + 1), text)
+        line = None if long is None else text.count("\n", 0, long.start()) + 1
+        reason = f"a number with more than {MAX_DIGITS} digits" if long else str(exc)
+        raise TextProblem(line, f"not valid TOML: {reason}") from None
     # tomllib keeps no positions: find top-level keys and [[charges]] headers by text.
     lines: dict[Loc, int] = {}
     charge = -1

@@ -92,6 +92,7 @@ CASES = [
     ("plan-deep-nesting.toml", 6, "nested more than 100 levels deep"),
     ("plan-invalid-utf8.toml", 3, "not UTF-8: byte 0xe9"),
     ("plan-duplicate-key.toml", 5, "a key or table given twice"),
+    ("plan-huge-integer.toml", 5, "a number with more than 40 digits"),
     ("plan-double-billing.yaml", 11, "charge 1 'Sonnet list price' (line 7)"),
     ("plan-ambiguous-markup.yaml", 10, 'markup 20 is ambiguous: write "20%"'),
     ("plan-impossible-date.yaml", 3, "day is out of range for month"),
