@@ -131,7 +131,7 @@ def _parse_toml(text: str) -> _Document:
             reason = "a key or table given twice (the later one would win)"
         raise TextProblem(line, f"not valid TOML: {reason}") from None
     except ValueError as exc:  # an integer past Python's digit limit
-        long = re.search(r"\d{%d,}" % (MAX_DIGITS + 1), text)
+        long = re.search(rf"\d{{{MAX_DIGITS + 1},}}", text)
         line = None if long is None else text.count("\n", 0, long.start()) + 1
         reason = f"a number with more than {MAX_DIGITS} digits" if long else str(exc)
         raise TextProblem(line, f"not valid TOML: {reason}") from None
