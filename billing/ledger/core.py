@@ -19,6 +19,7 @@ from billing.costs import CostBook
 from billing.errors import BillingError, LedgerError, RatingError, UsageError
 from billing.invoice import Invoice
 from billing.ledger import limits as lim
+from billing.ledger.columns import batch_events, batch_table, prepare_table
 from billing.ledger.db import Cursor, Database, open_database, redact
 from billing.ledger.model import Alert, RecordResult
 from billing.ledger.rows import (
@@ -34,6 +35,7 @@ from billing.ledger.rows import (
     _prepare_sums,
     _Prepared,
     _sum_into,
+    sum_rows,
 )
 from billing.ledger.schema import migrate
 from billing.money import ZERO, in_exact_context
@@ -297,7 +299,7 @@ class LedgerCore:
             hourly: dict[tuple[str, int], list[int]] = {}
             for row in cur.fetchall():
                 _sum_into(hourly, (customer, int(row[2]) // _HOUR_US), row)
-            self._upsert_hourly(cur, hourly)
+            self._upsert_hourly(cur, sum_rows(hourly))
 
     def _cfg(self, cur: Cursor, version: str | None = None) -> _Config:
         if version is None:
@@ -344,20 +346,43 @@ class LedgerCore:
                 raise UsageError(f"record takes UsageEvent objects, got {type(event).__name__}")
         if not batch:
             return RecordResult()
-        fresh_alerts: list[Alert] = []
         # The Python work (rows, dedupe within the batch, sums) is done before the write lock
         # is taken, so other writers' transactions run meanwhile.
         config = self._config
-        prepared = _prepare(batch, self._thresholds,
-                            config.hourly_customers if config is not None else None)
+        return self._record(_prepare(batch, self._thresholds,
+                                     config.hourly_customers if config is not None else None))
+
+    @in_exact_context
+    def record_batch(self, columns: Any) -> RecordResult:
+        """Record a batch given as columns: the same rules and results as :meth:`record`,
+        without a Python event per row (the batch is checked and summed with Arrow kernels).
+
+        ``columns`` is a pyarrow Table or RecordBatch, or a mapping of equal-length lists,
+        named ``id, customer_id, timestamp, model`` and optionally ``input_tokens,
+        cached_input_tokens, cache_write_tokens, output_tokens`` (absent: 0), ``requests``
+        (absent: 1) and ``session_id``; timestamps tz-aware. A bad row refuses the whole
+        batch with :class:`~billing.errors.UsageError` naming the row (0-based) and why."""
+        table = batch_table(columns)
+        config = self._config
+        prepared = None if table is None else prepare_table(
+            table, self._thresholds, config.hourly_customers if config is not None else None)
+        if prepared is None:  # counts near 64 bits, or ids repeated within the batch
+            return self.record(batch_events(columns))
+        return self._record(prepared)
+
+    def _record(self, prepared: _Prepared) -> RecordResult:
+        if not prepared.rows:
+            return RecordResult(0, prepared.duplicates, prepared.conflicts,
+                                tuple(prepared.conflict_ids))
+        fresh_alerts: list[Alert] = []
 
         def work(cur: Cursor) -> RecordResult:
             fresh_alerts.clear()
             cfg = self._cfg(cur, self._db.lock_config(cur, exclusive=False))
-            result, new = self._insert_events(cur, cfg, batch, prepared)
-            if new and cfg.rules:
+            result, customers = self._insert_events(cur, cfg, prepared)
+            if customers and cfg.rules:
                 now = self.clock.now()
-                for customer in sorted({e.customer_id for e in new}):
+                for customer in sorted(customers):
                     fresh_alerts.extend(self._check_alerts(cur, cfg, customer, now))
             return result
 
@@ -365,11 +390,10 @@ class LedgerCore:
         self._notify(fresh_alerts)
         return result
 
-    def _insert_events(self, cur: Cursor, cfg: _Config, batch: Sequence[UsageEvent],
-                       prepared: _Prepared | None = None
-                       ) -> tuple[RecordResult, list[UsageEvent]]:
-        if prepared is None:
-            prepared = _prepare(batch, self._thresholds, cfg.hourly_customers)
+    def _insert_events(self, cur: Cursor, cfg: _Config, prepared: _Prepared
+                       ) -> tuple[RecordResult, set[str]]:
+        """Insert a prepared batch's rows; the first of an id wins. Returns the counts and the
+        customers whose usage grew."""
         rows = prepared.rows
         duplicates, conflicts = prepared.duplicates, prepared.conflicts
         conflict_ids = list(prepared.conflict_ids)
@@ -392,21 +416,16 @@ class LedgerCore:
                 else:
                     conflicts += 1
                     conflict_ids.append(row[0])
+        new_rows = [row for row in rows if row[0] in inserted] if old else rows
         if old or prepared.hourly_customers != cfg.hourly_customers:
-            new_rows = [row for row in rows if row[0] in inserted]
             prepared = _prepare_sums(prepared, new_rows, self._thresholds,
                                      cfg.hourly_customers)
         self._add_usage(cur, prepared.daily, prepared.hourly)
-        # An id twice in the batch: only its first copy is new.
-        unique: dict[str, UsageEvent] = {}
-        for event in batch:
-            if event.id in inserted:
-                unique.setdefault(event.id, event)
         return (RecordResult(len(inserted), duplicates, conflicts, tuple(conflict_ids)),
-                list(unique.values()))
+                {row[1] for row in new_rows})
 
-    def _add_usage(self, cur: Cursor, daily: Mapping[tuple[Any, ...], list[int]],
-                   hourly: Mapping[tuple[str, int], list[int]]) -> None:
+    def _add_usage(self, cur: Cursor, daily: Sequence[tuple[Any, ...]],
+                   hourly: Sequence[tuple[Any, ...]]) -> None:
         """Add summed event rows to the daily rows, and to the hourly rows of the customers
         on a capacity plan."""
         if not daily:
@@ -414,16 +433,16 @@ class LedgerCore:
         update = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in _SUM_COLUMNS)
         _bulk(cur, self._db.kind, "usage_daily",
               "customer_id, model, band, day, " + ", ".join(_SUM_COLUMNS),
-              ("text", "text", *["bigint"] * 8), [(*k, *v) for k, v in sorted(daily.items())],
+              ("text", "text", *["bigint"] * 8), daily,
               f"ON CONFLICT (customer_id, model, band, day) DO UPDATE SET {update}")
         self._upsert_hourly(cur, hourly)
 
-    def _upsert_hourly(self, cur: Cursor, hourly: Mapping[tuple[str, int], list[int]]) -> None:
+    def _upsert_hourly(self, cur: Cursor, hourly: Sequence[tuple[Any, ...]]) -> None:
         if not hourly:
             return
         update = ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in _SUM_COLUMNS)
         _bulk(cur, self._db.kind, "usage_hourly", "customer_id, hour, " + ", ".join(_SUM_COLUMNS),
-              ("text", *["bigint"] * 7), [(*k, *v) for k, v in sorted(hourly.items())],
+              ("text", *["bigint"] * 7), hourly,
               f"ON CONFLICT (customer_id, hour) DO UPDATE SET {update}")
 
     # --- reading usage -------------------------------------------------------------------------

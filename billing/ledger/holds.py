@@ -17,7 +17,15 @@ from billing.ledger import limits as lim
 from billing.ledger.core import LedgerCore
 from billing.ledger.db import Cursor
 from billing.ledger.model import Alert, Balance, Denial, Hold, Settlement
-from billing.ledger.rows import _DAY_US, _EPOCH, _HOUR_US, _PROMPT_CLASSES, _instant, _micros
+from billing.ledger.rows import (
+    _DAY_US,
+    _EPOCH,
+    _HOUR_US,
+    _PROMPT_CLASSES,
+    _instant,
+    _micros,
+    _prepare,
+)
 from billing.money import ZERO, in_exact_context
 from billing.plans.model import (
     CapCharge,
@@ -260,7 +268,8 @@ class Holds(LedgerCore):
                     raise LedgerError(
                         f"hold {hold_id!r} expired and its usage no longer fits under the "
                         f"customer's {over[0].basis}: nothing was recorded")
-            result, _new = self._insert_events(cur, cfg, [event])
+            result, _new = self._insert_events(
+                cur, cfg, _prepare([event], self._thresholds, cfg.hourly_customers))
             if result.conflicts:
                 raise LedgerError(f"hold {hold_id!r}: an event with id {hold_id!r} was already "
                                   "recorded with other content")

@@ -70,8 +70,10 @@ class _Prepared:
     conflicts: int
     conflict_ids: list[str]
     hourly_customers: frozenset[str] | None
-    daily: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
-    hourly: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    daily: list[tuple[Any, ...]] = field(default_factory=list)
+    """Rows to add to ``usage_daily``: key then sums, in key order (no lock cycles)."""
+    hourly: list[tuple[Any, ...]] = field(default_factory=list)
+    """Likewise for ``usage_hourly``."""
 
 
 def _prepare(batch: Sequence[UsageEvent], thresholds: tuple[int, ...],
@@ -107,7 +109,13 @@ def _prepare_sums(prepared: _Prepared, rows: Sequence[tuple[Any, ...]],
         if customer in hourly_customers:
             _sum_into(hourly, (customer, ts_us // _HOUR_US), row)
     return _Prepared(prepared.rows, prepared.duplicates, prepared.conflicts,
-                     prepared.conflict_ids, hourly_customers, daily, hourly)
+                     prepared.conflict_ids, hourly_customers, sum_rows(daily),
+                     sum_rows(hourly))
+
+
+def sum_rows(sums: dict[Any, list[int]]) -> list[tuple[Any, ...]]:
+    """``{key: sums}`` as rows ``(*key, *sums)`` in key order."""
+    return [(*k, *v) for k, v in sorted(sums.items())]
 
 
 def _sum_into(sums: dict[Any, list[int]], key: Any, row: Sequence[Any]) -> None:

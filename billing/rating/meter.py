@@ -11,26 +11,23 @@ except through :class:`SystemClock`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from billing.costs import CostBook
-from billing.errors import UsageError
 from billing.invoice import Invoice
 from billing.money import in_exact_context
 from billing.periods import Period
 from billing.plans.catalog import PlanCatalog
 from billing.subscriptions import Subscription
 from billing.usage.events import UsageEvent
-from billing.usage.mapping import MAX_COUNT
 
 __all__ = ["Clock", "FixedClock", "Meter", "MeterStats", "SystemClock"]
 
 Outcome = Literal["new", "duplicate", "conflict"]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Clock(Protocol):
@@ -61,11 +58,6 @@ class MeterStats:
     events: int = 0
     duplicates: int = 0
     conflicts: int = 0
-
-
-def _micros(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 class Meter:
@@ -123,16 +115,8 @@ class Meter:
         :class:`~billing.errors.UsageError` naming its row (0-based) and the reason, and the
         meter is left as it was. Returns what this batch did (new, duplicates, conflicts).
         """
-        table = _batch_table(columns)
-        if table is None:  # counts near 64 bits: build each event from its row, exactly
-            return self.record_many(_batch_events(columns))
-        names = ("id", "customer_id", "ts_us", "model", *_COUNT_COLUMNS, "session_id")
-        values = [table.column(name).to_pylist() for name in names]
-        events = [
-            UsageEvent(i, c, _EPOCH + timedelta(microseconds=ts), m, a, b, w, o, r, s)
-            for i, c, ts, m, a, b, w, o, r, s in zip(*values, strict=True)
-        ]
-        return self.record_many(events)
+        result = self.ledger.record_batch(columns)
+        return self._count(result.new, result.duplicates, result.conflicts)
 
     # --- questions -----------------------------------------------------------------------------
 
@@ -157,181 +141,3 @@ class Meter:
 
     def customers(self) -> Sequence[str]:
         return self.ledger.customers()
-
-
-# ---- the columnar batch: checked whole, then recorded ----------------------------------------
-
-_COUNT_COLUMNS: tuple[str, ...] = ("input_tokens", "cached_input_tokens", "cache_write_tokens",
-                                   "output_tokens", "requests")
-_COUNT_DEFAULTS = {"input_tokens": 0, "cached_input_tokens": 0, "cache_write_tokens": 0,
-                   "output_tokens": 0, "requests": 1}
-_TEXT_COLUMNS = ("id", "customer_id", "model")
-_BATCH_COLUMNS = (*_TEXT_COLUMNS, "timestamp", *_COUNT_COLUMNS, "session_id")
-#: Columns of a dedupe record, in the order of :func:`_content` (properties come last, empty).
-_CONTENT_COLUMNS = ("customer_id", "ts_us", "model", *_COUNT_COLUMNS, "session_id")
-
-
-def _as_columns(columns: Any) -> tuple[dict[str, Any], int]:
-    """The batch's columns by name (Arrow arrays or Python sequences) and its length."""
-    import pyarrow as pa
-
-    if isinstance(columns, pa.Table | pa.RecordBatch):
-        named = {name: columns.column(name) for name in columns.column_names}
-        length = columns.num_rows
-    elif isinstance(columns, Mapping):
-        named = {str(k): v for k, v in columns.items()}
-        lengths = {name: len(values) for name, values in named.items()}
-        if len(set(lengths.values())) > 1:
-            raise UsageError("record_batch: columns differ in length: "
-                             + ", ".join(f"{k}={n}" for k, n in lengths.items()))
-        length = next(iter(lengths.values()), 0)
-    else:
-        raise UsageError("record_batch takes a pyarrow Table or RecordBatch, or a mapping of "
-                         f"column name to list; got {type(columns).__name__}")
-    unknown = sorted(set(named) - set(_BATCH_COLUMNS))
-    if unknown:
-        raise UsageError(f"record_batch: unknown column(s) {', '.join(unknown)}; the columns "
-                         f"are {', '.join(_BATCH_COLUMNS)}")
-    missing = [name for name in ("id", "customer_id", "timestamp", "model") if name not in named]
-    if missing:
-        raise UsageError(f"record_batch: missing column(s) {', '.join(missing)}")
-    return named, length
-
-
-def _row_values(named: Mapping[str, Any], row: int) -> dict[str, Any]:
-    import pyarrow as pa
-
-    values: dict[str, Any] = {}
-    for name, column in named.items():
-        value = column[row]
-        values[name] = value.as_py() if isinstance(value, pa.Scalar) else value
-    return values
-
-
-def _row_event(named: Mapping[str, Any], row: int) -> UsageEvent:
-    """Row ``row`` as a :class:`UsageEvent`; its checks give the reason of a bad row."""
-    values = _row_values(named, row)
-    try:
-        return UsageEvent(**values)
-    except UsageError as exc:
-        raise UsageError(f"record_batch row {row}: {exc}") from None
-    except TypeError as exc:  # pragma: no cover - columns are checked by name above
-        raise UsageError(f"record_batch row {row}: {exc}") from None
-
-
-def _first_bad(named: Mapping[str, Any], row: int | None, reason: str) -> UsageError:
-    if row is not None:
-        try:
-            _row_event(named, row)
-        except UsageError as exc:
-            return exc
-        return UsageError(f"record_batch row {row}: {reason}")
-    return UsageError(f"record_batch: {reason}")
-
-
-def _batch_events(columns: Any) -> list[UsageEvent]:
-    named, length = _as_columns(columns)
-    return [_row_event(named, row) for row in range(length)]
-
-
-def _first_true(mask: Any) -> int | None:
-    import pyarrow.compute as pc
-
-    index = pc.index(mask, True).as_py()
-    return None if index is None or index < 0 else int(index)
-
-
-def _batch_table(columns: Any) -> Any:
-    """Check a batch and return it as an Arrow table ``id, customer_id, model, ts_us,
-    <counts>, session_id`` (64-bit integers), or None when its counts could overflow 64-bit
-    sums (the caller then takes the exact one-event-at-a-time path)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    named, length = _as_columns(columns)
-    out: dict[str, Any] = {}
-    for name in _TEXT_COLUMNS:
-        column = named[name]
-        if not isinstance(column, pa.Array | pa.ChunkedArray):
-            bad = next((i for i, v in enumerate(column) if not isinstance(v, str) or not v), None)
-            if bad is not None:
-                raise _first_bad(named, bad, f"{name} must be a non-empty string")
-            column = pa.array(column, pa.string())
-        elif not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            try:
-                column = column.cast(pa.string())
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise UsageError(f"record_batch: column {name} must hold strings, not "
-                                 f"{column.type}") from None
-        empty = pc.fill_null(pc.equal(pc.utf8_length(column), 0), True)
-        bad = _first_true(empty)
-        if bad is not None:
-            raise _first_bad(named, bad, f"{name} is missing")
-        out[name] = column
-    stamps = named["timestamp"]
-    if isinstance(stamps, pa.Array | pa.ChunkedArray):
-        kind = stamps.type
-        if not pa.types.is_timestamp(kind) or kind.tz is None:
-            raise _first_bad(named, 0 if length else None,
-                             f"column timestamp must be a tz-aware Arrow timestamp, not {kind}")
-        bad = _first_true(pc.is_null(stamps))
-        if bad is not None:
-            raise _first_bad(named, bad, "timestamp is missing")
-        try:
-            out["ts_us"] = stamps.cast(pa.timestamp("us", "UTC")).cast(pa.int64())
-        except pa.ArrowInvalid:
-            raise UsageError("record_batch: timestamps finer than a microsecond") from None
-    else:
-        micros: list[int] = []
-        for row, moment in enumerate(stamps):
-            if not isinstance(moment, datetime) or moment.utcoffset() is None:
-                raise _first_bad(named, row, "timestamp must be a tz-aware datetime")
-            micros.append(_micros(moment))
-        out["ts_us"] = pa.array(micros, pa.int64())
-    total_bound = 0
-    for name in _COUNT_COLUMNS:
-        if name not in named:
-            out[name] = pa.array([_COUNT_DEFAULTS[name]] * length, pa.int64())
-            total_bound += _COUNT_DEFAULTS[name]
-            continue
-        column = named[name]
-        if not isinstance(column, pa.Array | pa.ChunkedArray):
-            bad = next((i for i, v in enumerate(column)
-                        if isinstance(v, bool) or not isinstance(v, int)), None)
-            if bad is not None:
-                raise _first_bad(named, bad, f"{name} must be a whole number")
-            if any(v > MAX_COUNT or v < -MAX_COUNT for v in column):
-                return None
-            column = pa.array(column, pa.int64())
-        elif not pa.types.is_integer(column.type):
-            raise _first_bad(named, 0 if length else None,
-                             f"column {name} must hold integers, not {column.type}")
-        bad = _first_true(pc.is_null(column))
-        if bad is not None:
-            raise _first_bad(named, bad, f"{name} is missing")
-        if length and pc.max(column).as_py() > MAX_COUNT:
-            return None
-        column = column.cast(pa.int64())
-        bad = _first_true(pc.less(column, 0))
-        if bad is not None:
-            raise _first_bad(named, bad, f"{name} is negative")
-        out[name] = column
-        total_bound += (pc.max(column).as_py() or 0) if length else 0
-    # Every group sum of the batch stays below rows x the largest values: past 64 bits, take
-    # the exact path (Arrow sums wrap silently; the band arithmetic is checked and raises).
-    if length * total_bound > MAX_COUNT:
-        return None
-    if "session_id" in named:
-        sessions = named["session_id"]
-        if not isinstance(sessions, pa.Array | pa.ChunkedArray):
-            bad = next((i for i, v in enumerate(sessions)
-                        if v is not None and not isinstance(v, str)), None)
-            if bad is not None:
-                raise _first_bad(named, bad, "session_id must be a string or None")
-            sessions = pa.array(sessions, pa.string())
-        else:
-            sessions = sessions.cast(pa.string())
-        out["session_id"] = sessions
-    else:
-        out["session_id"] = pa.nulls(length, pa.string())
-    return pa.table(out)

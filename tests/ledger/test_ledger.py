@@ -241,3 +241,34 @@ def test_the_cli_says_what_is_wrong_in_one_line_without_the_password(
     assert code == 2
     assert err.startswith("error: cannot open ledger postgresql://u:***@127.0.0.1:1/db")
     assert PASSWORD not in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_record_batch_of_columns_counts_and_sums_as_record_does(ledger_url: str) -> None:
+    import pyarrow as pa
+
+    ledger = open_ledger(ledger_url)
+    events = [_event(i, "open-co" if i % 2 else "cap-co", input_tokens=i, output_tokens=2 * i)
+              for i in range(1, 41)]
+    ledger.record(events[:10])  # e1..e10 first, one by one in a batch of objects
+
+    def table(batch: list[UsageEvent]) -> pa.Table:
+        return pa.table({
+            "id": [e.id for e in batch], "customer_id": [e.customer_id for e in batch],
+            "timestamp": pa.array([e.timestamp for e in batch], pa.timestamp("us", "UTC")),
+            "model": [e.model for e in batch],
+            "input_tokens": [e.input_tokens for e in batch],
+            "output_tokens": [e.output_tokens for e in batch]})
+
+    # e5..e40 as columns: e5..e10 are duplicates, e11..e40 new; e7 with other tokens conflicts.
+    changed = [UsageEvent(e.id, e.customer_id, e.timestamp, e.model, input_tokens=999)
+               if e.id == "e7" else e for e in events[4:]]
+    done = ledger.record_batch(table(changed))
+    assert (done.new, done.duplicates, done.conflicts, done.conflict_ids) == (30, 5, 1, ("e7",))
+    # An id twice within one batch: the first copy wins, as in record().
+    again = ledger.record_batch(table([_event(50, input_tokens=1), _event(50, input_tokens=2)]))
+    assert (again.new, again.conflicts) == (1, 1)
+    usage = [ledger.usage(c) for c in ("open-co", "cap-co")]
+    # input tokens: 1 + 2 + ... + 40 = 820, plus e50's 1 = 821; events 40 + 1 = 41
+    assert sum(c.input for u in usage for c in u.daily.values()) == 821
+    assert sum(c.events for u in usage for c in u.daily.values()) == 41
+    ledger.close_connection()
