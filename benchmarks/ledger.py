@@ -1,9 +1,10 @@
 """The ledger's targets, on SQLite and on a local PostgreSQL:
 
 - record throughput: ``--writers`` processes (default 4) each recording batches of ``--batch``
-  events (default 1,000) into one ledger; events are built before the clock starts; the
-  figure is all events over the wall time from the first batch to the last commit
-  (targets: 100,000 events/s on SQLite, 50,000 on PostgreSQL);
+  events (default 1,000) into one ledger, as lists of ``UsageEvent`` (``record``) and as Arrow
+  tables (``record_batch``); batches are built before the clock starts; the figure is all
+  events over the wall time from the first batch to the last commit (targets: 100,000
+  events/s on SQLite, 50,000 on PostgreSQL);
 - authorize latency: ``--customers`` customers (default 10,000) subscribed to the capped test
   plan, each with some usage, then ``--probes`` authorize calls on random customers, each
   followed by a release, one after another (targets: p99 2 ms on SQLite, 5 ms on PostgreSQL).
@@ -56,23 +57,40 @@ def _events(writer: int, batches: int, size: int, customers: int) -> list[list[U
     return out
 
 
-def _writer(url: str, writer: int, batches: int, size: int, customers: int, start: Any,
-            out: Any) -> None:
+def _table(batch: list[UsageEvent]) -> Any:
+    import pyarrow as pa
+
+    return pa.table({
+        "id": [e.id for e in batch], "customer_id": [e.customer_id for e in batch],
+        "timestamp": pa.array([e.timestamp for e in batch], pa.timestamp("us", "UTC")),
+        "model": [e.model for e in batch], "input_tokens": [e.input_tokens for e in batch],
+        "cached_input_tokens": [e.cached_input_tokens for e in batch],
+        "output_tokens": [e.output_tokens for e in batch]})
+
+
+def _writer(url: str, writer: int, batches: int, size: int, customers: int, columns: bool,
+            start: Any, out: Any) -> None:
     work = _events(writer, batches, size, customers)
+    tables = [_table(batch) for batch in work] if columns else []
     ledger = Ledger.open(url, clock=FixedClock(NOW))
     start.wait()
     began = time.perf_counter()
-    for batch in work:
-        ledger.record(batch)
+    if columns:
+        for table in tables:
+            ledger.record_batch(table)
+    else:
+        for batch in work:
+            ledger.record(batch)
     out.put((began, time.perf_counter(), sum(len(b) for b in work)))
     ledger.close_connection()
 
 
-def bench_record(url: str, writers: int, batches: int, size: int, customers: int
-                 ) -> dict[str, Any]:
+def bench_record(url: str, writers: int, batches: int, size: int, customers: int,
+                 columns: bool = False) -> dict[str, Any]:
     start = _FORK.Event()
     out = _FORK.Queue()
-    procs = [_FORK.Process(target=_writer, args=(url, w, batches, size, customers, start, out))
+    procs = [_FORK.Process(target=_writer,
+                           args=(url, w, batches, size, customers, columns, start, out))
              for w in range(writers)]
     for proc in procs:
         proc.start()
@@ -149,18 +167,20 @@ def main() -> None:
                     server = PgServer(fsync=True).start()
                 return server.new_schema(f"{name}_{uuid.uuid4().hex[:8]}")
 
-            record_url = url("record")
-            Ledger.open(record_url).close_connection()  # create the schema once
-            figures[backend] = {
-                "record": bench_record(record_url, args.writers, args.batches, args.batch,
-                                       args.customers),
-                "authorize": bench_authorize(url("authorize"), args.customers, args.probes),
-            }
-            rec, auth = figures[backend]["record"], figures[backend]["authorize"]
-            print(f"{backend:10s} record: {rec['events']:,} events by {args.writers} writers "
-                  f"in batches of {args.batch:,}: {rec['events_per_s']:,} events/s; "
-                  f"authorize ({auth['customers']:,} customers, {auth['probes']:,} calls): "
-                  f"p50 {auth['p50_ms']} ms, p99 {auth['p99_ms']} ms", flush=True)
+            figures[backend] = {}
+            for name, columns in (("record", False), ("record_batch", True)):
+                record_url = url(name)
+                Ledger.open(record_url).close_connection()  # create the schema once
+                rec = figures[backend][name] = bench_record(
+                    record_url, args.writers, args.batches, args.batch, args.customers, columns)
+                print(f"{backend:10s} {name} ({'Arrow tables' if columns else 'UsageEvent lists'}"
+                      f"): {rec['events']:,} events by {args.writers} writers in batches of "
+                      f"{args.batch:,}: {rec['events_per_s']:,} events/s", flush=True)
+            auth = figures[backend]["authorize"] = bench_authorize(
+                url("authorize"), args.customers, args.probes)
+            print(f"{backend:10s} authorize ({auth['customers']:,} customers, "
+                  f"{auth['probes']:,} calls): p50 {auth['p50_ms']} ms, p99 {auth['p99_ms']} ms",
+                  flush=True)
     finally:
         if server is not None:
             server.stop()
