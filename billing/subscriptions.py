@@ -49,7 +49,7 @@ from billing.periods import (
     period_for_label,
     prorate,
 )
-from billing.plans.textfile import TextProblem, check_brackets, check_yaml_shape, decode_text
+from billing.textfile import TextProblem, check_brackets, check_yaml_shape, decode_text
 
 Loc = tuple[str | int, ...]
 
@@ -468,7 +468,7 @@ def parse_subscriptions(
         else:
             data, lines, dups = _yaml_document(text)
     except TextProblem as exc:
-        raise SubscriptionFileError([PlanProblem(filename, exc.line, "", exc.message)]) from None
+        raise SubscriptionFileError([PlanProblem(filename, exc.line, "", exc.reason)]) from None
     except RecursionError:
         raise SubscriptionFileError(
             [PlanProblem(filename, None, "", "nested too deeply to be a subscription file")]
@@ -536,5 +536,5 @@ def load_subscriptions(
         problem = PlanProblem(str(path), None, "", f"cannot read: {exc.strerror or exc}")
         raise SubscriptionFileError([problem]) from None
     except TextProblem as exc:
-        raise SubscriptionFileError([PlanProblem(str(path), exc.line, "", exc.message)]) from None
+        raise SubscriptionFileError([PlanProblem(str(path), exc.line, "", exc.reason)]) from None
     return parse_subscriptions(text, filename=str(path), suffix=p.suffix, known_plans=known_plans)

@@ -36,7 +36,7 @@ from billing.compare.whatif import PriceChange
 from billing.costs import CostBook
 from billing.errors import BillingError
 from billing.plans import load_catalog
-from billing.safe_yaml import TextFileProblem, read_text
+from billing.textfile import TextProblem, read_text
 from billing.usage.results import Reject, read_rejects
 from billing.usage.spark import spark_session
 
@@ -80,7 +80,7 @@ def _seats(text: str) -> tuple[int, dict[str, int], str]:
     except OSError as exc:
         raise _InputError(f"--seats {text}: not a number and not a readable CSV file "
                           f"({exc.strerror})") from None
-    except TextFileProblem as exc:
+    except TextProblem as exc:
         where = f"{path}:{exc.line}" if exc.line is not None else str(path)
         raise _InputError(f"{where}: {exc.reason}") from None
     except csv.Error as exc:

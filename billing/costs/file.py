@@ -36,7 +36,7 @@ import yaml
 
 from billing.errors import CostBookError, MoneyError
 from billing.money import D
-from billing.safe_yaml import TextFileProblem, check_yaml_shape, read_text
+from billing.textfile import TextProblem, check_yaml_shape, read_text
 
 __all__ = ["CostEntry", "CostFileError", "CostProblem", "read_cost_file"]
 
@@ -122,7 +122,7 @@ def read_cost_file(path: str | Path) -> tuple[CostEntry, ...]:
         text = read_text(p)
     except OSError as exc:
         raise CostFileError([CostProblem(name, None, "", f"cannot read: {exc.strerror or exc}")]) from None
-    except TextFileProblem as exc:
+    except TextProblem as exc:
         raise CostFileError([CostProblem(name, exc.line, "", exc.reason)]) from None
     rows = _yaml_rows(name, text) if suffix in (".yaml", ".yml") else _csv_rows(name, text)
     problems: list[CostProblem] = []
@@ -227,7 +227,7 @@ def _yaml_rows(name: str, text: str) -> list[_Row]:
     try:
         check_yaml_shape(text)  # no alias bomb, no 20,000-deep nesting reaches the loader
         doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
-    except TextFileProblem as exc:
+    except TextProblem as exc:
         raise CostFileError([CostProblem(name, exc.line, "", exc.reason)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

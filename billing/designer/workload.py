@@ -55,7 +55,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from billing.errors import FileProblem, UsageError
-from billing.safe_yaml import TextFileProblem, check_yaml_shape, read_text
+from billing.textfile import TextProblem, check_yaml_shape, read_text
 
 __all__ = [
     "ActivitySpec",
@@ -277,7 +277,7 @@ def parse_workload(text: str, file: str = "<workload>") -> Workload:
         check_yaml_shape(text)  # no alias bomb, no 20,000-deep nesting reaches the loader
         root = yaml.compose(text, Loader=_DecimalLoader)
         data: Any = yaml.load(text, Loader=_DecimalLoader)
-    except TextFileProblem as exc:
+    except TextProblem as exc:
         raise WorkloadError([WorkloadProblem(file, exc.line, "", exc.reason)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -370,6 +370,6 @@ def load_workload(path: str | Path) -> Workload:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise WorkloadError([WorkloadProblem(str(p), None, "", f"cannot read: {reason}")]) from None
-    except TextFileProblem as exc:
+    except TextProblem as exc:
         raise WorkloadError([WorkloadProblem(str(p), exc.line, "", exc.reason)]) from None
     return parse_workload(text, str(p))

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ValidationError
 from billing.errors import PlanProblem, PlanValidationError
 from billing.money import in_exact_context
 from billing.plans.model import CHARGE_KINDS, Plan
-from billing.plans.textfile import TextProblem, check_brackets, check_yaml_shape, decode_text
 from billing.plans.types import MAX_DIGITS, BareDecimal
+from billing.textfile import TextProblem, check_brackets, check_yaml_shape, decode_text
 
 __all__ = ["load_plan", "load_plan_text", "parse_document", "problems_from_validation"]
 
@@ -298,7 +298,7 @@ def load_plan_text(text: str, *, filename: str = "<plan>", suffix: str = ".yaml"
         document = parse_document(decode_text(text.encode("utf-8", "surrogatepass")),
                                   suffix=suffix)
     except TextProblem as exc:
-        raise PlanValidationError([PlanProblem(filename, exc.line, "", exc.message)]) from None
+        raise PlanValidationError([PlanProblem(filename, exc.line, "", exc.reason)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -349,7 +349,7 @@ def load_plan(path: str | Path) -> Plan:
     except OSError as exc:
         raise PlanValidationError([PlanProblem(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
     except TextProblem as exc:
-        raise PlanValidationError([PlanProblem(str(path), exc.line, "", exc.message)]) from None
+        raise PlanValidationError([PlanProblem(str(path), exc.line, "", exc.reason)]) from None
     return load_plan_text(text, filename=str(path), suffix=file.suffix)
 
 

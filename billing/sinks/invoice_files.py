@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from billing.errors import SinkError
 from billing.invoice import Invoice
+from billing.textfile import TextProblem, check_brackets, read_text
 
 __all__ = ["load_invoices"]
 
@@ -22,9 +23,13 @@ def load_invoices(path: str | Path) -> list[Invoice]:
     """Every invoice in ``path``; all problems of the file in one :class:`SinkError`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
+        check_brackets(text)  # json.loads recurses: 20,000 nested lists exhaust the stack
     except OSError as exc:
         raise SinkError(f"{path}: cannot read invoices: {exc.strerror or exc}") from None
+    except TextProblem as exc:
+        raise SinkError(f"{path}:{exc.line}: {exc.reason}" if exc.line is not None
+                        else f"{path}: {exc.reason}") from None
     try:
         data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
@@ -39,7 +44,7 @@ def load_invoices(path: str | Path) -> list[Invoice]:
     invoices: list[Invoice] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
-    for index, raw in enumerate(data):
+    for index, raw in enumerate(data, start=1):  # positions count from 1, as in plan errors
         label = f"invoices[{index}]"
         if isinstance(raw, dict) and isinstance(raw.get("id"), str):
             label += f" ({raw['id']})"

@@ -121,7 +121,7 @@ def test_a_bad_invoices_file_names_the_file_and_the_invoice(
 
     err = capsys.readouterr().err
     assert code == 2
-    assert f"{path}: invoices[1] (in_bad) currency:" in err
+    assert f"{path}: invoices[2] (in_bad) currency:" in err  # the second invoice, counted from 1
 
 
 def test_a_file_that_is_not_json_gives_line_and_column(

@@ -1,14 +1,19 @@
-"""Reading a user's YAML, TOML or JSON file safely: text, size and shape checked before parsing.
+"""Reading a user's text file safely: text, size and shape checked before parsing.
 
-Plan and subscription files are small, hand-written documents. A hostile or broken one must
-give a one-line error with its line, quickly and in little memory, never a traceback:
+Every file a person writes for the library (plans, subscriptions, cost files, workloads, seats
+files, invoice files) is read through here. A hostile or broken one must give a one-line error
+with its line, quickly and in little memory, never a traceback:
 
-- bytes that are not UTF-8 (or UTF-16 with a byte order mark, or binary data) name the line;
+- bytes that are not UTF-8 (or UTF-16/32 with a byte order mark, or binary data) name the line:
+  guessing an encoding could read other numbers than the ones the author wrote;
 - control characters YAML and TOML refuse (a NUL byte) name the line;
 - nesting deeper than :data:`MAX_DEPTH` is refused from the parser's event stream (which is not
   recursive) before anything recursive runs;
 - YAML aliases that expand to more than :data:`MAX_VALUES` values (a "billion laughs" bomb) are
   refused while counting, without expanding anything.
+
+Each reader wraps :class:`TextProblem` (1-based ``line``, or ``None`` for the file as a whole,
+and a ``reason``) in its own error class, which names the file.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -26,6 +32,7 @@ __all__ = [
     "check_brackets",
     "check_yaml_shape",
     "decode_text",
+    "read_text",
 ]
 
 MAX_DEPTH = 100
@@ -40,12 +47,23 @@ class TextProblem(Exception):
     """What is wrong with a file's text, and the line (1-based) where, if known."""
 
     line: int | None
-    message: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}" if self.line is not None else self.reason
 
 
 _REFUSED = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """Characters neither YAML nor TOML accept in a document (both refuse C0 controls but tab, LF and
 CR; YAML also refuses DEL and C1 controls but NEL)."""
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 
 def _line_and_column(text: str, index: int) -> tuple[int, int]:
@@ -57,9 +75,10 @@ def decode_text(data: bytes) -> str:
     """The file's text, or :class:`TextProblem` naming the line of the first byte that is not
     UTF-8 or the first character a YAML or TOML file cannot hold. A UTF-8 byte order mark is
     dropped."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise TextProblem(1, "the file is UTF-16 (it starts with a byte order mark): save it as "
-                             "UTF-8")
+    for bom, name in _BOMS:  # UTF-32 LE starts with UTF-16 LE's mark: longest first
+        if data.startswith(bom):
+            raise TextProblem(1, f"the file is {name} (it starts with a byte order mark): save it "
+                                 "as UTF-8")
     data = data.removeprefix(codecs.BOM_UTF8)
     try:
         text = data.decode("utf-8")
@@ -74,6 +93,11 @@ def decode_text(data: bytes) -> str:
         raise TextProblem(line, f"control character U+{ord(found.group()):04X} at column "
                                 f"{column} (is this a binary file?)")
     return text
+
+
+def read_text(path: str | Path) -> str:
+    """Read ``path`` with :func:`decode_text`; ``OSError`` (missing, a folder...) propagates."""
+    return decode_text(Path(path).read_bytes())
 
 
 _MARKS = re.compile(r"[\"'#\[\]{}\n]")
