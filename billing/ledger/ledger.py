@@ -8,11 +8,15 @@ decision reads and writes happens in one database transaction:
   conflict) and adds the new ones to the daily and hourly aggregate rows of the one-scan
   aggregation (customer, model, band, UTC day; customer, UTC hour) in the same transaction;
 - ``authorize`` locks the customer (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the customer's row,
-  ``FOR UPDATE``), rates the period with the rater that bills it, open holds included at their
-  worst case, and inserts the hold only if no hard limit is crossed;
+  locked by an upsert until the commit), rates the period with the rater that bills it, open
+  holds included at their worst case, and inserts the hold only if no hard limit is crossed;
 - ``settle`` records the real usage as an event (id: the request id) and closes the hold in the
   same transaction; ``release`` closes it unused; holds past their expiry are ignored by every
-  decision and marked expired by the next one.
+  decision (``expire_holds`` marks them expired).
+
+The code is in ``core.py`` (transactions, configuration, recording, reading, close, alerts),
+``holds.py``, ``rows.py`` and ``columns.py`` (event rows and sums), ``limits.py`` (what a
+customer may still spend, read off the rater's invoices), ``db.py`` and ``schema.py``.
 
 The catalog and the subscriptions live in the ledger too (``set_catalog``,
 ``set_subscriptions``); each process reloads them when another one changed them.
