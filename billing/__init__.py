@@ -18,6 +18,7 @@ from billing.errors import (
     MoneyError,
     PlanError,
     PlanValidationError,
+    ProviderUsageError,
     RatingError,
     SinkError,
     StripeSyncError,
@@ -43,6 +44,7 @@ from billing.usage.aggregate_python import aggregate_events
 from billing.usage.aggregates import UsageAggregates
 from billing.usage.events import TokenClass, UsageEvent
 from billing.usage.mapping import TraceSpec
+from billing.usage.providers import from_anthropic, from_gemini, from_openai
 
 __version__ = "0.1.0"
 
@@ -68,6 +70,7 @@ __all__ = [
     "PlanCatalog",
     "PlanError",
     "PlanValidationError",
+    "ProviderUsageError",
     "Rater",
     "RatingError",
     "RatingResult",
@@ -90,6 +93,9 @@ __all__ = [
     "__version__",
     "aggregate_events",
     "aggregate_trace",
+    "from_anthropic",
+    "from_gemini",
+    "from_openai",
     "invoices_to_json",
     "load_catalog",
     "load_plan",

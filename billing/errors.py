@@ -43,6 +43,7 @@ __all__ = [
     "PlanError",
     "PlanProblem",
     "PlanValidationError",
+    "ProviderUsageError",
     "RatingError",
     "SinkError",
     "StripeSyncError",
@@ -117,6 +118,12 @@ class UsageError(BillingError):
 
 class TraceError(UsageError):
     """A trace file that cannot be read at all: missing, unreadable, or a bad column mapping."""
+
+
+class ProviderUsageError(UsageError, ValueError):
+    """A provider's usage object (OpenAI, Anthropic, Gemini) that cannot become a usage event:
+    a missing or negative count, cached tokens above the prompt, a count this library cannot
+    price; the message names the provider and the field."""
 
 
 class CostBookError(BillingError):

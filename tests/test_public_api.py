@@ -7,12 +7,14 @@ import billing
 EXPECTED = {
     "BillingError", "Clock", "CostBook", "CostBookError", "CurrencyMismatchError", "D",
     "FixedClock", "FloatMoneyError", "Invoice", "InvoiceLine", "Ledger", "LedgerError", "M", "Meter", "Money",
-    "MoneyError", "Period", "Plan", "PlanCatalog", "PlanError", "PlanValidationError", "Rater",
+    "MoneyError", "Period", "Plan", "PlanCatalog", "PlanError", "PlanValidationError",
+    "ProviderUsageError", "Rater",
     "RatingError", "RatingResult", "Rounding", "SinkError", "StripeSyncError", "Subscription",
     "SubscriptionError", "SystemClock", "TokenClass", "TraceError", "TraceSpec",
     "UnknownCurrencyError", "UnknownModelError", "UnknownPlanError", "UnpricedModelError",
     "UsageAggregates", "UsageError", "UsageEvent", "__version__", "aggregate_events",
-    "aggregate_trace", "invoices_to_json", "load_catalog", "load_plan", "load_plan_text",
+    "aggregate_trace", "from_anthropic", "from_gemini", "from_openai",
+    "invoices_to_json", "load_catalog", "load_plan", "load_plan_text",
     "load_subscriptions", "period_for_label", "rate_period", "round_money",
 }
 
