@@ -33,7 +33,7 @@ from billing.plans.model import (
     UsageCharge,
 )
 from billing.pricing import Tier
-from billing.pricing._core import non_negative
+from billing.pricing.core import non_negative
 from billing.rating.engine import METERED_KINDS
 from billing.subscriptions import Subscription
 

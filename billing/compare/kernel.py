@@ -48,7 +48,7 @@ from billing.pricing import (
     package,
     volume,
 )
-from billing.pricing._core import total as exact_sum
+from billing.pricing.core import total as exact_sum
 from billing.rating.engine import METERED_KINDS, CapacityUsage, Rater
 from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
@@ -163,7 +163,7 @@ class PlanKernel:
             raise ValueError(f"plan {plan.id!r}: the kernel cannot rate its credits")
         self.plan = plan
         self.rater = rater
-        self.credit_terms = rater._credit_terms()
+        self.credit_terms = rater.credit_terms()
         self.paying = next((i for i, c in enumerate(plan.charges)
                             if isinstance(c, RateCardCharge) and c.paid_with == "credits"), None)
         self._grants: dict[tuple[Period, Decimal, date], list[credits.CreditGrant]] = {}
@@ -404,7 +404,7 @@ class PlanKernel:
         found = self._grants.get(key)
         if found is None:
             assert self.credit_terms is not None
-            found, packs = self.rater._grants_for(self.credit_terms.charge, sub, period,
+            found, packs = self.rater.grants_for(self.credit_terms.charge, sub, period,
                                                   fraction, 0)
             assert not packs, "burns_alone excludes packs bought by hand"
             self._grants[key] = found
@@ -431,7 +431,7 @@ class PlanKernel:
         assert terms is not None
         unit_value = terms.charge.unit_value
         template = self._template_grants(sub, period, fraction)
-        grants = sorted(template, key=credits._burn_key)
+        grants = sorted(template, key=credits.burn_key)
         found: _InOrder | None = None
         if unit_value > 0 and unit_value.as_tuple().digits == (1,):
             topup = terms.topup
@@ -441,7 +441,7 @@ class PlanKernel:
                            else period.start + topup.expires_after)
                 first = (topup.priority, 1 if expires is None else 0, expires or date.max,
                          period.start, max((g.order for g in grants), default=-1) + 1)
-                later = terms.threshold >= 0 and all(credits._burn_key(g) < first
+                later = terms.threshold >= 0 and all(credits.burn_key(g) < first
                                                      for g in grants)
             balance = sum((g.amount for g in template), Decimal(0))  # as _burn_each sums
             # The burn takes exact amounts from the grants; the top-up looks at that sum. The
@@ -550,7 +550,7 @@ class PlanKernel:
                 consumed = min(used, balance)
         # What is left of each grant and pack, in burn order: the total burned taken in turn.
         entries = [(g.amount, g.paid, g.expires_day,
-                    self.rater._pack_value.get(g.id, unit_value)) for g in order.grants]
+                    self.rater.pack_value.get(g.id, unit_value)) for g in order.grants]
         if topup is not None:
             entries += [(bought, topup.paid, expires, each)
                         for bought, expires, each in bought_packs]
@@ -577,9 +577,9 @@ class PlanKernel:
             if value:
                 amounts[model] = amounts[model] + Decimal(value).scaleb(shift)
         grants = self._template_grants(sub, period, fraction)
-        value_of = {g.id: self.rater._pack_value.get(g.id, unit_value) for g in grants}
-        entries = [_Entry(credits._burn_key(g), g.id, g.paid, g.expires_day, g.amount)
-                   for g in sorted(grants, key=credits._burn_key)]
+        value_of = {g.id: self.rater.pack_value.get(g.id, unit_value) for g in grants}
+        entries = [_Entry(credits.burn_key(g), g.id, g.paid, g.expires_day, g.amount)
+                   for g in sorted(grants, key=credits.burn_key)]
         next_order = max((g.order for g in grants), default=-1) + 1
         balance = sum((g.amount for g in grants), Decimal(0))
         burned: dict[str, Decimal] = {}
@@ -677,7 +677,7 @@ class _Fixed:
     @classmethod
     def of(cls, plan: Plan, sub: Subscription, period: Period, fixed: Decimal | None) -> _Fixed:
         fraction = sub.active_fraction(period) if fixed is None else fixed
-        seats = Rater._seat_quantity(sub, period, fixed, True)  # what per-seat allowances use
+        seats = Rater.seat_quantity(sub, period, fixed, True)  # what per-seat allowances use
         seat_quantity: dict[int, Decimal] = {}
         flat: dict[int, Decimal] = {}
         included: dict[int, Decimal] = {}
@@ -688,7 +688,7 @@ class _Fixed:
                     else Decimal(1)
                 flat[index] = EXACT.multiply(charge.price, share)
             elif isinstance(charge, SeatsCharge):
-                seat_quantity[index] = Rater._seat_quantity(sub, period, fixed,
+                seat_quantity[index] = Rater.seat_quantity(sub, period, fixed,
                                                             charge.proration == "daily")
             elif isinstance(charge, UsageCharge) and charge.included is not None:
                 if charge.included.per_seat is not None:

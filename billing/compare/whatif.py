@@ -142,7 +142,7 @@ class ScaledCostBook(CostBook):
         return found
 
     def __repr__(self) -> str:
-        return f"ScaledCostBook({', '.join(c.label() for c in self.changes)}; {self._base!r})"
+        return f"ScaledCostBook({', '.join(c.label() for c in self.changes)}; {self.base!r})"
 
 
 def _scale(level: ModelCost, factor: Decimal) -> ModelCost:

@@ -69,6 +69,11 @@ class CostBook:
     def entries(self) -> tuple[CostEntry, ...]:
         return self._entries
 
+    @property
+    def base(self) -> CostBook | None:
+        """The book this one falls back to (``None``: no fallback)."""
+        return self._base
+
     # -- lookup --------------------------------------------------------------------------------
 
     def lookup(self, model: str, at: date) -> ModelCost:

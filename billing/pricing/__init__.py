@@ -30,7 +30,7 @@ from typing import Any
 
 from billing.errors import RatingError
 from billing.pricing import graduated, package, per_unit, volume
-from billing.pricing._core import PriceResult, Tier
+from billing.pricing.core import PriceResult, Tier
 
 __all__ = ["PRICERS", "PriceResult", "Tier", "pricer_for"]
 

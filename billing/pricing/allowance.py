@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from billing.errors import RatingError
-from billing.pricing._core import EXACT, fmt, non_negative
+from billing.pricing.core import EXACT, fmt, non_negative
 
 __all__ = ["AllowanceResult", "apply", "prorated"]
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing.errors import RatingError
 from billing.money import MTOK, D
-from billing.pricing._core import EXACT, PriceResult, fmt, non_negative
+from billing.pricing.core import EXACT, PriceResult, fmt, non_negative
 
 __all__ = ["CapacityResult", "TouRule", "hour_start", "hours_between", "price", "price_grouped",
            "spot_prices"]

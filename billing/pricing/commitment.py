@@ -6,7 +6,7 @@ import decimal
 from decimal import Decimal
 
 from billing.money import D
-from billing.pricing._core import EXACT, PriceResult, non_negative
+from billing.pricing.core import EXACT, PriceResult, non_negative
 
 __all__ = ["true_up"]
 

@@ -31,7 +31,7 @@ from typing import Literal
 from dateutil.relativedelta import relativedelta
 
 from billing.errors import RatingError
-from billing.pricing._core import EXACT, non_negative
+from billing.pricing.core import EXACT, non_negative
 
 __all__ = [
     "Allocation",
@@ -42,6 +42,7 @@ __all__ = [
     "Purchase",
     "TopUpPack",
     "burn",
+    "burn_key",
 ]
 
 
@@ -163,7 +164,9 @@ class BurnResult:
         raise KeyError(grant_id)
 
 
-def _burn_key(grant: CreditGrant) -> tuple[int, int, date, date, int]:
+def burn_key(grant: CreditGrant) -> tuple[int, int, date, date, int]:
+    """The order grants burn in: priority, expiring before never-expiring, earliest expiry,
+    earliest effective day, then the order they were given."""
     never = 1 if grant.expires_day is None else 0
     expiry = grant.expires_day or date.max
     return (grant.priority, never, expiry, grant.effective_day, grant.order)
@@ -200,7 +203,7 @@ def burn(
     overage_by_label: dict[str, Decimal] = {}
     refused_by_label: dict[str, Decimal] = {}
     previous_day: date | None = None
-    ordered = sorted(all_grants, key=_burn_key)
+    ordered = sorted(all_grants, key=burn_key)
 
     with decimal.localcontext(EXACT):
         for index, debit in enumerate(debits):
@@ -246,7 +249,7 @@ def burn(
                 next_order += 1
                 all_grants.append(new)
                 remaining[new.id] = new.amount
-                ordered = sorted(all_grants, key=_burn_key)
+                ordered = sorted(all_grants, key=burn_key)
                 purchases.append(
                     Purchase(day, topup.name, count, new.amount, count * topup.price, new.id)
                 )

@@ -15,7 +15,7 @@ import decimal
 from collections.abc import Sequence
 from decimal import Decimal
 
-from billing.pricing._core import (
+from billing.pricing.core import (
     EXACT,
     PriceResult,
     Tier,

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Literal
 
 from billing.errors import RatingError
-from billing.pricing._core import EXACT, PriceResult, fmt, non_negative
+from billing.pricing.core import EXACT, PriceResult, fmt, non_negative
 
 __all__ = ["price"]
 

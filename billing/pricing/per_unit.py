@@ -9,7 +9,7 @@ from __future__ import annotations
 import decimal
 from decimal import Decimal
 
-from billing.pricing._core import EXACT, PriceResult, check_per, fmt, non_negative
+from billing.pricing.core import EXACT, PriceResult, check_per, fmt, non_negative
 
 __all__ = ["price"]
 

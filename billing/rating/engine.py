@@ -68,7 +68,8 @@ from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
 
-__all__ = ["CapacityUsage", "LineTotal", "Rater", "RatingResult", "RatingTotals", "grade_of"]
+__all__ = ["CapacityUsage", "CreditTerms", "LineTotal", "Rater", "RatingResult", "RatingTotals",
+           "grade_of"]
 
 _EXACT = EXACT  # money's one exact context
 _CLASSES = ("input", "cached_input", "cache_write", "output")
@@ -208,7 +209,10 @@ class _Reservation:
 
 
 @dataclass(frozen=True, slots=True)
-class _CreditTerms:
+class CreditTerms:
+    """A plan's credits charge, the rate cards it pays (their indexes), its auto top-up pack and
+    the balance below which the top-up buys."""
+
     charge: CreditsCharge
     paying: list[int]
     topup: credits.TopUpPack | None
@@ -259,7 +263,9 @@ class Rater:
         self._rate_cache: dict[tuple[int, str], Rate] = {}
         self._prices: dict[tuple[int, str], tuple[Decimal, ...]] = {}
         self._grades: dict[str, str | None] = {}
-        self._pack_value: dict[str, Decimal] = {}
+        self.pack_value: dict[str, Decimal] = {}
+        """Money one credit of each pack grant is worth (its price per credit), by grant id;
+        filled by :meth:`grants_for`."""
         self._spot_series: dict[str, dict[int, Decimal]] = {}
         self._tou: dict[str, tuple[tuple[capacity.TouRule, ...], Decimal]] = {}
         self._spot_cache: dict[tuple[str, tuple[int, ...]], dict[int, Decimal]] = {}
@@ -533,7 +539,7 @@ class Rater:
                 lines.add("flat", charge.name, charge.name, share, plan.interval,
                           _EXACT.multiply(charge.price, share), unit_price=charge.price)
             elif isinstance(charge, SeatsCharge):
-                quantity = self._seat_quantity(subscription, period, fixed_fraction,
+                quantity = self.seat_quantity(subscription, period, fixed_fraction,
                                                charge.proration == "daily")
                 lines.add("seats", charge.name, f"{charge.name} ({plan.interval})", quantity,
                           "seat", _EXACT.multiply(charge.price, quantity), unit_price=charge.price)
@@ -572,8 +578,10 @@ class Rater:
     # --- charge kinds ----------------------------------------------------------------------------
 
     @staticmethod
-    def _seat_quantity(sub: Subscription, period: Period, fixed: Decimal | None,
-                       daily: bool) -> Decimal:
+    def seat_quantity(sub: Subscription, period: Period, fixed: Decimal | None,
+                      daily: bool) -> Decimal:
+        """Seats billed for ``period``: ``fixed`` x the seats on its first day when given (a
+        fixed proration), else seat-days / days when ``daily``, else the seats on its first day."""
         if fixed is not None:
             return _EXACT.multiply(Decimal(sub.seats_on(period.start) or sub.seats_on(sub.start)), fixed)
         if daily:
@@ -595,7 +603,7 @@ class Rater:
         described = f"{_fmt_tokens(quantity)} {'requests' if charge.meter.requests else 'tokens'}"
         if charge.included is not None:
             if charge.included.per_seat is not None:
-                seats = self._seat_quantity(sub, period, fixed, True)
+                seats = self.seat_quantity(sub, period, fixed, True)
                 included = _EXACT.multiply(Decimal(charge.included.per_seat), seats)
             else:
                 share = fixed if fixed is not None else sub.active_fraction(period)
@@ -687,7 +695,7 @@ class Rater:
 
     # --- credits ---------------------------------------------------------------------------------
 
-    def _credit_terms(self) -> _CreditTerms | None:
+    def credit_terms(self) -> CreditTerms | None:
         """The plan's credits charge, the rate cards paid with it, and its auto top-up."""
         charge = next((c for c in self.plan.charges if isinstance(c, CreditsCharge)), None)
         if charge is None:
@@ -702,12 +710,12 @@ class Rater:
                 expires_after=parse_duration(pack.expires_after) if pack.expires_after else None,
             )
         threshold = charge.auto_topup.when_balance_below if charge.auto_topup else ZERO
-        return _CreditTerms(charge, paying, topup, threshold)
+        return CreditTerms(charge, paying, topup, threshold)
 
     def _credits(self, sub: Subscription, period: Period, usage: CustomerUsage, fraction: Decimal,
                  card_values: Mapping[int, Mapping[tuple[int, str], tuple[Decimal, Any]]]
                  ) -> _CreditOutcome | None:
-        terms = self._credit_terms()
+        terms = self.credit_terms()
         if terms is None:
             return None
         charge = terms.charge
@@ -728,7 +736,7 @@ class Rater:
             is_target = current == period
             # An earlier period is replayed under the plan version in force then.
             rater = self if is_target or self.history is None else self.history(current.start)
-            period_terms = terms if rater is self else rater._credit_terms()
+            period_terms = terms if rater is self else rater.credit_terms()
             if period_terms is None:  # that version had no credits: balances wait
                 n += 1
                 continue
@@ -738,12 +746,12 @@ class Rater:
                 clipped = current.clip(sub.start, sub.end) or current
                 window = usage.window(clipped.start_day, clipped.end_day)
                 values = {i: rater._values_for(i, window) for i in period_terms.paying}
-            grants, packs = rater._grants_for(
+            grants, packs = rater.grants_for(
                 period_terms.charge, sub, current,
                 fraction if is_target else sub.active_fraction(current), len(carried))
             for g in grants:
                 expiry[g.id] = g.expires_day
-                value.setdefault(g.id, rater._pack_value.get(g.id, period_terms.charge.unit_value))
+                value.setdefault(g.id, rater.pack_value.get(g.id, period_terms.charge.unit_value))
             debits = self._debits(values, period_terms.paying, period_terms.charge.unit_value)
             topup = period_terms.topup
             result = credits.burn(
@@ -811,9 +819,11 @@ class Rater:
             for (day, model), amount in sorted(merged.items()) if amount
         ]
 
-    def _grants_for(self, charge: CreditsCharge, sub: Subscription, period: Period,
-                    fraction: Decimal, order_base: int
-                    ) -> tuple[list[credits.CreditGrant], list[tuple[str, int, Decimal]]]:
+    def grants_for(self, charge: CreditsCharge, sub: Subscription, period: Period,
+                   fraction: Decimal, order_base: int
+                   ) -> tuple[list[credits.CreditGrant], list[tuple[str, int, Decimal]]]:
+        """The credit grants of ``period`` (plan grants and the subscription's recorded packs),
+        and the pack purchases to bill as (name, count, price); records :attr:`pack_value`."""
         grants: list[credits.CreditGrant] = []
         start = max(period.start, sub.start)
         for spec in charge.grants:
@@ -843,7 +853,7 @@ class Rater:
                     f"{purchase.date}, which plan {self.plan.id!r} does not sell (packs: {known})"
                 )
             pack_grant_id = f"{pack.name} {purchase.date.isoformat()} (purchase {len(bought) + 1})"
-            self._pack_value[pack_grant_id] = pack.price / pack.amount
+            self.pack_value[pack_grant_id] = pack.price / pack.amount
             grants.append(credits.CreditGrant(
                 id=pack_grant_id,
                 amount=_EXACT.multiply(pack.amount, purchase.count), effective_day=purchase.date,
