@@ -47,6 +47,7 @@ def build_trace_spec(
     round_tokens: bool,
     skip_when: list[str],
     absent: Sequence[str] = (),
+    input_includes_cached: bool = False,
 ) -> TraceSpec:
     """A :class:`TraceSpec` from command-line options, with one-line errors for bad ones."""
     origin = None
@@ -70,6 +71,7 @@ def build_trace_spec(
         round_tokens=round_tokens,
         skip_when=parse_pairs(skip_when, "--skip-when"),
         absent=tuple(name.strip() for item in absent for name in item.split(",") if name.strip()),
+        input_includes_cached=input_includes_cached,
     )
 
 

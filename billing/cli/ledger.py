@@ -83,6 +83,9 @@ def import_(
     time_origin: str | None = typer.Option(None, "--time-origin", help="Origin of numeric times."),
     round_tokens: bool = typer.Option(False, "--round-tokens", help="Round fractional tokens."),
     skip_when: list[str] = typer.Option([], "--skip-when", help="COLUMN=VALUE rows to skip."),
+    input_includes_cached: bool = typer.Option(
+        False, "--input-includes-cached", help="The input column counts the cached prefix too "
+                                               "(fresh input = input - cached)."),
 ) -> None:
     """Record a trace's events (idempotent: importing a file twice records nothing twice).
     Bad rows are rejected as ``billing rate`` rejects them and written to the rejects file."""
@@ -93,7 +96,7 @@ def import_(
         spec = build_trace_spec(
             events, mapping=mapping, model=model, model_map=model_map, assume_tz=assume_tz,
             timestamp_unit=timestamp_unit, time_origin=time_origin, round_tokens=round_tokens,
-            skip_when=skip_when,
+            skip_when=skip_when, input_includes_cached=input_includes_cached,
         )
         with Ledger.open(url, costbook=_book(costs)) as ledger:
             batch = []

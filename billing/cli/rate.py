@@ -44,6 +44,9 @@ def rate(
     absent: list[str] = typer.Option(
         [], "--absent", help="Token field the file has no column for, on purpose: counted as 0 "
                              "(e.g. --absent output_tokens); repeatable."),
+    input_includes_cached: bool = typer.Option(
+        False, "--input-includes-cached", help="The input column counts the cached prefix too "
+                                               "(fresh input = input - cached)."),
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 if any row is rejected or conflicts, or if usage is "
                                 "billed by no subscription."),
@@ -63,7 +66,7 @@ def rate(
         spec = build_trace_spec(
             events, mapping=mapping, model=model, model_map=model_map, assume_tz=assume_tz,
             timestamp_unit=timestamp_unit, time_origin=time_origin, round_tokens=round_tokens,
-            skip_when=skip_when, absent=absent,
+            skip_when=skip_when, absent=absent, input_includes_cached=input_includes_cached,
         )
         problems = input_problems(spec)
         if problems:

@@ -38,6 +38,7 @@ from billing.usage.mapping import (
     UNIT_MICROS,
     ResolvedSpec,
     TraceSpec,
+    cached_above_input,
     datetime_to_micros,
 )
 from billing.usage.readers import check_text_file, format_raw
@@ -452,6 +453,11 @@ class Validator:
             else:
                 value = f"CAST({COUNT_DEFAULTS[name]} AS BIGINT)"
             outputs[_COUNT_COLUMNS[name]] = value
+        if spec.input_includes_cached:
+            whole, cached = outputs["input"], outputs["cached_input"]
+            checks.append((f"({cached}) > ({whole})", _cached_reason(
+                f"CAST({cached} AS VARCHAR)", f"CAST({whole} AS VARCHAR)")))
+            outputs["input"] = f"({whole}) - ({cached})"
         reason = ("CASE " + " ".join(f"WHEN {cond} THEN {text}" for cond, text in checks)
                   + " END") if checks and reasons else "NULL"
         cols = ", ".join(f"{expr} AS {_q(name)}" for name, expr in outputs.items())
@@ -459,6 +465,15 @@ class Validator:
 
 
 
+
+
+def _cached_reason(cached: str, whole: str) -> str:
+    """SQL for :func:`~billing.usage.mapping.cached_above_input`'s reason, from two SQL
+    texts."""
+    marker_c, marker_i = "\x00C\x00", "\x00I\x00"
+    before, rest = cached_above_input(marker_c, marker_i).split(marker_c)
+    middle, after = rest.split(marker_i)
+    return f"{_lit(before)} || {cached} || {_lit(middle)} || {whole} || {_lit(after)}"
 
 
 def raw_rows(con: Any, reader: DuckReader, source: Source,

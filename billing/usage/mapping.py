@@ -20,7 +20,9 @@ the DuckDB reader must reject the same rows with the same reason):
 - a count (tokens, requests) is a plain decimal ``[+-]digits[.digits]``; negative is bad;
   fractional is bad unless ``round_tokens`` (then ROUND_HALF_UP to a whole number);
 - an ISO timestamp without an offset is naive: bad unless ``assume_tz`` names its zone;
-- a timestamp before 1970-01-01 or after 9999-12-30 (UTC) is bad (:data:`MIN_US`, :data:`MAX_US`).
+- a timestamp before 1970-01-01 or after 9999-12-30 (UTC) is bad (:data:`MIN_US`, :data:`MAX_US`);
+- with ``input_includes_cached``, fresh input = input - cached input, and a row whose cached
+  input exceeds its input is bad (:func:`fresh_input`).
 """
 
 from __future__ import annotations
@@ -153,6 +155,10 @@ class TraceSpec:
     absent: Collection[str] = ()
     """Token fields the file does not have, on purpose: counted as 0 in every row, and said so
     in the summary (``--absent output_tokens`` on the command line)."""
+    input_includes_cached: bool = False
+    """The input column counts the whole prompt, cached prefix included (as OpenAI's
+    ``prompt_tokens`` and Gemini's ``promptTokenCount`` do): fresh input = input - cached, and a
+    row whose cached count exceeds its input is bad (``--input-includes-cached``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -391,6 +397,19 @@ def parse_count(name: str, raw: str, round_tokens: bool) -> int:
     if whole != number and not round_tokens:
         raise BadValue(f"fractional {name}: {text} (pass --round-tokens to round it)")
     return whole
+
+
+def fresh_input(input_tokens: int, cached_input_tokens: int) -> int:
+    """Fresh input of a row whose input count includes the cached prefix."""
+    if cached_input_tokens > input_tokens:
+        raise BadValue(cached_above_input(str(cached_input_tokens), str(input_tokens)))
+    return input_tokens - cached_input_tokens
+
+
+def cached_above_input(cached: str, input_tokens: str) -> str:
+    """The reject reason of a row whose cached input exceeds the input that includes it."""
+    return (f"cached_input_tokens ({cached}) is more than input_tokens ({input_tokens}), "
+            "which includes them (--input-includes-cached)")
 
 
 def parse_timestamp(raw: str, resolved: ResolvedSpec) -> datetime:

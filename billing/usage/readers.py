@@ -39,6 +39,7 @@ from billing.usage.mapping import (
     TraceSpec,
     checked,
     datetime_to_micros,
+    fresh_input,
     in_range,
     parse_count,
     parse_timestamp,
@@ -181,6 +182,9 @@ def row_to_event(values: Mapping[str, object], row: int, resolved: ResolvedSpec)
                else COUNT_DEFAULTS[name])
         for name in COUNT_FIELDS
     }
+    if spec.input_includes_cached:
+        counts["input_tokens"] = fresh_input(counts["input_tokens"],
+                                             counts["cached_input_tokens"])
     session = None
     if "session_id" in src:
         session = _value_text(values[src["session_id"][0]]).strip(" ") or None

@@ -7,6 +7,7 @@ and is checked against the arithmetic in the comments.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 import billing
+import billing.cli
 from billing.costs import CostBook
 from billing.errors import ProviderUsageError, UsageError
 from billing.usage import from_anthropic, from_gemini, from_openai
@@ -266,3 +268,68 @@ def test_exported_from_the_package() -> None:
     assert billing.from_anthropic is from_anthropic
     assert billing.from_gemini is from_gemini
     assert issubclass(billing.ProviderUsageError, billing.UsageError)
+
+
+# -- --input-includes-cached: custom files whose input column counts the cached prefix --------
+
+ROOT = Path(__file__).parents[2]
+HEADER = "id,customer_id,timestamp,model,input_tokens,cached_input_tokens,output_tokens\n"
+
+
+def _trace(tmp_path: Path, name: str, input_tokens: int, extra_row: str = "") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + f"e1,cobalt-ai,2026-11-12T10:00:00Z,gpt-5,{input_tokens},"
+                    f"600000,100000\n" + extra_row, encoding="utf-8")
+    return path
+
+
+def _rate_total(events: Path, tmp_path: Path, *extra: str) -> str:
+    out = tmp_path / f"invoices-{events.stem}.json"
+    code = billing.cli.main([
+        "rate", "--plans", str(ROOT / "plans"), "--subscriptions",
+        str(ROOT / "examples" / "subscriptions.yaml"), "--events", str(events),
+        "--period", "2026-11", "--out", str(out), *extra])
+    assert code == 0
+    (invoice,) = [i for i in json.loads(out.read_text()) if i["customer_id"] == "cobalt-ai"]
+    return str(invoice["total"])
+
+
+def test_rate_input_includes_cached_bills_like_a_fresh_input_column(tmp_path: Path) -> None:
+    whole = _trace(tmp_path, "whole.csv", 1_000_000)  # 1,000,000 prompt, 600,000 of it cached
+    fresh = _trace(tmp_path, "fresh.csv", 400_000)
+    # cobalt-ai is on payg (examples/subscriptions.yaml), whose "*" rate prices gpt-5 at
+    # 5.00 input, 1.25 cached input, 20.00 output per 1M:
+    # 400,000 x 5.00 + 600,000 x 1.25 + 100,000 x 20.00 = 2.00 + 0.75 + 2.00 = 4.75
+    assert _rate_total(whole, tmp_path, "--input-includes-cached") == "4.75"
+    assert _rate_total(fresh, tmp_path) == "4.75"
+    # Without the flag the cached prefix is billed twice: 1,000,000 x 5.00 -> 5.00 + 2.75 = 7.75
+    assert _rate_total(whole, tmp_path) == "7.75"
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "python"])
+def test_compare_input_includes_cached_same_supplier_cost(tmp_path: Path, engine: str) -> None:
+    bad_row = "e2,cobalt-ai,2026-11-13T10:00:00Z,gpt-5,500,600,1\n"
+    whole = _trace(tmp_path, "whole.csv", 1_000_000, bad_row)
+    fresh = _trace(tmp_path, "fresh.csv", 400_000)
+    costs = tmp_path / "costs.yaml"
+    costs.write_text('- model: gpt-5\n  effective_from: 2025-01-01\n  input_per_mtok: "1.25"\n'
+                     '  cached_input_per_mtok: "0.125"\n  output_per_mtok: "10"\n',
+                     encoding="utf-8")
+
+    def supplier_cost(trace: Path, *extra: str) -> tuple[str, int]:
+        out = tmp_path / f"report-{trace.stem}.json"
+        rejects = tmp_path / f"rejects-{trace.stem}.csv"
+        code = billing.cli.main([
+            "compare", "--plans", str(ROOT / "plans"), "--trace", str(trace), "--fx",
+            "EUR=1.08", "--quiet", "--no-break-even", "--costs", str(costs), "--engine", engine,
+            "--rejects", str(rejects), "--json", str(out), *extra])
+        assert code == 0
+        report = json.loads(out.read_text())
+        return report["plans"][0]["cost"], report["trace"]["rejected"]
+
+    # 400,000 x 1.25 + 600,000 x 0.125 + 100,000 x 10 = 0.5 + 0.075 + 1.0 = 1.575 USD;
+    # the row with 600 cached of 500 input is a reject, not a negative fresh input.
+    assert supplier_cost(whole, "--input-includes-cached") == ("1.575000000", 1)
+    assert supplier_cost(fresh) == ("1.575000000", 0)
+    rejects = (tmp_path / "rejects-whole.csv").read_text()
+    assert "cached_input_tokens (600) is more than input_tokens (500)" in rejects
