@@ -35,25 +35,33 @@ from dataclasses import dataclass
 __all__ = [
     "BillingError",
     "CostBookError",
+    "CostFileError",
+    "CostProblem",
     "CurrencyMismatchError",
+    "EconomicsError",
     "FileProblem",
     "FloatMoneyError",
     "LedgerError",
     "MoneyError",
+    "PeriodError",
     "PlanError",
     "PlanProblem",
     "PlanValidationError",
     "ProviderUsageError",
     "RatingError",
     "SinkError",
+    "StripeStateBusyError",
     "StripeSyncError",
     "SubscriptionError",
+    "SubscriptionFileError",
+    "TextProblem",
     "TraceError",
     "UnknownCurrencyError",
     "UnknownModelError",
     "UnknownPlanError",
     "UnpricedModelError",
     "UsageError",
+    "WorkloadError",
 ]
 
 
@@ -71,6 +79,28 @@ class FloatMoneyError(MoneyError, TypeError):
 
 class CurrencyMismatchError(MoneyError):
     """Arithmetic mixing two currencies."""
+
+
+class PeriodError(BillingError, ValueError):
+    """A period that cannot be computed: unknown interval, malformed or ambiguous label."""
+
+
+class EconomicsError(BillingError, ValueError):
+    """Inputs for which the economics formulas are undefined (zero tokens, zero hours, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextProblem(Exception):
+    """What is wrong with a file's text, and the line (1-based) where, if known.
+
+    Raised by :mod:`billing.textfile`; every reader of a user's file catches it and reports it
+    as its own file error, with the file's name."""
+
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}" if self.line is not None else self.reason
 
 
 class UnknownCurrencyError(MoneyError):
@@ -116,6 +146,14 @@ class UsageError(BillingError):
     """Usage events that cannot be rated."""
 
 
+class WorkloadError(UsageError, ValueError):
+    """A workload file with one or more problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[FileProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
 class TraceError(UsageError):
     """A trace file that cannot be read at all: missing, unreadable, or a bad column mapping."""
 
@@ -128,6 +166,28 @@ class ProviderUsageError(UsageError, ValueError):
 
 class CostBookError(BillingError):
     """The supplier cost book cannot price something."""
+
+
+@dataclass(frozen=True, slots=True)
+class CostProblem:
+    """One problem in a cost file: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class CostFileError(CostBookError):
+    """A cost file with one or more problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[CostProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 class UnknownModelError(CostBookError, LookupError):
@@ -146,12 +206,24 @@ class SubscriptionError(BillingError):
     """A subscription file or object that does not make sense."""
 
 
+class SubscriptionFileError(SubscriptionError):
+    """A subscription file with one or more problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[FileProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
 class SinkError(BillingError):
     """An invoice that could not be written to its destination."""
 
 
 class StripeSyncError(SinkError):
     """A push to Stripe that failed. Messages never include the API key."""
+
+
+class StripeStateBusyError(StripeSyncError):
+    """Another run holds the Stripe state file's lock."""
 
 
 class LedgerError(BillingError):

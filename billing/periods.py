@@ -29,7 +29,7 @@ from typing import Final, Literal, get_args
 
 from dateutil.relativedelta import relativedelta
 
-from billing.errors import BillingError
+from billing.errors import PeriodError
 from billing.money import EXACT
 
 __all__ = [
@@ -64,10 +64,6 @@ _RATIO: Final = EXACT  # money's one exact context
 def _is_day(value: object) -> bool:
     """A date and not a datetime (freezegun's FakeDate included)."""
     return isinstance(value, date) and not isinstance(value, datetime)
-
-
-class PeriodError(BillingError, ValueError):
-    """A period that cannot be computed: unknown interval, malformed or ambiguous label."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

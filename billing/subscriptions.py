@@ -40,7 +40,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from billing.errors import PlanProblem, SubscriptionError
+from billing.errors import PlanProblem, SubscriptionFileError
 from billing.periods import (
     Interval,
     Period,
@@ -61,14 +61,6 @@ __all__ = [
     "load_subscriptions",
     "parse_subscriptions",
 ]
-
-
-class SubscriptionFileError(SubscriptionError):
-    """A subscription file with one or more problems; ``problems`` lists every one of them."""
-
-    def __init__(self, problems: Sequence[PlanProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def _problem(at: Loc, message: str) -> PydanticCustomError:

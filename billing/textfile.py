@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from billing.errors import TextProblem
 
 __all__ = [
     "MAX_DEPTH",
@@ -40,17 +41,6 @@ MAX_DEPTH = 100
 
 MAX_VALUES = 100_000
 """Most values (scalars, mappings, lists) a YAML document may expand to through aliases."""
-
-
-@dataclass(frozen=True, slots=True)
-class TextProblem(Exception):
-    """What is wrong with a file's text, and the line (1-based) where, if known."""
-
-    line: int | None
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}" if self.line is not None else self.reason
 
 
 _REFUSED = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

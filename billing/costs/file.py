@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import yaml
 
-from billing.errors import CostBookError, MoneyError
+from billing.errors import CostFileError, CostProblem, MoneyError
 from billing.money import D
 from billing.textfile import TextProblem, check_yaml_shape, read_text
 
@@ -61,28 +61,6 @@ _LONG_PRICES: Final = (
     "long_cache_write_per_mtok",
     "long_output_per_mtok",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CostProblem:
-    """One problem in a cost file: where it is and what is wrong."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-
-class CostFileError(CostBookError):
-    """A cost file with one or more problems; ``problems`` lists every one of them."""
-
-    def __init__(self, problems: Sequence[CostProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 @dataclass(frozen=True, slots=True)

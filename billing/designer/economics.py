@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from billing.errors import BillingError
+from billing.errors import EconomicsError
 from billing.money import MTOK, D
 
 __all__ = [
@@ -46,10 +46,6 @@ __all__ = [
     "price_elasticity",
     "willingness_to_pay_per_mtok",
 ]
-
-
-class EconomicsError(BillingError, ValueError):
-    """Inputs for which the economics formulas are undefined (zero tokens, zero hours, ...)."""
 
 
 Number = Decimal | int | str

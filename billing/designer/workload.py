@@ -54,7 +54,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from billing.errors import FileProblem, UsageError
+from billing.errors import FileProblem, WorkloadError
 from billing.textfile import TextProblem, check_yaml_shape, read_text
 
 __all__ = [
@@ -76,14 +76,6 @@ __all__ = [
 
 WorkloadProblem = FileProblem
 """One problem in a workload file (``file:LINE path: message``)."""
-
-
-class WorkloadError(UsageError, ValueError):
-    """A workload file with one or more problems; ``problems`` lists every one of them."""
-
-    def __init__(self, problems: Sequence[WorkloadProblem]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 class _Model(BaseModel):

@@ -13,13 +13,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from billing.errors import StripeSyncError
+from billing.errors import StripeStateBusyError, StripeSyncError
 
 __all__ = ["StripeState", "StripeStateBusyError"]
-
-
-class StripeStateBusyError(StripeSyncError):
-    """Another run holds the state file's lock."""
 
 
 class StripeState:

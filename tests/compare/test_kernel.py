@@ -23,8 +23,8 @@ from billing.costs import CostBook
 from billing.periods import nth_period
 from billing.plans import Plan, load_catalog, load_plan_text
 from billing.plans.model import CapacityCharge
-from billing.pricing.core import total as exact_sum
 from billing.pricing.capacity import hours_between
+from billing.pricing.core import total as exact_sum
 from billing.rating.engine import Rater
 from billing.rating.usage import CustomerUsage, day_index, day_of
 from billing.subscriptions import Subscription
