@@ -63,8 +63,9 @@ def write_reports(name: str, report: ComparisonReport, out: Path) -> None:
         pct = "n/a" if plan.margin_pct is None else f"{plan.margin_pct * 100:.1f}%"
         print(f"  {plan.id:22} revenue {plan.revenue:>12,.2f}  cost {plan.cost:>10,.2f}  "
               f"margin {pct:>8}  negative-margin customers {plan.negative_margin_customers}")
-    print(f"  best by margin: {report.best_by_margin.id}; "
-          f"best by revenue: {report.best_by_revenue.id}")
+    for label, best in (("margin", report.best_by_margin), ("revenue", report.best_by_revenue)):
+        caveats = "; ".join(best.caveats.notes) or "no caveat"
+        print(f"  best by {label}: {best.id} ({caveats})")
 
 
 def main() -> None:
