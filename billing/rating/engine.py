@@ -74,8 +74,8 @@ __all__ = ["CapacityUsage", "CreditTerms", "LineTotal", "Rater", "RatingResult",
 _EXACT = EXACT  # money's one exact context
 _CLASSES = ("input", "cached_input", "cache_write", "output")
 METERED_KINDS: frozenset[str] = frozenset(
-    {"usage", "rate_card", "volume_discount", "overage_discount", "included_usage",
-     "credits_applied", "credit_overage", "capacity_spot"}
+    {"usage", "rate_card", "volume_discount", "overage_discount", "credits_applied",
+     "capacity_spot"}
 )
 """Line kinds that make up the metered spend a commitment or a cap applies to."""
 

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from billing.errors import RatingError
 from billing.pricing import allowance, cap, commitment
 
 
@@ -33,25 +32,6 @@ def test_allowance_on_an_amount() -> None:
     # plans/03: 500.00 of usage value included; 612.35 used -> 112.35 overage
     result = allowance.apply(D("612.35"), D("500.00"))
     assert result == allowance.AllowanceResult(billable=D("112.35"), covered=D("500.00"))
-
-
-def test_pooled_per_seat_allowance_prorated() -> None:
-    # 10 seats all month + 1 seat for 15 of 30 days, 2M per seat: (10x1 + 1x0.5) x 2M = 21M
-    assert allowance.prorated(2_000_000, [(10, D("1")), (1, D("0.5"))]) == 21_000_000
-
-
-def test_pooled_allowance_with_seat_removed_mid_period() -> None:
-    # 5 seats for 10 of 30 days, then 3 seats for 20 of 30 days, 1M per seat:
-    # (5 x 1/3 + 3 x 2/3) x 1M = (5/3 + 6/3) x 1M = 11/3 M; with fractions given as 10/30 and 20/30
-    result = allowance.prorated(
-        1_000_000, [(5, Decimal(10) / 30), (3, Decimal(20) / 30)]
-    )
-    assert result.quantize(D("1")) == 3_666_667  # 3,666,666.67 tokens, rounded for the assertion
-
-
-def test_pooled_allowance_refuses_fraction_above_one() -> None:
-    with pytest.raises(RatingError, match=r"seat_days\[0\]: fraction of the period must be at most"):
-        allowance.prorated(1, [(1, D("1.5"))])
 
 
 @pytest.mark.parametrize(

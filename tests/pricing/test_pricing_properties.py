@@ -134,8 +134,6 @@ FLOAT_CALLS: list[tuple[str, Callable[[float], object]]] = [
     ("package size", lambda f: package.price(1, f, Decimal(1))),  # type: ignore[arg-type]
     ("allowance quantity", lambda f: allowance.apply(f, 1)),  # type: ignore[arg-type]
     ("allowance included", lambda f: allowance.apply(1, f)),  # type: ignore[arg-type]
-    ("prorated per seat", lambda f: allowance.prorated(f, [(1, Decimal(1))])),  # type: ignore[arg-type]
-    ("prorated fraction", lambda f: allowance.prorated(1, [(1, f)])),  # type: ignore[list-item]
     ("commitment spend", lambda f: commitment.true_up(f, Decimal(1))),  # type: ignore[arg-type]
     ("commitment minimum", lambda f: commitment.true_up(Decimal(1), f)),  # type: ignore[arg-type]
     ("cap spend", lambda f: cap.apply(f, Decimal(1))),  # type: ignore[arg-type]

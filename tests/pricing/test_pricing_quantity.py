@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 
 from billing.errors import RatingError
-from billing.pricing import PRICERS, PriceResult, Tier, graduated, package, per_unit, pricer_for
+from billing.pricing import PriceResult, Tier, graduated, package, per_unit
 from billing.pricing import volume as volume_pricer
 
 
@@ -221,18 +221,6 @@ VOLUME_DISCOUNT = [Tier(D("10000.00"), D("1.00")), Tier(None, D("0.90"))]
 )
 def test_volume_discount_is_volume_on_the_amount(usage: str, expected: str) -> None:
     assert volume_pricer.price(D(usage), VOLUME_DISCOUNT).amount == D(expected)
-
-
-def test_registry_maps_kinds_to_pricers() -> None:
-    assert set(PRICERS) == {"per_unit", "graduated", "volume", "package"}
-    # the registry prices like the module it names: 6 units of Stripe's tiers, volume = 6x4
-    assert pricer_for("volume")(6, STRIPE).amount == D("24")
-    assert pricer_for("graduated")(6, STRIPE).amount == D("29")  # 5x5 + 1x4
-
-
-def test_unknown_kind_is_a_clear_error() -> None:
-    with pytest.raises(RatingError, match=r"unknown pricing kind 'tiered'.*graduated"):
-        pricer_for("tiered")
 
 
 @pytest.mark.parametrize(
