@@ -48,6 +48,7 @@ def build_trace_spec(
     skip_when: list[str],
     absent: Sequence[str] = (),
     input_includes_cached: bool = False,
+    usage_format: str | None = None,
 ) -> TraceSpec:
     """A :class:`TraceSpec` from command-line options, with one-line errors for bad ones."""
     origin = None
@@ -72,6 +73,7 @@ def build_trace_spec(
         skip_when=parse_pairs(skip_when, "--skip-when"),
         absent=tuple(name.strip() for item in absent for name in item.split(",") if name.strip()),
         input_includes_cached=input_includes_cached,
+        usage_format=usage_format,  # type: ignore[arg-type]  # checked by TraceSpec
     )
 
 

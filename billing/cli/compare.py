@@ -216,6 +216,8 @@ def compare_command(
     input_includes_cached: Annotated[bool, typer.Option(
         "--input-includes-cached", help="The input column counts the cached prefix too "
                                         "(fresh input = input - cached).")] = False,
+    usage_format: Annotated[Literal["openai", "anthropic", "gemini"] | None, typer.Option(
+        "--usage-format", help="Each line is a provider's usage object (JSONL).")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Exit 1 if any row is rejected or conflicts.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No table, no progress bar.")] = False,
@@ -245,7 +247,7 @@ def compare_command(
             trace, mapping=mapping or [], model=model, model_map=model_map or [],
             assume_tz=assume_tz, timestamp_unit=timestamp_unit, time_origin=time_origin,
             round_tokens=round_tokens, skip_when=skip_when or [], absent=absent or [],
-            input_includes_cached=input_includes_cached,
+            input_includes_cached=input_includes_cached, usage_format=usage_format,
         )
         default_seats, by_customer, seats_note = _seats(seats)
         rates = _fx(fx or [])

@@ -86,6 +86,9 @@ def import_(
     input_includes_cached: bool = typer.Option(
         False, "--input-includes-cached", help="The input column counts the cached prefix too "
                                                "(fresh input = input - cached)."),
+    usage_format: str | None = typer.Option(
+        None, "--usage-format", help="Each line is a provider's usage object (JSONL): openai, "
+                                     "anthropic or gemini."),
 ) -> None:
     """Record a trace's events (idempotent: importing a file twice records nothing twice).
     Bad rows are rejected as ``billing rate`` rejects them and written to the rejects file."""
@@ -97,6 +100,7 @@ def import_(
             events, mapping=mapping, model=model, model_map=model_map, assume_tz=assume_tz,
             timestamp_unit=timestamp_unit, time_origin=time_origin, round_tokens=round_tokens,
             skip_when=skip_when, input_includes_cached=input_includes_cached,
+            usage_format=usage_format,
         )
         with Ledger.open(url, costbook=_book(costs)) as ledger:
             batch = []

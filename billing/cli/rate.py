@@ -47,6 +47,8 @@ def rate(
     input_includes_cached: bool = typer.Option(
         False, "--input-includes-cached", help="The input column counts the cached prefix too "
                                                "(fresh input = input - cached)."),
+    usage_format: Literal["openai", "anthropic", "gemini"] | None = typer.Option(
+        None, "--usage-format", help="Each line is a provider's usage object (JSONL)."),
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 if any row is rejected or conflicts, or if usage is "
                                 "billed by no subscription."),
@@ -67,6 +69,7 @@ def rate(
             events, mapping=mapping, model=model, model_map=model_map, assume_tz=assume_tz,
             timestamp_unit=timestamp_unit, time_origin=time_origin, round_tokens=round_tokens,
             skip_when=skip_when, absent=absent, input_includes_cached=input_includes_cached,
+            usage_format=usage_format,
         )
         problems = input_problems(spec)
         if problems:

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Final, cast
 
 from billing.errors import TraceError
 from billing.usage.mapping import (
@@ -41,6 +41,7 @@ from billing.usage.mapping import (
     cached_above_input,
     datetime_to_micros,
 )
+from billing.usage.providers import FILE_FORMATS, FileFormat, Term
 from billing.usage.readers import check_text_file, format_raw
 from billing.usage.results import Reject
 
@@ -190,6 +191,9 @@ class DuckReader:
         fields = "".join(
             f", CASE WHEN __ok THEN json_extract_string(__json, {_lit('$.' + _q(k))}) END "
             f"AS {_q(k)}" for k in keys)
+        if self.spec.usage_format is not None:  # the provider's counts, from nested objects
+            fields += "".join(f", CASE WHEN __ok THEN {_term_sql(term)} END AS {_q(term.column)}"
+                              for term in FILE_FORMATS[self.spec.usage_format].terms)
         self.con.execute(
             f"CREATE TEMP VIEW {numbered} AS SELECT __row, __line, __ok{fields} FROM "
             f"(SELECT __row, __line, __json, coalesce(json_type(__json) = 'OBJECT', false) "
@@ -291,7 +295,8 @@ class DuckReader:
         described = self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
         hidden = {"__row", "__line", "__ok"}
         types = {str(r[0]): str(r[1]) for r in described if r[0] not in hidden}
-        return Source(relation, types, list(types), malformed, raw_expr)
+        columns = [c for c in types if not c.startswith(_TERM_PREFIX)]
+        return Source(relation, types, columns, malformed, raw_expr)
 
 
 class Validator:
@@ -404,6 +409,34 @@ class Validator:
         checks.append((f"({value}) IS NULL", bad))
         return checks, f"epoch_us({value})"
 
+    def _provider_counts(self, fmt: FileFormat, outputs: dict[str, str]
+                         ) -> list[tuple[str, str]]:
+        """:func:`~billing.usage.providers.file_counts` in SQL: the token columns of
+        ``outputs`` from the provider's counts, and the checks (in the same order)."""
+        checks: list[tuple[str, str]] = []
+        value: dict[str, str] = {}
+        for term in fmt.terms:
+            more, value[term.key] = self.count(term.label, term.column)
+            checks += more
+        for key, reason in fmt.refuse:
+            checks.append((f"({value[key]}) <> 0", f"{_lit(fmt.term(key).label + ' is ')} || "
+                           f"CAST({value[key]} AS VARCHAR) || {_lit(': ' + reason)}"))
+        whole = value[fmt.input]
+        cached = value[fmt.cached] if fmt.cached else "CAST(0 AS BIGINT)"
+        if fmt.input_includes_cached and fmt.cached:
+            checks.append((f"({cached}) > ({whole})",
+                           f"{_lit(fmt.term(fmt.cached).label + ' (')} || "
+                           f"CAST({cached} AS VARCHAR) || "
+                           f"{_lit(') is more than ' + fmt.term(fmt.input).label + ' (')} || "
+                           f"CAST({whole} AS VARCHAR) || {_lit('), which includes them')}"))
+            whole = f"({whole}) - ({cached})"
+        outputs["input"] = " + ".join(f"({v})" for v in
+                                      (whole, *(value[k] for k in fmt.input_extra)))
+        outputs["cached_input"] = cached
+        outputs["cache_write"] = value[fmt.write] if fmt.write else "CAST(0 AS BIGINT)"
+        outputs["output"] = " + ".join(f"({value[k]})" for k in fmt.output)
+        return checks
+
     def select(self, relation: str, has_ok: bool, *, reasons: bool = True) -> str:
         """SQL: every row with ``__reason`` (NULL when valid) and the typed event columns
         (``reasons=False``: the columns alone, for a file known to be valid)."""
@@ -453,6 +486,8 @@ class Validator:
             else:
                 value = f"CAST({COUNT_DEFAULTS[name]} AS BIGINT)"
             outputs[_COUNT_COLUMNS[name]] = value
+        if spec.usage_format is not None:
+            checks += self._provider_counts(FILE_FORMATS[spec.usage_format], outputs)
         if spec.input_includes_cached:
             whole, cached = outputs["input"], outputs["cached_input"]
             checks.append((f"({cached}) > ({whole})", _cached_reason(
@@ -465,6 +500,22 @@ class Validator:
 
 
 
+
+
+_TERM_PREFIX: Final = "__usage_"
+
+
+def _term_sql(term: Term) -> str:
+    """SQL for :func:`~billing.usage.providers.term_value` on ``__json``: the first of the
+    term's paths the line has as a value (not an object, not null), as text."""
+    found = []
+    for path in term.paths:
+        p = _lit("$." + ".".join(_q(part) for part in path.split(".")))
+        found.append(f"CASE WHEN json_type(__json, {p}) NOT IN ('OBJECT', 'NULL') THEN "
+                     f"json_extract_string(__json, {p}) END")
+    if not term.required:
+        found.append("'0'")
+    return f"coalesce({', '.join(found)})" if len(found) > 1 else found[0]
 
 
 def _cached_reason(cached: str, whole: str) -> str:

@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 Format = Literal["csv", "jsonl", "parquet"]
+UsageFormat = Literal["openai", "anthropic", "gemini"]
+#: Providers whose usage objects a JSONL trace may hold (``--usage-format``).
+USAGE_FORMATS: Final = ("openai", "anthropic", "gemini")
 TimestampUnit = Literal["iso", "s", "ms", "us"]
 
 #: Fields a trace column can be mapped to.
@@ -73,6 +76,9 @@ COUNT_FIELDS: Final = (
 )
 COUNT_DEFAULTS: Final = {"input_tokens": 0, "cached_input_tokens": 0, "cache_write_tokens": 0,
                          "output_tokens": 0, "requests": 1}
+#: The token count fields.
+TOKEN_FIELDS: Final = ("input_tokens", "cached_input_tokens", "cache_write_tokens",
+                       "output_tokens")
 #: Token fields every trace must give (from a column, or declared absent).
 REQUIRED_TOKENS: Final = ("input_tokens", "output_tokens")
 #: Token fields that may be missing when no column looks like them.
@@ -159,6 +165,11 @@ class TraceSpec:
     """The input column counts the whole prompt, cached prefix included (as OpenAI's
     ``prompt_tokens`` and Gemini's ``promptTokenCount`` do): fresh input = input - cached, and a
     row whose cached count exceeds its input is bad (``--input-includes-cached``)."""
+    usage_format: UsageFormat | None = None
+    """Each line of the (JSONL) trace is a provider's usage object, or a record holding one
+    under ``usage`` / ``usageMetadata``: the token counts come from it as
+    :data:`billing.usage.providers.FILE_FORMATS` says (``--usage-format openai``); the other
+    fields are mapped as usual."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -210,6 +221,23 @@ class TraceSpec:
         if self.model is not None and self.model_map is not None:
             raise TraceError(f"{self.path}: give --model or --model-map, not both "
                              "(model= or model_map= in Python)")
+        if self.usage_format is not None:
+            self._check_usage_format()
+
+    def _check_usage_format(self) -> None:
+        if self.usage_format not in USAGE_FORMATS:
+            raise TraceError(f"{self.path}: --usage-format must be one of "
+                             f"{', '.join(USAGE_FORMATS)}, not {self.usage_format!r}")
+        if self.file_format != "jsonl":
+            raise TraceError(f"{self.path}: --usage-format reads JSONL files (one usage object "
+                             "per line), not " + self.file_format)
+        if self.input_includes_cached:
+            raise TraceError(f"{self.path}: --usage-format already knows whether the input "
+                             "includes the cached prefix: drop --input-includes-cached")
+        tokens = sorted(({*self.columns} | set(self.absent)) & set(TOKEN_FIELDS))
+        if tokens:
+            raise TraceError(f"{self.path}: with --usage-format the token counts come from the "
+                             f"usage objects: drop the --map or --absent of {', '.join(tokens)}")
 
     @property
     def file_format(self) -> Format:
@@ -257,14 +285,19 @@ class TraceSpec:
         elif "model" not in sources and "model" not in unresolved:
             problems.append("no model column: --model NAME, or --map model=COLUMN")
         tokens = False
+        if self.usage_format is not None:  # the counts come from the usage objects
+            for target in TOKEN_FIELDS:
+                sources.pop(target, None)
         for target in REQUIRED_TOKENS:
-            if target in sources or target in unresolved or target in self.absent:
+            if (target in sources or target in unresolved or target in self.absent
+                    or self.usage_format is not None):
                 continue
             problems.append(_missing(target, _closest(target, free)))
             tokens = True
         absent: list[str] = []
         for target in CACHE_TOKENS:
-            if target in sources or target in unresolved or target in self.absent:
+            if (target in sources or target in unresolved or target in self.absent
+                    or self.usage_format is not None):
                 continue
             look = _lookalike(target, free)
             if look is None:

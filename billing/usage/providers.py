@@ -49,15 +49,21 @@ from typing import Any, Final, Literal
 
 from billing.errors import ProviderUsageError, UsageError
 from billing.usage.events import UsageEvent
+from billing.usage.mapping import BadValue
 
 __all__ = [
+    "FILE_FORMATS",
+    "FileFormat",
     "ProviderCounts",
+    "Term",
     "anthropic_counts",
+    "file_counts",
     "from_anthropic",
     "from_gemini",
     "from_openai",
     "gemini_counts",
     "openai_counts",
+    "term_value",
 ]
 
 OneHourWrites = Literal["error", "as_cache_write"]
@@ -349,3 +355,152 @@ def from_gemini(obj: Any, *, id: str, customer_id: str, timestamp: datetime,
     return _event("gemini", gemini_counts(usage), id=id, customer_id=customer_id,
                   timestamp=timestamp, model=model or found, requests=requests,
                   session_id=session_id, properties=properties, extra={})
+
+
+# -- trace files whose lines are the providers' usage objects (``--usage-format``) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One provider count read from each line of a trace: the first of ``paths`` (dotted JSON
+    paths) that the line has. ``column`` is the virtual column the readers add for it."""
+
+    key: str
+    label: str
+    """The provider's name of the count, for reject reasons."""
+    paths: tuple[str, ...]
+    required: bool = False
+
+    @property
+    def column(self) -> str:
+        return f"__usage_{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class FileFormat:
+    """How the counts of one provider's usage objects become token classes: ``input`` minus
+    ``cached`` (when ``input_includes_cached``) plus ``input_extra``, ``cached``, ``write``, the
+    sum of ``output``; a non-zero ``refuse`` term makes the row bad, with its reason."""
+
+    name: str
+    terms: tuple[Term, ...]
+    input: str
+    input_includes_cached: bool
+    cached: str | None
+    write: str | None
+    output: tuple[str, ...]
+    input_extra: tuple[str, ...] = ()
+    refuse: tuple[tuple[str, str], ...] = ()
+
+    def term(self, key: str) -> Term:
+        return next(t for t in self.terms if t.key == key)
+
+
+def _paths(*names: str, wrappers: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{w}.{n}" if w else n for w in wrappers for n in names)
+
+
+_OPENAI_WRAP = ("usage", "")
+_GEMINI_WRAP = ("usageMetadata", "usage_metadata", "")
+FILE_FORMATS: Final = {
+    "openai": FileFormat(
+        name="openai",
+        terms=(
+            Term("prompt", "prompt_tokens", _paths("prompt_tokens", "input_tokens",
+                                                   wrappers=_OPENAI_WRAP), required=True),
+            Term("cached", "cached_tokens", _paths(
+                "prompt_tokens_details.cached_tokens", "input_tokens_details.cached_tokens",
+                wrappers=_OPENAI_WRAP)),
+            Term("completion", "completion_tokens", _paths(
+                "completion_tokens", "output_tokens", wrappers=_OPENAI_WRAP), required=True),
+            Term("audio_in", "prompt_tokens_details.audio_tokens", _paths(
+                "prompt_tokens_details.audio_tokens", wrappers=_OPENAI_WRAP)),
+            Term("audio_out", "completion_tokens_details.audio_tokens", _paths(
+                "completion_tokens_details.audio_tokens", wrappers=_OPENAI_WRAP)),
+            Term("write", "prompt_tokens_details.cache_write_tokens", _paths(
+                "prompt_tokens_details.cache_write_tokens",
+                "input_tokens_details.cache_write_tokens", wrappers=_OPENAI_WRAP)),
+        ),
+        input="prompt", input_includes_cached=True, cached="cached", write=None,
+        output=("completion",),
+        refuse=(("audio_in", "audio tokens have their own prices, which the cost book does not "
+                 "hold"),
+                ("audio_out", "audio tokens have their own prices, which the cost book does not "
+                 "hold"),
+                ("write", "whether the prompt count includes them is not documented")),
+    ),
+    "anthropic": FileFormat(
+        name="anthropic",
+        terms=(
+            Term("input", "input_tokens", _paths("input_tokens", wrappers=_OPENAI_WRAP),
+                 required=True),
+            Term("cached", "cache_read_input_tokens", _paths(
+                "cache_read_input_tokens", wrappers=_OPENAI_WRAP)),
+            Term("write", "cache_creation_input_tokens", _paths(
+                "cache_creation_input_tokens", "cache_creation.ephemeral_5m_input_tokens",
+                wrappers=_OPENAI_WRAP)),
+            Term("write_1h", "cache_creation.ephemeral_1h_input_tokens", _paths(
+                "cache_creation.ephemeral_1h_input_tokens", wrappers=_OPENAI_WRAP)),
+            Term("output", "output_tokens", _paths("output_tokens", wrappers=_OPENAI_WRAP),
+                 required=True),
+        ),
+        input="input", input_includes_cached=False, cached="cached", write="write",
+        output=("output",),
+        refuse=(("write_1h", "1-hour cache writes cost 2x input, but usage events have one "
+                 "cache-write class, priced at the 5-minute rate; see docs/providers.md"),),
+    ),
+    "gemini": FileFormat(
+        name="gemini",
+        terms=(
+            Term("prompt", "promptTokenCount", _paths(
+                "promptTokenCount", "prompt_token_count", wrappers=_GEMINI_WRAP), required=True),
+            Term("cached", "cachedContentTokenCount", _paths(
+                "cachedContentTokenCount", "cached_content_token_count", wrappers=_GEMINI_WRAP)),
+            Term("tool", "toolUsePromptTokenCount", _paths(
+                "toolUsePromptTokenCount", "tool_use_prompt_token_count",
+                wrappers=_GEMINI_WRAP)),
+            Term("candidates", "candidatesTokenCount", _paths(
+                "candidatesTokenCount", "candidates_token_count", wrappers=_GEMINI_WRAP)),
+            Term("thoughts", "thoughtsTokenCount", _paths(
+                "thoughtsTokenCount", "thoughts_token_count", wrappers=_GEMINI_WRAP)),
+        ),
+        input="prompt", input_includes_cached=True, cached="cached", write=None,
+        output=("candidates", "thoughts"), input_extra=("tool",),
+    ),
+}
+"""The ``--usage-format`` of each provider. Gemini's proto3 JSON leaves zero counts out, so
+every Gemini count but the prompt may be absent (0); OpenAI's details and Anthropic's cache
+counts may be absent too (0)."""
+
+
+def term_value(obj: Mapping[str, Any], term: Term) -> Any:
+    """The value of ``term`` in one parsed line: the first of its paths the line has (not
+    null), else ``None`` (a required term) or ``0``."""
+    for path in term.paths:
+        value: Any = obj
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+            if value is None:
+                break
+        if value is not None and not isinstance(value, Mapping):
+            return value
+    return None if term.required else 0
+
+
+def file_counts(fmt: FileFormat, values: Mapping[str, int]) -> tuple[int, int, int, int]:
+    """(fresh input, cached input, cache writes, output) of one line from its term values;
+    raises :class:`~billing.usage.mapping.BadValue` with the reject reason."""
+    for key, reason in fmt.refuse:
+        if values[key]:
+            raise BadValue(f"{fmt.term(key).label} is {values[key]}: {reason}")
+    whole = values[fmt.input]
+    cached = values[fmt.cached] if fmt.cached else 0
+    if fmt.input_includes_cached:
+        if cached > whole:
+            raise BadValue(
+                f"{fmt.term(fmt.cached or '').label} ({cached}) is more than "
+                f"{fmt.term(fmt.input).label} ({whole}), which includes them")
+        whole -= cached
+    fresh = whole + sum(values[k] for k in fmt.input_extra)
+    write = values[fmt.write] if fmt.write else 0
+    return fresh, cached, write, sum(values[k] for k in fmt.output)

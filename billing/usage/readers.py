@@ -44,6 +44,7 @@ from billing.usage.mapping import (
     parse_count,
     parse_timestamp,
 )
+from billing.usage.providers import FILE_FORMATS, file_counts, term_value
 from billing.usage.results import Reject, TraceResult, first_rejects, write_rejects
 
 __all__ = ["aggregate_trace_python", "check_text_file", "format_raw", "read_events",
@@ -182,6 +183,11 @@ def row_to_event(values: Mapping[str, object], row: int, resolved: ResolvedSpec)
                else COUNT_DEFAULTS[name])
         for name in COUNT_FIELDS
     }
+    if spec.usage_format is not None:
+        fmt = FILE_FORMATS[spec.usage_format]
+        terms = {t.key: _count(t.label, values[t.column], spec.round_tokens) for t in fmt.terms}
+        (counts["input_tokens"], counts["cached_input_tokens"], counts["cache_write_tokens"],
+         counts["output_tokens"]) = file_counts(fmt, terms)
     if spec.input_includes_cached:
         counts["input_tokens"] = fresh_input(counts["input_tokens"],
                                              counts["cached_input_tokens"])
@@ -263,10 +269,15 @@ def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[Row]]:
             records.append((number, None, line, "unparseable line"))
     columns = list(keys)
 
+    terms = FILE_FORMATS[spec.usage_format].terms if spec.usage_format is not None else ()
+
     def json_rows() -> Iterator[Row]:
         for number, value, line, reason in records:
-            yield number, (None if value is None else {c: value.get(c) for c in columns}), \
-                line, reason
+            values = None if value is None else {c: value.get(c) for c in columns}
+            if values is not None and value is not None:
+                for term in terms:  # the provider's counts, from nested objects
+                    values[term.column] = term_value(value, term)
+            yield number, values, line, reason
 
     return columns, json_rows()
 

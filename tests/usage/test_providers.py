@@ -333,3 +333,112 @@ def test_compare_input_includes_cached_same_supplier_cost(tmp_path: Path, engine
     assert supplier_cost(fresh) == ("1.575000000", 0)
     rejects = (tmp_path / "rejects-whole.csv").read_text()
     assert "cached_input_tokens (600) is more than input_tokens (500)" in rejects
+
+
+# -- --usage-format: JSONL traces whose lines are the providers' usage objects ----------------
+
+
+def _jsonl(tmp_path: Path, name: str, lines: list[dict[str, Any]]) -> Path:
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _line(n: int, model: str, **usage: Any) -> dict[str, Any]:
+    return {"id": f"r{n}", "customer_id": "cobalt-ai",
+            "timestamp": f"2026-11-12T1{n}:00:00Z", "model": model, **usage}
+
+
+OPENAI_LINES = [
+    # Chat Completions, nested under "usage": the 2,006 / 1,920 example x 1,000
+    _line(1, "gpt-4o", usage={"prompt_tokens": 2_006_000, "completion_tokens": 300_000,
+                              "total_tokens": 2_306_000,
+                              "prompt_tokens_details": {"cached_tokens": 1_920_000},
+                              "completion_tokens_details": {"reasoning_tokens": 0}}),
+    # Responses API, at the top level: output_tokens includes the reasoning tokens
+    _line(2, "gpt-4o", input_tokens=1_000_000, output_tokens=500_000,
+          input_tokens_details={"cached_tokens": 200_000},
+          output_tokens_details={"reasoning_tokens": 300_000}),
+    _line(3, "gpt-4o", usage={"prompt_tokens": 10, "completion_tokens": 1,
+                              "prompt_tokens_details": {"cached_tokens": 11}}),
+]
+ANTHROPIC_LINES = [
+    _line(1, "claude-sonnet-4-5", usage={
+        "input_tokens": 50, "cache_read_input_tokens": 100_000,
+        "cache_creation_input_tokens": 2_000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 2_000, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": 500}),
+    _line(2, "claude-sonnet-4-5", usage={
+        "input_tokens": 50, "cache_creation_input_tokens": 1_000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1_000},
+        "output_tokens": 5}),
+    _line(3, "claude-sonnet-4-5", input_tokens=1_000, output_tokens=100),
+]
+GEMINI_LINES = [
+    _line(1, "gemini-2.5-flash", usageMetadata={
+        "promptTokenCount": 10_000, "cachedContentTokenCount": 8_000,
+        "candidatesTokenCount": 400, "thoughtsTokenCount": 1_200, "totalTokenCount": 11_600}),
+    _line(2, "gemini-2.5-flash", usage_metadata={
+        "prompt_token_count": 10_000, "cached_content_token_count": 8_000,
+        "tool_use_prompt_token_count": 500, "candidates_token_count": 400}),
+    _line(3, "gemini-2.5-flash", promptTokenCount=100),  # zero counts left out (proto3 JSON)
+]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "python"])
+@pytest.mark.parametrize(("fmt", "lines", "cost", "rejected", "reason"), [
+    # r1: 86,000 x 2.50 + 1,920,000 x 1.25 + 300,000 x 10 = 215,000 + 2,400,000 + 3,000,000
+    # r2: 800,000 x 2.50 + 200,000 x 1.25 + 500,000 x 10 = 2,000,000 + 250,000 + 5,000,000
+    # total 12,865,000 per 1M = 12.865 USD; r3 (11 cached of 10) is a reject
+    ("openai", OPENAI_LINES, "12.865000000", 1,
+     "cached_tokens (11) is more than prompt_tokens (10)"),
+    # r1: 50 x 3 + 100,000 x 0.30 + 2,000 x 3.75 + 500 x 15 = 150 + 30,000 + 7,500 + 7,500
+    # r3: 1,000 x 3 + 100 x 15 = 3,000 + 1,500; total 49,650 per 1M; r2 (1-hour writes) refused
+    ("anthropic", ANTHROPIC_LINES, "0.049650000", 1,
+     "cache_creation.ephemeral_1h_input_tokens is 1000: 1-hour cache writes cost 2x input"),
+    # r1: (10,000 - 8,000) x 0.30 + 8,000 x 0.03 + (400 + 1,200) x 2.50 = 600 + 240 + 4,000
+    # r2: (10,000 - 8,000 + 500) x 0.30 + 8,000 x 0.03 + 400 x 2.50 = 750 + 240 + 1,000
+    # r3: 100 x 0.30 = 30; total 6,860 per 1M
+    ("gemini", GEMINI_LINES, "0.006860000", 0, None),
+])
+def test_compare_usage_format_costs_by_hand(tmp_path: Path, engine: str, fmt: str,
+                                            lines: list[dict[str, Any]], cost: str,
+                                            rejected: int, reason: str | None) -> None:
+    trace = _jsonl(tmp_path, f"{fmt}.jsonl", lines)
+    costs = tmp_path / "costs.yaml"
+    costs.write_text(textwrap.dedent(COSTS).lstrip(), encoding="utf-8")
+    out, rejects = tmp_path / "report.json", tmp_path / "rejects.csv"
+    code = billing.cli.main([
+        "compare", "--plans", str(ROOT / "plans"), "--trace", str(trace), "--fx", "EUR=1.08",
+        "--quiet", "--no-break-even", "--costs", str(costs), "--engine", engine,
+        "--usage-format", fmt, "--rejects", str(rejects), "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert Decimal(report["plans"][0]["cost"]) == Decimal(cost)
+    assert report["trace"]["rejected"] == rejected
+    if reason is not None:
+        assert reason in rejects.read_text()
+
+
+def test_rate_usage_format_openai(tmp_path: Path) -> None:
+    trace = _jsonl(tmp_path, "openai.jsonl", OPENAI_LINES)
+    # payg's "*" rate: 5.00 input, 1.25 cached input, 20.00 output per 1M
+    # r1: 86,000 x 5 + 1,920,000 x 1.25 + 300,000 x 20 = 430,000 + 2,400,000 + 6,000,000
+    # r2: 800,000 x 5 + 200,000 x 1.25 + 500,000 x 20 = 4,000,000 + 250,000 + 10,000,000
+    # total 23,080,000 per 1M = 23.08 USD
+    assert _rate_total(trace, tmp_path, "--usage-format", "openai") == "23.08"
+
+
+def test_usage_format_refuses_a_token_mapping_and_csv(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    trace = _jsonl(tmp_path, "openai.jsonl", OPENAI_LINES)
+    out = tmp_path / "invoices.json"
+    base = ["rate", "--plans", str(ROOT / "plans"), "--subscriptions",
+            str(ROOT / "examples" / "subscriptions.yaml"), "--period", "2026-11",
+            "--out", str(out), "--usage-format", "openai"]
+    assert billing.cli.main([*base, "--events", str(trace),
+                             "--map", "input_tokens=prompt_tokens"]) == 2
+    assert "the token counts come from the usage objects" in capsys.readouterr().err
+    csv_trace = _trace(tmp_path, "whole.csv", 1_000)
+    assert billing.cli.main([*base, "--events", str(csv_trace)]) == 2
+    assert "--usage-format reads JSONL files" in capsys.readouterr().err
