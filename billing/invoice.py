@@ -67,6 +67,9 @@ class InvoiceLine(_Frozen):
     )
     model: str | None = Field(default=None, description="Model, for per-model usage lines.")
     grade: str | None = Field(default=None, description="Model grade, for per-model usage lines.")
+    source: str | None = Field(
+        default=None, description="Plan file and line of the charge that produced the line, "
+        "e.g. 'plans/03-base-plus-overage.yaml:24' (None for a plan built in code).")
 
 
 class CreditBalance(_Frozen):
@@ -183,6 +186,7 @@ def make_line(
     details: tuple[tuple[str, Decimal], ...] = (),
     model: str | None = None,
     grade: str | None = None,
+    source: str | None = None,
 ) -> InvoiceLine:
     """Build a line, rounding its exact amount once."""
     return InvoiceLine(
@@ -200,4 +204,5 @@ def make_line(
         details=details,
         model=model,
         grade=grade,
+        source=source,
     )

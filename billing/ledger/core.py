@@ -221,7 +221,8 @@ class LedgerCore:
             for plan in catalog.versions(plan_id):
                 source = catalog.sources.get((plan.id, plan.version))
                 body = json.dumps({"plan": json.loads(plan.model_dump_json()),
-                                   "source": str(source) if source is not None else None})
+                                   "source": str(source) if source is not None else None,
+                                   "charge_sources": dict(plan.charge_sources)})
                 rows.append((plan.id, plan.version.isoformat(), body))
 
         def work(cur: Cursor) -> None:
@@ -312,7 +313,8 @@ class LedgerCore:
         sources: dict[tuple[str, date], Path] = {}
         for (body,) in cur.fetchall():
             data = json.loads(body)
-            plan = Plan.model_validate(data["plan"])
+            plan = Plan.model_validate(data["plan"]).with_charge_sources(
+                data.get("charge_sources", {}))  # invoice lines name their plan line
             plans.append(plan)
             if data["source"] is not None:
                 sources[(plan.id, plan.version)] = Path(data["source"])

@@ -338,7 +338,11 @@ def load_plan_text(text: str, *, filename: str = "<plan>", suffix: str = ".yaml"
         raise PlanValidationError(sorted(problems, key=lambda p: (p.line or 0, p.path))) from None
     if duplicates:
         raise PlanValidationError(duplicates)
-    return plan
+    sources = {}
+    for index, charge in enumerate(plan.charges):
+        line = document.line_of(("charges", index))
+        sources[charge.name] = filename if line is None else f"{filename}:{line}"
+    return plan.with_charge_sources(sources)
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, time
 from decimal import Decimal
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from billing.errors import MoneyError
@@ -723,6 +723,22 @@ class Plan(_Spec):
         min_length=1, description="What the plan bills, in invoice order (commitment and cap "
         "apply last, to the metered spend)."
     )
+    _charge_sources: Mapping[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def charge_sources(self) -> Mapping[str, str]:
+        """Where each charge is written, by charge name: ``"plans/03-base-plus-overage.yaml:24"``
+        (the file as the loader was given it, and the line where the charge starts). Empty for
+        a plan built in code. Every invoice line carries its charge's entry (``source``)."""
+        return self._charge_sources
+
+    def with_charge_sources(self, sources: Mapping[str, str]) -> Plan:
+        """This plan, knowing where its charges are written (:attr:`charge_sources`); the
+        loader calls it, and per-customer overrides keep the sources of the plan they change."""
+        located = self.model_copy()
+        located._charge_sources = {c.name: sources[c.name] for c in self.charges
+                                   if c.name in sources}
+        return located
 
     @field_validator("id")
     @classmethod

@@ -43,7 +43,7 @@ def apply_overrides(plan: Plan, overrides: Mapping[str, Mapping[str, Any]]) -> P
                 raise RatingError(f"override of {name!r}: {key!r} cannot be overridden")
         _deep_merge(charge, fields)
     try:
-        return Plan.model_validate(data)
+        return Plan.model_validate(data).with_charge_sources(plan.charge_sources)
     except Exception as exc:  # pydantic.ValidationError: say which subscription field is off
         raise RatingError(f"overrides of plan {plan.id!r} are invalid: {exc}") from None
 

@@ -169,7 +169,7 @@ class _Lines:
             quantity=quantity, unit=unit, amount=_EXACT.plus(amount), currency=self.plan.currency,
             rounding=self.plan.rounding, period_start=self.period.start,
             period_end=self.period.end, unit_price=unit_price, details=tuple(details),
-            model=model, grade=grade,
+            model=model, grade=grade, source=self.plan.charge_sources.get(charge),
         ))
 
     def metered_spend(self) -> Decimal:

@@ -648,6 +648,8 @@ class StripeSink:
                 METADATA_LINE: line.id,
                 "billing_kind": line.kind,
                 "billing_charge": line.charge,
+                # plan file:line of the charge (Stripe keeps metadata values up to 500 chars)
+                **({"billing_source": line.source[-500:]} if line.source else {}),
             },
         }
         return self._call(
