@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
-from billing.costs.file import CostEntry, read_cost_file
+from billing.costs.file import CostEntry, read_cost_file, read_service_tiers
 from billing.costs.genai import GenaiPrices
 from billing.costs.model import CostResult, ModelCost, price_counts
+from billing.costs.tiers import DEFAULT_MULTIPLIERS, SERVICE_TIERS, ServiceTier, check_tiers, scaled
 from billing.errors import CostBookError, UnknownModelError
 from billing.usage.aggregates import Counts
 
@@ -41,10 +42,15 @@ class CostBook:
 
     currency: Final = "USD"
 
-    def __init__(self, entries: Sequence[CostEntry] = (), *, base: CostBook | None = None) -> None:
-        """A book of ``entries`` (which win) over ``base`` (``None``: no fallback at all)."""
+    def __init__(self, entries: Sequence[CostEntry] = (), *, base: CostBook | None = None,
+                 service_tiers: Mapping[str, Mapping[str, Decimal]] | None = None) -> None:
+        """A book of ``entries`` (which win) over ``base`` (``None``: no fallback at all).
+
+        ``service_tiers``: ``{provider: {tier: multiplier}}`` of the standard prices, which win
+        over ``base``'s and the built-in ones (:mod:`billing.costs.tiers`)."""
         self._entries = tuple(entries)
         self._base = base
+        self._tiers = check_tiers(service_tiers or {})
         self._genai: GenaiPrices | None = None
         self._cache: dict[tuple[str, date], ModelCost] = {}
         self._thresholds: tuple[int, ...] | None = None
@@ -63,7 +69,9 @@ class CostBook:
         ``base`` defaults to :meth:`default`. Raises
         :class:`~billing.costs.file.CostFileError` (a ``CostBookError``) listing every problem.
         """
-        return cls(read_cost_file(path), base=cls.default() if base is None else base)
+        entries = read_cost_file(path)
+        return cls(entries, base=cls.default() if base is None else base,
+                   service_tiers=read_service_tiers(path))
 
     @property
     def entries(self) -> tuple[CostEntry, ...]:
@@ -200,18 +208,62 @@ class CostBook:
             self._thresholds = tuple(sorted(found))
         return self._thresholds
 
-    def cost(self, model: str, counts: Counts, band: int, at: date) -> CostResult:
+    def cost(self, model: str, counts: Counts, band: int, at: date,
+             tier: ServiceTier = "standard") -> CostResult:
         """The exact cost (USD, unrounded) of ``counts`` tokens of ``model`` used on ``at``.
 
         ``band``: how many of :meth:`thresholds` the requests' prompt per request exceeded; the
-        model's long prices apply when that includes the model's own threshold. ``amount`` equals
-        the sum of ``by_class``.
+        model's long prices apply when that includes the model's own threshold. ``tier``: the
+        service tier the tokens were served in (:meth:`tier_prices`). ``amount`` equals the sum
+        of ``by_class``.
         """
-        return price_counts(self.level(model, band, at), counts)
+        return price_counts(self.level(model, band, at, tier), counts)
 
-    def level(self, model: str, band: int, at: date) -> ModelCost:
+    def tier_prices(self, model: str, at: date, tier: ServiceTier) -> ModelCost:
+        """The prices of ``model`` on ``at`` in service ``tier`` (``standard``: :meth:`lookup`);
+        the rules and their order are in :mod:`billing.costs.tiers`."""
+        if tier == "standard":
+            return self.lookup(model, at)
+        if tier not in SERVICE_TIERS:
+            raise CostBookError(f"unknown service tier {tier!r} (tiers: "
+                                f"{', '.join(SERVICE_TIERS)})")
+        standard = self.lookup(model, at)
+        provider = standard.provider.lower()
+        factor = self._user_tier(provider, tier)
+        if factor is not None:
+            return scaled(standard, factor, f"{standard.source} x {factor} ({provider} {tier}, "
+                                            "cost file)")
+        book: CostBook | None = self
+        from_file = False
+        while book is not None:
+            from_file = from_file or book._entry_for(model, at) is not None
+            if book._genai is not None and not from_file:
+                own = book._genai.tier_lookup(model, at, tier)
+                if own is not None:
+                    missing = set(own.thresholds()) - set(self.thresholds())
+                    if missing:  # pragma: no cover - genai-prices' tiers share the base starts
+                        raise CostBookError(f"{model}: the {tier} prices have long-context "
+                                            f"thresholds {sorted(missing)} the bands do not know")
+                    return own
+            book = book._base
+        builtin = DEFAULT_MULTIPLIERS.get(provider, {}).get(tier)
+        if builtin is not None:
+            return scaled(standard, builtin, f"{standard.source} x {builtin} ({provider} {tier})")
+        raise CostBookError(
+            f"no {tier} price for model {model!r} (provider {provider}): give one with "
+            f"service_tiers: {{{provider}: {{{tier}: MULTIPLIER}}}} in a cost file (--costs)"
+        )
+
+    def _user_tier(self, provider: str, tier: str) -> Decimal | None:
+        found = self._tiers.get(provider, {}).get(tier)
+        if found is None and self._base is not None:
+            return self._base._user_tier(provider, tier)
+        return found
+
+    def level(self, model: str, band: int, at: date, tier: ServiceTier = "standard"
+              ) -> ModelCost:
         """The prices :meth:`cost` applies to ``model``'s tokens in long-context ``band`` on
-        ``at``."""
+        ``at``, in service ``tier``."""
         edges = self.thresholds()
         if isinstance(band, bool) or not isinstance(band, int) or not 0 <= band <= len(edges):
             raise CostBookError(
@@ -219,7 +271,7 @@ class CostBook:
                 f"thresholds {edges} the prompt exceeded), got {band!r}"
             )
         exceeded = edges[band - 1] if band else None
-        return self.lookup(model, at).for_prompt_above(exceeded)
+        return self.tier_prices(model, at, tier).for_prompt_above(exceeded)
 
     def __repr__(self) -> str:
         parts = [f"{len(self._entries)} entries"]

@@ -16,8 +16,10 @@ One entry per (model glob, effective date). Columns / keys (prices in USD per 1M
     long_cache_write_per_mtok   optional; default: cache_write_per_mtok if given, else long input
     long_output_per_mtok        optional; default: output_per_mtok (output not tiered)
 
-A YAML file is either a list of entries or a mapping with ``models:`` (the list) and an optional
-``currency: USD``. YAML floats are read straight into ``Decimal``; CSV cells are strings parsed
+A YAML file is either a list of entries or a mapping with ``models:`` (the list), an optional
+``currency: USD`` and optional ``service_tiers:`` (``{provider: {tier: multiplier}}``, e.g.
+``openai: {batch: "0.5", priority: "1.75"}``: the multipliers of the standard prices that
+override the built-in ones, see :mod:`billing.costs.tiers`; :func:`read_service_tiers`). YAML floats are read straight into ``Decimal``; CSV cells are strings parsed
 to ``Decimal``. Every problem of a file is reported at once, each as ``file:line: field: reason``.
 """
 
@@ -34,11 +36,11 @@ from typing import Any, Final
 
 import yaml
 
-from billing.errors import CostFileError, CostProblem, MoneyError
+from billing.errors import CostBookError, CostFileError, CostProblem, MoneyError
 from billing.money import D
 from billing.textfile import TextProblem, check_yaml_shape, read_text
 
-__all__ = ["CostEntry", "CostFileError", "CostProblem", "read_cost_file"]
+__all__ = ["CostEntry", "CostFileError", "CostProblem", "read_cost_file", "read_service_tiers"]
 
 FIELDS: Final = (
     "model",
@@ -214,7 +216,7 @@ def _yaml_rows(name: str, text: str) -> list[_Row]:
         raise CostFileError([CostProblem(name, line, "", f"not valid YAML: {reason}")]) from None
     entries: Any = doc
     if isinstance(doc, _LineDict):
-        problems = _dict_problems(name, doc, allowed=("models", "currency"))
+        problems = _dict_problems(name, doc, allowed=("models", "currency", "service_tiers"))
         currency = doc.get("currency", "USD")
         if str(currency).upper() != "USD":
             problems.append(CostProblem(
@@ -242,6 +244,47 @@ def _yaml_rows(name: str, text: str) -> list[_Row]:
             )])
         rows.append(_Row(item.line, dict(item), dict(item.key_lines), _dict_problems(name, item)))
     return rows
+
+
+def read_service_tiers(path: str | Path) -> dict[str, dict[str, Decimal]]:
+    """The ``service_tiers:`` of a YAML cost file (``{}`` for none, and for CSV files);
+    raises :class:`CostFileError` naming the line of a bad one. Call after
+    :func:`read_cost_file`, which checks the rest of the file."""
+    from billing.costs.tiers import check_tiers
+
+    p = Path(path)
+    name = str(path)
+    if p.suffix.lower() not in (".yaml", ".yml"):
+        return {}
+    text = read_text(p)
+    check_yaml_shape(text)
+    doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: safe
+    if not isinstance(doc, _LineDict) or "service_tiers" not in doc:
+        return {}
+    raw = doc["service_tiers"]
+    line = doc.key_lines.get("service_tiers")
+
+    def bad(message: str) -> CostFileError:
+        return CostFileError([CostProblem(name, line, "service_tiers", message)])
+
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise bad("expected provider: {tier: multiplier}, e.g. openai: {batch: \"0.5\"}")
+    tiers: dict[str, dict[str, Decimal]] = {}
+    for provider, by_tier in raw.items():
+        for tier, value in by_tier.items():
+            try:
+                factor = value if isinstance(value, Decimal) else (
+                    Decimal(value) if isinstance(value, int | str) and not isinstance(value, bool)
+                    else None)
+            except ArithmeticError:
+                factor = None
+            if factor is None:
+                raise bad(f"{provider}: {tier} must be a decimal multiplier, got {_show(value)}")
+            tiers.setdefault(str(provider), {})[str(tier)] = factor
+    try:
+        return check_tiers(tiers)
+    except CostBookError as exc:
+        raise bad(str(exc).removeprefix("service_tiers: ")) from None
 
 
 def _show(value: object, limit: int = 60) -> str:

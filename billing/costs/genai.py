@@ -16,7 +16,9 @@ from the network; this module never calls that). How its data maps onto :class:`
   last version whose start date is <= the day). ``TimeOfDateConstraint`` (off-peak hours, e.g.
   DeepSeek) cannot be honoured on daily aggregates: the book takes the price in force for the
   most minutes of that UTC day, and the ``source`` says so.
-- Request-context variants (batch, flex, priority service tiers) are ignored: standard prices.
+- Request-context variants (batch, flex, priority service tiers) give the standard prices of
+  :meth:`GenaiPrices.lookup`; :meth:`GenaiPrices.tier_lookup` reads a model's own price for a
+  tier (``processing: batch``, ``service_tier: flex|priority``) when one is in force that day.
 - Lookup: genai-prices' own matching first (the provider whose name rule claims the model, then
   its models' match rules and fallback providers); for a model no provider claims by name (open
   models sold by many hosts, e.g. ``llama-3.3-70b-versatile``), the first provider in
@@ -28,6 +30,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator
+from copy import copy
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
@@ -128,6 +131,32 @@ class GenaiPrices:
                 str(info.id), str(provider.id), prices, f"{self.label}{note}"
             )
         return self._costs[cache_key]
+
+    def tier_lookup(self, model: str, at: date, tier: str) -> ModelCost | None:
+        """The model's own published prices for service ``tier`` on ``at`` (genai-prices'
+        price variants in force that day), or ``None`` when the data has none."""
+        found = self._resolve(model)
+        if found is None:
+            return None
+        provider, info = found
+        context = {"processing": "batch"} if tier == "batch" else {"service_tier": tier}
+        midnight = datetime.combine(at, time(0, 0), tzinfo=UTC)
+        overrides: dict[str, Any] = {}
+        for variant in info.price_variants or ():
+            if variant.constraint is not None and not variant.constraint.active(midnight):
+                continue
+            if not variant.when or any(context.get(k) != v for k, v in variant.when.items()):
+                continue
+            for key, price in variant.prices.__dict__.items():
+                if price is not None:
+                    overrides.setdefault(key, price)
+        if not any(overrides.get(key) is not None for key in _KEYS.values()):
+            return None
+        prices, note = self._prices_on(info, at)
+        resolved = copy(prices)
+        resolved.__dict__.update(overrides)
+        return self._to_model_cost(str(info.id), str(provider.id), resolved,
+                                   f"{self.label} {tier} price{note}")
 
     def _prices_on(self, info: Any, at: date) -> tuple[Any, str]:
         if isinstance(info.prices, ModelPrice):
