@@ -13,12 +13,10 @@ the same usage (a deterministic function, no stored balance).
 
 from __future__ import annotations
 
-import csv
-import decimal
 import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,24 +34,28 @@ from billing.invoice import (
 )
 from billing.money import EXACT, MTOK, ZERO, in_exact_context, round_money
 from billing.periods import Period, nth_period
+from billing.plans.compiled import (
+    CapacityFee,
+    CompiledCharge,
+    CompiledPlan,
+    CreditsFee,
+    FlatFee,
+    MeteredUsage,
+    RateCard,
+    SeatFee,
+    SpendCap,
+    SpendCommitment,
+)
+from billing.plans.compiled import compile as compile_plan
 from billing.plans.model import (
-    WEEKDAYS,
     CapacityCharge,
-    CapCharge,
-    CommitmentCharge,
     CreditsCharge,
-    DiscountTable,
-    FlatCharge,
     Plan,
     Rate,
     RateCardCharge,
-    SeatsCharge,
-    UsageCharge,
-    parse_hours,
 )
 from billing.plans.types import parse_duration
 from billing.pricing import (
-    Tier,
     cap,
     capacity,
     commitment,
@@ -128,10 +130,6 @@ def _markup(charge: RateCardCharge) -> Decimal | None:
     if charge.cost_plus is not None:
         return charge.cost_plus.markup
     return None if charge.fallback is None else charge.fallback.cost_plus.markup
-
-
-def _tiers(table: DiscountTable) -> list[Tier]:
-    return [Tier(up_to=t.up_to, unit_price=t.rate) for t in table.tiers]
 
 
 def _fmt_tokens(n: int | Decimal) -> str:
@@ -248,13 +246,37 @@ class _RateState:
     active: Period
 
 
-class Rater:
-    """A plan version compiled for rating."""
+@dataclass(slots=True)
+class _Pass:
+    """What the charges of one rating pass share: the inputs, the lines made so far, the
+    rate-card values and credit burn worked out before them, the reserved capacity."""
 
-    def __init__(self, plan: Plan, *, costbook: CostBook | None = None,
+    subscription: Subscription
+    period: Period
+    fixed_fraction: Decimal | None
+    fraction: Decimal
+    window: CustomerUsage
+    hours: Sequence[int] | None
+    capacity_usage: Mapping[str, CapacityUsage] | None
+    lines: _Lines
+    card_values: dict[int, dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]]]
+    credit: _CreditOutcome | None
+    usage_value: dict[str, Decimal]
+    token_totals: Mapping[str, int]
+    reservation: _Reservation | None = None
+
+
+class Rater:
+    """Rates subscriptions of one plan version (compiled once, :func:`billing.plans.compile`)."""
+
+    def __init__(self, plan: Plan | CompiledPlan, *, costbook: CostBook | None = None,
                  plan_path: Path | None = None,
                  history: Callable[[date], Rater] | None = None) -> None:
-        self.plan = plan
+        """``plan``: a plan, compiled here (a price series is read relative to ``plan_path``'s
+        folder), or a plan already compiled."""
+        self.compiled = (plan if isinstance(plan, CompiledPlan)
+                         else compile_plan(plan, plan_path=plan_path))
+        plan = self.plan = self.compiled.plan
         self.history = history
         """The rater of the version in force on a day, for replaying credits of earlier periods
         (without it, earlier periods replay under this version)."""
@@ -266,52 +288,28 @@ class Rater:
         self.pack_value: dict[str, Decimal] = {}
         """Money one credit of each pack grant is worth (its price per credit), by grant id;
         filled by :meth:`grants_for`."""
-        self._spot_series: dict[str, dict[int, Decimal]] = {}
-        self._tou: dict[str, tuple[tuple[capacity.TouRule, ...], Decimal]] = {}
         self._spot_cache: dict[tuple[str, tuple[int, ...]], dict[int, Decimal]] = {}
-        for charge in plan.charges:
-            if (isinstance(charge, RateCardCharge) and _markup(charge) is not None
-                    and costbook is None):
+        self._rate_cards = tuple(c for c in self.compiled.charges if isinstance(c, RateCard))
+        self._capacity_fees = {c.name: c for c in self.compiled.charges
+                               if isinstance(c, CapacityFee)}
+        for card in self._rate_cards:
+            if _markup(card.spec) is not None and costbook is None:
                 raise RatingError(
-                    f"plan {plan.id!r}: charge {charge.name!r} is cost-plus and needs a supplier "
+                    f"plan {plan.id!r}: charge {card.name!r} is cost-plus and needs a supplier "
                     "cost book"
                 )
-            if isinstance(charge, CapacityCharge) and charge.spot.price_series is not None:
-                self._spot_series[charge.name] = self._read_series(charge.spot.price_series)
-            elif isinstance(charge, CapacityCharge):
-                self._tou[charge.name] = _tou_rules(charge)
 
     # --- what the plan needs from the aggregation --------------------------------------------
 
     @property
     def needs_hourly(self) -> bool:
-        return any(isinstance(c, CapacityCharge) for c in self.plan.charges)
+        return self.compiled.needs_hourly
 
     @property
     def uses_credits(self) -> bool:
-        return any(isinstance(c, CreditsCharge) for c in self.plan.charges)
+        return self.compiled.uses_credits
 
     # --- helpers -------------------------------------------------------------------------------
-
-    def _read_series(self, name: str) -> dict[int, Decimal]:
-        base = self.plan_path.parent if self.plan_path is not None else Path.cwd()
-        path = (base / name).resolve()
-        series: dict[int, Decimal] = {}
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                for row_number, row in enumerate(csv.DictReader(handle), start=2):
-                    try:
-                        moment = datetime.fromisoformat(row["hour_start"])
-                        if moment.tzinfo is None:
-                            raise ValueError("hour_start has no time zone")
-                        price = Decimal(row["price_per_mtok"])
-                    except (KeyError, ValueError, decimal.InvalidOperation) as exc:
-                        raise RatingError(f"{path}:{row_number}: bad spot price row: {exc}") from None
-                    hour = int((moment - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) // 3600
-                    series[hour] = price
-        except OSError as exc:
-            raise RatingError(f"cannot read spot price series {path}: {exc.strerror}") from None
-        return series
 
     def grade(self, model: str) -> str | None:
         found = self._grades.get(model, "")
@@ -494,33 +492,33 @@ class Rater:
 
         # Rate-card values per (day, model) first: credits burn them in time order.
         card_values: dict[int, dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]]] = {}
-        for index, charge in enumerate(plan.charges):
-            if isinstance(charge, RateCardCharge):
-                values: dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]] = {}
-                rows: list[tuple[tuple[str, int, int], Counts]]
-                if charge.paid_with == "credits":
-                    rows = sorted(window.daily.items())  # credits burn day by day
-                elif charge.cost_plus is None:
-                    # List prices do not depend on the day or band: value each model once
-                    # (the models of a fallback to cost plus by supplier price, as below).
-                    rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()
-                            if self._cost_plus_markup(index, charge, model) is None]
-                    if charge.fallback is not None:
-                        assert self.costbook is not None
-                        rows += [row for row in rows_by_price(window, self.costbook)
-                                 if self._cost_plus_markup(index, charge, row[0][0]) is not None]
-                else:
+        for card in self._rate_cards:
+            index, charge = card.index, card.spec
+            values: dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]] = {}
+            rows: list[tuple[tuple[str, int, int], Counts]]
+            if charge.paid_with == "credits":
+                rows = sorted(window.daily.items())  # credits burn day by day
+            elif charge.cost_plus is None:
+                # List prices do not depend on the day or band: value each model once
+                # (the models of a fallback to cost plus by supplier price, as below).
+                rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()
+                        if self._cost_plus_markup(index, charge, model) is None]
+                if charge.fallback is not None:
                     assert self.costbook is not None
-                    rows = rows_by_price(window, self.costbook)
-                for (model, band, day), counts in rows:
-                    amount, parts = self._row_value(index, charge, model, band, day, counts)
-                    previous = values.get((day, model))
-                    if previous is not None:
-                        merged = [(c, a + b) for (c, a), (_, b) in zip(previous[1], parts, strict=True)]
-                        values[(day, model)] = (previous[0] + amount, merged)
-                    else:
-                        values[(day, model)] = (amount, parts)
-                card_values[index] = values
+                    rows += [row for row in rows_by_price(window, self.costbook)
+                             if self._cost_plus_markup(index, charge, row[0][0]) is not None]
+            else:
+                assert self.costbook is not None
+                rows = rows_by_price(window, self.costbook)
+            for (model, band, day), counts in rows:
+                amount, parts = self._row_value(index, charge, model, band, day, counts)
+                previous = values.get((day, model))
+                if previous is not None:
+                    merged = [(c, a + b) for (c, a), (_, b) in zip(previous[1], parts, strict=True)]
+                    values[(day, model)] = (previous[0] + amount, merged)
+                else:
+                    values[(day, model)] = (amount, parts)
+            card_values[index] = values
 
         token_totals = {m: c.total_tokens for m, c in window.by_model().items()}
         credit_outcome = self._credits(subscription, period, usage, fraction, card_values)
@@ -532,50 +530,72 @@ class Rater:
                 for label, c in credit_outcome.result.refused_by_label.items()
             }
 
-        for index, charge in enumerate(plan.charges):
-            if isinstance(charge, FlatCharge):
-                share = fraction if charge.proration == "daily" or fixed_fraction is not None \
-                    else Decimal(1)
-                lines.add("flat", charge.name, charge.name, share, plan.interval,
-                          _EXACT.multiply(charge.price, share), unit_price=charge.price)
-            elif isinstance(charge, SeatsCharge):
-                quantity = self.seat_quantity(subscription, period, fixed_fraction,
-                                               charge.proration == "daily")
-                lines.add("seats", charge.name, f"{charge.name} ({plan.interval})", quantity,
-                          "seat", _EXACT.multiply(charge.price, quantity), unit_price=charge.price)
-            elif isinstance(charge, UsageCharge):
-                self._usage_charge(charge, subscription, period, window, fixed_fraction, lines)
-            elif isinstance(charge, RateCardCharge):
-                self._rate_card(charge, card_values[index], credit_outcome, fraction, lines,
-                                usage_value, token_totals)
-            elif isinstance(charge, CreditsCharge):
-                assert credit_outcome is not None
-                self._credit_lines(credit_outcome, lines)
-            elif isinstance(charge, CapacityCharge):
-                given = None if capacity_usage is None else capacity_usage.get(
-                    charge.name, CapacityUsage(ZERO, {}))
-                reservation = self._capacity(charge, subscription, period, window, hours, lines,
-                                             reservation or _Reservation(), given)
-        for charge in plan.charges:
-            if isinstance(charge, CommitmentCharge):
-                minimum = _EXACT.multiply(charge.minimum, fraction)
-                true_up = commitment.true_up(lines.metered_spend(), minimum)
-                if true_up.amount:
-                    lines.add("commitment_true_up", charge.name,
-                              f"{charge.name}: true-up to {minimum.normalize():f}", Decimal(1), "true-up",
-                              true_up.amount, details=true_up.details)
-            elif isinstance(charge, CapCharge):
-                maximum = _EXACT.multiply(charge.maximum, fraction)
-                capped = cap.apply(lines.metered_spend(), maximum)
-                if capped.amount:
-                    lines.add("cap_discount", charge.name,
-                              f"{charge.name}: spend capped at {maximum.normalize():f}", Decimal(1), "cap",
-                              capped.amount, details=capped.details)
+        state = _Pass(subscription, period, fixed_fraction, fraction, window, hours,
+                      capacity_usage, lines, card_values, credit_outcome, usage_value,
+                      token_totals)
+        for compiled in self.compiled.charges:  # commitment and cap last, on the metered spend
+            if not compiled.applies_last:
+                _BILLERS[type(compiled)](self, compiled, state)
+        for compiled in self.compiled.charges:
+            if compiled.applies_last:
+                _BILLERS[type(compiled)](self, compiled, state)
+        reservation = state.reservation
 
         return _RateState(lines, usage_value, reservation, credit_outcome, refused_by_model,
                           active)
 
-    # --- charge kinds ----------------------------------------------------------------------------
+    # --- charge kinds: one biller per compiled charge class (_BILLERS) --------------------------
+
+    def _bill_flat(self, fee: FlatFee, state: _Pass) -> None:
+        charge = fee.spec
+        share = state.fraction if charge.proration == "daily" or state.fixed_fraction is not None \
+            else Decimal(1)
+        state.lines.add("flat", charge.name, charge.name, share, self.plan.interval,
+                        _EXACT.multiply(charge.price, share), unit_price=charge.price)
+
+    def _bill_seats(self, fee: SeatFee, state: _Pass) -> None:
+        charge = fee.spec
+        quantity = self.seat_quantity(state.subscription, state.period, state.fixed_fraction,
+                                      charge.proration == "daily")
+        state.lines.add("seats", charge.name, f"{charge.name} ({self.plan.interval})", quantity,
+                        "seat", _EXACT.multiply(charge.price, quantity), unit_price=charge.price)
+
+    def _bill_usage(self, usage: MeteredUsage, state: _Pass) -> None:
+        self._usage_charge(usage, state.subscription, state.period, state.window,
+                           state.fixed_fraction, state.lines)
+
+    def _bill_rate_card(self, card: RateCard, state: _Pass) -> None:
+        self._rate_card(card, state.card_values[card.index], state.credit, state.fraction,
+                        state.lines, state.usage_value, state.token_totals)
+
+    def _bill_credits(self, fee: CreditsFee, state: _Pass) -> None:
+        assert state.credit is not None
+        self._credit_lines(state.credit, state.lines)
+
+    def _bill_capacity(self, fee: CapacityFee, state: _Pass) -> None:
+        given = None if state.capacity_usage is None else state.capacity_usage.get(
+            fee.name, CapacityUsage(ZERO, {}))
+        state.reservation = self._capacity(fee.spec, state.subscription, state.period,
+                                           state.window, state.hours, state.lines,
+                                           state.reservation or _Reservation(), given)
+
+    def _bill_commitment(self, fee: SpendCommitment, state: _Pass) -> None:
+        charge = fee.spec
+        minimum = _EXACT.multiply(charge.minimum, state.fraction)
+        true_up = commitment.true_up(state.lines.metered_spend(), minimum)
+        if true_up.amount:
+            state.lines.add("commitment_true_up", charge.name,
+                            f"{charge.name}: true-up to {minimum.normalize():f}", Decimal(1),
+                            "true-up", true_up.amount, details=true_up.details)
+
+    def _bill_cap(self, fee: SpendCap, state: _Pass) -> None:
+        charge = fee.spec
+        maximum = _EXACT.multiply(charge.maximum, state.fraction)
+        capped = cap.apply(state.lines.metered_spend(), maximum)
+        if capped.amount:
+            state.lines.add("cap_discount", charge.name,
+                            f"{charge.name}: spend capped at {maximum.normalize():f}", Decimal(1),
+                            "cap", capped.amount, details=capped.details)
 
     @staticmethod
     def seat_quantity(sub: Subscription, period: Period, fixed: Decimal | None,
@@ -588,8 +608,9 @@ class Rater:
             return sub.seat_quantity(period)
         return Decimal(sub.seats_on(max(period.start, sub.start)))
 
-    def _usage_charge(self, charge: UsageCharge, sub: Subscription, period: Period,
+    def _usage_charge(self, usage: MeteredUsage, sub: Subscription, period: Period,
                       window: CustomerUsage, fixed: Decimal | None, lines: _Lines) -> None:
+        charge = usage.spec
         globs = [g.lower() for g in charge.meter.models or []]
         quantity = 0
         for (model, _band, _day), counts in window.daily.items():
@@ -619,9 +640,9 @@ class Rater:
                       unit_price=spec.unit_price, details=priced.details)
         elif charge.tiers is not None:
             table = charge.tiers
-            tiers = [Tier(t.up_to, t.unit_price, t.flat_price) for t in table.tiers]
+            assert usage.tiers is not None
             pricer = graduated.price if table.mode == "graduated" else volume.price
-            priced = pricer(billable, tiers, table.per)
+            priced = pricer(billable, usage.tiers, table.per)
             lines.add("usage", charge.name, f"{charge.name} ({described}, {table.mode} tiers)",
                       billable / table.per, _per_label(table.per, unit), priced.amount,
                       details=priced.details)
@@ -634,7 +655,7 @@ class Rater:
                       f"package of {pack.size:,}", priced.amount, unit_price=pack.price,
                       details=priced.details)
 
-    def _rate_card(self, charge: RateCardCharge,
+    def _rate_card(self, card: RateCard,
                    values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
                    credit: _CreditOutcome | None, fraction: Decimal, lines: _Lines,
                    usage_value: dict[str, Decimal], token_totals: Mapping[str, int]) -> None:
@@ -642,6 +663,7 @@ class Rater:
         ``overage: block`` and the usage the plan's fees include (allocated to models in name
         order). Netting per model keeps each model's rounding on one line, so usage fully
         covered by an allowance bills exactly zero."""
+        charge = card.spec
         per_model: dict[str, tuple[Decimal, dict[str, Decimal]]] = {}
         for (_day, model), (amount, parts) in sorted(values.items()):
             total, classes = per_model.get(model, (ZERO, {}))
@@ -677,7 +699,8 @@ class Rater:
             overage = max(ZERO, card_total - _EXACT.multiply(charge.included_amount, fraction))
             table = charge.overage_discount
             pricer = graduated.price if table.mode == "graduated" else volume.price
-            discounted = pricer(overage, _tiers(table)) if overage > 0 else None
+            assert card.overage_tiers is not None
+            discounted = pricer(overage, card.overage_tiers) if overage > 0 else None
             if discounted is not None and discounted.amount != overage:
                 lines.add("overage_discount", charge.name,
                           f"{charge.name}: overage discount on {overage}", Decimal(1),
@@ -686,7 +709,8 @@ class Rater:
         if charge.volume_discount is not None and card_total > 0:
             table = charge.volume_discount
             pricer = graduated.price if table.mode == "graduated" else volume.price
-            discounted = pricer(card_total, _tiers(table))
+            assert card.volume_tiers is not None
+            discounted = pricer(card_total, card.volume_tiers)
             if discounted.amount != card_total:
                 lines.add("volume_discount", charge.name,
                           f"{charge.name}: volume discount on {card_total}", Decimal(1),
@@ -931,32 +955,18 @@ class Rater:
     def spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
         """Spot price per hour of ``hours`` for a capacity charge of this plan (a price series
         gives only the hours it lists)."""
-        series = self._spot_series.get(charge.name)
+        fee = self._capacity_fees[charge.name]
+        series = fee.spot_series
         if series is not None:
             # Only hours above the baseload need a price; the pricer names a missing one.
             return {h: series[h] for h in hours if h in series}
         key = (charge.name, tuple(hours))
         prices = self._spot_cache.get(key)
         if prices is None:  # the same buckets for every customer of a period: compute once
-            rules, default = self._tou[charge.name]
-            prices = capacity.spot_prices(hours, rules, default, charge.spot.timezone)
+            prices = capacity.spot_prices(hours, fee.tou_rules, fee.tou_default,
+                                          charge.spot.timezone)
             self._spot_cache[key] = prices
         return prices
-
-
-def _tou_rules(charge: CapacityCharge) -> tuple[tuple[capacity.TouRule, ...], Decimal]:
-    assert charge.spot.schedule is not None
-    rules: list[capacity.TouRule] = []
-    default = ZERO
-    for rule in charge.spot.schedule:
-        if rule.default:
-            default = rule.price_per_mtok
-            continue
-        days = frozenset(WEEKDAYS.index(d) for d in rule.days) if rule.days else frozenset(range(7))
-        start, end = parse_hours(rule.hours) if rule.hours else (time(0), time(0))
-        rules.append(capacity.TouRule(days=days, start=start, end=end,
-                                      price_per_mtok=rule.price_per_mtok))
-    return tuple(rules), default
 
 
 def _per_label(per: int, unit: str) -> str:
@@ -966,3 +976,15 @@ def _per_label(per: int, unit: str) -> str:
         return f"1M {unit}"
     return f"{per:,} {unit}"
 
+
+_BILLERS: Mapping[type[CompiledCharge], Callable[[Rater, Any, _Pass], None]] = {
+    FlatFee: Rater._bill_flat,
+    SeatFee: Rater._bill_seats,
+    MeteredUsage: Rater._bill_usage,
+    RateCard: Rater._bill_rate_card,
+    CreditsFee: Rater._bill_credits,
+    CapacityFee: Rater._bill_capacity,
+    SpendCommitment: Rater._bill_commitment,
+    SpendCap: Rater._bill_cap,
+}
+"""The biller of each compiled charge class: the one place a charge kind's lines are made."""
