@@ -18,10 +18,12 @@ at the end of the trace are prepayment for later usage (reported apart, not reve
 breakage). With ``full_periods`` every plan is billed as its invoices say: packs whole, the
 credits left counted as breakage.
 
-Why one long module: the shared work, the rating of a plan (in this process or a forked
-worker) and its summary read the same private structures (``_Job``, ``_Slice``, ``_Figures``,
-``_Costs``); the data-shaped parts already live apart (``columns``, ``batch``, ``kernel``,
-``model``, ``report``).
+Layout, by job: billing periods and proration in :mod:`~billing.compare.periods`, supplier
+cost in :mod:`~billing.compare.supplier`, a plan's summary in :mod:`~billing.compare.summary`;
+the data-shaped parts in ``columns``, ``batch``, ``kernel``, ``model`` and ``report``. This
+module keeps the shared work and the rating of each plan, in this process or a forked worker
+(``_Job`` and the fork's module-level job): about 700 lines until the parallel rating moves to
+a module of its own, the next step of the split.
 """
 
 from __future__ import annotations
@@ -29,15 +31,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import gc
-import math
 import multiprocessing
 import os
 import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from itertools import chain
 from pathlib import Path
@@ -57,14 +57,15 @@ from billing.compare.model import (
     CompareOptions,
     CustomerResult,
     CustomerRows,
-    GradeFigures,
     PlanResult,
     PriceChangeFigures,
     TraceSummary,
     WhatIf,
-    ratio,
 )
+from billing.compare.periods import Slice, period_slices
 from billing.compare.report import ComparisonReport
+from billing.compare.summary import UNATTRIBUTED, Figures, summarise, supplier_hhi
+from billing.compare.supplier import Costs, PricedRows
 from billing.compare.whatif import (
     ScaledCostBook,
     ScaledMix,
@@ -74,15 +75,14 @@ from billing.compare.whatif import (
     price_change_notes,
 )
 from billing.costs import CostBook
-from billing.costs.model import price_token_columns
 from billing.errors import RatingError, TraceError, UnknownModelError
 from billing.money import MTOK, ZERO, exact, in_exact_context
 from billing.periods import Period, nth_period
 from billing.plans import Plan, PlanCatalog
-from billing.plans.model import CapacityCharge, CreditsCharge
+from billing.plans.model import CapacityCharge
 from billing.pricing import capacity
-from billing.rating.engine import CapacityUsage, Rater, RatingTotals, grade_of
-from billing.rating.usage import SnapshotUsage, day_of
+from billing.rating.engine import CapacityUsage, Rater, RatingTotals
+from billing.rating.usage import SnapshotUsage
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.aggregates import UsageAggregates
@@ -90,13 +90,6 @@ from billing.usage.mapping import TraceSpec
 from billing.usage.results import TraceResult
 
 __all__ = ["check_currencies", "compare", "is_synthetic", "rate_plans"]
-
-UNATTRIBUTED = "unattributed"
-_UTC_EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
-
-
-def _micros(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def check_currencies(plans: Iterable[Plan], report_currency: str,
@@ -124,178 +117,6 @@ def is_synthetic(path: Path) -> bool:
         return False
     value = metadata.get(b"synthetic", b"").decode("utf-8", "replace").strip().lower()
     return value in {"true", "1", "yes"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Costs:
-    """Supplier cost, priced once: per customer, per model, per provider, and the sums over
-    customers that every plan's summary reads (they do not depend on the plan)."""
-
-    by_customer: Mapping[str, Decimal]
-    by_model: Mapping[str, Decimal]
-    by_provider: Mapping[str, Decimal]
-    tokens: Mapping[str, int]
-    customers: Sequence[str]
-    """Every customer, sorted: the order of every column of the comparison."""
-    column: Sequence[Decimal]
-    """Each customer's cost, in the customers' order."""
-    total: Decimal
-    """Summed in the customers' order."""
-    total_tokens: int
-    top1pct: Decimal
-    """The cost of the costliest 1% of customers (at least one)."""
-
-    @staticmethod
-    def of(by_customer: Mapping[str, Decimal], by_model: Mapping[str, Decimal],
-           by_provider: Mapping[str, Decimal], tokens: Mapping[str, int]) -> _Costs:
-        customers = sorted(by_customer)
-        column = [by_customer[c] for c in customers]
-        by_cost = sorted(column, reverse=True)
-        top = max(1, math.ceil(len(by_cost) / 100)) if by_cost else 0
-        return _Costs(by_customer, by_model, by_provider, tokens, customers, column,
-                      sum(column, ZERO), sum(tokens[c] for c in customers),
-                      sum(by_cost[:top], ZERO))
-
-
-class _Rows:
-    """The period rows (:func:`~billing.compare.columns.period_rows`) as columns of Python
-    values, each row priced at supplier cost once: one cost book lookup per (model, band,
-    segment), then :func:`billing.costs.model.price_tokens`'s arithmetic on every row, column
-    by column (:func:`~billing.costs.model.price_token_columns`)."""
-
-    def __init__(self, table: Any, costbook: CostBook) -> None:
-        import numpy as np
-
-        self.table = table
-        self.customer: list[str] = table.column("customer_id").to_pylist()
-        self.model: list[str] = table.column("model").to_pylist()
-        self.segment: list[int] = table.column("segment").to_pylist()
-        self.tokens: tuple[list[int], ...] = tuple(
-            table.column(f"{c}_sum").to_pylist()
-            for c in ("input", "cached_input", "cache_write", "output"))
-        self.requests: list[int] = table.column("requests_sum").to_pylist()
-        bands: list[int] = table.column("band").to_pylist()
-        where: dict[tuple[str, int, int], int] = {}
-        keys = [where.setdefault(key, len(where))
-                for key in zip(self.model, bands, self.segment, strict=True)]
-        levels = [costbook.level(model, band, day_of(segment))
-                  for model, band, segment in where]
-        n = len(keys)
-
-        def column(values: Sequence[Any]) -> Any:
-            out = np.empty(n, dtype=object)
-            out[:] = values
-            return out
-
-        by_class, amounts = price_token_columns(
-            [level.prices() for level in levels], np.asarray(keys, dtype=np.int64),
-            [column(t) for t in self.tokens])
-        self.cost: list[tuple[Decimal, Decimal, Decimal, Decimal]] = list(
-            zip(*(c.tolist() for c in by_class), strict=True))
-        amount: list[Decimal] = amounts.tolist()
-        counted = [a + b + c + d for a, b, c, d in zip(*self.tokens, strict=True)]
-        # Sums in row order, in the ambient context, as every sum of the report.
-        by_customer: dict[str, Decimal] = {}
-        tokens: dict[str, int] = {}
-        start = 0
-        for end in [*_runs(self.customer), n]:
-            if end > start:
-                customer = self.customer[start]
-                by_customer[customer] = sum(amount[start:end], ZERO)
-                tokens[customer] = sum(counted[start:end])
-            start = end
-        rows_of: dict[str, list[Decimal]] = {}
-        rows_of_provider: dict[str, list[Decimal]] = {}
-        for model, key, value in zip(self.model, keys, amount, strict=True):
-            rows_of.setdefault(model, []).append(value)
-            rows_of_provider.setdefault(levels[key].provider, []).append(value)
-        by_model = {m: sum(values, ZERO) for m, values in rows_of.items()}
-        by_provider = {p: sum(values, ZERO) for p, values in rows_of_provider.items()}
-        self.costs = _Costs.of(by_customer, by_model, by_provider, tokens)
-
-
-def _runs(values: Sequence[str]) -> list[int]:
-    """The positions where a run of equal values starts (the first excluded)."""
-    return [i for i in range(1, len(values)) if values[i] != values[i - 1]]
-
-
-def _percentile(ordered: Sequence[Decimal], p: Decimal) -> Decimal | None:
-    """Linear interpolation between closest ranks (numpy's default), exact in Decimal, of
-    values in ascending order."""
-    if not ordered:
-        return None
-    position = (len(ordered) - 1) * p
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    return ratio(value, Decimal(1))
-
-
-def _hhi(by_provider: Mapping[str, Decimal]) -> Decimal | None:
-    total = sum(by_provider.values(), ZERO)
-    if not total:
-        return None
-    return ratio(sum(((v / total) ** 2 for v in by_provider.values()), ZERO), Decimal(1))
-
-
-@dataclass(frozen=True, slots=True)
-class _Slice:
-    """One billing period the trace touches, with its proration."""
-
-    period: Period
-    fraction: Decimal | None
-    hours: tuple[int, ...] | None
-
-
-def _slices(plan: Plan, start: datetime, end: datetime, full: bool) -> list[_Slice]:
-    anchor = start.date()
-    out: list[_Slice] = []
-    n = 0
-    while True:
-        period = nth_period(anchor, plan.interval, n)
-        if period.start_dt > end:  # an event exactly at a period's start opens that period
-            break
-        if full:
-            out.append(_Slice(period, None, None))
-        else:
-            lo = max(start, period.start_dt)
-            hi = min(end, period.end_dt)
-            span = _micros(hi - lo)
-            length = _micros(period.end_dt - period.start_dt)
-            fraction = exact(Decimal(span) / Decimal(length))
-            first_hour = _micros(lo - _UTC_EPOCH) // 3_600_000_000
-            last_hour = (_micros(hi - _UTC_EPOCH) - (1 if hi == period.end_dt else 0)) // 3_600_000_000
-            out.append(_Slice(period, fraction, tuple(range(first_hour, last_hour + 1))))
-        n += 1
-    return out
-
-
-def _proration_text(plan: Plan, slices: Sequence[_Slice], full: bool) -> str:
-    packs = any(isinstance(c, CreditsCharge) and c.packs for c in plan.charges)
-    if full:
-        text = (f"full periods: {len(slices)} {plan.interval} period(s) billed whole "
-                "(--full-periods)")
-        if packs:
-            text += ("; credit packs as invoiced, the paid credits left at the end counted "
-                     "as breakage")
-        return text
-    first = slices[0]
-    assert first.fraction is not None and first.hours is not None
-    capacity = any(isinstance(c, CapacityCharge) for c in plan.charges)
-    if len(slices) == 1:
-        text = (f"prorated: the trace covers {first.fraction * 100:.4f}% of the {plan.interval} "
-                f"{first.period}; fixed fees, seats, allowances, grants, commitment and cap "
-                f"x {first.fraction:.6f}")
-        if capacity:
-            text += f"; baseload reserved for the {len(first.hours)} UTC hour(s) the trace spans"
-    else:
-        text = (f"prorated: the trace spans {len(slices)} {plan.interval} periods from "
-                f"{first.period.start}; each period's fixed components (and baseload hours) "
-                "are prorated to the part of it the trace covers (the first and last partially)")
-    if packs:
-        text += ("; credit packs count for the paid credits the trace used (or that expired "
-                 "in it), the credits left at its end are prepaid for later usage, not revenue")
-    return text
 
 
 def _top_reason(rejects: Path) -> str:
@@ -327,7 +148,7 @@ class _Usage:
     the daily rows (credits burned day by day by the rater), these two built only when a plan
     asks."""
 
-    def __init__(self, aggregates: UsageAggregates, rows: _Rows) -> None:
+    def __init__(self, aggregates: UsageAggregates, rows: PricedRows) -> None:
         self.aggregates = aggregates
         self.rows = rows
         self.customers = rows.costs.customers
@@ -403,7 +224,7 @@ class _Job:
     usage: _Usage
     customers: Sequence[str]
     models: Sequence[str]
-    costs: _Costs
+    costs: Costs
     hhi: Decimal | None
     start: datetime
     end: datetime
@@ -430,8 +251,8 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     check_currencies(plans, costbook.currency, options.fx)
     start, end = _stats_start_end(trace)
     boundaries = sorted({piece.period.start_day for plan in plans
-                         for piece in _slices(plan, start, end, options.full_periods)})
-    rows = _Rows(period_rows(trace.aggregates, costbook, boundaries), costbook)
+                         for piece in period_slices(plan, start, end, options.full_periods)})
+    rows = PricedRows(period_rows(trace.aggregates, costbook, boundaries), costbook)
     costs = rows.costs
     usage = _Usage(trace.aggregates, rows)
     customers = usage.customers
@@ -447,14 +268,14 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     for position, customer in enumerate(customers):
         seat_groups.setdefault(options.seats_by_customer.get(customer, options.seats),
                                []).append(position)
-    job = _Job(usage, customers, trace.stats.models, costs, _hhi(costs.by_provider), start, end,
+    job = _Job(usage, customers, trace.stats.models, costs, supplier_hhi(costs.by_provider), start, end,
                costbook, costbook.currency, options, mixes, seat_groups)
     workers = min(len(plans), options.workers or os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         # Shared before the fork, so no worker computes them again: every customer's period
         # totals, as columns (what kernels rate).
         for piece in {p.period for plan in plans
-                      for p in _slices(plan, start, end, options.full_periods)}:
+                      for p in period_slices(plan, start, end, options.full_periods)}:
             usage.columns(piece, trace.stats.models)
         # Slowest plans first (credits burn day by day, capacity reads every hour), so the
         # last plan to finish is a quick one.
@@ -488,23 +309,6 @@ def _weight(plan: Plan) -> int:
     return 2 * ("credits" in kinds) + ("capacity" in kinds)
 
 
-@dataclass(frozen=True, slots=True)
-class _Figures:
-    """Each customer's figures under one plan, in the customers' order: what a plan's rating
-    gives back (the customer's supplier cost and tokens do not depend on the plan)."""
-
-    revenue: Sequence[Decimal]
-    breakage: Sequence[Decimal] | None
-    """Credit breakage (None: the plan has no credits)."""
-    reserved: Sequence[Decimal | None]
-    covered: Sequence[Decimal | None]
-    unused_prepaid: Decimal | None = None
-    """Credits plans: the value of the paid credits left at the end of the trace, summed over
-    customers (read by the plan's summary only)."""
-    unused_reserved_revenue: Decimal | None = None
-    """Capacity plans: the baseload revenue of the reserved tokens nobody used (exact)."""
-
-
 _Packed = tuple[PlanResult, tuple[list[str], list[str] | None, list[str | None], list[str | None]]]
 
 
@@ -523,7 +327,7 @@ def _number(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def _pack(result: PlanResult, figures: _Figures) -> _Packed:
+def _pack(result: PlanResult, figures: Figures) -> _Packed:
     """A worker's result, light to send back: each customer's figures as exact decimal text
     (a ``Decimal`` pickles slowly)."""
     return result, ([str(v) for v in figures.revenue],
@@ -534,22 +338,22 @@ def _pack(result: PlanResult, figures: _Figures) -> _Packed:
 def _unpack(packed: _Packed, job: _Job) -> PlanResult:
     result, (revenue, breakage, reserved, covered) = packed
 
-    def figures() -> _Figures:  # read when a report first asks for the customers' rows
-        return _Figures([Decimal(v) for v in revenue],
+    def figures() -> Figures:  # read when a report first asks for the customers' rows
+        return Figures([Decimal(v) for v in revenue],
                         None if breakage is None else [Decimal(v) for v in breakage],
                         [_number(v) for v in reserved], [_number(v) for v in covered])
 
     return _with_customers(result, figures, job)
 
 
-def _with_customers(result: PlanResult, figures: _Figures | Callable[[], _Figures],
+def _with_customers(result: PlanResult, figures: Figures | Callable[[], Figures],
                     job: _Job) -> PlanResult:
     """The plan's result with a row per customer, built when first read (``figures`` may be a
     function that gives them)."""
     costs, customers = job.costs, job.customers
 
     def build() -> tuple[CustomerResult, ...]:
-        found = figures if isinstance(figures, _Figures) else figures()
+        found = figures if isinstance(figures, Figures) else figures()
         breakage: Sequence[Decimal | None] = (
             [None] * len(customers) if found.breakage is None else found.breakage)
         return tuple(
@@ -564,14 +368,14 @@ def _with_customers(result: PlanResult, figures: _Figures | Callable[[], _Figure
 
 
 def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
-               ) -> tuple[PlanResult, _Figures]:
+               ) -> tuple[PlanResult, Figures]:
     """Rate every customer under one plan and summarise: the summary (without its rows per
     customer) and each customer's figures."""
     options, costs, start, end = job.options, job.costs, job.start, job.end
     costbook, report_currency, hhi = job.costbook, job.report_currency, job.hhi
     rater = Rater(plan, costbook=costbook, plan_path=options.plan_paths.get(plan.id))
     rate = Decimal(1) if plan.currency == report_currency else options.fx[plan.currency]
-    slices = _slices(plan, start, end, options.full_periods)
+    slices = period_slices(plan, start, end, options.full_periods)
     per_bucket = sum((c.baseload.per_bucket for c in plan.charges
                       if isinstance(c, CapacityCharge)), 0)
     grade_revenue: dict[str, Decimal] = {}
@@ -626,7 +430,7 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
                                       total=total)
     if unused_reserved is not None:
         figures = dataclasses.replace(figures, unused_reserved_revenue=unused_reserved * rate)
-    summary = _summarise(plan, rate, figures, slices, options.full_periods, costs,
+    summary = summarise(plan, rate, figures, slices, options.full_periods, costs,
                          grade_revenue, hhi, per_bucket, hourly_covered)
     if job.mixes is not None:
         # In the same worker as the plan's rating: the searches of all plans run in parallel.
@@ -638,7 +442,7 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
 
 
 def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded: bool,
-                   grade_revenue: dict[str, Decimal]) -> _Figures:
+                   grade_revenue: dict[str, Decimal]) -> Figures:
     """Each customer's figures from the periods' batch results, column by column: the same
     operations, in the same order, as :func:`_figures_one_by_one` applies customer by customer
     (so the same figures to the last digit); adds the plan's revenue per grade into
@@ -664,15 +468,15 @@ def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded
         for key, columns in by_key.items():
             grade_revenue[key] = sum(chain.from_iterable(zip(*columns, strict=True)),
                                      grade_revenue.get(key, ZERO))
-    return _Figures(revenue.tolist(), None, reserved, covered)
+    return Figures(revenue.tolist(), None, reserved, covered)
 
 
 def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, kernel: PlanKernel | None,
-                        rate: Decimal, slices: Sequence[_Slice],
+                        rate: Decimal, slices: Sequence[Slice],
                         by_slice: Sequence[Mapping[str, CapacityColumns]],
                         debits_by_slice: Sequence[tuple[dict[str, Debits], int] | None],
                         grade_revenue: dict[str, Decimal], *, offset: int, total: int
-                        ) -> _Figures:
+                        ) -> Figures:
     """Each customer's figures, one customer at a time: by the kernel (credits burned down in
     the period) or by the rater (plans and periods the kernel cannot take)."""
     options, start = job.options, job.start
@@ -741,7 +545,7 @@ def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, kernel: PlanKernel 
         coverage.append(covered)
         if options.progress is not None:
             options.progress(done, total)
-    return _Figures(revenues, breakages if uses_credits else None, reserves, coverage,
+    return Figures(revenues, breakages if uses_credits else None, reserves, coverage,
                     sum(unused_prepaid, ZERO) if uses_credits else None)
 
 
@@ -751,7 +555,7 @@ def _capacity_of(columns: Mapping[str, CapacityColumns], customer: str
     return {name: c.of(customer) for name, c in columns.items()} if columns else None
 
 
-def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
+def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: Slice,
                   capacity_columns: Mapping[str, CapacityColumns]) -> BatchResult:
     """Every customer's rating of one period by :func:`rate_batch`: one batch per seat count
     (the fixed terms depend on it), put back in the customers' order."""
@@ -770,62 +574,6 @@ def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: _Slice,
     if len(found) == 1:
         return found[0][1]
     return BatchResult.gather(len(job.customers), found)
-
-
-def _summarise(plan: Plan, fx_rate: Decimal, figures: _Figures, slices: list[_Slice],
-               full: bool, costs: _Costs, grade_revenue: Mapping[str, Decimal],
-               hhi: Decimal | None, per_bucket: int,
-               hourly_covered: Mapping[int, Decimal]) -> PlanResult:
-    """The plan's figures over every customer (its rows per customer are added after)."""
-    revenues = figures.revenue
-    revenue = sum(revenues, ZERO)
-    cost = costs.total
-    margins = [r - c for r, c in zip(revenues, costs.column, strict=True)]
-    pcts = sorted(exact(m / r) for m, r in zip(margins, revenues, strict=True) if r)
-    by_grade: dict[str, GradeFigures] | None = None
-    if plan.grades:
-        grade_cost: dict[str, Decimal] = {}
-        for model, amount in costs.by_model.items():
-            key = grade_of(plan, model) or UNATTRIBUTED
-            grade_cost[key] = grade_cost.get(key, ZERO) + amount
-        by_grade = {
-            key: GradeFigures(grade_revenue.get(key, ZERO), grade_cost.get(key, ZERO))
-            for key in sorted({*plan.grades, UNATTRIBUTED, *grade_revenue, *grade_cost})
-        }
-    reserved = sum((r for r in figures.reserved if r is not None), ZERO)
-    covered = sum((c for c in figures.covered if c is not None), ZERO)
-    is_capacity = any(r is not None for r in figures.reserved)
-    series: tuple[tuple[int, Decimal], ...] = ()
-    if is_capacity and per_bucket:
-        hours = sorted({h for s in slices for h in (s.hours or ())})
-        if not hours:
-            hours = sorted(hourly_covered)
-        capacity_per_hour = Decimal(per_bucket * len(revenues))
-        series = tuple((h, ratio(hourly_covered.get(h, ZERO), capacity_per_hour) or ZERO)
-                       for h in hours)
-    return PlanResult(
-        id=plan.id, name=plan.name or plan.id, version=plan.version.isoformat(),
-        plan_currency=plan.currency, fx_rate=fx_rate,
-        proration=_proration_text(plan, slices, full), customers=(),
-        revenue=revenue, cost=cost, tokens=costs.total_tokens,
-        negative_margin_customers=sum(1 for m in margins if m < 0),
-        customer_margin_pct={
-            "p5": _percentile(pcts, Decimal("0.05")),
-            "p50": _percentile(pcts, Decimal("0.5")),
-            "p95": _percentile(pcts, Decimal("0.95")),
-        },
-        top1pct_cost_share=ratio(costs.top1pct, cost),
-        revenue_per_mtok=ratio(revenue * MTOK, Decimal(costs.total_tokens)),
-        cost_per_mtok=ratio(cost * MTOK, Decimal(costs.total_tokens)),
-        credit_breakage=(None if figures.breakage is None
-                         else sum((b or ZERO for b in figures.breakage), ZERO)),
-        baseload_utilization=ratio(covered, reserved) if is_capacity else None,
-        by_grade=by_grade, supplier_hhi=hhi, utilization_by_hour=series,
-        credit_unused_prepaid=figures.unused_prepaid,
-        reserved_tokens=reserved if is_capacity else None,
-        unused_reserved=reserved - covered if is_capacity else None,
-        unused_reserved_revenue=figures.unused_reserved_revenue if is_capacity else None,
-    )
 
 
 def _total_tokens(aggregates: UsageAggregates) -> int:
@@ -858,7 +606,6 @@ def _trace_notes(spec: TraceSpec, trace: TraceResult) -> list[str]:
         notes.append("the trace has no event id column: ids derived from file name and row")
     notes += trace.stats.input_notes()  # token fields absent from the file, counted as 0
     return notes
-
 
 
 @in_exact_context
