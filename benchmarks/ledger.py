@@ -9,6 +9,11 @@
   plan, each with some usage, then ``--probes`` authorize calls on random customers, each
   followed by a release, one after another (targets: p99 2 ms on SQLite, 5 ms on PostgreSQL).
 
+- the floor: the same writers loading the same batches as plain tuples into the ledger's
+  ``events`` table with one commit per batch and nothing else (SQLite: one bare
+  ``executemany``; PostgreSQL: one ``COPY``; no dedupe, no aggregate rows): a ledger that
+  keeps each event as a row cannot record faster than this on the machine.
+
 PostgreSQL is a throwaway server started for the run (initdb in a temporary directory, fsync
 on) unless ``--pg-url`` names one. Prints a table; ``--json`` writes the figures.
 
@@ -85,11 +90,49 @@ def _writer(url: str, writer: int, batches: int, size: int, customers: int, colu
     ledger.close_connection()
 
 
+def _floor_writer(url: str, writer: int, batches: int, size: int, customers: int,
+                  columns: bool, start: Any, out: Any) -> None:
+    """The floor: the same batches as plain tuples, loaded into the ledger's events table with
+    one commit per batch and nothing else (no dedupe, no sums, no lock but the database's
+    own): SQLite one bare ``executemany``, PostgreSQL one ``COPY``."""
+    from billing.ledger.rows import _event_row
+
+    rows = [[_event_row(e) for e in batch] for batch in _events(writer, batches, size, customers)]
+    insert = ("INSERT INTO events (id, customer_id, ts_us, model, input, cached_input, "
+              "cache_write, output, requests, session_id, properties) VALUES "
+              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None, timeout=60)
+        con.execute("PRAGMA synchronous = NORMAL")
+        start.wait()
+        began = time.perf_counter()
+        for batch in rows:
+            con.execute("BEGIN IMMEDIATE")
+            con.executemany(insert, batch)
+            con.execute("COMMIT")
+        con.close()
+    else:
+        import psycopg
+
+        copy = insert.split(" VALUES")[0].replace("INSERT INTO", "COPY") + " FROM STDIN"
+        with psycopg.connect(url) as pg:
+            start.wait()
+            began = time.perf_counter()
+            for batch in rows:
+                with pg.transaction(), pg.cursor() as cur, cur.copy(copy) as load:
+                    for row in batch:
+                        load.write_row(row)
+    out.put((began, time.perf_counter(), sum(len(b) for b in rows)))
+
+
 def bench_record(url: str, writers: int, batches: int, size: int, customers: int,
-                 columns: bool = False) -> dict[str, Any]:
+                 columns: bool = False, *, floor: bool = False) -> dict[str, Any]:
     start = _FORK.Event()
     out = _FORK.Queue()
-    procs = [_FORK.Process(target=_writer,
+    target = _floor_writer if floor else _writer
+    procs = [_FORK.Process(target=target,
                            args=(url, w, batches, size, customers, columns, start, out))
              for w in range(writers)]
     for proc in procs:
@@ -168,14 +211,17 @@ def main() -> None:
                 return server.new_schema(f"{name}_{uuid.uuid4().hex[:8]}")
 
             figures[backend] = {}
-            for name, columns in (("record", False), ("record_batch", True)):
+            for name, columns in (("record", False), ("record_batch", True), ("floor", False)):
                 record_url = url(name)
                 Ledger.open(record_url).close_connection()  # create the schema once
                 rec = figures[backend][name] = bench_record(
-                    record_url, args.writers, args.batches, args.batch, args.customers, columns)
-                print(f"{backend:10s} {name} ({'Arrow tables' if columns else 'UsageEvent lists'}"
-                      f"): {rec['events']:,} events by {args.writers} writers in batches of "
-                      f"{args.batch:,}: {rec['events_per_s']:,} events/s", flush=True)
+                    record_url, args.writers, args.batches, args.batch, args.customers, columns,
+                    floor=name == "floor")
+                how = ("bare load of tuples into the events table" if name == "floor"
+                       else "Arrow tables" if columns else "UsageEvent lists")
+                print(f"{backend:10s} {name} ({how}): {rec['events']:,} events by "
+                      f"{args.writers} writers in batches of {args.batch:,}: "
+                      f"{rec['events_per_s']:,} events/s", flush=True)
             auth = figures[backend]["authorize"] = bench_authorize(
                 url("authorize"), args.customers, args.probes)
             print(f"{backend:10s} authorize ({auth['customers']:,} customers, "

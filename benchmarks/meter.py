@@ -66,7 +66,8 @@ def main() -> None:
     for table in batches:
         meter.record_batch(table)
     elapsed = time.perf_counter() - started
-    live = [n for n in names if n in set(meter.customers())]
+    recorded = set(meter.customers())
+    live = [n for n in names if n in recorded]
 
     probes = [live[(i * 7919) % len(live)] for i in range(args.probes)]
     meter.bill_to_date(probes[0])  # compiles the plan once

@@ -230,10 +230,9 @@ class LedgerCore:
             cur.execute("DELETE FROM plans")
             cur.executemany("INSERT INTO plans (plan_id, version, body) VALUES (?, ?, ?)", rows)
             self._bump(cur)
-            self._rebuild_hourly(cur)
+            self._rebuild_hourly(cur)  # loads the new configuration, kept once committed
 
-        self._retrying(work)
-        self._config = None
+        self._configure(work)
 
     def set_subscriptions(self, subscriptions: Iterable[Subscription]) -> None:
         """Store ``subscriptions`` (replacing the ledger's)."""
@@ -245,10 +244,16 @@ class LedgerCore:
             cur.executemany("INSERT INTO subscriptions (position, customer_id, body) "
                             "VALUES (?, ?, ?)", rows)
             self._bump(cur)
-            self._rebuild_hourly(cur)
+            self._rebuild_hourly(cur)  # loads the new configuration, kept once committed
 
-        self._retrying(work)
-        self._config = None
+        self._configure(work)
+
+    def _configure(self, work: Callable[[Cursor], None]) -> None:
+        try:
+            self._retrying(work)
+        except BaseException:
+            self._config = None  # it may be the configuration of a rolled-back transaction
+            raise
 
     def set_limit(self, customer_id: str, amount: Decimal | None) -> None:
         """A hard spending limit on the customer's invoice total per period (None: none)."""
