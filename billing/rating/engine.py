@@ -9,6 +9,12 @@ then the commitment true-up or the cap on the discounted total".
 Credits carry over: packs bought in an earlier period stay usable until they expire, so rating a
 period of a credits plan replays the burn-down of every earlier period of the subscription from
 the same usage (a deterministic function, no stored balance).
+
+Why one long module (about 1,000 lines): the billers of the compiled charge classes
+(``_BILLERS``) share one rating pass (``_Pass``: the lines so far, the rate-card values the
+credits burn, the reservation) and the credit replay, which calls back into other versions'
+raters. Moving each kind's biller to a module of its own, over batches of customers (the
+"one bill" work of docs/architecture.md), is what will shrink it.
 """
 
 from __future__ import annotations
