@@ -6,6 +6,9 @@
   read to its commit. Writers of one file queue on an advisory file lock (``flock`` on
   ``<file>-lock``) before ``BEGIN IMMEDIATE``: a waiting writer wakes when the lock is free
   instead of SQLite's busy handler polling with sleeps of up to 100 ms.
+  WAL checkpoints run after a writer's lock is released, every few thousand rows a connection
+  writes (SQLite's automatic one, inside the COMMIT that crosses its threshold, made every
+  other writer wait for the sync; it stays as a backstop at 20,000 pages).
   ``synchronous=NORMAL`` by default: a commit survives the process being killed at any moment
   (it is in the WAL file when the call returns); ``?synchronous=full`` in the URL makes each
   commit wait for the disk, so it also survives a power failure.
@@ -26,7 +29,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -36,6 +39,8 @@ __all__ = ["Cursor", "Database", "open_database", "redact"]
 
 _CONFIG_LOCK = 7216355  # advisory lock key of the ledger's configuration
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_CHECKPOINT_ROWS = 4_000  # rows written by a connection between its WAL checkpoints
+_BACKSTOP_PAGES = 20_000  # SQLite's automatic checkpoint, if those fall behind (80 MiB)
 _ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
 
 
@@ -114,6 +119,11 @@ class SqliteDatabase(Database):
         con.execute("PRAGMA mmap_size = 1073741824")  # read pages in place, shared by processes
         if path:
             self._file_lock = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            # Checkpoints (copying the WAL into the file, then a sync) run after the writer's
+            # lock is released (see write), not inside the COMMIT that crosses SQLite's
+            # threshold while every other writer waits; SQLite's own stays as a backstop.
+            con.execute(f"PRAGMA wal_autocheckpoint = {_BACKSTOP_PAGES}")
+        self._changes = 0
         con.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
@@ -136,6 +146,14 @@ class SqliteDatabase(Database):
             finally:
                 if self._file_lock is not None:
                     fcntl.flock(self._file_lock, fcntl.LOCK_UN)
+            if self._file_lock is not None and \
+                    self._con.total_changes - self._changes >= _CHECKPOINT_ROWS:
+                self._changes = self._con.total_changes
+                # PASSIVE: copies what no reader needs, never waits for a writer or reader.
+                # The commit has returned: a checkpoint that fails (another process is
+                # checkpointing) is left to the next one, never reported as a failed write.
+                with suppress(sqlite3.Error):
+                    self._con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
