@@ -12,6 +12,9 @@ and the same exact decimal operations in the same order, and a property test
 
 Plans a kernel cannot rate (some credits plans, rate cards with a cost-plus fallback) are rated by
 :meth:`Rater.rate_totals`.
+
+Why over 600 lines: this is the second of three copies of the bill (issue "One bill"), kept whole
+until the compiled charges rate batches of customers themselves; then this module goes, not split.
 """
 
 from __future__ import annotations
