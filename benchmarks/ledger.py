@@ -95,9 +95,11 @@ def _floor_writer(url: str, writer: int, batches: int, size: int, customers: int
     """The floor: the same batches as plain tuples, loaded into the ledger's events table with
     one commit per batch and nothing else (no dedupe, no sums, no lock but the database's
     own): SQLite one bare ``executemany``, PostgreSQL one ``COPY``."""
-    from billing.ledger.rows import _event_row
-
-    rows = [[_event_row(e) for e in batch] for batch in _events(writer, batches, size, customers)]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    rows = [[(e.id, e.customer_id, (e.timestamp - epoch) // timedelta(microseconds=1), e.model,
+              e.input_tokens, e.cached_input_tokens, e.cache_write_tokens, e.output_tokens,
+              e.requests, e.session_id, None) for e in batch]
+            for batch in _events(writer, batches, size, customers)]
     insert = ("INSERT INTO events (id, customer_id, ts_us, model, input, cached_input, "
               "cache_write, output, requests, session_id, properties) VALUES "
               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
