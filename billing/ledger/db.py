@@ -8,7 +8,9 @@
   instead of SQLite's busy handler polling with sleeps of up to 100 ms.
   WAL checkpoints run after a writer's lock is released, every few thousand rows a connection
   writes (SQLite's automatic one, inside the COMMIT that crosses its threshold, made every
-  other writer wait for the sync; it stays as a backstop at 20,000 pages).
+  other writer wait for the sync; it stays as a backstop at 20,000 pages). Under sustained
+  writing by several processes the WAL file grows to that backstop (about 80 MiB) before it
+  restarts from its beginning (measured: 87 MB with 4 writers); it is deleted on last close.
   ``synchronous=NORMAL`` by default: a commit survives the process being killed at any moment
   (it is in the WAL file when the call returns); ``?synchronous=full`` in the URL makes each
   commit wait for the disk, so it also survives a power failure.
