@@ -8,10 +8,11 @@ It round-trips through JSON exactly (amounts are decimal strings).
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -139,7 +140,10 @@ class Invoice(_Frozen):
             qty = _fmt_qty(line.quantity)
             price = f" @ {line.unit_price}" if line.unit_price is not None else ""
             label = f"{line.description} ({qty} {line.unit}{price})"
-            out.append(f"{label[:width]:<{width}} {line.rounded_amount:>15}")
+            if len(label) <= width:
+                out.append(f"{label:<{width}} {line.rounded_amount:>15}")
+            else:  # never cut a description: the amount goes on the next line
+                out.extend([label, f"{'':<{width}} {line.rounded_amount:>15}"])
         out.append("-" * (width + 16))
         out.append(f"{'Total ' + self.currency:<{width}} {self.total:>15}")
         for bal in self.credits:
@@ -157,9 +161,18 @@ class Invoice(_Frozen):
         return "\n".join(out)
 
 
+_SHOWN: Final = Decimal("0.000001")
+
+
 def _fmt_qty(value: Decimal) -> str:
-    text = format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
-    return text
+    """A quantity for reading: whole numbers as they are, others to at most 6 decimals, marked
+    ``~`` when that rounded them (a prorated 2/3 of a period is ``~0.666667``). Display only:
+    the line keeps its exact quantity and amount."""
+    if value == value.to_integral():
+        return format(value.normalize(), "f")
+    shown = value.quantize(_SHOWN, rounding=decimal.ROUND_HALF_EVEN)
+    text = format(shown.normalize(), "f")
+    return text if shown == value else f"~{text}"
 
 
 def invoice_id(customer_id: str, plan_id: str, plan_version: date, start: date, end: date) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
+import re
 import tempfile
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -61,7 +62,10 @@ def _fx(items: list[str]) -> dict[str, Decimal]:
 
 
 def _seats(text: str) -> tuple[int, dict[str, int], str]:
-    if text.isdigit():
+    if re.fullmatch(r"[+-]?\d+", text.strip()):
+        if int(text) < 1:  # a seat plan with no seat bills its platform fee only: say so, don't guess
+            raise _InputError(f"--seats {text}: the number of seats per customer must be 1 or more "
+                              "(or a CSV file customer_id,seats)")
         return int(text), {}, f"{int(text)} seat(s) per customer on seat plans (--seats)"
     path = Path(text)
     seats: dict[str, int] = {}

@@ -585,13 +585,20 @@ class Rater:
                                            state.window, state.hours, state.lines,
                                            state.reservation or _Reservation(), given)
 
+    def _shown_money(self, amount: Decimal) -> str:
+        """An amount for a line's description: as written when it fits the currency's minor
+        unit (``2000``), else rounded to it (a prorated minimum of 1,333.33...). The line's
+        amount stays exact; this is text."""
+        rounded = round_money(amount, self.plan.currency)
+        return f"{amount.normalize():f}" if rounded == amount else f"{rounded:f}"
+
     def _bill_commitment(self, fee: SpendCommitment, state: _Pass) -> None:
         charge = fee.spec
         minimum = _EXACT.multiply(charge.minimum, state.fraction)
         true_up = commitment.true_up(state.lines.metered_spend(), minimum)
         if true_up.amount:
             state.lines.add("commitment_true_up", charge.name,
-                            f"{charge.name}: true-up to {minimum.normalize():f}", Decimal(1),
+                            f"{charge.name}: true-up to {self._shown_money(minimum)}", Decimal(1),
                             "true-up", true_up.amount, details=true_up.details)
 
     def _bill_cap(self, fee: SpendCap, state: _Pass) -> None:
@@ -600,7 +607,7 @@ class Rater:
         capped = cap.apply(state.lines.metered_spend(), maximum)
         if capped.amount:
             state.lines.add("cap_discount", charge.name,
-                            f"{charge.name}: spend capped at {maximum.normalize():f}", Decimal(1),
+                            f"{charge.name}: spend capped at {self._shown_money(maximum)}", Decimal(1),
                             "cap", capped.amount, details=capped.details)
 
     @staticmethod

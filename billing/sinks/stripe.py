@@ -128,11 +128,11 @@ class ApiKey:
         else:
             raw = api_key if api_key is not None else os.environ.get("STRIPE_API_KEY")
             if not raw:
-                raise StripeSyncError("no Stripe API key: set STRIPE_API_KEY or pass an API key")
+                raise StripeSyncError("no Stripe API key: set STRIPE_API_KEY or pass --api-key")
             key = cls(raw)
         if key.is_live and not live:
             raise StripeSyncError(
-                "refusing a live Stripe key without an explicit --live (live=True): "
+                "refusing a live Stripe key without an explicit --live: "
                 "this would bill real customers"
             )
         return key

@@ -219,8 +219,7 @@ class TraceSpec:
                 raise TraceError(f"{self.path}: --assume-tz {self.assume_tz!r} is not a known "
                                  "time zone (an IANA name, e.g. UTC or Europe/Paris)") from exc
         if self.model is not None and self.model_map is not None:
-            raise TraceError(f"{self.path}: give --model or --model-map, not both "
-                             "(model= or model_map= in Python)")
+            raise TraceError(f"{self.path}: give --model or --model-map, not both")
         if self.usage_format is not None:
             self._check_usage_format()
 

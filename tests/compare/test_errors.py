@@ -83,3 +83,14 @@ def test_the_no_event_error_names_the_trace(capsys: pytest.CaptureFixture[str]) 
                   "--map", "customer_id=service", "--model", "gpt-4o-mini", "--assume-tz",
                   "UTC", "--map", "output_tokens=service", "--map", "input_tokens=output_tokens")
     assert "azure2023_requests.csv.gz: no valid usage event to compare: 28185 rows rejected" in line
+
+
+@pytest.mark.parametrize("seats", ["0", "-3"])
+def test_a_seat_count_below_one_is_refused_by_its_flag(
+        capsys: pytest.CaptureFixture[str], seats: str) -> None:
+    # --seats 0 used to rate every seat plan with no seat (platform fee only) without a word;
+    # --seats -3 said "not a number", though it is one
+    line = _error(capsys, "--plans", str(PLANS), "--trace", AZURE, "--map", "customer_id=service",
+                  "--model", "gpt-4o-mini", "--assume-tz", "UTC", "--fx", "EUR=1.08",
+                  "--seats", seats)
+    assert f"--seats {seats}: the number of seats per customer must be 1 or more" in line
