@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from billing.cli._trace import build_trace_spec
 from billing.costs import CostBook
-from billing.errors import BillingError
+from billing.errors import BillingError, LedgerError
 from billing.ledger import Ledger
 from billing.ledger.db import redact
 from billing.plans import load_catalog
@@ -45,6 +46,28 @@ def _fail(exc: BillingError) -> typer.Exit:
 
 def _book(costs: Path | None) -> CostBook:
     return CostBook.load(costs) if costs is not None else CostBook.default()
+
+
+def _open_existing(url: str, costs: Path | None, *, needs_subscriptions: bool = False) -> Ledger:
+    """The ledger ``billing ledger init`` made at ``url``; a mistyped URL or a ledger never
+    initialised is an error, never a new empty ledger that closes 0 invoices with exit 0."""
+    init = f"create it first: billing ledger init {redact(url)} --plans ... --subscriptions ..."
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite" and not parts.netloc and parts.path.strip("/"):
+        path = Path(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if not path.exists():
+            raise LedgerError(f"no ledger at {redact(url)} ({path} does not exist): {init}")
+    ledger = Ledger.open(url, costbook=_book(costs))
+    try:
+        if not len(ledger.catalog()):
+            raise LedgerError(f"ledger {redact(url)} has no plans: {init}")
+        if needs_subscriptions and not ledger.subscriptions():
+            raise LedgerError(f"ledger {redact(url)} has no subscriptions: "
+                              f"billing ledger init {redact(url)} --subscriptions FILE")
+    except BaseException:
+        ledger.close_connection()
+        raise
+    return ledger
 
 
 @ledger_app.command("init")
@@ -102,7 +125,7 @@ def import_(
             skip_when=skip_when, input_includes_cached=input_includes_cached,
             usage_format=usage_format,
         )
-        with Ledger.open(url, costbook=_book(costs)) as ledger:
+        with _open_existing(url, costs) as ledger:
             batch = []
             rows: dict[str, tuple[int, str]] = {}
             # Rows as the reader numbers them: a reject carries its own; an event is the row
@@ -166,7 +189,7 @@ def balance(
                 raise typer.BadParameter(f"--at {at!r} is not an ISO 8601 instant") from None
             if moment.tzinfo is None:
                 raise typer.BadParameter(f"--at {at!r} needs a time zone (e.g. ...Z)")
-        with Ledger.open(url, costbook=_book(costs)) as ledger:
+        with _open_existing(url, costs) as ledger:
             found = ledger.balance(customer, moment)
     except BillingError as exc:
         raise _fail(exc) from None
@@ -193,7 +216,7 @@ def close(
     """Close a period: every subscription's invoice, exactly as ``billing rate`` gives it on
     the same events; stored in the ledger and written for ``billing push``."""
     try:
-        with Ledger.open(url, costbook=_book(costs)) as ledger:
+        with _open_existing(url, costs, needs_subscriptions=True) as ledger:
             run = ledger.close(period)
     except BillingError as exc:
         raise _fail(exc) from None
