@@ -12,6 +12,8 @@ rated, 2 unusable input.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +30,7 @@ from billing.ledger.db import redact
 from billing.plans import load_catalog
 from billing.rating.batch import invoices_to_json
 from billing.subscriptions import load_subscriptions
+from billing.usage.events import UsageEvent
 from billing.usage.readers import read_events
 from billing.usage.results import Reject, write_rejects
 
@@ -68,6 +71,22 @@ def _open_existing(url: str, costs: Path | None, *, needs_subscriptions: bool = 
         ledger.close_connection()
         raise
     return ledger
+
+
+def _conflicts(events: Path, rows: dict[str, list[tuple[int, UsageEvent]]],
+               conflict_ids: Sequence[str]) -> list[Reject]:
+    """The rejects of a batch's conflicts, each on the line of the copy that was refused: a
+    later copy in the file that differs from the id's first one, or the first one itself when
+    the ledger already held the id with other content (``record`` lists an id once per refused
+    copy, so the copies beyond those that differ within the file are the first)."""
+    out: list[Reject] = []
+    for event_id, count in Counter(conflict_ids).items():
+        (first_row, first), *later = rows.get(event_id, [(0, None)])
+        refused = [row for row, event in later if event != first]
+        if count > len(refused):
+            refused.insert(0, first_row)
+        out.extend(Reject(str(events), row, "conflict", event_id) for row in refused)
+    return sorted(out, key=lambda reject: reject.row)
 
 
 @ledger_app.command("init")
@@ -127,7 +146,7 @@ def import_(
         )
         with _open_existing(url, costs) as ledger:
             batch = []
-            rows: dict[str, tuple[int, str]] = {}
+            rows: dict[str, list[tuple[int, UsageEvent]]] = {}
             # Rows as the reader numbers them: a reject carries its own; an event is the row
             # after the previous entry (the header is line 1 of a CSV file).
             row = 1 if spec.file_format == "csv" else 0
@@ -139,21 +158,19 @@ def import_(
                     rejected += not entry.skipped
                     continue
                 row += 1
-                rows.setdefault(entry.id, (row, ""))
+                rows.setdefault(entry.id, []).append((row, entry))
                 batch.append(entry)
                 if len(batch) >= _BATCH:
                     done = ledger.record(batch)
                     new, duplicates = new + done.new, duplicates + done.duplicates
                     conflicts += done.conflicts
-                    bad.extend(Reject(str(events), rows.get(i, (0, ""))[0], "conflict", i)
-                               for i in done.conflict_ids)
+                    bad.extend(_conflicts(events, rows, done.conflict_ids))
                     batch, rows = [], {}
             if batch:
                 done = ledger.record(batch)
                 new, duplicates = new + done.new, duplicates + done.duplicates
                 conflicts += done.conflicts
-                bad.extend(Reject(str(events), rows.get(i, (0, ""))[0], "conflict", i)
-                           for i in done.conflict_ids)
+                bad.extend(_conflicts(events, rows, done.conflict_ids))
     except BillingError as exc:
         raise _fail(exc) from None
     rejects_path = rejects or events.with_name(events.stem + ".rejects.csv")

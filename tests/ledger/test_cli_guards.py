@@ -39,3 +39,28 @@ def test_close_without_subscriptions_names_the_fix(
     err = capsys.readouterr().err
     assert code == 2
     assert "has no subscriptions" in err and "--subscriptions FILE" in err
+
+
+def test_a_conflict_in_the_file_is_rejected_on_the_line_of_the_refused_copy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # examples/events.csv has ev-0003 on line 4; line 17 repeats the id with 900,001 input
+    # tokens instead of 900,000: the copy on line 17 is refused, as billing rate says
+    events = tmp_path / "conflict.csv"
+    events.write_text((ROOT / "examples" / "events.csv").read_text(encoding="utf-8")
+                      + "ev-0003,borealis,2026-11-04T10:00:00Z,gpt-5,900001,100000,0,300000,25\n",
+                      encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    assert main(["ledger", "init", url, "--plans", str(ROOT / "plans"), "--subscriptions",
+                 str(ROOT / "examples" / "subscriptions.yaml")]) == 0
+    rejects = tmp_path / "r.csv"
+    assert main(["ledger", "import", url, str(events), "--rejects", str(rejects)]) == 0
+    conflict_lines = [line.split(",")[1] for line in rejects.read_text().splitlines()
+                      if ",conflict," in line]
+    assert conflict_lines == ["17"]
+    # imported again, the whole file is old: the ledger holds ev-0003 as on line 4, so line 4
+    # is a duplicate and line 17 again the refused copy
+    assert main(["ledger", "import", url, str(events), "--rejects", str(rejects)]) == 0
+    conflict_lines = [line.split(",")[1] for line in rejects.read_text().splitlines()
+                      if ",conflict," in line]
+    assert conflict_lines == ["17"]
+    capsys.readouterr()
