@@ -24,7 +24,7 @@ from pydantic.fields import FieldInfo
 from billing.plans import model as m
 from billing.plans import types as plan_types
 
-__all__ = ["CHARGE_EXAMPLES", "CHARGE_MODELS", "DOC", "main", "render"]
+__all__ = ["CHARGE_EXAMPLES", "CHARGE_MODELS", "DOC", "FIELD_EXAMPLES", "main", "render"]
 
 DOC = Path(__file__).parents[2] / "docs" / "plan-language.md"
 
@@ -102,6 +102,26 @@ _TEXT_EXAMPLES: dict[str, str] = {
     "timezone": "Europe/Paris", "price_series": "spot-prices.csv", "pack": "Pack 100k",
     "unit": "credit", "grades": '{ premium: ["claude-opus-*"] }', "version": "2026-11-01",
     "expires": "P3M", "weights": '{ output: "4", cached_input: "0.1" }',
+}
+
+FIELD_EXAMPLES: dict[tuple[str, str], str] = {
+    # (model, key) where the generic example by key or type would read as nonsense
+    ("Plan", "name"): "Team",
+    ("FlatCharge", "name"): "Platform fee",
+    ("SeatsCharge", "name"): "Seats",
+    ("UsageCharge", "name"): "Token overage",
+    ("RateCardCharge", "name"): "Model usage",
+    ("CreditsCharge", "name"): "Credits",
+    ("CommitmentCharge", "name"): "Minimum commitment",
+    ("CapCharge", "name"): "Spend cap",
+    ("CapacityCharge", "name"): "Reserved throughput",
+    ("CreditsCharge", "unit_value"): '"0.01"',
+    ("CreditGrantSpec", "name"): "Monthly free credits",
+    ("CreditGrantSpec", "amount"): '"1000"',
+    ("CreditPack", "name"): "Pack 100k",
+    ("CreditPack", "amount"): '"100000"',
+    ("AutoTopup", "when_balance_below"): '"500"',
+    ("Tier", "up_to"): '"1000000"',
 }
 
 _VALUE_TYPES: dict[Callable[..., Any], tuple[str, str]] = {
@@ -193,6 +213,7 @@ def _table(model: type[BaseModel]) -> list[str]:
         if name in _TEXT_EXAMPLES and (example is None or kind.startswith(("text", "list of text",
                                                                            "mapping"))):
             example = _TEXT_EXAMPLES[name]
+        example = FIELD_EXAMPLES.get((model.__name__, name), example)
         if name == "kind" and typing.get_origin(info.annotation) is Literal:
             example = str(typing.get_args(info.annotation)[0])
         shown = "(see below)" if example is None else f"`{example}`"

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from billing.plans import load_plan_text
 from billing.plans.model import Plan
-from billing.plans.reference import CHARGE_EXAMPLES, CHARGE_MODELS, DOC, render
+from billing.plans.reference import CHARGE_EXAMPLES, CHARGE_MODELS, DOC, FIELD_EXAMPLES, render
 
 ROOT = Path(__file__).parents[2]
 
@@ -58,3 +58,14 @@ def test_each_charge_kind_has_an_example_that_loads(charge: type[BaseModel]) -> 
 
 def test_the_readme_links_the_reference() -> None:
     assert "docs/plan-language.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_example_chosen_per_model_names_a_real_key() -> None:
+    # a renamed model or key must not leave its example behind, showing the generic one again
+    # (a pack named "Platform fee", a tier bound of "0.90")
+    models = {m.__name__: m for m in _models(Plan, set())}
+    for model_name, key in FIELD_EXAMPLES:
+        assert model_name in models, model_name
+        assert key in models[model_name].model_fields, (model_name, key)
+    text = DOC.read_text(encoding="utf-8")
+    assert '| `amount` | Credits in the pack. | decimal | required | `"100000"` |' in text
