@@ -31,7 +31,8 @@ from billing.plans import load_catalog
 from billing.rating.batch import invoices_to_json
 from billing.subscriptions import load_subscriptions
 from billing.usage.events import UsageEvent
-from billing.usage.readers import read_events
+from billing.usage.mapping import TraceSpec
+from billing.usage.readers import read_numbered
 from billing.usage.results import Reject, write_rejects
 
 __all__ = ["register"]
@@ -73,19 +74,21 @@ def _open_existing(url: str, costs: Path | None, *, needs_subscriptions: bool = 
     return ledger
 
 
-def _conflicts(events: Path, rows: dict[str, list[tuple[int, UsageEvent]]],
+def _conflicts(spec: TraceSpec, rows: dict[str, list[tuple[int, UsageEvent, str]]],
                conflict_ids: Sequence[str]) -> list[Reject]:
-    """The rejects of a batch's conflicts, each on the line of the copy that was refused: a
-    later copy in the file that differs from the id's first one, or the first one itself when
-    the ledger already held the id with other content (``record`` lists an id once per refused
-    copy, so the copies beyond those that differ within the file are the first)."""
+    """The rejects of a batch's conflicts, each on the row of the copy that was refused, with
+    its raw text (as ``billing rate`` writes them): a later copy in the file that differs from
+    the id's first one, or the first one itself when the ledger already held the id with other
+    content (``record`` lists an id once per refused copy, so the copies beyond those that
+    differ within the file are the first)."""
+    unit = "record" if spec.file_format == "parquet" else "line"
     out: list[Reject] = []
     for event_id, count in Counter(conflict_ids).items():
-        (first_row, first), *later = rows.get(event_id, [(0, None)])
-        refused = [row for row, event in later if event != first]
+        (first_row, first, first_raw), *later = rows[event_id]
+        refused = [(row, raw) for row, event, raw in later if event != first]
         if count > len(refused):
-            refused.insert(0, first_row)
-        out.extend(Reject(str(events), row, "conflict", event_id) for row in refused)
+            refused.insert(0, (first_row, first_raw))
+        out.extend(Reject(str(spec.path), row, "conflict", raw, unit=unit) for row, raw in refused)
     return sorted(out, key=lambda reject: reject.row)
 
 
@@ -146,31 +149,26 @@ def import_(
         )
         with _open_existing(url, costs) as ledger:
             batch = []
-            rows: dict[str, list[tuple[int, UsageEvent]]] = {}
-            # Rows as the reader numbers them: a reject carries its own; an event is the row
-            # after the previous entry (the header is line 1 of a CSV file).
-            row = 1 if spec.file_format == "csv" else 0
-            for entry in read_events(spec):
+            rows: dict[str, list[tuple[int, UsageEvent, str]]] = {}
+            for row, entry, raw in read_numbered(spec):
                 if isinstance(entry, Reject):
-                    row = entry.row
                     bad.append(entry)
                     skipped += entry.skipped
                     rejected += not entry.skipped
                     continue
-                row += 1
-                rows.setdefault(entry.id, []).append((row, entry))
+                rows.setdefault(entry.id, []).append((row, entry, raw))
                 batch.append(entry)
                 if len(batch) >= _BATCH:
                     done = ledger.record(batch)
                     new, duplicates = new + done.new, duplicates + done.duplicates
                     conflicts += done.conflicts
-                    bad.extend(_conflicts(events, rows, done.conflict_ids))
+                    bad.extend(_conflicts(spec, rows, done.conflict_ids))
                     batch, rows = [], {}
             if batch:
                 done = ledger.record(batch)
                 new, duplicates = new + done.new, duplicates + done.duplicates
                 conflicts += done.conflicts
-                bad.extend(_conflicts(events, rows, done.conflict_ids))
+                bad.extend(_conflicts(spec, rows, done.conflict_ids))
     except BillingError as exc:
         raise _fail(exc) from None
     rejects_path = rejects or events.with_name(events.stem + ".rejects.csv")

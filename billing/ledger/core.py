@@ -98,15 +98,8 @@ class _Config:
 
 
 class LedgerCore:
-    """Everything of a ledger but the holds (see :class:`billing.ledger.Ledger`).
-
-    >>> ledger = Ledger.open("sqlite:///ledger.db", costbook=CostBook.default())
-    >>> ledger.set_catalog(load_catalog(["plans"])); ledger.set_subscriptions(subs)
-    >>> ledger.record(events)                       # RecordResult(new=..., duplicates=...)
-    >>> hold = ledger.authorize("acme", "req-1", "gpt-5", 20_000, 2_000)
-    >>> ledger.settle(hold.hold_id, {"input_tokens": 12_000, "output_tokens": 800})
-    >>> ledger.bill_to_date("acme")                  # the invoice as billing rate gives it
-    """
+    """Everything of a ledger but the holds; use :class:`billing.ledger.Ledger` (its
+    docstring shows the API)."""
 
     def __init__(self, db: Database, *, costbook: CostBook | None = None,
                  clock: Any = None, hold_ttl: timedelta = DEFAULT_HOLD_TTL,

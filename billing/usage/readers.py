@@ -48,7 +48,7 @@ from billing.usage.providers import FILE_FORMATS, file_counts, term_value
 from billing.usage.results import Reject, TraceResult, first_rejects, write_rejects
 
 __all__ = ["aggregate_trace_python", "check_text_file", "format_raw", "read_events",
-           "row_to_event"]
+           "read_numbered", "row_to_event"]
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -321,7 +321,7 @@ def _csv_rows(lines: Iterator[tuple[str, str]], header: list[str]) -> Iterator[R
 def read_events(spec: TraceSpec) -> Iterator[UsageEvent | Reject]:
     """Read a trace row by row: an event per good row, a :class:`Reject` per bad or skipped
     row (in file order). Dedupe is not done here (see :class:`Aggregator`)."""
-    for _row, entry, _raw in _numbered(spec):
+    for _row, entry, _raw in read_numbered(spec):
         yield entry
 
 
@@ -335,7 +335,7 @@ def aggregate_trace_python(spec: TraceSpec, *, thresholds: tuple[int, ...] = (),
     rejected = skipped = 0
     name = str(spec.path)
     unit = "record" if spec.file_format == "parquet" else "line"
-    for row, entry, raw in _numbered(spec):
+    for row, entry, raw in read_numbered(spec):
         if isinstance(entry, Reject):
             rejects.append(entry)
             if entry.skipped:
@@ -356,7 +356,9 @@ def aggregate_trace_python(spec: TraceSpec, *, thresholds: tuple[int, ...] = (),
                        first_rejects=first_rejects(rejects))
 
 
-def _numbered(spec: TraceSpec) -> Iterator[tuple[int, UsageEvent | Reject, str]]:
+def read_numbered(spec: TraceSpec) -> Iterator[tuple[int, UsageEvent | Reject, str]]:
+    """:func:`read_events` with each entry's row (the file's line, or the record for Parquet)
+    and its raw text, for callers that report on rows after the fact (conflicts)."""
     columns, rows = _rows(spec)
     resolved = spec.resolve(columns)
     name = str(spec.path)

@@ -57,6 +57,8 @@ def test_a_conflict_in_the_file_is_rejected_on_the_line_of_the_refused_copy(
     conflict_lines = [line.split(",")[1] for line in rejects.read_text().splitlines()
                       if ",conflict," in line]
     assert conflict_lines == ["17"]
+    # the refused row is written whole, as billing rate writes it, not just its id
+    assert "ev-0003,borealis,2026-11-04T10:00:00Z,gpt-5,900001" in rejects.read_text()
     # imported again, the whole file is old: the ledger holds ev-0003 as on line 4, so line 4
     # is a duplicate and line 17 again the refused copy
     assert main(["ledger", "import", url, str(events), "--rejects", str(rejects)]) == 0
