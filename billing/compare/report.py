@@ -19,7 +19,8 @@ from billing.compare.model import PlanResult, TraceSummary, WhatIf, ratio
 from billing.compare.whatif import BREAK_EVEN_METHOD, MAX_BREAK_EVEN_TOKENS, BreakEven
 from billing.money import EXACT, in_exact_context
 
-__all__ = ["BREAK_EVEN_HEADER", "CSV_HEADER", "PRICE_CHANGE_HEADER", "TABLE_HEADER",
+__all__ = ["BREAK_EVEN_HEADER", "CSV_HEADER", "OFFPEAK_HEADER", "PRICE_CHANGE_HEADER",
+           "TABLE_HEADER",
            "ComparisonReport", "money_text", "tokens_text"]
 
 CSV_HEADER = ("plan", "customer_id", "revenue", "cost", "margin", "margin_pct", "tokens",
@@ -51,6 +52,9 @@ def money_text(value: Decimal | None, places: int = 2) -> str:
 PRICE_CHANGE_HEADER = ("plan", "cost now", "cost after", "margin now", "keep price: margin",
                        "margin %", "neg. margin", "pass-through",
                        "keep margin %: revenue", "margin")
+
+OFFPEAK_HEADER = ("plan", "cost now", "cost after", "margin now", "margin after", "change",
+                  "margin % after", "neg. margin after")
 
 BREAK_EVEN_HEADER = ("plan", "average customer", "margin at average",
                      "loses money above", "x average", "light use loses",
@@ -221,6 +225,14 @@ class ComparisonReport:
         return {
             "supplier_price_change": price,
             "break_even": _break_even_dict(plan.break_even),
+            "offpeak_shift": None if plan.offpeak_shift is None else {
+                "cost": _num(plan.offpeak_shift.cost),
+                "revenue": _num(plan.offpeak_shift.revenue),
+                "margin": _num(plan.offpeak_shift.margin),
+                "margin_pct": _num(plan.offpeak_shift.margin_pct),
+                "margin_change": _num(plan.offpeak_shift.margin_change),
+                "negative_margin_customers": plan.offpeak_shift.negative_margin_customers,
+            },
             "break_even_after_price_change": _break_even_dict(plan.break_even_after_change),
         }
 
@@ -237,6 +249,18 @@ class ComparisonReport:
                             for c, m in w.price_changes],
                 "baseline_cost": _num(w.baseline_cost),
                 "cost": _num(w.changed_cost),
+            },
+            "offpeak_shift": None if w is None or w.offpeak is None else {
+                "shifts": [{"models": s.models, "share": _num(s.share), "applies_to": list(m)}
+                           for s, m in w.offpeak.shifts],
+                "cheapest_windows": dict(w.offpeak.windows),
+                "tokens_moved": w.offpeak.tokens_moved,
+                "baseline_cost": _num(w.offpeak_baseline_cost),
+                "cost": _num(None if w.offpeak_baseline_cost is None
+                             else w.offpeak_baseline_cost + w.offpeak.cost_change),
+                "cost_change": _num(w.offpeak.cost_change),
+                "revenue_unchanged": True,
+                "not_modelled": list(w.offpeak_not_modelled),
             },
             "break_even": None if not any(p.break_even for p in self.plans) else {
                 "method": BREAK_EVEN_METHOD,
@@ -352,6 +376,22 @@ class ComparisonReport:
                 money_text(c.keep_price_margin), _pct_text(c.keep_price_margin_pct),
                 f"{c.keep_price_negative_customers}/{len(p.customers)}", follows,
                 money_text(c.keep_margin_revenue), money_text(c.keep_margin_margin),
+            ))
+        return rows
+
+    @in_exact_context
+    def offpeak_rows(self) -> Sequence[tuple[str, ...]]:
+        """The off-peak shift beside the baseline, one row per plan it applies to (empty if
+        none asked)."""
+        rows = []
+        for p in self.plans:
+            o = p.offpeak_shift
+            if o is None:
+                continue
+            rows.append((
+                p.id, money_text(p.cost), money_text(o.cost), money_text(p.margin),
+                money_text(o.margin), money_text(o.margin_change), _pct_text(o.margin_pct),
+                f"{o.negative_margin_customers}/{len(p.customers)}",
             ))
         return rows
 
