@@ -13,9 +13,9 @@ stays the price of the day, as the Rater bills daily usage, so revenue is what i
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -134,47 +134,71 @@ class PricedRows:
     def _by_time_of_day(self, amount: list[Decimal], bands: Sequence[int], timed: set[str],
                         time_of_day: Any, costbook: CostBook) -> None:
         """Replace the supplier cost of ``timed`` models' rows in ``amount`` by the sum of
-        their time-of-day rows, each priced at its own window's price."""
+        their time-of-day rows, each priced at its own window's price. A time-of-day row
+        belongs to the period row of its customer, model and band whose segment (the first day
+        of a run of days) is the last starting on or before its day: an ASOF join in DuckDB,
+        which also checks that the rows of each period row add up to it, class by class."""
+        import numpy as np
+        import pyarrow as pa
+
         if time_of_day is None:
             raise CostBookError(
                 f"the supplier price of {', '.join(sorted(timed))} depends on the time of day; "
                 "the usage has no time-of-day rows to cost it exactly (aggregate the trace "
                 "with time_of_day=costbook.time_of_day_edges)")
-        # Each (customer, model, band)'s period rows, by segment (the first day of a run of
-        # days): a day belongs to the last segment starting on or before it.
-        runs: dict[tuple[str, str, int], tuple[list[int], list[int]]] = {}
-        for row, key in enumerate(zip(self.customer, self.model, bands, strict=True)):
-            if key[1] in timed:
-                found = runs.setdefault(key, ([], []))
-                found[0].append(self.segment[row])
-                found[1].append(row)
-        rows = TimeOfDayRows(time_of_day)
-        priced = time_of_day_costs(rows, costbook)
-        sums: dict[int, list[Any]] = {}
-        for i, key in enumerate(zip(rows.customer, rows.model, rows.band, strict=True)):
-            if key[1] not in timed:
-                continue
-            run = runs.get(key)
-            at = -1 if run is None else bisect.bisect_right(run[0], rows.day[i]) - 1
-            if run is None or at < 0:
+        periods = self.table.select(["customer_id", "model", "band", "segment",
+                                     *(f"{c}_sum" for c in _CLASSES)]).append_column(
+            "row_", pa.array(np.arange(self.table.num_rows, dtype=np.int64)))
+        names = sorted(timed)
+        with _duckdb(periods=periods, slots=time_of_day) as con:
+            con.execute(
+                "CREATE TEMP TABLE matched AS SELECT s.*, p.row_ FROM "
+                "(SELECT * FROM slots WHERE model IN (SELECT unnest($1::VARCHAR[]))) AS s "
+                "ASOF LEFT JOIN periods AS p ON s.customer_id = p.customer_id "
+                "AND s.model = p.model AND s.band = p.band AND s.day >= p.segment", [names])
+            lost = con.execute("SELECT customer_id, model, day FROM matched WHERE row_ IS NULL "
+                               "LIMIT 1").fetchall()
+            if lost:
+                customer, model, day = lost[0]
                 raise CostBookError(
-                    f"time-of-day rows of {key[0]!r} {key[1]} (day {day_of(rows.day[i])}) have "
-                    "no daily usage: the aggregates were changed after aggregation")
-            acc = sums.setdefault(run[1][at], [ZERO, 0, 0, 0, 0])
-            acc[0] += priced[i]
-            for k in range(4):
-                acc[k + 1] += rows.tokens[k][i]
-        for row, model in enumerate(self.model):
-            if model not in timed:
-                continue
-            acc = sums.get(row, [ZERO, 0, 0, 0, 0])
-            if acc[1:] != [self.tokens[k][row] for k in range(4)]:
+                    f"time-of-day rows of {customer!r} {model} (day {day_of(day)}) have no daily "
+                    "usage: the aggregates were changed after aggregation")
+            sums = ", ".join(f"sum({c}) AS {c}" for c in _CLASSES)
+            differ = " OR ".join(f"g.{c} IS DISTINCT FROM p.{c}_sum" for c in _CLASSES)
+            wrong = con.execute(
+                f"SELECT p.customer_id, p.model FROM periods AS p LEFT JOIN (SELECT row_, {sums} "
+                "FROM matched GROUP BY row_) AS g ON g.row_ = p.row_ "
+                f"WHERE p.model IN (SELECT unnest($1::VARCHAR[])) AND ({differ}) LIMIT 1",
+                [names]).fetchall()
+            if wrong:
+                customer, model = wrong[0]
                 raise CostBookError(
-                    f"the time-of-day rows of {self.customer[row]!r} {model} do not add up to "
-                    f"its daily usage ({acc[1:]} tokens by class, daily "
-                    f"{[self.tokens[k][row] for k in range(4)]}): the aggregates were changed "
-                    "after aggregation")
-            amount[row] = acc[0]
+                    f"the time-of-day rows of {customer!r} {model} do not add up to its daily "
+                    "usage: the aggregates were changed after aggregation")
+            # Days with the same price schedule (every window's prices) price a slot alike:
+            # the rows of a period row are summed per (slot, schedule) before pricing.
+            pairs = con.execute("SELECT DISTINCT model, day FROM matched").fetchall()
+            schedules: dict[Any, int] = {}
+            ids = [schedules.setdefault(_schedule(costbook, model, day), len(schedules))
+                   for model, day in pairs]
+            con.execute("CREATE TEMP TABLE schedules AS SELECT unnest($1::VARCHAR[]) AS model, "
+                        "unnest($2::BIGINT[]) AS day, unnest($3::BIGINT[]) AS schedule",
+                        [[m for m, _ in pairs], [d for _, d in pairs], ids])
+            rows = con.sql(
+                "SELECT m.row_, m.customer_id, m.model, m.band, min(m.day) AS day, m.since_us, "
+                + ", ".join(f"CAST(sum(m.{c}) AS BIGINT) AS {c}" for c in _CLASSES)
+                + " FROM matched AS m JOIN schedules AS s ON m.model = s.model AND m.day = s.day "
+                "GROUP BY m.row_, m.customer_id, m.model, m.band, m.since_us, s.schedule "
+                "ORDER BY m.row_").to_arrow_table()
+        priced = np.empty(rows.num_rows, dtype=object)
+        priced[:] = time_of_day_costs(TimeOfDayRows(rows), costbook)
+        owner = rows.column("row_").to_numpy()
+        if not len(owner):
+            return
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        for row, total in zip(owner[starts].tolist(), np.add.reduceat(priced, starts).tolist(),
+                              strict=True):
+            amount[row] = total
 
 
 class TimeOfDayRows:
@@ -216,6 +240,30 @@ def time_of_day_costs(rows: TimeOfDayRows, costbook: CostBook) -> list[Decimal]:
                                      [column(t) for t in rows.tokens])
     found: list[Decimal] = amounts.tolist()
     return found
+
+
+def _schedule(costbook: CostBook, model: str, day: int) -> Any:
+    """``model``'s prices on ``day``, window by window, as a hashable value (every long-context
+    level included): equal for days that price every slot alike."""
+    def flat(level: Any) -> Any:
+        return None if level is None else (level.prices(), level.provider,
+                                           level.long_context_threshold, flat(level.long))
+
+    return tuple((start, flat(level)) for start, level in costbook.windows(model, day_of(day)))
+
+
+@contextmanager
+def _duckdb(**tables: Any) -> Iterator[Any]:
+    """An embedded DuckDB reading the Arrow ``tables`` by name (in place)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        yield con
+    finally:
+        con.close()
 
 
 def _runs(values: Sequence[str]) -> list[int]:
