@@ -40,9 +40,10 @@ from billing.cli import main
 from billing.compare import CompareOptions, compare
 from billing.compare.columns import period_rows
 from billing.compare.supplier import PricedRows
-from billing.compare.whatif import apply_cache_hit_rate
+from billing.compare.whatif import ScaledMix, apply_cache_hit_rate
 from billing.costs import CostBook
 from billing.errors import CostBookError
+from billing.periods import nth_period
 from billing.plans import load_catalog
 from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.aggregates import Counts
@@ -238,3 +239,21 @@ models:
                  "--json", str(out), "--quiet", "--no-break-even"]) == 0
     (listed,) = json.loads(out.read_text(encoding="utf-8"))["plans"]
     assert Decimal(listed["cost"]) == Decimal("18.15")
+
+
+def test_break_even_prices_the_representative_mix_window_by_window(
+        tmp_path: Path, book: CostBook) -> None:
+    # The break-even search scales the trace's mix to L tokens; at L = the trace's own tokens
+    # (a: 6M in + 1M cached + 3M out, b: 2M in + 2M out: 14M) every row keeps its tokens, so
+    # the mix costs what the trace costs: 4.97 (module docstring), not the 7.61 of the day's
+    # price.
+    trace = write(tmp_path / "t.csv", TRACE)
+    result = aggregate_trace(TraceSpec(trace), thresholds=book.thresholds(),
+                             time_of_day=book.time_of_day_edges)
+    period = nth_period(date(2026, 1, 5), "month", 0)
+    mix = ScaledMix(result.aggregates, period, book)
+    assert mix.total == 14_000_000
+    _, cost, tokens = mix.at(14_000_000, hourly=False)
+    assert (cost, tokens) == (Decimal("4.97"), 14_000_000)
+    # at half the level every slot is halved: 4.97 / 2 = 2.485 (every count is even)
+    assert mix.at(7_000_000, hourly=False)[1] == Decimal("2.485")

@@ -448,7 +448,12 @@ def _scaled_counts(counts: Counts, level: int, total: int) -> Counts:
 
 class ScaledMix:
     """The representative usage of one period scaled to token levels, with its supplier cost;
-    memoized per level, so plans of the same period share the work."""
+    memoized per level, so plans of the same period share the work.
+
+    A model whose supplier price depends on the time of day is costed from the period's
+    time-of-day rows summed over customers, each slot scaled as the daily rows are (its tokens
+    x L / trace tokens, rounded half-up) and priced at its own window's price; the plans rate
+    the scaled daily rows (the two roundings may differ by a token per row)."""
 
     def __init__(self, aggregates: UsageAggregates, period: Period, costbook: CostBook) -> None:
         self.period = period
@@ -458,6 +463,27 @@ class ScaledMix:
         self._daily: dict[int, tuple[dict[tuple[str, int, int], Counts], Decimal, int]] = {}
         self._levels: dict[tuple[str, int, int], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self._hourly: dict[int, dict[int, Counts]] = {}
+        self._slots = _representative_slots(aggregates, period, costbook,
+                                            {key[0] for key in self.usage.daily})
+        for key in self.usage.daily:
+            if (key not in self._slots and costbook.time_of_day_edges(key[0])
+                    and len(costbook.windows(key[0], day_of(key[2]))) > 1):
+                raise CostBookError(f"{key[0]} on {day_of(key[2])}: no time-of-day rows for "
+                                    "usage priced by time of day (the aggregates were changed "
+                                    "after aggregation)")
+
+    def _cost(self, key: tuple[str, int, int], counts: Counts, level: int) -> Decimal:
+        """The supplier cost of one scaled daily row (its slots' when the model has price
+        windows that day)."""
+        slots = self._slots.get(key)
+        if slots is None:
+            return price_tokens(self._prices(key), (counts.input, counts.cached_input,
+                                                     counts.cache_write, counts.output))[1]
+        cost = ZERO
+        for prices, tokens in slots:
+            scaled = tuple((2 * n * level + self.total) // (2 * self.total) for n in tokens)
+            cost += price_tokens(prices, scaled)[1]  # type: ignore[arg-type]
+        return cost
 
     def _prices(self, key: tuple[str, int, int]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         found = self._levels.get(key)
@@ -472,9 +498,7 @@ class ScaledMix:
         if found is None:
             daily = {k: _scaled_counts(c, level, self.total) for k, c in self.usage.daily.items()}
             # CostBook.cost's arithmetic, with each row's prices looked up once for all levels
-            cost = sum((price_tokens(self._prices(key), (counts.input, counts.cached_input,
-                                                         counts.cache_write, counts.output))[1]
-                        for key, counts in daily.items()), ZERO)
+            cost = sum((self._cost(key, counts, level) for key, counts in daily.items()), ZERO)
             found = self._daily[level] = (daily, cost, sum(c.total_tokens for c in daily.values()))
         hours: dict[int, Counts] = {}
         if hourly:
@@ -483,6 +507,42 @@ class ScaledMix:
                 hours = self._hourly[level] = {
                     h: _scaled_counts(c, level, self.total) for h, c in self.usage.hourly.items()}
         return CustomerUsage(self.usage.customer_id, found[0], hours), found[1], found[2]
+
+
+def _representative_slots(aggregates: UsageAggregates, period: Period, costbook: CostBook,
+                          models: set[str]) -> dict[tuple[str, int, int], list[
+                              tuple[tuple[Decimal, Decimal, Decimal, Decimal], tuple[int, ...]]]]:
+    """The period's time-of-day rows of ``models`` with price windows, summed over customers:
+    per (model, band, day), each slot's prices and tokens by class."""
+    timed = sorted(m for m in models if costbook.time_of_day_edges(m))
+    if not timed:
+        return {}
+    table = aggregates.time_of_day
+    if table is None:
+        raise CostBookError(
+            f"the supplier price of {', '.join(timed)} depends on the time of day; the usage "
+            "has no time-of-day rows to cost it exactly (aggregate the trace with "
+            "time_of_day=costbook.time_of_day_edges)")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    day = table.column("day")
+    inside = pc.and_(pc.and_(pc.greater_equal(day, period.start_day),
+                             pc.less(day, period.end_day)),
+                     pc.is_in(table.column("model"), value_set=pa.array(timed)))
+    summed = table.filter(inside).group_by(["model", "band", "day", "since_us"]).aggregate(
+        [(c, "sum") for c in ("input", "cached_input", "cache_write", "output")])
+    out: dict[tuple[str, int, int], list[
+        tuple[tuple[Decimal, Decimal, Decimal, Decimal], tuple[int, ...]]]] = {}
+    columns = [summed.column(n).to_pylist() for n in (
+        "model", "band", "day", "since_us", "input_sum", "cached_input_sum",
+        "cache_write_sum", "output_sum")]
+    for model, band, on, since, *tokens in sorted(zip(*columns, strict=True)):
+        if len(costbook.windows(model, day_of(on))) < 2:
+            continue  # priced the same all day (e.g. a cost-file entry)
+        prices = costbook.level(model, band, day_of(on), time_of_day=since).prices()
+        out.setdefault((model, band, on), []).append((prices, tuple(tokens)))
+    return out
 
 
 @in_exact_context
