@@ -168,7 +168,8 @@ class Invoice(_Frozen):
         ]
         for line in self.lines:
             qty = _fmt_qty(line.quantity)
-            price = f" @ {line.unit_price}" if line.unit_price is not None else ""
+            price = (f" @ {decimal_text(line.unit_price)}" if line.unit_price is not None
+                     else "")
             label = f"{line.description} ({qty} {line.unit}{price})"
             if len(label) <= width:
                 out.append(f"{label:<{width}} {line.rounded_amount:>15}")
@@ -184,7 +185,7 @@ class Invoice(_Frozen):
             )
         for refused in self.refused:
             out.append(
-                f"  refused (credits exhausted): {refused.model} worth {refused.value} "
+                f"  refused (credits exhausted): {refused.model} worth {decimal_text(refused.value)} "
                 f"({_fmt_qty(refused.credits)} credits)"
             )
         out.extend(f"  note: {note}" for note in self.notes)

@@ -96,3 +96,25 @@ def test_each_decimal_field_is_written_fixed_point(value: Decimal, written: str)
                                 "value_per_credit")} == {written}
     # the Python dump keeps the exact Decimal (only the JSON text changes)
     assert balance.model_dump()["remaining"] == value
+
+
+def test_the_text_rendering_writes_prices_fixed_point_too() -> None:
+    from datetime import date
+
+    from billing.invoice import RefusedUsage, make_line
+    from billing.money import Rounding
+
+    # a price of 0.0000003 per token: 1,000,000 tokens cost 0.30 (1,000,000 x 0.0000003)
+    line = make_line(index=1, kind="usage", charge="Usage", description="Usage",
+                     quantity=Decimal(1_000_000), unit="token", unit_price=Decimal("3E-7"),
+                     amount=Decimal("0.3"), currency="USD", rounding=Rounding.HALF_UP,
+                     period_start=date(2026, 11, 1), period_end=date(2026, 12, 1))
+    invoice = Invoice(id="in_1", customer_id="c", plan_id="p", plan_version=date(2026, 11, 1),
+                      currency="USD", period_start=date(2026, 11, 1),
+                      period_end=date(2026, 12, 1), lines=(line,), subtotal=Decimal("0.30"),
+                      total=Decimal("0.30"),
+                      refused=(RefusedUsage(model="m", value=Decimal("1E-7"),
+                                            credits=Decimal("1E-5")),))
+    text = invoice.render()
+    assert "@ 0.0000003)" in text and "3E-7" not in text
+    assert "worth 0.0000001 (0.00001 credits)" in text
