@@ -6,19 +6,22 @@ The bundled genai-prices data (genai-prices 0.2.3, provider ``deepseek``, model
     00:30-16:30 UTC (standard):  input 0.27,  cached input 0.07,  output 1.10
     16:30-00:30 UTC (off-peak):  input 0.135, cached input 0.035, output 0.55
 
-The window edges are at :30, so an hour holds both prices; genai-prices' rule is
-``start <= time < end``. The trace below (TRACE) costs, event by event:
+These are the prices of DeepSeek's pricing page while its night discount ran (it ended at
+16:00 UTC on 2025-09-05; genai-prices 0.2.3 keeps the window on every date, see
+docs/providers.md), so the trace is dated March 2025. The window edges are at :30, so an hour
+holds both prices; genai-prices' rule is ``start <= time < end``. The trace below (TRACE)
+costs, event by event:
 
-    a1 Jan 5 00:29:59         off  1M in + 1M out     0.135 + 0.55           = 0.685
-    a2 Jan 5 00:30:00         peak 1M in + 1M out     0.27  + 1.10           = 1.37
+    a1 Mar 3 00:29:59         off  1M in + 1M out     0.135 + 0.55           = 0.685
+    a2 Mar 3 00:30:00         peak 1M in + 1M out     0.27  + 1.10           = 1.37
     a2 again (same id, same content): a duplicate, not costed
-    a3 Jan 5 16:29:59.999999  peak 2M in              2 x 0.27               = 0.54
-    a4 Jan 5 16:30:00         off  2M in + 1M cached  2 x 0.135 + 0.035      = 0.305
-    a5 Jan 5 23:59:59         off  1M out             0.55                   = 0.55
+    a3 Mar 3 16:29:59.999999  peak 2M in              2 x 0.27               = 0.54
+    a4 Mar 3 16:30:00         off  2M in + 1M cached  2 x 0.135 + 0.035      = 0.305
+    a5 Mar 3 23:59:59         off  1M out             0.55                   = 0.55
                                                                     customer a 3.45
-    b1 Jan 6 00:00:00         off  2M out             2 x 0.55               = 1.10
-    b2 Jan 6 12:00:00         peak 1M in              0.27                   = 0.27
-    b3 Jan 6 12:00:00 gpt-4o-mini 1M in (0.15 all day)                       = 0.15
+    b1 Mar 4 00:00:00         off  2M out             2 x 0.55               = 1.10
+    b2 Mar 4 12:00:00         peak 1M in              0.27                   = 0.27
+    b3 Mar 4 12:00:00 gpt-4o-mini 1M in (0.15 all day)                       = 0.15
                                                                     customer b 1.52
                                                            supplier cost 4.97
 
@@ -50,21 +53,21 @@ from billing.usage.aggregates import Counts
 from billing.usage.mapping import TraceSpec
 
 TRACE = '''id,customer_id,timestamp,model,input_tokens,cached_input_tokens,output_tokens
-a1,a,2026-01-05T00:29:59Z,deepseek-chat,1000000,0,1000000
-a2,a,2026-01-05T00:30:00Z,deepseek-chat,1000000,0,1000000
-a2,a,2026-01-05T00:30:00Z,deepseek-chat,1000000,0,1000000
-a3,a,2026-01-05T16:29:59.999999Z,deepseek-chat,2000000,0,0
-a4,a,2026-01-05T16:30:00Z,deepseek-chat,2000000,1000000,0
-a5,a,2026-01-05T23:59:59Z,deepseek-chat,0,0,1000000
-b1,b,2026-01-06T00:00:00Z,deepseek-chat,0,0,2000000
-b2,b,2026-01-06T12:00:00Z,deepseek-chat,1000000,0,0
-b3,b,2026-01-06T12:00:00Z,gpt-4o-mini,1000000,0,0
+a1,a,2025-03-03T00:29:59Z,deepseek-chat,1000000,0,1000000
+a2,a,2025-03-03T00:30:00Z,deepseek-chat,1000000,0,1000000
+a2,a,2025-03-03T00:30:00Z,deepseek-chat,1000000,0,1000000
+a3,a,2025-03-03T16:29:59.999999Z,deepseek-chat,2000000,0,0
+a4,a,2025-03-03T16:30:00Z,deepseek-chat,2000000,1000000,0
+a5,a,2025-03-03T23:59:59Z,deepseek-chat,0,0,1000000
+b1,b,2025-03-04T00:00:00Z,deepseek-chat,0,0,2000000
+b2,b,2025-03-04T12:00:00Z,deepseek-chat,1000000,0,0
+b3,b,2025-03-04T12:00:00Z,gpt-4o-mini,1000000,0,0
 '''
 
 # No fee: revenue is 1.00 per 1M of every class, so the margin is revenue - the cost above.
 # a: 6M in + 1M cached + 3M out = 10.00; b: 2M in + 2M out = 4.00.
 LIST = '''id: list
-version: 2026-01-01
+version: 2025-01-01
 currency: USD
 interval: month
 charges:
@@ -77,7 +80,7 @@ charges:
 # A capacity charge makes the comparison group the usage by hour as well: the time-of-day rows
 # must not depend on it (same supplier cost).
 CAPACITY = '''id: reserved
-version: 2026-01-01
+version: 2025-01-01
 currency: USD
 interval: month
 charges:
@@ -112,7 +115,7 @@ def test_the_cost_book_prices_deepseek_window_by_window(book: CostBook) -> None:
     # genai-prices: deepseek-chat's standard price is constrained to 00:30-16:30 UTC.
     assert book.time_of_day_edges("deepseek-chat") == (HALF_HOUR, 33 * HALF_HOUR)
     assert book.time_of_day_edges("gpt-4o-mini") == ()
-    day = date(2026, 1, 5)
+    day = date(2025, 3, 3)
     windows = book.windows("deepseek-chat", day)
     assert [(start, level.prices()) for start, level in windows] == [
         (0, (Decimal("0.135"), Decimal("0.035"), Decimal("0.135"), Decimal("0.55"))),
@@ -150,13 +153,13 @@ def test_time_of_day_rows_split_the_daily_rows_at_the_window_edges(
         for i, name in enumerate(("input", "cached_input", "output", "events")):
             found[i] += r[name]
     got = [(*key, *sums) for key, sums in sorted(summed.items())]
-    jan5 = 20458  # days since 1970-01-01
+    mar3 = 20150  # days since 1970-01-01
     assert got == [
-        ("a", jan5, 0, 1_000_000, 0, 1_000_000, 1),                     # a1
-        ("a", jan5, HALF_HOUR, 3_000_000, 0, 1_000_000, 2),             # a2 (once) + a3
-        ("a", jan5, 33 * HALF_HOUR, 2_000_000, 1_000_000, 1_000_000, 2),  # a4 + a5
-        ("b", jan5 + 1, 0, 0, 0, 2_000_000, 1),                         # b1
-        ("b", jan5 + 1, HALF_HOUR, 1_000_000, 0, 0, 1),                 # b2
+        ("a", mar3, 0, 1_000_000, 0, 1_000_000, 1),                     # a1
+        ("a", mar3, HALF_HOUR, 3_000_000, 0, 1_000_000, 2),             # a2 (once) + a3
+        ("a", mar3, 33 * HALF_HOUR, 2_000_000, 1_000_000, 1_000_000, 2),  # a4 + a5
+        ("b", mar3 + 1, 0, 0, 0, 2_000_000, 1),                         # b1
+        ("b", mar3 + 1, HALF_HOUR, 1_000_000, 0, 0, 1),                 # b2
     ]  # gpt-4o-mini (one price all day) has none
     # without the edges nothing is grouped by time of day
     plain = aggregate_trace(TraceSpec(trace), thresholds=book.thresholds(), engine=engine)
@@ -210,7 +213,7 @@ def test_cache_hit_rate_moves_time_of_day_rows_with_the_daily_rows(
                              time_of_day=book.time_of_day_edges)
     moved, tokens = apply_cache_hit_rate(result.aggregates, Decimal("0.5"))
     assert tokens == 4_000_000  # half of 8M fresh input (a 1 + 3 + 2, b 1 + 1)
-    rows = PricedRows(period_rows(moved, book, [20454]), book, moved.time_of_day)
+    rows = PricedRows(period_rows(moved, book, [20148]), book, moved.time_of_day)
     assert rows.costs.by_customer == {"a": Decimal("2.965"), "b": Decimal("1.3825")}
 
 
@@ -219,7 +222,7 @@ def test_usage_without_time_of_day_rows_is_an_error_not_the_days_price(
     trace = write(tmp_path / "t.csv", TRACE)
     result = aggregate_trace(TraceSpec(trace), thresholds=book.thresholds())
     with pytest.raises(CostBookError, match="deepseek-chat depends on the time of day"):
-        PricedRows(period_rows(result.aggregates, book, [20454]), book,
+        PricedRows(period_rows(result.aggregates, book, [20148]), book,
                    result.aggregates.time_of_day)
 
 
@@ -250,7 +253,7 @@ def test_break_even_prices_the_representative_mix_window_by_window(
     trace = write(tmp_path / "t.csv", TRACE)
     result = aggregate_trace(TraceSpec(trace), thresholds=book.thresholds(),
                              time_of_day=book.time_of_day_edges)
-    period = nth_period(date(2026, 1, 5), "month", 0)
+    period = nth_period(date(2025, 3, 3), "month", 0)
     mix = ScaledMix(result.aggregates, period, book)
     assert mix.total == 14_000_000
     _, cost, tokens = mix.at(14_000_000, hourly=False)

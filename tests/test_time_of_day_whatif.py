@@ -4,8 +4,8 @@ The trace is tests/test_time_of_day.py's TRACE (deepseek-chat from the bundled g
 data: 00:30-16:30 UTC input 0.27, output 1.10; the rest of the UTC day input 0.135, output 0.55
 per 1M tokens; supplier cost 4.97 = a 3.45 + b 1.52). Usage outside the cheapest window:
 
-    a, Jan 5, 00:30-16:30 slot: a2 + a3 = 3M input + 1M output
-    b, Jan 6, 00:30-16:30 slot: b2      = 1M input
+    a, Mar 3, 00:30-16:30 slot: a2 + a3 = 3M input + 1M output
+    b, Mar 4, 00:30-16:30 slot: b2      = 1M input
 
 ``--offpeak-shift deepseek-chat=50%`` moves half of each class of those rows into the off-peak
 window of the same day, where input costs 0.27 - 0.135 = 0.135 less and output 1.10 - 0.55 = 0.55
