@@ -30,7 +30,7 @@ import pytest
 
 from billing.cli import main
 from billing.compare import CompareOptions, compare
-from billing.compare.whatif import OffpeakShift
+from billing.compare.offpeak import OffpeakShift
 from billing.costs import CostBook
 from billing.plans import load_catalog
 from billing.usage.mapping import TraceSpec

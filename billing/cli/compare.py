@@ -32,8 +32,9 @@ from billing.cli._trace import (
     trace_error,
 )
 from billing.compare import CompareOptions, ComparisonReport, compare
+from billing.compare.offpeak import OffpeakShift
 from billing.compare.report import BREAK_EVEN_HEADER, OFFPEAK_HEADER, PRICE_CHANGE_HEADER
-from billing.compare.whatif import OffpeakShift, PriceChange
+from billing.compare.whatif import PriceChange
 from billing.costs import CostBook
 from billing.errors import BillingError
 from billing.plans import load_catalog

@@ -44,16 +44,14 @@ from billing.compare.model import (
     TraceSummary,
     WhatIf,
 )
+from billing.compare.offpeak import OffpeakResult, offpeak_notes, offpeak_shift
 from billing.compare.parallel import check_currencies, rate_plans
 from billing.compare.report import ComparisonReport
 from billing.compare.supplier import time_of_day_notes
 from billing.compare.whatif import (
-    OffpeakResult,
     ScaledCostBook,
     apply_cache_hit_rate,
     matched_models,
-    offpeak_notes,
-    offpeak_shift,
     price_change_notes,
 )
 from billing.costs import CostBook

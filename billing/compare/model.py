@@ -14,7 +14,8 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Final, overload
 
-from billing.compare.whatif import BreakEven, OffpeakResult, OffpeakShift, PriceChange
+from billing.compare.offpeak import OffpeakResult, OffpeakShift
+from billing.compare.whatif import BreakEven, PriceChange
 from billing.money import EXACT
 
 __all__ = [
