@@ -35,7 +35,7 @@ from billing.ledger.rows import (
     _Prepared,
 )
 from billing.ledger.schema import migrate
-from billing.ledger.writes import add_hourly_from, insert_events, stage
+from billing.ledger.writes import add_hourly_from, group_sums, insert_events, scan_sql
 from billing.money import ZERO, in_exact_context
 from billing.periods import Period, period_containing
 from billing.plans.catalog import PlanCatalog
@@ -148,9 +148,9 @@ class LedgerCore:
     # --- transactions --------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self, prelude: Callable[[Cursor], None] | None = None) -> Iterator[Cursor]:
+    def _write(self) -> Iterator[Cursor]:
         try:
-            with self._db.write(prelude) as cur:
+            with self._db.write() as cur:
                 yield cur
         except BillingError:
             raise
@@ -176,13 +176,11 @@ class LedgerCore:
                                   f"{redact(type(exc).__name__ + ': ' + ' '.join(str(exc).split()))}") from None
             raise
 
-    def _retrying(self, work: Callable[[Cursor], Any],
-                  prelude: Callable[[Cursor], None] | None = None) -> Any:
-        """Run ``work`` in a write transaction (after ``prelude``, see ``Database.write``);
-        PostgreSQL deadlocks are retried."""
+    def _retrying(self, work: Callable[[Cursor], Any]) -> Any:
+        """Run ``work`` in a write transaction; PostgreSQL deadlocks are retried."""
         for attempt in range(8):
             try:
-                with self._write(prelude) as cur:
+                with self._write() as cur:
                     return work(cur)
             except LedgerError as exc:
                 if "DeadlockDetected" in str(exc) and attempt < 7:
@@ -372,34 +370,37 @@ class LedgerCore:
             return RecordResult(0, prepared.duplicates, prepared.conflicts,
                                 tuple(prepared.conflict_ids))
         fresh_alerts: list[Alert] = []
-        sqlite = self._db.kind == "sqlite"
+        config = self._config
+        if self._db.kind == "sqlite" and config is not None:
+            # SQLite has one writer at a time: the sums are made before its lock is taken.
+            prepared.sums = group_sums(prepared.rows, self._thresholds, config.hourly_customers)
+            prepared.sums_for = config.hourly_customers
 
         def work(cur: Cursor) -> RecordResult:
             fresh_alerts.clear()
             cfg = self._cfg(cur, self._db.lock_config(cur, exclusive=False))
-            result, customers = self._insert_events(cur, cfg, prepared, staged=sqlite)
+            result, customers = self._insert_events(cur, cfg, prepared)
             if customers and cfg.rules:
                 now = self.clock.now()
                 for customer in sorted(customers):
                     fresh_alerts.extend(self._check_alerts(cur, cfg, customer, now))
             return result
 
-        # SQLite: the batch is staged before the database's write lock is taken.
-        result: RecordResult = self._retrying(
-            work, (lambda cur: stage(cur, prepared.rows)) if sqlite else None)
+        result: RecordResult = self._retrying(work)
         self._notify(fresh_alerts)
         return result
 
-    def _insert_events(self, cur: Cursor, cfg: _Config, prepared: _Prepared, *,
-                       staged: bool = False) -> tuple[RecordResult, set[str]]:
+    def _insert_events(self, cur: Cursor, cfg: _Config, prepared: _Prepared
+                       ) -> tuple[RecordResult, set[str]]:
         """Insert a prepared batch's rows and add the new ones to the aggregate rows; the
         first of an id wins. Returns the counts and the customers whose usage grew."""
         rows = prepared.rows
         duplicates, conflicts = prepared.duplicates, prepared.conflicts
         conflict_ids = list(prepared.conflict_ids)
         customers = {row[1] for row in rows}
-        inserted = insert_events(cur, self._db.kind, rows, self._thresholds,
-                                 sorted(customers & cfg.hourly_customers), staged=staged)
+        inserted = insert_events(
+            cur, self._db.kind, rows, self._thresholds, cfg.hourly_customers,
+            sums=prepared.sums if prepared.sums_for == cfg.hourly_customers else None)
         old = [row for row in rows if row[0] not in inserted]
         for start in range(0, len(old), _CHUNK):
             chunk = old[start:start + _CHUNK]
@@ -517,13 +518,44 @@ class LedgerCore:
                 hourly[HourlyKey(customer, int(hour))] = Counts(*map(int, counts))
         return UsageAggregates(dict(sorted(daily.items())), dict(sorted(hourly.items())))
 
+    def scan(self, catalog: PlanCatalog | None = None) -> UsageAggregates:
+        """Every customer's usage made from the events by the one-scan aggregation, run by
+        the database on its events table: one grouped query with ``billing rate``'s keys
+        (:func:`billing.ledger.writes.scan_sql`), one Python tuple per aggregate row, never
+        one per event. Hourly rows for every customer when ``catalog`` (default: the
+        ledger's) has a capacity charge, as ``billing rate`` makes them. Sums are exact (a
+        sum past 64 bits is an error on SQLite, exact on PostgreSQL)."""
+        if catalog is None:
+            catalog = self.catalog()
+        hourly = any(isinstance(charge, CapacityCharge) for plan_id in catalog.ids
+                     for plan in catalog.versions(plan_id) for charge in plan.charges)
+        daily: dict[DailyKey, Counts] = {}
+        hours: dict[HourlyKey, Counts] = {}
+        with self._db.read() as cur:
+            try:
+                cur.execute(scan_sql("events", self._thresholds))
+                for customer, model, band, day, *counts in cur.fetchall():
+                    daily[DailyKey(customer, model, int(band), int(day))] = \
+                        Counts(*map(int, counts))
+                if hourly:
+                    cur.execute(scan_sql("events", (), hourly=True))
+                    for customer, hour, *counts in cur.fetchall():
+                        hours[HourlyKey(customer, int(hour))] = Counts(*map(int, counts))
+            except sqlite3.Error as exc:
+                if "integer overflow" in str(exc):
+                    raise UsageError("a token sum would exceed 2**63 - 1; the ledger keeps "
+                                     "64-bit sums") from None
+                raise LedgerError(f"ledger {redact(self._db.url)}: {redact(str(exc))}") from None
+        return UsageAggregates(dict(sorted(daily.items())), dict(sorted(hours.items())))
+
     @in_exact_context
     def close(self, label: str) -> PeriodRun:
         """Rate every subscription for the period ``label`` (as ``billing rate`` does, through
-        the same function) and store the invoices as closed. Re-closing replaces them."""
+        the same function, on the same one-scan aggregation of the events: :meth:`scan`) and
+        store the invoices as closed. Re-closing replaces them."""
         with self._db.read() as cur:
             cfg = self._cfg(cur)
-        run = rate_period(cfg.catalog, cfg.subscriptions, self.aggregates(), label,
+        run = rate_period(cfg.catalog, cfg.subscriptions, self.scan(cfg.catalog), label,
                           costbook=self.costbook)
         rows = [(inv.id, inv.customer_id, label, inv.model_dump_json()) for inv in run.invoices]
 

@@ -30,7 +30,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -73,9 +73,7 @@ class Database:
     kind: str
     url: str
 
-    def write(self, prelude: Callable[[Cursor], None] | None = None) -> Any:  # pragma: no cover
-        """A write transaction; ``prelude(cur)`` runs first (SQLite: before the database's
-        write lock is taken, for work on temporary tables only)."""
+    def write(self) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
     def read(self) -> Any:  # pragma: no cover - interface
@@ -141,7 +139,6 @@ class SqliteDatabase(Database):
         con.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         con.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages per connection
         con.execute("PRAGMA mmap_size = 1073741824")  # read pages in place, shared by processes
-        con.execute("PRAGMA temp_store = MEMORY")  # the staging table of a batch
         if path:
             self._file_lock = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
             # Checkpoints (copying the WAL into the file, then a sync) run after the writer's
@@ -152,24 +149,11 @@ class SqliteDatabase(Database):
         con.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
-    def write(self, prelude: Callable[[Cursor], None] | None = None) -> Iterator[Cursor]:
+    def write(self) -> Iterator[Cursor]:
         with self._lock:
-            if prelude is not None:
-                # Work on the connection's temporary tables only (staging a batch): it takes
-                # no lock on the database, so other writers commit meanwhile.
-                cur = self._con.cursor()
-                cur.execute("BEGIN")
-                try:
-                    prelude(cur)
-                except BaseException:
-                    self._con.rollback()
-                    raise
-                finally:
-                    cur.close()
-                self._con.execute("COMMIT")
             if self._file_lock is not None:
                 fcntl.flock(self._file_lock, fcntl.LOCK_EX)
-            before = self._con.total_changes  # rows of this transaction (not the staging)
+            before = self._con.total_changes
             try:
                 cur = self._con.cursor()
                 cur.execute("BEGIN IMMEDIATE")
@@ -275,10 +259,8 @@ class PostgresDatabase(Database):
                               f"{redact(type(exc).__name__ + ': ' + ' '.join(str(exc).split()))}") from None
 
     @contextmanager
-    def write(self, prelude: Callable[[Cursor], None] | None = None) -> Iterator[Cursor]:
+    def write(self) -> Iterator[Cursor]:
         with self._pool.connection() as con, con.transaction(), con.cursor() as cur:
-            if prelude is not None:
-                prelude(_PgCursor(cur))
             yield _PgCursor(cur)
 
     @contextmanager

@@ -41,13 +41,17 @@ def _event_row(event: UsageEvent) -> tuple[Any, ...]:
 @dataclass(slots=True)
 class _Prepared:
     """A batch made ready outside the write lock: its unique rows (first copy of each id, in id
-    order) and the duplicates and conflicts within it. The sums are made by the database
-    (``billing/ledger/writes.py``)."""
+    order) and the duplicates and conflicts within it (see ``billing/ledger/writes.py`` for
+    the sums)."""
 
     rows: list[tuple[Any, ...]]
     duplicates: int
     conflicts: int
     conflict_ids: list[str]
+    sums: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None
+    """SQLite: the rows' daily and hourly sums, made before the write lock is taken."""
+    sums_for: frozenset[str] | None = None
+    """The customers on a capacity plan (hourly rows) when ``sums`` were made."""
 
 
 def _prepare(batch: Sequence[UsageEvent]) -> _Prepared:

@@ -8,11 +8,12 @@ Python object per event beyond the row handed to the driver.
   lock cycles between batches). Aggregate rows carry a writer slot, ``shard`` (the server
   process id modulo :data:`SHARDS`), and readers sum the slots: concurrent batches add to
   different rows instead of waiting for each other's commit on a row they share.
-- SQLite: the batch is staged in a temporary table (``temp.ledger_stage``) *before* the
-  database's write lock is taken (a temporary table is private to the connection, writing it
-  locks nothing), then, under the lock, ``INSERT ... SELECT ... ON CONFLICT DO NOTHING
-  RETURNING id`` and one grouped upsert per aggregate table read the stage. SQLite has one
-  writer at a time, so the slot is always 0.
+- SQLite: one writer at a time, so the work under its lock is kept small: the batch's sums
+  per key are made *before* the lock is taken (:func:`group_sums`: Arrow's group-by, numpy
+  for the band, one tuple per group), then, under the lock, one lookup of the batch's ids
+  already recorded, one ``executemany`` of the new rows, and one of the sums into the
+  aggregate rows (made again for the new rows only when some ids were already recorded).
+  The slot is always 0.
 
 The keys are the one-scan aggregation's (:func:`billing.usage.aggregate_engine.aggregate_table`):
 (customer, model, long-context band, UTC day) and (customer, UTC hour), days and hours floored
@@ -26,10 +27,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from billing.errors import UsageError
 from billing.ledger.db import Cursor
 
-__all__ = ["SHARDS", "add_hourly_from", "insert_events", "stage"]
+__all__ = ["SHARDS", "add_hourly_from", "group_sums", "insert_events", "scan_sql"]
 
 SHARDS = 16
 _DAY_US = 86_400_000_000
@@ -39,7 +39,7 @@ _EVENT_COLUMNS = ("id", "customer_id", "ts_us", "model", "input", "cached_input"
 _EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
                 "bigint", "text", "text")
 _SUMS = ("input", "cached_input", "cache_write", "output", "requests", "events")
-_STAGE = "temp.ledger_stage"
+_INT64_MAX = 2**63 - 1
 
 
 def _floor_div(expr: str, unit: int) -> str:
@@ -86,50 +86,48 @@ def _sum_list() -> str:
             "count(*)")
 
 
-def daily_sql(kind: str, source: str, thresholds: Sequence[int], where: str = "true") -> str:
+def scan_sql(source: str, thresholds: Sequence[int], *, hourly: bool = False,
+             where: str = "true", extra: str = "") -> str:
+    """The one-scan aggregation's grouping of ``source`` (the events table, or a ``WITH``
+    name with its columns) as one query: ``customer_id, model, band, day`` (``hourly``:
+    ``customer_id, hour``), then the sums ``input, cached_input, cache_write, output,
+    requests, events`` (then ``extra``). The keys of
+    :func:`billing.usage.aggregate_engine.aggregate_table`: UTC days and hours floored, the
+    band as :func:`band_sql`."""
+    keys = (f"customer_id, {_floor_div('ts_us', _HOUR_US)}" if hourly else
+            f"customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', _DAY_US)}")
+    groups = "1, 2" if hourly else "1, 2, 3, 4"
+    return (f"SELECT {keys}, {_sum_list()}{extra} FROM {source} WHERE {where} "
+            f"GROUP BY {groups}")
+
+
+def daily_sql(kind: str, source: str, thresholds: Sequence[int]) -> str:
     """Add the events of ``source`` (a table or ``WITH`` name with the events' columns) to
-    the daily rows."""
-    return (f"INSERT INTO usage_daily (customer_id, model, band, day, shard, {', '.join(_SUMS)}) "
-            f"SELECT customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', _DAY_US)}, "
-            f"{_shard(kind)}, {_sum_list()} FROM {source} WHERE {where} "
-            "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 "
+    the daily rows, in key order (no lock cycles between concurrent batches)."""
+    return (f"INSERT INTO usage_daily (customer_id, model, band, day, {', '.join(_SUMS)}, shard) "
+            f"{scan_sql(source, thresholds, extra=', ' + _shard(kind))} ORDER BY 1, 2, 3, 4 "
             + _upsert("usage_daily", ("customer_id", "model", "band", "day")))
 
 
 def hourly_sql(kind: str, source: str) -> str:
     """Add the events of ``source`` whose customer is in the bound list to the hourly rows."""
-    return (f"INSERT INTO usage_hourly (customer_id, hour, shard, {', '.join(_SUMS)}) "
-            f"SELECT customer_id, {_floor_div('ts_us', _HOUR_US)}, {_shard(kind)}, "
-            f"{_sum_list()} FROM {source} WHERE {_in_list(kind)} "
-            "GROUP BY 1, 2 ORDER BY 1, 2 " + _upsert("usage_hourly", ("customer_id", "hour")))
-
-
-def stage(cur: Cursor, rows: Sequence[tuple[Any, ...]]) -> None:
-    """SQLite: put a batch's rows in the connection's staging table (outside the write lock
-    when the caller runs this before ``BEGIN IMMEDIATE``). Refuses a row whose prompt classes
-    sum past 64 bits (SQLite would turn the sum into a float and band it approximately)."""
-    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS ledger_stage ({', '.join(_EVENT_COLUMNS)})")
-    cur.execute(f"DELETE FROM {_STAGE}")
-    marks = ", ".join(["?"] * len(_EVENT_COLUMNS))
-    cur.executemany(f"INSERT INTO {_STAGE} VALUES ({marks})", rows)
-    cur.execute(f"SELECT id FROM {_STAGE} WHERE typeof(input + cached_input + cache_write) "
-                "<> 'integer' LIMIT 1")
-    bad = cur.fetchone()
-    if bad is not None:
-        raise UsageError(f"event {bad[0]!r}: its prompt tokens sum past 2**63 - 1; the ledger "
-                         "keeps 64-bit sums")
+    return (f"INSERT INTO usage_hourly (customer_id, hour, {', '.join(_SUMS)}, shard) "
+            f"{scan_sql(source, (), hourly=True, where=_in_list(kind), extra=', ' + _shard(kind))}"
+            " ORDER BY 1, 2 " + _upsert("usage_hourly", ("customer_id", "hour")))
 
 
 def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
-                  thresholds: Sequence[int], hourly: Sequence[str], *,
-                  staged: bool = False) -> set[str]:
+                  thresholds: Sequence[int], hourly_customers: frozenset[str], *,
+                  sums: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None
+                  ) -> set[str]:
     """Insert ``rows`` (unique ids) into ``events``, the first copy of an id winning, and add
-    the inserted ones to the aggregate rows (hourly: for the customers in ``hourly``). Returns
-    the ids inserted. SQLite reads the staged rows (``staged``: :func:`stage` already ran)."""
+    the inserted ones to the aggregate rows (hourly: for ``hourly_customers``). Returns the
+    ids inserted. SQLite: ``sums`` are :func:`group_sums` of all ``rows`` if already made."""
     if not rows:
         return set()
     names = ", ".join(_EVENT_COLUMNS)
     if kind == "postgresql":
+        hourly = sorted({row[1] for row in rows} & hourly_customers)
         arrays = ", ".join(f"?::{t}[]" for t in _EVENT_TYPES)
         parts = [f"s ({names}) AS (SELECT * FROM unnest({arrays}))",
                  f"ins AS (INSERT INTO events ({names}) SELECT * FROM s ON CONFLICT (id) "
@@ -141,20 +139,91 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
             params.append(_list_param(kind, hourly))
         cur.execute(f"WITH {', '.join(parts)} SELECT id FROM ins", params)
         return {r[0] for r in cur.fetchall()}
-    if not staged:
-        stage(cur, rows)
-    cur.execute(f"INSERT INTO events ({names}) SELECT {names} FROM {_STAGE} WHERE true "
-                "ON CONFLICT (id) DO NOTHING RETURNING id")
-    inserted = {r[0] for r in cur.fetchall()}
-    if len(inserted) < len(rows):  # ids already recorded: not summed again
-        old = [row[0] for row in rows if row[0] not in inserted]
-        cur.execute(f"DELETE FROM {_STAGE} WHERE id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(old),))
-    if inserted:
-        cur.execute(daily_sql(kind, _STAGE, thresholds))
-        if hourly:
-            cur.execute(hourly_sql(kind, _STAGE), (_list_param(kind, hourly),))
-    return inserted
+    cur.execute("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps([row[0] for row in rows]),))
+    recorded = {r[0] for r in cur.fetchall()}
+    new = [row for row in rows if row[0] not in recorded] if recorded else rows
+    if recorded or sums is None:
+        sums = group_sums(new, thresholds, hourly_customers)
+    marks = ", ".join(["?"] * len(_EVENT_COLUMNS))
+    cur.executemany(f"INSERT INTO events ({names}) VALUES ({marks})", new)
+    daily, hourly_rows = sums
+    cur.executemany(f"INSERT INTO usage_daily (customer_id, model, band, day, shard, "
+                    f"{', '.join(_SUMS)}) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) "
+                    + _upsert("usage_daily", ("customer_id", "model", "band", "day")), daily)
+    cur.executemany(f"INSERT INTO usage_hourly (customer_id, hour, shard, {', '.join(_SUMS)}) "
+                    "VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) "
+                    + _upsert("usage_hourly", ("customer_id", "hour")), hourly_rows)
+    return {row[0] for row in new}
+
+
+def group_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
+               hourly_customers: frozenset[str]
+               ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The sums of event ``rows`` per daily key and, for ``hourly_customers``, per hourly key:
+    rows ``(*key, input, cached_input, cache_write, output, requests, events)``. Arrow's
+    group-by in 64-bit integers when no sum can pass 64 bits (``rows x largest count``),
+    else exact Python integers (the database then refuses a sum past 64 bits)."""
+    if not rows:
+        return [], []
+    columns = list(zip(*rows, strict=True))
+    peak = max(max(columns[i]) for i in range(4, 9))
+    if peak * max(len(rows), 3) > _INT64_MAX:
+        return _python_sums(rows, thresholds, hourly_customers)
+    import numpy as np
+    import pyarrow as pa
+
+    counts = [np.asarray(columns[i], dtype=np.int64) for i in range(4, 9)]
+    ts = np.asarray(columns[2], dtype=np.int64)
+    per = np.maximum(counts[4], 1)
+    prompt = counts[0] + counts[1] + counts[2]
+    whole, left = np.divmod(prompt, per)
+    band = np.zeros(len(rows), np.int64)
+    for t in thresholds:  # prompt > t x per, without the product (see band_sql)
+        band += (whole > t) | ((whole == t) & (left > 0))
+    sums = {name: c for name, c in zip(_SUMS, counts, strict=False)}
+    sums["events"] = np.ones(len(rows), np.int64)
+    customer = pa.array(columns[1], pa.string())
+    daily = _grouped({"customer_id": customer, "model": pa.array(columns[3], pa.string()),
+                      "band": band, "day": ts // _DAY_US, **sums},
+                     ["customer_id", "model", "band", "day"])
+    wanted = np.fromiter((c in hourly_customers for c in columns[1]), bool, len(rows)) \
+        if hourly_customers else None
+    if wanted is None or not wanted.any():
+        return daily, []
+    hourly = _grouped({"customer_id": customer.filter(pa.array(wanted)),
+                       "hour": (ts // _HOUR_US)[wanted],
+                       **{name: c[wanted] for name, c in sums.items()}},
+                      ["customer_id", "hour"])
+    return daily, hourly
+
+
+def _grouped(columns: dict[str, Any], keys: list[str]) -> list[tuple[Any, ...]]:
+    import pyarrow as pa
+
+    grouped = pa.table(columns).group_by(keys).aggregate([(name, "sum") for name in _SUMS])
+    out = [grouped.column(name).to_pylist() for name in (*keys, *(f"{n}_sum" for n in _SUMS))]
+    return list(zip(*out, strict=True))
+
+
+def _python_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
+                 hourly_customers: frozenset[str]
+                 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    daily: dict[tuple[Any, ...], list[int]] = {}
+    hourly: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        counts = [*row[4:9], 1]
+        per = max(row[8], 1)
+        band = sum(1 for t in thresholds if row[4] + row[5] + row[6] > t * per)
+        keys: list[tuple[dict[tuple[Any, ...], list[int]], tuple[Any, ...]]] = [
+            (daily, (row[1], row[3], band, row[2] // _DAY_US))]
+        if row[1] in hourly_customers:
+            keys.append((hourly, (row[1], row[2] // _HOUR_US)))
+        for table, key in keys:
+            found = table.setdefault(key, [0] * 6)
+            for i, value in enumerate(counts):
+                found[i] += value
+    return ([(*k, *v) for k, v in daily.items()], [(*k, *v) for k, v in hourly.items()])
 
 
 def add_hourly_from(cur: Cursor, kind: str, customers: Sequence[str]) -> None:

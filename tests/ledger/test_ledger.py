@@ -208,6 +208,19 @@ def test_holds_expire_after_their_ttl_and_free_the_room(ledger_url: str) -> None
     ledger.close_connection()
 
 
+def test_close_reads_the_events_through_the_one_scan_not_the_rows_kept_for_holds(
+        ledger_url: str) -> None:
+    ledger = open_ledger(ledger_url)
+    ledger.record([_event(i, input_tokens=100_000, output_tokens=10_000) for i in range(3)])
+    assert ledger.scan() == ledger.aggregates()  # the kept rows are the scan's rows
+    with ledger._db.write() as cur:  # lose the kept rows: close must not read them
+        cur.execute("DELETE FROM usage_daily")
+    invoices = {inv.customer_id: inv for inv in ledger.close("2026-11").invoices}
+    # open-co: 3 x (100,000 input x 1.00 + 10,000 output x 10.00) / 1M = 3 x 0.20 = 0.60 USD
+    assert invoices["open-co"].total == Decimal("0.60")
+    ledger.close_connection()
+
+
 def test_a_hold_the_ledger_does_not_know_settles_like_an_expired_one(ledger_url: str) -> None:
     # On PostgreSQL a hold is committed without waiting for the disk, so a server crash can
     # lose the last ones (docs/ledger.md). Its settle, given the customer and model, records
