@@ -260,3 +260,15 @@ def test_break_even_prices_the_representative_mix_window_by_window(
     assert (cost, tokens) == (Decimal("4.97"), 14_000_000)
     # at half the level every slot is halved: 4.97 / 2 = 2.485 (every count is even)
     assert mix.at(7_000_000, hourly=False)[1] == Decimal("2.485")
+
+
+def test_spark_gives_the_same_time_of_day_rows(tmp_path: Path, book: CostBook) -> None:
+    trace = write(tmp_path / "t.csv", TRACE)
+    rows = {}
+    for engine in ("duckdb", "spark"):
+        result = aggregate_trace(TraceSpec(trace), thresholds=book.thresholds(), engine=engine,
+                                 time_of_day=book.time_of_day_edges)
+        rows[engine] = sorted(tuple(r.values())
+                              for r in result.aggregates.time_of_day.to_pylist())
+    assert rows["spark"] == rows["duckdb"]
+    assert len(rows["spark"]) == 6  # the 5 slots of the test above, a's 16:30 in two bands
