@@ -23,6 +23,7 @@ b 4.00) gives a margin of 9.03 before and 14.00 - 4.425 = 9.575 after (+0.545), 
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -31,7 +32,8 @@ import pytest
 from billing.cli import main
 from billing.compare import CompareOptions, compare
 from billing.compare.offpeak import OffpeakShift
-from billing.costs import CostBook
+from billing.costs import CostBook, ModelCost
+from billing.errors import CostBookError
 from billing.plans import load_catalog
 from billing.usage.mapping import TraceSpec
 
@@ -133,3 +135,39 @@ def test_a_bad_offpeak_shift_is_a_one_line_error(
     err = capsys.readouterr().err
     assert f"--offpeak-shift {value!r}" in err and reason in err
     assert "Traceback" not in err
+
+
+class _CrossedWindows(CostBook):
+    """A supplier whose night is cheaper for input and dearer for output (per 1M tokens:
+    00:00-12:00 input 1.00, output 2.00; 12:00-24:00 input 2.00, output 1.00)."""
+
+    NOON = 12 * 3600 * 1_000_000
+
+    def time_of_day_edges(self, model: str) -> tuple[int, ...]:
+        return (self.NOON,)
+
+    def lookup(self, model: str, at: date, *, time_of_day: int | None = None) -> ModelCost:
+        late = time_of_day is not None and time_of_day >= self.NOON
+        cheap, dear = Decimal("1.00"), Decimal("2.00")
+        return ModelCost(model=model, provider="crossed", input=dear if late else cheap,
+                         cached_input=cheap, cache_write=cheap, output=cheap if late else dear)
+
+
+def test_no_cheapest_window_is_an_error_naming_the_model_and_day(tmp_path: Path) -> None:
+    # Costed per window first: a 06:00 (1M in + 1M out: 1.00 + 2.00) and 18:00 (2.00 + 1.00):
+    # 6.00. A shift has nowhere to go: neither window is cheaper for every class.
+    trace = tmp_path / "t.csv"
+    trace.write_text("id,customer_id,timestamp,model,input_tokens,output_tokens\n"
+                     "e1,a,2025-03-03T06:00:00Z,m-x,1000000,1000000\n"
+                     "e2,a,2025-03-03T18:00:00Z,m-x,1000000,1000000\n", encoding="utf-8")
+    plan = tmp_path / "list.yaml"
+    plan.write_text(LIST, encoding="utf-8")
+    book = _CrossedWindows()
+    report = compare(load_catalog([plan]), TraceSpec(trace), costbook=book,
+                     options=CompareOptions(break_even=False, workers=1))
+    assert report.plans[0].cost == Decimal("6.00")
+    with pytest.raises(CostBookError, match=r"m-x on 2025-03-03: no price window is the "
+                                            "cheapest for every token class"):
+        compare(load_catalog([plan]), TraceSpec(trace), costbook=book,
+                options=CompareOptions(break_even=False, workers=1,
+                                       offpeak_shifts=(OffpeakShift("*", Decimal("0.5")),)))
