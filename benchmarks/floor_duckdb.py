@@ -1,16 +1,21 @@
-"""The floors of ``billing compare``: what one DuckDB query costs on the same trace.
+"""The floors of ``billing compare``: what DuckDB alone costs on the same trace.
 
-(a) ``raw``: one raw GROUP BY customer, model, hour summing the token columns. It checks nothing
-    and does not read the id column.
-(a2) ``validated``: one query doing the minimum that correct rating needs: every row validated
-    (the bad ones counted, never summed), repeated ids dropped (the first copy in the file wins),
-    then the GROUP BY customer, model, hour. The checks mirror, in plain SQL, those that billing's
-    DuckDB reader applies (``billing/usage/duckdb_reader.py``) to the column types found: a
-    missing (empty or blank) id, customer or model; a missing timestamp, one without a time zone,
-    or one outside 1970-01-01..9999-12-30 UTC; a token count that is missing, not a number,
-    negative, fractional or over 2**63 - 1. The ids are deduplicated with a window
-    (``row_number() OVER (PARTITION BY id ORDER BY row)``): of the exact forms measured on 10M
-    events (``arg_min`` per id, ``DISTINCT ON``, a semi-join on each id's first row), the fastest.
+(a) raw: one GROUP BY customer, model, hour summing the token columns. It checks nothing and
+    does not read the id column.
+(a2) ``--validated``: the minimum that correct rating needs: every row validated (the bad ones
+    counted, never summed), repeated ids dropped (the first copy in the file wins), then the
+    same GROUP BY. The checks mirror, in plain SQL, those that billing's DuckDB reader applies
+    (``billing/usage/duckdb_reader.py``) to the column types found: a missing (empty or blank)
+    id, customer or model; a missing timestamp, one without a time zone, or one outside
+    1970-01-01..9999-12-30 UTC; a token count that is missing, not a number, negative,
+    fractional or over 2**63 - 1. It is two queries, as billing's reader does it: the check
+    pass (the checks, the bad rows counted, the distinct hashes of the valid ids counted), then
+    the grouping, which dedupes by id (a window keeping each id's first row) only when the check
+    pass found a hash repeated, and skips the checks when no row is bad. On 10M events with
+    unique ids this took 0.65x the time (and half the memory) of one query deduping with the
+    window every time, the fastest one-query form measured (``arg_min`` per id, ``DISTINCT ON``
+    and a semi-join on each id's first row were slower still): a floor must be the cheapest
+    correct form, or a ratio to it flatters.
 
 Both use the fastest form of the grouping (an integer hour key, ``epoch_us // 3.6e9``, not
 ``date_trunc``), with the result fetched as an Arrow table: the columnar form the engine hands
@@ -27,6 +32,7 @@ import argparse
 import time
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 
 HOUR_US = 3_600_000_000
@@ -86,7 +92,9 @@ def _timestamp(column: str, kind: str) -> tuple[str, str]:
     return f"({value}) IS NULL OR ({value}) < 0 OR ({value}) > {MAX_US}", value
 
 
-def validated_sql(con: duckdb.DuckDBPyConnection, quoted: str) -> str:
+def validated_sql(con: duckdb.DuckDBPyConnection, quoted: str) -> tuple[str, str]:
+    """SQL of every row with ``bad`` (true when a check fails) and its typed values, and SQL
+    of the same values without the checks (for a file found clean)."""
     types = {str(name): str(kind) for name, kind, *_ in
              con.execute(f"DESCRIBE SELECT * FROM read_parquet({quoted})").fetchall()}
     missing = [c for c in (*TEXTS, "timestamp", *COUNTS) if c not in types]
@@ -101,19 +109,38 @@ def validated_sql(con: duckdb.DuckDBPyConnection, quoted: str) -> str:
         bad.append(count_bad)
         values.append(f"{value} AS {_q(column)}")
     checks = " OR ".join(f"({b})" for b in bad)
-    sums = ", ".join(f"sum({_q(c)}) FILTER (WHERE NOT bad) AS {_q(c)}" for c in COUNTS)
-    return (
-        "WITH checked AS ("
-        f"SELECT file_row_number AS r, coalesce({checks}, true) AS bad, id, customer_id, model, "
-        f"({ts_us}) // {HOUR_US} AS hour, {', '.join(values)} "
-        f"FROM read_parquet({quoted}, file_row_number=true)), "
-        # Bad rows form one partition of their own and are all kept (to be counted); of the
-        # valid rows, the first copy of each id.
-        "kept AS (SELECT * FROM checked QUALIFY bad OR row_number() OVER "
-        "(PARTITION BY CASE WHEN NOT bad THEN id END ORDER BY r) = 1) "
-        "SELECT bad, CASE WHEN NOT bad THEN customer_id END AS customer_id, "
-        "CASE WHEN NOT bad THEN model END AS model, CASE WHEN NOT bad THEN hour END AS hour, "
-        f"{sums}, count(*) AS events FROM kept GROUP BY ALL")
+    columns = f"({ts_us}) // {HOUR_US} AS hour, {', '.join(values)}"
+    return (f"SELECT file_row_number AS r, coalesce({checks}, true) AS bad, id, customer_id, "
+            f"model, {columns} FROM read_parquet({quoted}, file_row_number=true)",
+            f"SELECT customer_id, model, {columns} FROM read_parquet({quoted})")
+
+
+def validated(con: duckdb.DuckDBPyConnection, quoted: str) -> tuple[pa.Table, int, int, int]:
+    """(a2): the groups of the valid rows, first copy of each id, and the number of valid
+    rows, bad rows and later copies of an id.
+
+    The check pass validates every row and counts the distinct 64-bit hashes of the valid ids
+    (a set of integers, not of strings); when they are as many as the valid rows, the ids are
+    all distinct (a collision only lowers the count, and then the exact dedupe runs). The
+    grouping then reads the file once more: without the checks when no row is bad, with a
+    window keeping each id's first row when some id may repeat.
+    """
+    checked, clean = validated_sql(con, quoted)
+    n_bad, n_valid, n_hashes = con.execute(
+        "SELECT count(*) FILTER (WHERE bad), count(*) FILTER (WHERE NOT bad), "
+        f"count(DISTINCT hash(id)) FILTER (WHERE NOT bad) FROM ({checked})").fetchall()[0]
+    sums = ", ".join(f"sum({_q(c)}) AS {_q(c)}" for c in COUNTS)
+    if n_hashes != n_valid:
+        source = (f"(SELECT * FROM ({checked}) WHERE NOT bad "
+                  "QUALIFY row_number() OVER (PARTITION BY id ORDER BY r) = 1)")
+    elif n_bad:
+        source = f"({checked}) WHERE NOT bad"
+    else:
+        source = f"({clean})"
+    rows = con.sql(f"SELECT customer_id, model, hour, {sums}, count(*) AS events "
+                   f"FROM {source} GROUP BY ALL").to_arrow_table()
+    kept = pc.sum(rows.column("events")).as_py() or 0
+    return rows, int(kept), int(n_bad), int(n_valid) - int(kept)
 
 
 def main() -> None:
@@ -132,16 +159,9 @@ def main() -> None:
             f"FROM read_parquet({quoted}) GROUP BY ALL").to_arrow_table()
         print(f"{len(rows)} groups in {time.perf_counter() - started:.2f} s")
         return
-    (total,) = con.execute(
-        f"SELECT sum(num_rows) FROM parquet_file_metadata({quoted})").fetchone() or (0,)
-    rows = con.sql(validated_sql(con, quoted)).to_arrow_table()
-    flags = rows.column("bad")
-    bad = pc.sum(rows.column("events").filter(flags)).as_py() or 0
-    kept = pc.sum(rows.column("events").filter(pc.invert(flags))).as_py() or 0
-    groups = len(rows) - (1 if bad else 0)
-    print(f"{groups} groups, {kept} events, {bad} bad rows, {int(total) - bad - kept} repeated "
-          f"ids dropped in {time.perf_counter() - started:.2f} s")
-
+    rows, kept, bad, copies = validated(con, quoted)
+    print(f"{len(rows)} groups, {kept} events, {bad} bad rows, {copies} repeated ids dropped "
+          f"in {time.perf_counter() - started:.2f} s")
 
 if __name__ == "__main__":
     main()

@@ -2,9 +2,9 @@
 
 (a) the raw floor: one DuckDB GROUP BY customer, model, hour that checks nothing
     (``benchmarks/floor_duckdb.py``);
-(a2) the validating floor: one DuckDB query doing the minimum that correct rating needs
-    (every row validated and the bad ones counted, repeated ids dropped, then the same GROUP BY;
-    ``benchmarks/floor_duckdb.py --validated``);
+(a2) the validating floor: DuckDB doing the minimum that correct rating needs (every row
+    validated and the bad ones counted, repeated ids dropped, then the same GROUP BY: a check
+    pass and a grouping; ``benchmarks/floor_duckdb.py --validated``);
 (b) ``billing compare`` of 10 plans (plans/ plus benchmarks/plans/), end to end, JSON out;
 (b9) the same with 9 plans (without benchmarks/plans/10-cost-plus-50.yaml): the 10th plan's cost
      (the median over the rounds of that round's b - b9, over b9);
