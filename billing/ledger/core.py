@@ -148,9 +148,9 @@ class LedgerCore:
     # --- transactions --------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[Cursor]:
+    def _write(self, *, pipelined: bool = False) -> Iterator[Cursor]:
         try:
-            with self._db.write() as cur:
+            with self._db.write(pipelined=pipelined) as cur:
                 yield cur
         except BillingError:
             raise
@@ -176,11 +176,12 @@ class LedgerCore:
                                   f"{redact(type(exc).__name__ + ': ' + ' '.join(str(exc).split()))}") from None
             raise
 
-    def _retrying(self, work: Callable[[Cursor], Any]) -> Any:
-        """Run ``work`` in a write transaction; PostgreSQL deadlocks are retried."""
+    def _retrying(self, work: Callable[[Cursor], Any], *, pipelined: bool = False) -> Any:
+        """Run ``work`` in a write transaction (see ``Database.write``); PostgreSQL deadlocks
+        are retried."""
         for attempt in range(8):
             try:
-                with self._write() as cur:
+                with self._write(pipelined=pipelined) as cur:
                     return work(cur)
             except LedgerError as exc:
                 if "DeadlockDetected" in str(exc) and attempt < 7:

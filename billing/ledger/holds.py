@@ -176,7 +176,8 @@ class Holds(LedgerCore):
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
             return self._hold(row)
 
-        result: Hold | Denial = self._retrying(work)
+        # Pipelined: BEGIN goes with the lock and reads, the hold's INSERT with the COMMIT.
+        result: Hold | Denial = self._retrying(work, pipelined=True)
         return result
 
     @staticmethod
