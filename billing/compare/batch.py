@@ -20,33 +20,30 @@ from typing import Any
 
 import numpy as np
 
+from billing.charges import BILLERS, Billing, PeriodTotals, Terms
+from billing.charges.columns import tiered
 from billing.compare.columns import CapacityBatch
-from billing.compare.kernel import _CLASSES, ModelTotals, PlanKernel, _Fixed
+from billing.compare.kernel import PlanKernel
 from billing.money import EXACT, MTOK, ZERO, in_exact_context, money_rounder
 from billing.plans.model import (
     CapacityCharge,
-    CapCharge,
-    CommitmentCharge,
-    FlatCharge,
     RateCardCharge,
-    SeatsCharge,
-    UsageCharge,
 )
-from billing.pricing import Tier
 from billing.pricing.core import non_negative
 from billing.rating.engine import METERED_KINDS
 from billing.subscriptions import Subscription
 
-__all__ = ["BatchResult", "PeriodColumns", "rate_batch"]
+__all__ = ["BatchLine", "BatchResult", "PeriodColumns", "rate_batch"]
+
+PeriodColumns = PeriodTotals
+"""Every customer's per-model totals over one billing period, as columns (a batch)."""
 
 Column = Any
 """A one-dimensional numpy array of Python objects (``int`` or ``Decimal``), one per customer."""
 
 
-def _column(values: Sequence[Any]) -> Column:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
+_np: Any = np
+"""numpy, untyped: its stubs know no arrays of ``Decimal`` (every call here is on those)."""
 
 
 def _filled(n: int, value: Any) -> Column:
@@ -55,83 +52,17 @@ def _filled(n: int, value: Any) -> Column:
     return out
 
 
-_to_decimal: Callable[[Column], Column] = np.frompyfunc(Decimal, 1, 1)
-_np: Any = np
-"""numpy, untyped: its stubs know no arrays of ``Decimal`` (every call here is on those)."""
-
-
 @dataclass(frozen=True, slots=True)
-class PeriodColumns:
-    """Every customer's per-model totals over one billing period, as columns.
+class BatchLine:
+    """One line of a batch: its rounded amount per customer, and where it exists (``present``:
+    a column of booleans, or True for every customer)."""
 
-    ``tokens[m][k]``: model ``models[m]``'s tokens of class ``k`` (input, cached_input,
-    cache_write, output) per customer (Python ints), ``requests[m]`` likewise, ``cost[m][k]``
-    the exact supplier cost. A customer who did not use a model has zeros there: every charge
-    bills a zero row nothing (a rate card line of 0.00, no usage, no allowance consumed).
-    """
-
-    customers: tuple[str, ...]
-    models: tuple[str, ...]
-    tokens: tuple[tuple[Column, ...], ...]
-    requests: tuple[Column, ...]
-    cost: tuple[tuple[Column, ...], ...]
-    present: tuple[Column, ...]
-    """``present[m]``: which customers have usage rows of model ``m`` in the period."""
-
-    @classmethod
-    def of_lists(cls, customers: Sequence[str], models: Sequence[str],
-                 tokens: Sequence[Sequence[Sequence[int]]], requests: Sequence[Sequence[int]],
-                 cost: Sequence[Sequence[Sequence[Decimal]]], present: Sequence[Sequence[bool]]
-                 ) -> PeriodColumns:
-        """Columns from per-model lists (``tokens[m][k][i]``, ``requests[m][i]``,
-        ``cost[m][k][i]``, ``present[m][i]``; ``models`` sorted)."""
-        return cls(tuple(customers), tuple(models),
-                   tuple(tuple(_column(c) for c in per) for per in tokens),
-                   tuple(_column(r) for r in requests),
-                   tuple(tuple(_column(c) for c in per) for per in cost),
-                   tuple(np.asarray(p, dtype=bool) for p in present))
-
-    @classmethod
-    def build(cls, customers: Sequence[str], models: Sequence[str],
-              totals: Callable[[str], Mapping[str, ModelTotals]]) -> PeriodColumns:
-        """Columns from each customer's per-model totals."""
-        ordered = tuple(sorted(models))
-        where = {m: i for i, m in enumerate(ordered)}
-        n = len(customers)
-        tokens = [[[0] * n for _ in _CLASSES] for _ in ordered]
-        requests = [[0] * n for _ in ordered]
-        cost = [[[ZERO] * n for _ in _CLASSES] for _ in ordered]
-        present = [[False] * n for _ in ordered]
-        for i, customer in enumerate(customers):
-            for model, row in totals(customer).items():
-                m = where[model]
-                for k in range(4):
-                    tokens[m][k][i] = row.tokens[k]
-                    cost[m][k][i] = row.cost[k]
-                requests[m][i] = row.requests
-                present[m][i] = True
-        return cls.of_lists(customers, ordered, tokens, requests, cost, present)
-
-    def totals(self, position: int) -> dict[str, ModelTotals]:
-        """The per-model totals of the customer at ``position`` (models it used)."""
-        out: dict[str, ModelTotals] = {}
-        for m, model in enumerate(self.models):
-            if self.present[m][position]:
-                t, c = self.tokens[m], self.cost[m]
-                out[model] = ModelTotals(
-                    (t[0][position], t[1][position], t[2][position], t[3][position]),
-                    self.requests[m][position],
-                    (c[0][position], c[1][position], c[2][position], c[3][position]))
-        return out
-
-    def take(self, index: Any) -> PeriodColumns:
-        """The columns of the customers at positions ``index`` (a numpy index array)."""
-        return PeriodColumns(
-            tuple(self.customers[i] for i in index), self.models,
-            tuple(tuple(c[index] for c in per) for per in self.tokens),
-            tuple(r[index] for r in self.requests),
-            tuple(tuple(c[index] for c in per) for per in self.cost),
-            tuple(p[index] for p in self.present))
+    kind: str
+    charge: str
+    amount: Column
+    present: Column | bool
+    model: str | None
+    grade: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +74,8 @@ class BatchResult:
     """Every rounded line, in the kernel's order, with its grade (graded plans only)."""
     reserved: Column | None
     covered: Column | None
+    detail: tuple[BatchLine, ...] = ()
+    """Every line, with its kind, charge, model and the customers it exists for."""
 
     @staticmethod
     def gather(n: int, parts: Sequence[tuple[Sequence[int], BatchResult]]) -> BatchResult:
@@ -168,35 +101,34 @@ class BatchResult:
                            merged(lambda r: r.covered))
 
 
-def _tiered(mode: str, quantity: Column, tiers: Sequence[Tier], per: int = 1) -> Column:
-    """:func:`billing.pricing.graduated.price` / :func:`~billing.pricing.volume.price` amounts,
-    column-wise, in :data:`EXACT` (exact: the order of the additions cannot change a sum)."""
-    n = len(quantity)
-    with decimal.localcontext(EXACT):
-        units = quantity / Decimal(per)
-        amount = _filled(n, Decimal(0))
-        if mode == "graduated":
-            lower = Decimal(0)
-            for tier in tiers:
-                reached = units > lower
-                upper = units if tier.up_to is None else _np.minimum(units, tier.up_to)
-                part = (upper - lower) * tier.unit_price
-                if tier.flat_price:
-                    part = part + tier.flat_price
-                amount = _np.where(reached, amount + part, amount)
-                if tier.up_to is None:
-                    break
-                lower = tier.up_to
-            return amount
-        done = units == 0
-        for tier in tiers:
-            here = ~done if tier.up_to is None else (~done) & (units <= tier.up_to)
-            value = units * tier.unit_price
-            if tier.flat_price:
-                value = value + tier.flat_price
-            amount = _np.where(here, value, amount)
-            done = done | here
-        return amount
+class _ColumnLines:
+    """The lines of a batch, rounded column-wise (a :class:`billing.charges.LineSink`)."""
+
+    def __init__(self, n: int, currency: str, rounding: Any) -> None:
+        self.n = n
+        self.to_money = money_rounder(currency, rounding)
+        self.to_money_column: Any = np.frompyfunc(self.to_money, 1, 1)
+        self.lines: list[BatchLine] = []
+
+    def add(self, kind: str, charge: str, amount: Column | Decimal, text: Any = None, *,
+            present: Column | bool = True, model: str | None = None,
+            grade: str | None = None) -> None:
+        # round_money(EXACT.plus(amount)) of the invoice, column-wise without a Python call
+        if isinstance(amount, np.ndarray):
+            rounded = self.to_money_column(_widen(amount))
+        else:
+            rounded = _filled(self.n, self.to_money(EXACT.plus(amount)))
+        self.lines.append(BatchLine(kind, charge, rounded, present, model, grade))
+
+    def metered_spend(self) -> Column:
+        spend = _filled(self.n, ZERO)
+        for line in self.lines:
+            if line.kind in METERED_KINDS:
+                spend = spend + line.amount
+        return spend
+
+
+_widen: Any = np.frompyfunc(EXACT.plus, 1, 1)
 
 
 @in_exact_context
@@ -204,71 +136,48 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
                fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
                capacity_usage: Mapping[str, CapacityBatch] | None = None
                ) -> BatchResult:
-    """:meth:`PlanKernel.rate` for every customer of ``columns`` (all with ``sub``'s seats and
-    dates): the same lines, rounded the same way, totalled in the same order."""
+    """Every customer of ``columns`` (all with ``sub``'s seats and dates) rated at once: the
+    lines of :meth:`Rater.rate`, rounded the same way, totalled in the same order."""
     plan = kernel.plan
     if kernel.credit_terms is not None:
         raise ValueError(f"plan {plan.id!r}: credits burn per customer (PlanKernel.rate)")
     terms = kernel.fixed(sub, period, fixed_fraction)
     n = len(columns.customers)
-    currency, rounding = plan.currency, plan.rounding
-
-    to_money = money_rounder(currency, rounding)
-    widen: Any = np.frompyfunc(EXACT.plus, 1, 1)
-    to_money_column: Any = np.frompyfunc(to_money, 1, 1)
-    lines: list[tuple[str, Column, str | None]] = []
+    out = _ColumnLines(n, plan.currency, plan.rounding)
+    run = Billing(kernel.rater.compiled, columns, terms, out)
 
     def add(kind: str, amount: Column | Decimal, grade: str | None = None) -> None:
-        # the kernel's round_money(EXACT.plus(amount)), column-wise without a Python call
-        if isinstance(amount, Decimal):
-            lines.append((kind, _filled(n, to_money(EXACT.plus(amount))), grade))
-        else:
-            lines.append((kind, to_money_column(widen(amount)), grade))
+        out.add(kind, "", amount, grade=grade)
 
     reserved: Column | None = None
     covered: Column | None = None
-    for index, charge in enumerate(plan.charges):
-        if isinstance(charge, FlatCharge):
-            add("flat", terms.flat[index])
-        elif isinstance(charge, SeatsCharge):
-            add("seats", EXACT.multiply(charge.price, terms.seats[index]))
-        elif isinstance(charge, UsageCharge):
-            add("usage", _usage(kernel, index, charge, columns, terms))
+    compiled = kernel.rater.compiled.charges
+    for fee in compiled:
+        charge = fee.spec  # type: ignore[attr-defined]
+        if fee.applies_last:
+            continue
+        bill = BILLERS.get(type(fee))
+        if bill is not None:
+            bill(fee, run)
         elif isinstance(charge, RateCardCharge):
-            _rate_card(kernel, index, charge, columns.models,
-                       _values(kernel, index, charge, columns), terms, add, n)
+            _rate_card(kernel, fee.index, charge, columns.models,
+                       _values(kernel, fee.index, charge, columns), terms, add, n)
         elif isinstance(charge, CapacityCharge):
             buckets = len(hours) if hours is not None else terms.buckets
             given = (capacity_usage or {}).get(charge.name)
             these_reserved, these_covered = _capacity(charge, buckets, given, n, add)
             reserved = (_filled(n, ZERO) if reserved is None else reserved) + these_reserved
             covered = (_filled(n, ZERO) if covered is None else covered) + these_covered
-    spend: Column | None = None
-    for charge in plan.charges:
-        if isinstance(charge, CommitmentCharge | CapCharge) and spend is None:
-            spend = _filled(n, ZERO)
-            for kind, amount, _ in lines:
-                if kind in METERED_KINDS:
-                    spend = spend + amount
-        if isinstance(charge, CommitmentCharge):
-            assert spend is not None
-            minimum = EXACT.multiply(charge.minimum, terms.fraction)
-            with decimal.localcontext(EXACT):
-                short = minimum - spend
-            add("commitment_true_up", _np.where(short > 0, short, ZERO))
-        elif isinstance(charge, CapCharge):
-            assert spend is not None
-            ceiling = EXACT.multiply(charge.maximum, terms.fraction)
-            with decimal.localcontext(EXACT):
-                over = spend - ceiling
-            add("cap_discount", _np.where(over > 0, -over, ZERO))
+    for fee in compiled:
+        if fee.applies_last:
+            BILLERS[type(fee)](fee, run)
     total = _filled(n, ZERO)
-    for _, amount, _ in lines:
-        total = total + amount
+    for line in out.lines:
+        total = total + line.amount
     return BatchResult(
         total=total,
-        lines=tuple((grade, amount) for _, amount, grade in lines) if plan.grades else (),
-        reserved=reserved, covered=covered,
+        lines=tuple((line.grade, line.amount) for line in out.lines) if plan.grades else (),
+        reserved=reserved, covered=covered, detail=tuple(out.lines),
     )
 
 
@@ -290,39 +199,6 @@ def _capacity(charge: CapacityCharge, buckets: int, given: CapacityBatch | None,
     return _filled(n, reserved), covered
 
 
-def _usage(kernel: PlanKernel, index: int, charge: UsageCharge, columns: PeriodColumns,
-           terms: _Fixed) -> Column:
-    n = len(columns.customers)
-    meter = charge.meter
-    positions = [_CLASSES.index(c) for c in meter.tokens or []]
-    quantity = _filled(n, 0)
-    for m, model in enumerate(columns.models):
-        if meter.models and not kernel._metered(index, charge, model):
-            continue
-        if meter.requests:
-            quantity = quantity + columns.requests[m]
-        else:
-            for p in positions:
-                quantity = quantity + columns.tokens[m][p]
-    billable = _to_decimal(quantity)
-    with decimal.localcontext(EXACT):
-        if charge.included is not None:
-            billable = billable - _np.minimum(billable, terms.included[index])
-        if charge.per_unit is not None:
-            spec = charge.per_unit
-            return (billable / Decimal(spec.per)) * spec.unit_price
-    if charge.tiers is not None:
-        table = charge.tiers
-        return _tiered(table.mode, billable, kernel._tiers[(index, "usage")], table.per)
-    assert charge.package is not None
-    pack = charge.package
-    mode = decimal.ROUND_CEILING if pack.round == "up" else decimal.ROUND_FLOOR
-    with decimal.localcontext(EXACT):
-        packages = np.frompyfunc(lambda u: (u / pack.size).to_integral_value(rounding=mode),
-                                 1, 1)(billable)
-        return packages * pack.price
-
-
 def _values(kernel: PlanKernel, index: int, charge: RateCardCharge, columns: PeriodColumns
             ) -> list[Column]:
     """Each model's usage value per customer (in ``columns.models`` order), as
@@ -332,6 +208,7 @@ def _values(kernel: PlanKernel, index: int, charge: RateCardCharge, columns: Per
     for m, model in enumerate(columns.models):
         value = _filled(n, ZERO)
         if charge.cost_plus is not None:
+            assert columns.cost is not None
             factor = 1 + charge.cost_plus.markup
             for k in range(4):
                 with decimal.localcontext(EXACT):
@@ -348,7 +225,7 @@ def _values(kernel: PlanKernel, index: int, charge: RateCardCharge, columns: Per
 
 
 def _rate_card(kernel: PlanKernel, index: int, charge: RateCardCharge, models: Sequence[str],
-               values: list[Column], terms: _Fixed, add: Callable[..., None], n: int) -> None:
+               values: list[Column], terms: Terms, add: Callable[..., None], n: int) -> None:
     """:meth:`PlanKernel._rate_card` (``models`` are sorted, as the kernel walks them)."""
     rater = kernel.rater
     included = _filled(n, ZERO if charge.included_amount is None
@@ -365,12 +242,12 @@ def _rate_card(kernel: PlanKernel, index: int, charge: RateCardCharge, models: S
     if charge.included_amount is not None and charge.overage_discount is not None:
         overage = _np.maximum(ZERO, card_total - terms.card_included[index])
         table = charge.overage_discount
-        discounted = _tiered(table.mode, overage, kernel._tiers[(index, "overage_discount")])
+        discounted = tiered(table.mode, overage, kernel._tiers[(index, "overage_discount")])
         add("overage_discount", _np.where(discounted != overage, discounted - overage, ZERO))
     if charge.volume_discount is not None:
         table = charge.volume_discount
         positive = card_total > 0
-        discounted = _tiered(table.mode, _np.where(positive, card_total, ZERO),
+        discounted = tiered(table.mode, _np.where(positive, card_total, ZERO),
                              kernel._tiers[(index, "volume_discount")])
         add("volume_discount", _np.where(positive & (discounted != card_total),
                                         discounted - card_total, ZERO))

@@ -28,27 +28,21 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from billing.charges import BILLERS, Billing, ModelTotals, PeriodTotals, Terms
 from billing.money import EXACT, MTOK, ZERO, in_exact_context, round_money
 from billing.periods import Period, nth_period
 from billing.plans.model import (
     CapacityCharge,
-    CapCharge,
-    CommitmentCharge,
     CreditsCharge,
-    FlatCharge,
     Plan,
     RateCardCharge,
-    SeatsCharge,
     UsageCharge,
 )
 from billing.pricing import (
     Tier,
-    cap,
     capacity,
-    commitment,
     credits,
     graduated,
-    package,
     volume,
 )
 from billing.pricing.core import total as exact_sum
@@ -60,16 +54,6 @@ from billing.usage.aggregates import Counts
 __all__ = ["Debits", "KernelResult", "ModelTotals", "PlanKernel", "period_totals"]
 
 _CLASSES = ("input", "cached_input", "cache_write", "output")
-
-
-@dataclass(frozen=True, slots=True)
-class ModelTotals:
-    """A customer's usage of one model over one billing period: token sums per class (input,
-    cached_input, cache_write, output), requests, and the exact supplier cost per class."""
-
-    tokens: tuple[int, int, int, int]
-    requests: int
-    cost: tuple[Decimal, Decimal, Decimal, Decimal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +158,8 @@ class PlanKernel:
         self._order: dict[tuple[Period, Decimal, date, int], _InOrder | None] = {}
         self._meters: dict[tuple[int, str], bool] = {}
         self._tiers: dict[tuple[int, str], list[Tier]] = {}
-        self._fixed: dict[tuple[Period, Decimal | None, int, date, date | None], _Fixed] = {}
+        self._grade_cache: dict[str, str | None] = {}
+        self._fixed: dict[tuple[Period, Decimal | None, int, date, date | None], Terms] = {}
         for index, charge in enumerate(plan.charges):
             if isinstance(charge, UsageCharge) and charge.tiers is not None:
                 self._tiers[(index, "usage")] = [Tier(t.up_to, t.unit_price, t.flat_price)
@@ -204,13 +189,13 @@ class PlanKernel:
                 fnmatch.fnmatchcase(model.lower(), g) for g in globs)
         return found
 
-    def fixed(self, sub: Subscription, period: Period, fraction: Decimal | None) -> _Fixed:
+    def fixed(self, sub: Subscription, period: Period, fraction: Decimal | None) -> Terms:
         """The terms that do not depend on usage, for one period and seat count."""
         seats = sub.seats_on(period.start) or sub.seats_on(sub.start)
         key = (period, fraction, seats, sub.start, sub.end)
         found = self._fixed.get(key)
         if found is None:
-            found = self._fixed[key] = _Fixed.of(self.plan, sub, period, fraction)
+            found = self._fixed[key] = Terms.of(self.rater.compiled, sub, period, fraction)
         return found
 
     # --- rating --------------------------------------------------------------------------------
@@ -233,21 +218,19 @@ class PlanKernel:
             if debits is None or not self.burns_alone(sub, period):
                 raise ValueError(f"plan {plan.id!r}: rate its credits with Rater")
             burn = self._burn(sub, period, terms.fraction, debits)
-        currency, rounding = plan.currency, plan.rounding
-        lines: list[tuple[str, Decimal, str | None]] = []
-
-        def add(kind: str, amount: Decimal, grade: str | None = None) -> None:
-            lines.append((kind, round_money(EXACT.plus(amount), currency, rounding), grade))
-
+        out = _Lines(plan.currency, plan.rounding)
+        add = out.add_amount
+        run = Billing(self.rater.compiled, PeriodTotals.of_models(sub.customer_id, totals),
+                      terms, out, self._grade_cache)
         reserved: Decimal | None = None
         covered: Decimal | None = None
-        for index, charge in enumerate(plan.charges):
-            if isinstance(charge, FlatCharge):
-                add("flat", terms.flat[index])
-            elif isinstance(charge, SeatsCharge):
-                add("seats", EXACT.multiply(charge.price, terms.seats[index]))
-            elif isinstance(charge, UsageCharge):
-                add("usage", self._usage(index, charge, totals, terms))
+        for fee in self.rater.compiled.charges:
+            if fee.applies_last:
+                continue
+            index, charge = fee.index, fee.spec  # type: ignore[attr-defined]
+            bill = BILLERS.get(type(fee))
+            if bill is not None:
+                bill(fee, run)
             elif isinstance(charge, RateCardCharge):
                 if burn is not None and index == self.paying:
                     self._rate_card(index, charge, burn.amounts, burn.refused_value, terms, add)
@@ -272,21 +255,10 @@ class PlanKernel:
                 add("capacity_spot", priced.spot.amount)
                 reserved = (reserved or ZERO) + priced.reserved
                 covered = (covered or ZERO) + priced.covered
-        spend: Decimal | None = None
-        for charge in plan.charges:
-            if isinstance(charge, CommitmentCharge | CapCharge) and spend is None:
-                spend = sum((amount for kind, amount, _ in lines if kind in METERED_KINDS), ZERO)
-            if isinstance(charge, CommitmentCharge):
-                assert spend is not None
-                minimum = EXACT.multiply(charge.minimum, terms.fraction)
-                true_up = commitment.true_up(spend, minimum)
-                if true_up.amount:
-                    add("commitment_true_up", true_up.amount)
-            elif isinstance(charge, CapCharge):
-                assert spend is not None
-                capped = cap.apply(spend, EXACT.multiply(charge.maximum, terms.fraction))
-                if capped.amount:
-                    add("cap_discount", capped.amount)
+        for fee in self.rater.compiled.charges:
+            if fee.applies_last:
+                BILLERS[type(fee)](fee, run)
+        lines = out.lines
         return KernelResult(
             total=sum((amount for _, amount, _ in lines), ZERO),
             grades=tuple((grade, amount) for _, amount, grade in lines) if plan.grades else (),
@@ -294,34 +266,6 @@ class PlanKernel:
             breakage_value=burn.expired_value if burn else ZERO,
             unused_paid_value=burn.unused_value if burn else ZERO,
         )
-
-    def _usage(self, index: int, charge: UsageCharge, totals: Mapping[str, ModelTotals],
-               terms: _Fixed) -> Decimal:
-        quantity = 0
-        meter = charge.meter
-        positions = [_CLASSES.index(c) for c in meter.tokens or []]
-        for model, row in totals.items():
-            if meter.models and not self._metered(index, charge, model):
-                continue
-            if meter.requests:
-                quantity += row.requests
-            else:
-                quantity += sum(row.tokens[p] for p in positions)
-        billable = Decimal(quantity)
-        if charge.included is not None:
-            # allowance.apply: what the allowance does not cover, exactly
-            billable = EXACT.subtract(billable, min(billable, terms.included[index]))
-        if charge.per_unit is not None:
-            # per_unit.price without its breakdown: (billable / per) x unit price, exactly
-            spec = charge.per_unit
-            return EXACT.multiply(EXACT.divide(billable, Decimal(spec.per)), spec.unit_price)
-        if charge.tiers is not None:
-            table = charge.tiers
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            return pricer(billable, self._tiers[(index, "usage")], table.per).amount
-        assert charge.package is not None
-        pack = charge.package
-        return package.price(billable, pack.size, pack.price, pack.round).amount
 
     def _values(self, index: int, charge: RateCardCharge, totals: Mapping[str, ModelTotals]
                 ) -> dict[str, Decimal]:
@@ -338,7 +282,7 @@ class PlanKernel:
         return out
 
     def _rate_card(self, index: int, charge: RateCardCharge, amounts: Mapping[str, Decimal],
-                   refused: Mapping[str, Decimal], terms: _Fixed, add: _Add) -> None:
+                   refused: Mapping[str, Decimal], terms: Terms, add: _Add) -> None:
         rater = self.rater
         included = ZERO if charge.included_amount is None else terms.card_included[index]
         card_total = ZERO
@@ -654,6 +598,26 @@ def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
 _Add = Callable[..., None]
 
 
+class _Lines:
+    """One customer's rounded lines as (kind, amount, grade) (a :class:`billing.charges.LineSink`)."""
+
+    def __init__(self, currency: str, rounding: Any) -> None:
+        self.currency, self.rounding = currency, rounding
+        self.lines: list[tuple[str, Decimal, str | None]] = []
+
+    def add(self, kind: str, charge: str, amount: Decimal, text: Any = None, *,
+            present: bool = True, model: str | None = None, grade: str | None = None) -> None:
+        if present:
+            self.add_amount(kind, amount, grade)
+
+    def add_amount(self, kind: str, amount: Decimal, grade: str | None = None) -> None:
+        self.lines.append((kind, round_money(EXACT.plus(amount), self.currency, self.rounding),
+                           grade))
+
+    def metered_spend(self) -> Decimal:
+        return sum((amount for kind, amount, _ in self.lines if kind in METERED_KINDS), ZERO)
+
+
 @dataclass(frozen=True, slots=True)
 class _InOrder:
     grants: list[credits.CreditGrant]
@@ -662,45 +626,3 @@ class _InOrder:
     """Their credits, summed as the rater sums them."""
     exponent: int
     """One debit unit is 10^exponent credits."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Fixed:
-    """A plan's usage-independent terms for one period, fraction and seat count, computed by the
-    rater's own rules."""
-
-    fraction: Decimal
-    seats: Mapping[int, Decimal]
-    """Seat quantity per seats charge (prorated or not, as the charge says)."""
-    buckets: int
-    flat: Mapping[int, Decimal]
-    included: Mapping[int, Decimal]
-    card_included: Mapping[int, Decimal]
-
-    @classmethod
-    def of(cls, plan: Plan, sub: Subscription, period: Period, fixed: Decimal | None) -> _Fixed:
-        fraction = sub.active_fraction(period) if fixed is None else fixed
-        seats = Rater.seat_quantity(sub, period, fixed, True)  # what per-seat allowances use
-        seat_quantity: dict[int, Decimal] = {}
-        flat: dict[int, Decimal] = {}
-        included: dict[int, Decimal] = {}
-        card_included: dict[int, Decimal] = {}
-        for index, charge in enumerate(plan.charges):
-            if isinstance(charge, FlatCharge):
-                share = fraction if charge.proration == "daily" or fixed is not None \
-                    else Decimal(1)
-                flat[index] = EXACT.multiply(charge.price, share)
-            elif isinstance(charge, SeatsCharge):
-                seat_quantity[index] = Rater.seat_quantity(sub, period, fixed,
-                                                            charge.proration == "daily")
-            elif isinstance(charge, UsageCharge) and charge.included is not None:
-                if charge.included.per_seat is not None:
-                    included[index] = EXACT.multiply(Decimal(charge.included.per_seat), seats)
-                else:
-                    share = fixed if fixed is not None else sub.active_fraction(period)
-                    included[index] = EXACT.multiply(Decimal(charge.included.amount or 0), share)
-            elif isinstance(charge, RateCardCharge) and charge.included_amount is not None:
-                card_included[index] = EXACT.multiply(charge.included_amount, fraction)
-        active = period.clip(sub.start, sub.end) or period
-        buckets = len(capacity.hours_between(active.start_dt, active.end_dt))
-        return cls(fraction, seat_quantity, buckets, flat, included, card_included)

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from billing.charges import BILLERS, Billing, LineText, PeriodTotals, Terms, grade_of, seat_quantity
 from billing.costs import CostBook
 from billing.errors import RatingError, UnpricedModelError
 from billing.invoice import (
@@ -45,12 +46,7 @@ from billing.plans.compiled import (
     CompiledCharge,
     CompiledPlan,
     CreditsFee,
-    FlatFee,
-    MeteredUsage,
     RateCard,
-    SeatFee,
-    SpendCap,
-    SpendCommitment,
 )
 from billing.plans.compiled import compile as compile_plan
 from billing.plans.model import (
@@ -62,16 +58,11 @@ from billing.plans.model import (
 )
 from billing.plans.types import parse_duration
 from billing.pricing import (
-    cap,
     capacity,
-    commitment,
     credits,
     graduated,
-    package,
-    per_unit,
     volume,
 )
-from billing.pricing.allowance import apply as apply_allowance
 from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
@@ -105,15 +96,6 @@ class RatingResult:
     hourly_covered: Mapping[int, Decimal] = field(default_factory=dict)
 
 
-def grade_of(plan: Plan, model: str) -> str | None:
-    """The first grade whose globs match ``model`` (None if no grade does)."""
-    lowered = model.lower()
-    for grade, globs in plan.grades.items():
-        if any(fnmatch.fnmatchcase(lowered, g.lower()) for g in globs):
-            return grade
-    return None
-
-
 def rows_by_price(usage: CustomerUsage, costbook: CostBook
                   ) -> list[tuple[tuple[str, int, int], Counts]]:
     """Daily rows merged while the supplier's prices stay the same: one row per model, band and
@@ -138,10 +120,6 @@ def _markup(charge: RateCardCharge) -> Decimal | None:
     return None if charge.fallback is None else charge.fallback.cost_plus.markup
 
 
-def _fmt_tokens(n: int | Decimal) -> str:
-    return f"{n:,}" if isinstance(n, int) else f"{n.normalize():,f}"
-
-
 class LineTotal(NamedTuple):
     """What a summary needs of an invoice line: its kind, rounded amount and grade."""
 
@@ -160,7 +138,21 @@ class _Lines:
         self.lean = lean
         self.lines: list[InvoiceLine | LineTotal] = []
 
-    def add(self, kind: LineKind, charge: str, description: str, quantity: Decimal, unit: str,
+    def add(self, kind: str, charge: str, amount: Decimal, text: Callable[[], LineText], *,
+            present: bool = True, model: str | None = None, grade: str | None = None) -> None:
+        """A line from a charge kind (:class:`billing.charges.lines.LineSink`)."""
+        if not present:
+            return
+        if self.lean:
+            self.lines.append(LineTotal(cast(LineKind, kind), round_money(
+                _EXACT.plus(amount), self.plan.currency, self.plan.rounding), grade))
+            return
+        said = text()
+        self.line(cast(LineKind, kind), charge, said.description, said.quantity, said.unit,
+                  amount, unit_price=said.unit_price, details=said.details, model=model,
+                  grade=grade)
+
+    def line(self, kind: LineKind, charge: str, description: str, quantity: Decimal, unit: str,
             amount: Decimal, *, unit_price: Decimal | None = None,
             details: Iterable[tuple[str, Decimal]] = (), model: str | None = None,
             grade: str | None = None) -> None:
@@ -269,6 +261,7 @@ class _Pass:
     credit: _CreditOutcome | None
     usage_value: dict[str, Decimal]
     token_totals: Mapping[str, int]
+    run: Billing
     reservation: _Reservation | None = None
 
 
@@ -536,9 +529,12 @@ class Rater:
                 for label, c in credit_outcome.result.refused_by_label.items()
             }
 
+        terms = Terms.of(self.compiled, subscription, period, fixed_fraction)
+        run = Billing(self.compiled, PeriodTotals.one(usage.customer_id, window.by_model()),
+                      terms, lines, self._grades)
         state = _Pass(subscription, period, fixed_fraction, fraction, window, hours,
                       capacity_usage, lines, card_values, credit_outcome, usage_value,
-                      token_totals)
+                      token_totals, run)
         for compiled in self.compiled.charges:  # commitment and cap last, on the metered spend
             if not compiled.applies_last:
                 _BILLERS[type(compiled)](self, compiled, state)
@@ -552,23 +548,7 @@ class Rater:
 
     # --- charge kinds: one biller per compiled charge class (_BILLERS) --------------------------
 
-    def _bill_flat(self, fee: FlatFee, state: _Pass) -> None:
-        charge = fee.spec
-        share = state.fraction if charge.proration == "daily" or state.fixed_fraction is not None \
-            else Decimal(1)
-        state.lines.add("flat", charge.name, charge.name, share, self.plan.interval,
-                        _EXACT.multiply(charge.price, share), unit_price=charge.price)
-
-    def _bill_seats(self, fee: SeatFee, state: _Pass) -> None:
-        charge = fee.spec
-        quantity = self.seat_quantity(state.subscription, state.period, state.fixed_fraction,
-                                      charge.proration == "daily")
-        state.lines.add("seats", charge.name, f"{charge.name} ({self.plan.interval})", quantity,
-                        "seat", _EXACT.multiply(charge.price, quantity), unit_price=charge.price)
-
-    def _bill_usage(self, usage: MeteredUsage, state: _Pass) -> None:
-        self._usage_charge(usage, state.subscription, state.period, state.window,
-                           state.fixed_fraction, state.lines)
+    seat_quantity = staticmethod(seat_quantity)
 
     def _bill_rate_card(self, card: RateCard, state: _Pass) -> None:
         self._rate_card(card, state.card_values[card.index], state.credit, state.fraction,
@@ -584,89 +564,6 @@ class Rater:
         state.reservation = self._capacity(fee.spec, state.subscription, state.period,
                                            state.window, state.hours, state.lines,
                                            state.reservation or _Reservation(), given)
-
-    def _shown_money(self, amount: Decimal) -> str:
-        """An amount for a line's description: as written when it fits the currency's minor
-        unit (``2000``), else rounded to it (a prorated minimum of 1,333.33...). The line's
-        amount stays exact; this is text."""
-        rounded = round_money(amount, self.plan.currency)
-        return f"{amount.normalize():f}" if rounded == amount else f"{rounded:f}"
-
-    def _bill_commitment(self, fee: SpendCommitment, state: _Pass) -> None:
-        charge = fee.spec
-        minimum = _EXACT.multiply(charge.minimum, state.fraction)
-        true_up = commitment.true_up(state.lines.metered_spend(), minimum)
-        if true_up.amount:
-            state.lines.add("commitment_true_up", charge.name,
-                            f"{charge.name}: true-up to {self._shown_money(minimum)}", Decimal(1),
-                            "true-up", true_up.amount, details=true_up.details)
-
-    def _bill_cap(self, fee: SpendCap, state: _Pass) -> None:
-        charge = fee.spec
-        maximum = _EXACT.multiply(charge.maximum, state.fraction)
-        capped = cap.apply(state.lines.metered_spend(), maximum)
-        if capped.amount:
-            state.lines.add("cap_discount", charge.name,
-                            f"{charge.name}: spend capped at {self._shown_money(maximum)}", Decimal(1),
-                            "cap", capped.amount, details=capped.details)
-
-    @staticmethod
-    def seat_quantity(sub: Subscription, period: Period, fixed: Decimal | None,
-                      daily: bool) -> Decimal:
-        """Seats billed for ``period``: ``fixed`` x the seats on its first day when given (a
-        fixed proration), else seat-days / days when ``daily``, else the seats on its first day."""
-        if fixed is not None:
-            return _EXACT.multiply(Decimal(sub.seats_on(period.start) or sub.seats_on(sub.start)), fixed)
-        if daily:
-            return sub.seat_quantity(period)
-        return Decimal(sub.seats_on(max(period.start, sub.start)))
-
-    def _usage_charge(self, usage: MeteredUsage, sub: Subscription, period: Period,
-                      window: CustomerUsage, fixed: Decimal | None, lines: _Lines) -> None:
-        charge = usage.spec
-        globs = [g.lower() for g in charge.meter.models or []]
-        quantity = 0
-        for (model, _band, _day), counts in window.daily.items():
-            if globs and not any(fnmatch.fnmatchcase(model.lower(), g) for g in globs):
-                continue
-            if charge.meter.requests:
-                quantity += counts.requests
-            else:
-                quantity += sum(getattr(counts, cls) for cls in charge.meter.tokens or [])
-        billable = Decimal(quantity)
-        described = f"{_fmt_tokens(quantity)} {'requests' if charge.meter.requests else 'tokens'}"
-        if charge.included is not None:
-            if charge.included.per_seat is not None:
-                seats = self.seat_quantity(sub, period, fixed, True)
-                included = _EXACT.multiply(Decimal(charge.included.per_seat), seats)
-            else:
-                share = fixed if fixed is not None else sub.active_fraction(period)
-                included = _EXACT.multiply(Decimal(charge.included.amount or 0), share)
-            billable = apply_allowance(quantity, included).billable
-            described += f", {_fmt_tokens(included.normalize())} included"
-        unit = "requests" if charge.meter.requests else "tokens"
-        if charge.per_unit is not None:
-            spec = charge.per_unit
-            priced = per_unit.price(billable, spec.unit_price, spec.per)
-            lines.add("usage", charge.name, f"{charge.name} ({described})",
-                      billable / spec.per, _per_label(spec.per, unit), priced.amount,
-                      unit_price=spec.unit_price, details=priced.details)
-        elif charge.tiers is not None:
-            table = charge.tiers
-            assert usage.tiers is not None
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            priced = pricer(billable, usage.tiers, table.per)
-            lines.add("usage", charge.name, f"{charge.name} ({described}, {table.mode} tiers)",
-                      billable / table.per, _per_label(table.per, unit), priced.amount,
-                      details=priced.details)
-        else:
-            assert charge.package is not None
-            pack = charge.package
-            priced = package.price(billable, pack.size, pack.price, pack.round)
-            packages = priced.amount / pack.price if pack.price else Decimal(0)
-            lines.add("usage", charge.name, f"{charge.name} ({described})", packages,
-                      f"package of {pack.size:,}", priced.amount, unit_price=pack.price,
-                      details=priced.details)
 
     def _rate_card(self, card: RateCard,
                    values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
@@ -704,7 +601,7 @@ class Rater:
                 details.append((f"included in the plan's fees (up to {charge.included_amount})",
                                 -covered))
                 net -= covered
-            lines.add("rate_card", charge.name, f"{charge.name}: {model}",
+            lines.line("rate_card", charge.name, f"{charge.name}: {model}",
                       Decimal(token_totals.get(model, 0)) / MTOK, "1M tokens", net,
                       details=details or [("no usage", ZERO)], model=model,
                       grade=self.grade(model))
@@ -715,7 +612,7 @@ class Rater:
             assert card.overage_tiers is not None
             discounted = pricer(overage, card.overage_tiers) if overage > 0 else None
             if discounted is not None and discounted.amount != overage:
-                lines.add("overage_discount", charge.name,
+                lines.line("overage_discount", charge.name,
                           f"{charge.name}: overage discount on {overage}", Decimal(1),
                           "discount", discounted.amount - overage,
                           details=(*discounted.details, ("list price of the overage", -overage)))
@@ -725,7 +622,7 @@ class Rater:
             assert card.volume_tiers is not None
             discounted = pricer(card_total, card.volume_tiers)
             if discounted.amount != card_total:
-                lines.add("volume_discount", charge.name,
+                lines.line("volume_discount", charge.name,
                           f"{charge.name}: volume discount on {card_total}", Decimal(1),
                           "discount", discounted.amount - card_total,
                           details=(*discounted.details, ("list value", -card_total)))
@@ -904,11 +801,11 @@ class Rater:
     def _credit_lines(self, outcome: _CreditOutcome, lines: _Lines) -> None:
         charge = outcome.charge
         for description, count, unit_price, amount in outcome.pack_lines:
-            lines.add("credit_pack", charge.name, description, Decimal(count), "pack", amount,
+            lines.line("credit_pack", charge.name, description, Decimal(count), "pack", amount,
                       unit_price=unit_price)
         for model, burned in sorted(outcome.result.burned_by_label.items()):
             if burned:
-                lines.add("credits_applied", charge.name, f"{charge.name} applied: {model}",
+                lines.line("credits_applied", charge.name, f"{charge.name} applied: {model}",
                           burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
                           unit_price=-charge.unit_value, model=model, grade=self.grade(model))
 
@@ -957,12 +854,12 @@ class Rater:
     def _capacity_lines(charge: CapacityCharge, buckets: int, priced: capacity.CapacityResult,
                         excess: Decimal, lines: _Lines) -> None:
         reserved_tokens = Decimal(buckets * charge.baseload.per_bucket)
-        lines.add("capacity_baseload", charge.name,
+        lines.line("capacity_baseload", charge.name,
                   f"{charge.name}: baseload {charge.baseload.per_bucket:,} tokens/hour x "
                   f"{buckets} hours", reserved_tokens / MTOK, "1M reserved tokens",
                   priced.baseload.amount, unit_price=charge.baseload.price_per_mtok,
                   details=priced.baseload.details)
-        lines.add("capacity_spot", charge.name, f"{charge.name}: spot usage above the baseload",
+        lines.line("capacity_spot", charge.name, f"{charge.name}: spot usage above the baseload",
                   excess / MTOK, "1M tokens", priced.spot.amount, details=priced.spot.details)
 
     def spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
@@ -982,22 +879,16 @@ class Rater:
         return prices
 
 
-def _per_label(per: int, unit: str) -> str:
-    if per == 1:
-        return unit[:-1] if unit.endswith("s") else unit
-    if per == MTOK:
-        return f"1M {unit}"
-    return f"{per:,} {unit}"
+def _by_kind(bill: Callable[[Any, Billing], None]) -> Callable[[Rater, Any, _Pass], None]:
+    def biller(_rater: Rater, charge: Any, state: _Pass) -> None:
+        bill(charge, state.run)
+    return biller
 
 
 _BILLERS: Mapping[type[CompiledCharge], Callable[[Rater, Any, _Pass], None]] = {
-    FlatFee: Rater._bill_flat,
-    SeatFee: Rater._bill_seats,
-    MeteredUsage: Rater._bill_usage,
     RateCard: Rater._bill_rate_card,
     CreditsFee: Rater._bill_credits,
     CapacityFee: Rater._bill_capacity,
-    SpendCommitment: Rater._bill_commitment,
-    SpendCap: Rater._bill_cap,
+    **{kind: _by_kind(bill) for kind, bill in BILLERS.items()},
 }
 """The biller of each compiled charge class: the one place a charge kind's lines are made."""
