@@ -15,27 +15,42 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from billing.charges import cap, commitment, flat, seats, usage
+from billing.charges import cap, commitment, flat, rate_card, seats, usage
 from billing.charges.lines import LineSink, LineText
-from billing.charges.run import Billing, grade_of
+from billing.charges.rate_card import Prices
+from billing.charges.run import Billing, CardValue, grade_of
 from billing.charges.terms import Terms, seat_quantity
 from billing.charges.totals import CLASSES, ModelTotals, PeriodTotals
 from billing.plans.compiled import (
     CompiledCharge,
     FlatFee,
     MeteredUsage,
+    RateCard,
     SeatFee,
     SpendCap,
     SpendCommitment,
 )
 
-__all__ = ["BILLERS", "CLASSES", "Billing", "LineSink", "LineText", "ModelTotals",
-           "PeriodTotals", "Terms", "grade_of", "seat_quantity"]
+__all__ = [
+    "BILLERS",
+    "CLASSES",
+    "Billing",
+    "CardValue",
+    "LineSink",
+    "LineText",
+    "ModelTotals",
+    "PeriodTotals",
+    "Prices",
+    "Terms",
+    "grade_of",
+    "seat_quantity",
+]
 
 BILLERS: Mapping[type[CompiledCharge], Callable[[Any, Billing], None]] = {
     FlatFee: flat.bill,
     SeatFee: seats.bill,
     MeteredUsage: usage.bill,
+    RateCard: rate_card.bill,
     SpendCommitment: commitment.bill,
     SpendCap: cap.bill,
 }

@@ -4,15 +4,28 @@ where the lines go. Every charge kind's ``bill(charge, run)`` reads it."""
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
+from billing.charges.columns import Col
 from billing.charges.lines import LineSink
 from billing.charges.terms import Terms
 from billing.charges.totals import PeriodTotals
 from billing.plans.compiled import CompiledPlan
 from billing.plans.model import Plan
 
-__all__ = ["Billing", "grade_of"]
+if TYPE_CHECKING:
+    from billing.charges.rate_card import Prices
+
+__all__ = ["Billing", "CardValue", "grade_of"]
+
+
+class CardValue(NamedTuple):
+    """A model's usage value under a rate card, and its part per token class."""
+
+    amount: Col
+    parts: tuple[tuple[str, Col], ...]
 
 
 def grade_of(plan: Plan, model: str) -> str | None:
@@ -30,7 +43,13 @@ class Billing:
     totals: PeriodTotals
     terms: Terms
     out: LineSink
+    prices: Prices
     grades: dict[str, str | None] = field(default_factory=dict)
+    card_values: dict[int, list[CardValue]] = field(default_factory=dict)
+    """Each rate card's value per model (by charge index, in the batch's model order): made
+    by the card from the totals, or given by the caller for a card paid with credits."""
+    refused: Mapping[str, Col] = field(default_factory=dict)
+    """Value of the usage ``overage: block`` refused, per model (cards paid with credits)."""
 
     @property
     def plan(self) -> Plan:

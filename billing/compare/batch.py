@@ -20,14 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from billing.charges import BILLERS, Billing, PeriodTotals, Terms
-from billing.charges.columns import tiered
+from billing.charges import BILLERS, Billing, PeriodTotals
 from billing.compare.columns import CapacityBatch
 from billing.compare.kernel import PlanKernel
 from billing.money import EXACT, MTOK, ZERO, in_exact_context, money_rounder
 from billing.plans.model import (
     CapacityCharge,
-    RateCardCharge,
 )
 from billing.pricing.core import non_negative
 from billing.rating.engine import METERED_KINDS
@@ -144,7 +142,7 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
     terms = kernel.fixed(sub, period, fixed_fraction)
     n = len(columns.customers)
     out = _ColumnLines(n, plan.currency, plan.rounding)
-    run = Billing(kernel.rater.compiled, columns, terms, out)
+    run = Billing(kernel.rater.compiled, columns, terms, out, kernel.rater.prices)
 
     def add(kind: str, amount: Column | Decimal, grade: str | None = None) -> None:
         out.add(kind, "", amount, grade=grade)
@@ -159,9 +157,6 @@ def rate_batch(kernel: PlanKernel, sub: Subscription, period: Any, columns: Peri
         bill = BILLERS.get(type(fee))
         if bill is not None:
             bill(fee, run)
-        elif isinstance(charge, RateCardCharge):
-            _rate_card(kernel, fee.index, charge, columns.models,
-                       _values(kernel, fee.index, charge, columns), terms, add, n)
         elif isinstance(charge, CapacityCharge):
             buckets = len(hours) if hours is not None else terms.buckets
             given = (capacity_usage or {}).get(charge.name)
@@ -197,57 +192,3 @@ def _capacity(charge: CapacityCharge, buckets: int, given: CapacityBatch | None,
     add("capacity_baseload", base_amount)
     add("capacity_spot", spot)
     return _filled(n, reserved), covered
-
-
-def _values(kernel: PlanKernel, index: int, charge: RateCardCharge, columns: PeriodColumns
-            ) -> list[Column]:
-    """Each model's usage value per customer (in ``columns.models`` order), as
-    :meth:`PlanKernel._values` computes it."""
-    n = len(columns.customers)
-    out: list[Column] = []
-    for m, model in enumerate(columns.models):
-        value = _filled(n, ZERO)
-        if charge.cost_plus is not None:
-            assert columns.cost is not None
-            factor = 1 + charge.cost_plus.markup
-            for k in range(4):
-                with decimal.localcontext(EXACT):
-                    part = columns.cost[m][k] * factor
-                value = value + part
-        else:
-            prices = kernel.rater.list_prices(index, charge, model)
-            for k in range(4):
-                with decimal.localcontext(EXACT):
-                    part = columns.tokens[m][k] * prices[k]
-                value = value + part / MTOK
-        out.append(value)
-    return out
-
-
-def _rate_card(kernel: PlanKernel, index: int, charge: RateCardCharge, models: Sequence[str],
-               values: list[Column], terms: Terms, add: Callable[..., None], n: int) -> None:
-    """:meth:`PlanKernel._rate_card` (``models`` are sorted, as the kernel walks them)."""
-    rater = kernel.rater
-    included = _filled(n, ZERO if charge.included_amount is None
-                       else terms.card_included[index])
-    card_total = _filled(n, ZERO)
-    for model, value in zip(models, values, strict=True):
-        net = value - ZERO
-        card_total = card_total + net
-        covered = _np.minimum(net, included)
-        positive = covered > 0
-        included = _np.where(positive, included - covered, included)
-        net = _np.where(positive, net - covered, net)
-        add("rate_card", net, rater.grade(model))
-    if charge.included_amount is not None and charge.overage_discount is not None:
-        overage = _np.maximum(ZERO, card_total - terms.card_included[index])
-        table = charge.overage_discount
-        discounted = tiered(table.mode, overage, kernel._tiers[(index, "overage_discount")])
-        add("overage_discount", _np.where(discounted != overage, discounted - overage, ZERO))
-    if charge.volume_discount is not None:
-        table = charge.volume_discount
-        positive = card_total > 0
-        discounted = tiered(table.mode, _np.where(positive, card_total, ZERO),
-                             kernel._tiers[(index, "volume_discount")])
-        add("volume_discount", _np.where(positive & (discounted != card_total),
-                                        discounted - card_total, ZERO))

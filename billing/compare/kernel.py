@@ -28,8 +28,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from billing.charges import BILLERS, Billing, ModelTotals, PeriodTotals, Terms
-from billing.money import EXACT, MTOK, ZERO, in_exact_context, round_money
+from billing.charges import BILLERS, Billing, CardValue, ModelTotals, PeriodTotals, Terms
+from billing.money import EXACT, ZERO, in_exact_context, round_money
 from billing.periods import Period, nth_period
 from billing.plans.model import (
     CapacityCharge,
@@ -42,8 +42,6 @@ from billing.pricing import (
     Tier,
     capacity,
     credits,
-    graduated,
-    volume,
 )
 from billing.pricing.core import total as exact_sum
 from billing.rating.engine import METERED_KINDS, CapacityUsage, Rater
@@ -220,23 +218,23 @@ class PlanKernel:
             burn = self._burn(sub, period, terms.fraction, debits)
         out = _Lines(plan.currency, plan.rounding)
         add = out.add_amount
+        if burn is not None and not totals:  # (no charge reads the totals but the card)
+            totals = {m: _NO_USAGE for m in burn.amounts}
         run = Billing(self.rater.compiled, PeriodTotals.of_models(sub.customer_id, totals),
-                      terms, out, self._grade_cache)
+                      terms, out, self.rater.prices, self._grade_cache)
+        if burn is not None and self.paying is not None:
+            run.card_values[self.paying] = [CardValue(burn.amounts.get(m, ZERO), ())
+                                            for m in run.totals.models]
+            run.refused = burn.refused_value
         reserved: Decimal | None = None
         covered: Decimal | None = None
         for fee in self.rater.compiled.charges:
             if fee.applies_last:
                 continue
-            index, charge = fee.index, fee.spec  # type: ignore[attr-defined]
+            charge = fee.spec  # type: ignore[attr-defined]
             bill = BILLERS.get(type(fee))
             if bill is not None:
                 bill(fee, run)
-            elif isinstance(charge, RateCardCharge):
-                if burn is not None and index == self.paying:
-                    self._rate_card(index, charge, burn.amounts, burn.refused_value, terms, add)
-                else:
-                    self._rate_card(index, charge, self._values(index, charge, totals), {},
-                                    terms, add)
             elif isinstance(charge, CreditsCharge):
                 assert burn is not None
                 for amount in burn.pack_amounts:
@@ -266,49 +264,6 @@ class PlanKernel:
             breakage_value=burn.expired_value if burn else ZERO,
             unused_paid_value=burn.unused_value if burn else ZERO,
         )
-
-    def _values(self, index: int, charge: RateCardCharge, totals: Mapping[str, ModelTotals]
-                ) -> dict[str, Decimal]:
-        """Each model's usage value under a rate card: list price, or cost x (1 + markup)."""
-        factor = None if charge.cost_plus is None else 1 + charge.cost_plus.markup
-        out: dict[str, Decimal] = {}
-        for model, row in totals.items():
-            if factor is not None:
-                out[model] = sum((EXACT.multiply(c, factor) for c in row.cost), ZERO)
-            else:
-                prices = self.rater.list_prices(index, charge, model)
-                out[model] = sum((EXACT.multiply(Decimal(n), p) / MTOK
-                                  for n, p in zip(row.tokens, prices, strict=True)), ZERO)
-        return out
-
-    def _rate_card(self, index: int, charge: RateCardCharge, amounts: Mapping[str, Decimal],
-                   refused: Mapping[str, Decimal], terms: Terms, add: _Add) -> None:
-        rater = self.rater
-        included = ZERO if charge.included_amount is None else terms.card_included[index]
-        card_total = ZERO
-        for model in sorted(amounts):
-            net = amounts[model] - refused.get(model, ZERO)
-            card_total += net
-            covered = min(net, included)
-            if covered > 0:
-                included -= covered
-                net -= covered
-            add("rate_card", net, rater.grade(model))
-        if charge.included_amount is not None and charge.overage_discount is not None:
-            overage = max(ZERO, card_total - terms.card_included[index])
-            table = charge.overage_discount
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            if overage > 0:
-                discounted = pricer(overage, self._tiers[(index, "overage_discount")])
-                if discounted.amount != overage:
-                    add("overage_discount", discounted.amount - overage)
-        if charge.volume_discount is not None and card_total > 0:
-            table = charge.volume_discount
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            discounted = pricer(card_total, self._tiers[(index, "volume_discount")])
-            if discounted.amount != card_total:
-                add("volume_discount", discounted.amount - card_total)
-
 
     # --- credits --------------------------------------------------------------------------------
 
@@ -596,6 +551,7 @@ def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
 
 
 _Add = Callable[..., None]
+_NO_USAGE = ModelTotals((0, 0, 0, 0), 0, (ZERO, ZERO, ZERO, ZERO))
 
 
 class _Lines:

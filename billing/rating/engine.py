@@ -19,7 +19,6 @@ raters. Moving each kind's biller to a module of its own, over batches of custom
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,9 +26,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from billing.charges import BILLERS, Billing, LineText, PeriodTotals, Terms, grade_of, seat_quantity
+from billing.charges import (
+    BILLERS,
+    Billing,
+    CardValue,
+    LineText,
+    PeriodTotals,
+    Prices,
+    Terms,
+    grade_of,
+    seat_quantity,
+)
 from billing.costs import CostBook
-from billing.errors import RatingError, UnpricedModelError
+from billing.errors import RatingError
 from billing.invoice import (
     CreditBalance,
     Invoice,
@@ -53,15 +62,12 @@ from billing.plans.model import (
     CapacityCharge,
     CreditsCharge,
     Plan,
-    Rate,
     RateCardCharge,
 )
 from billing.plans.types import parse_duration
 from billing.pricing import (
     capacity,
     credits,
-    graduated,
-    volume,
 )
 from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
@@ -281,14 +287,16 @@ class Rater:
         (without it, earlier periods replay under this version)."""
         self.costbook = costbook
         self.plan_path = plan_path
-        self._rate_cache: dict[tuple[int, str], Rate] = {}
-        self._prices: dict[tuple[int, str], tuple[Decimal, ...]] = {}
+        self.prices = Prices(self.compiled)
+        """List prices and markups of the plan's rate cards, per model."""
         self._grades: dict[str, str | None] = {}
         self.pack_value: dict[str, Decimal] = {}
         """Money one credit of each pack grant is worth (its price per credit), by grant id;
         filled by :meth:`grants_for`."""
         self._spot_cache: dict[tuple[str, tuple[int, ...]], dict[int, Decimal]] = {}
         self._rate_cards = tuple(c for c in self.compiled.charges if isinstance(c, RateCard))
+        self._marked_up = any(_markup(card.spec) is not None for card in self.compiled.charges
+                              if isinstance(card, RateCard))
         self._capacity_fees = {c.name: c for c in self.compiled.charges
                                if isinstance(c, CapacityFee)}
         for card in self._rate_cards:
@@ -316,52 +324,21 @@ class Rater:
             found = self._grades[model] = grade_of(self.plan, model)
         return found
 
-    def _listed(self, index: int, charge: RateCardCharge, model: str) -> Rate | None:
-        """The first rate of the card matching ``model``; None when it has none and the card
-        falls back to cost plus. A model that neither a rate nor a fallback prices is an
-        error."""
-        key = (index, model)
-        found = self._rate_cache.get(key)
-        if found is None:
-            lowered = model.lower()
-            assert charge.rates is not None
-            for rate in charge.rates:
-                if any(fnmatch.fnmatchcase(lowered, g.lower()) for g in rate.models):
-                    found = self._rate_cache[key] = rate
-                    break
-            else:
-                if charge.fallback is not None:
-                    return None
-                raise UnpricedModelError(
-                    f"plan {self.plan.id!r}, charge {charge.name!r}: no rate matches model "
-                    f"{model!r}; add a rate for it (or a catch-all `models: [\"*\"]`)"
-                )
-        return found
-
-    def _rate_for(self, index: int, charge: RateCardCharge, model: str) -> Rate:
-        found = self._listed(index, charge, model)
-        if found is None:
-            raise RatingError(
-                f"plan {self.plan.id!r}, charge {charge.name!r}: model {model!r} is priced by "
-                "the card's cost-plus fallback, not by a list price"
-            )
-        return found
+    def _card(self, index: int) -> RateCard:
+        card = self.compiled.charges[index]
+        assert isinstance(card, RateCard)
+        return card
 
     def list_prices(self, index: int, charge: RateCardCharge, model: str) -> tuple[Decimal, ...]:
         """The list prices per 1M tokens (input, cached_input, cache_write, output) of
         ``model`` under the rate card ``charge`` (the plan's ``index``-th charge)."""
-        found = self._prices.get((index, model))
-        if found is None:
-            rate = self._rate_for(index, charge, model)
-            found = self._prices[(index, model)] = tuple(
-                rate.price_per_mtok(cls) for cls in _CLASSES)
-        return found
+        return self.prices.list_prices(self._card(index), model)
 
     def _row_value(self, index: int, charge: RateCardCharge, model: str, band: int,
                    day: int, counts: Counts) -> tuple[Decimal, list[tuple[str, Decimal]]]:
         """Value of one aggregate row under a rate card: list price, or cost x (1 + markup)
         (the card's markup, or its fallback's for a model no rate lists)."""
-        markup = self._cost_plus_markup(index, charge, model)
+        markup = self.prices.markup(self._card(index), model)
         if markup is not None:
             assert self.costbook is not None
             cost = self.costbook.cost(model, counts, band, day_of(day))
@@ -373,15 +350,6 @@ class Rater:
             parts = [(cls, _EXACT.multiply(Decimal(n), price) / MTOK)
                      for cls, n, price in zip(_CLASSES, tokens, prices, strict=True)]
         return sum((v for _, v in parts), ZERO), parts
-
-    def _cost_plus_markup(self, index: int, charge: RateCardCharge, model: str
-                          ) -> Decimal | None:
-        """The markup over cost ``model`` is priced at under the card, None at list price."""
-        if charge.cost_plus is not None:
-            return charge.cost_plus.markup
-        if charge.fallback is not None and self._listed(index, charge, model) is None:
-            return charge.fallback.cost_plus.markup
-        return None
 
     # --- rating --------------------------------------------------------------------------------
 
@@ -489,35 +457,22 @@ class Rater:
         usage_value: dict[str, Decimal] = {}
         reservation: _Reservation | None = None
 
-        # Rate-card values per (day, model) first: credits burn them in time order.
+        # Values per (day, model) of the cards paid with credits first: credits burn them in
+        # time order.
         card_values: dict[int, dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]]] = {}
         for card in self._rate_cards:
-            index, charge = card.index, card.spec
+            if card.spec.paid_with != "credits":
+                continue
             values: dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]] = {}
-            rows: list[tuple[tuple[str, int, int], Counts]]
-            if charge.paid_with == "credits":
-                rows = sorted(window.daily.items())  # credits burn day by day
-            elif charge.cost_plus is None:
-                # List prices do not depend on the day or band: value each model once
-                # (the models of a fallback to cost plus by supplier price, as below).
-                rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()
-                        if self._cost_plus_markup(index, charge, model) is None]
-                if charge.fallback is not None:
-                    assert self.costbook is not None
-                    rows += [row for row in rows_by_price(window, self.costbook)
-                             if self._cost_plus_markup(index, charge, row[0][0]) is not None]
-            else:
-                assert self.costbook is not None
-                rows = rows_by_price(window, self.costbook)
-            for (model, band, day), counts in rows:
-                amount, parts = self._row_value(index, charge, model, band, day, counts)
+            for (model, band, day), counts in sorted(window.daily.items()):
+                amount, parts = self._row_value(card.index, card.spec, model, band, day, counts)
                 previous = values.get((day, model))
                 if previous is not None:
                     merged = [(c, a + b) for (c, a), (_, b) in zip(previous[1], parts, strict=True)]
                     values[(day, model)] = (previous[0] + amount, merged)
                 else:
                     values[(day, model)] = (amount, parts)
-            card_values[index] = values
+            card_values[card.index] = values
 
         token_totals = {m: c.total_tokens for m, c in window.by_model().items()}
         credit_outcome = self._credits(subscription, period, usage, fraction, card_values)
@@ -530,8 +485,10 @@ class Rater:
             }
 
         terms = Terms.of(self.compiled, subscription, period, fixed_fraction)
-        run = Billing(self.compiled, PeriodTotals.one(usage.customer_id, window.by_model()),
-                      terms, lines, self._grades)
+        totals = PeriodTotals.one(usage.customer_id, window.by_model(), self._costs(window))
+        run = Billing(self.compiled, totals, terms, lines, self.prices, self._grades,
+                      {index: _per_model(values, totals.models)
+                       for index, values in card_values.items()}, refused_by_model)
         state = _Pass(subscription, period, fixed_fraction, fraction, window, hours,
                       capacity_usage, lines, card_values, credit_outcome, usage_value,
                       token_totals, run)
@@ -542,6 +499,9 @@ class Rater:
             if compiled.applies_last:
                 _BILLERS[type(compiled)](self, compiled, state)
         reservation = state.reservation
+        for card in self._rate_cards:
+            for model, value in zip(totals.models, run.card_values[card.index], strict=True):
+                usage_value[model] = usage_value.get(model, ZERO) + value.amount
 
         return _RateState(lines, usage_value, reservation, credit_outcome, refused_by_model,
                           active)
@@ -549,10 +509,6 @@ class Rater:
     # --- charge kinds: one biller per compiled charge class (_BILLERS) --------------------------
 
     seat_quantity = staticmethod(seat_quantity)
-
-    def _bill_rate_card(self, card: RateCard, state: _Pass) -> None:
-        self._rate_card(card, state.card_values[card.index], state.credit, state.fraction,
-                        state.lines, state.usage_value, state.token_totals)
 
     def _bill_credits(self, fee: CreditsFee, state: _Pass) -> None:
         assert state.credit is not None
@@ -564,68 +520,6 @@ class Rater:
         state.reservation = self._capacity(fee.spec, state.subscription, state.period,
                                            state.window, state.hours, state.lines,
                                            state.reservation or _Reservation(), given)
-
-    def _rate_card(self, card: RateCard,
-                   values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
-                   credit: _CreditOutcome | None, fraction: Decimal, lines: _Lines,
-                   usage_value: dict[str, Decimal], token_totals: Mapping[str, int]) -> None:
-        """One line per model, net of what is not billed for it: usage refused by
-        ``overage: block`` and the usage the plan's fees include (allocated to models in name
-        order). Netting per model keeps each model's rounding on one line, so usage fully
-        covered by an allowance bills exactly zero."""
-        charge = card.spec
-        per_model: dict[str, tuple[Decimal, dict[str, Decimal]]] = {}
-        for (_day, model), (amount, parts) in sorted(values.items()):
-            total, classes = per_model.get(model, (ZERO, {}))
-            for cls, value in parts:
-                classes[cls] = classes.get(cls, ZERO) + value
-            per_model[model] = (total + amount, classes)
-        refused: Mapping[str, Decimal] = {}
-        if credit is not None and charge.paid_with == "credits":
-            refused = {m: _EXACT.multiply(c, credit.charge.unit_value)
-                       for m, c in credit.result.refused_by_label.items()}
-        included = (ZERO if charge.included_amount is None
-                    else _EXACT.multiply(charge.included_amount, fraction))
-        card_total = ZERO
-        for model in sorted(per_model):
-            amount, classes = per_model[model]
-            usage_value[model] = usage_value.get(model, ZERO) + amount
-            details = [(cls, v) for cls, v in classes.items() if v]
-            net = amount - refused.get(model, ZERO)
-            if net != amount:
-                details.append(("refused: credits exhausted", net - amount))
-            card_total += net
-            covered = min(net, included)
-            if covered > 0:
-                included -= covered
-                details.append((f"included in the plan's fees (up to {charge.included_amount})",
-                                -covered))
-                net -= covered
-            lines.line("rate_card", charge.name, f"{charge.name}: {model}",
-                      Decimal(token_totals.get(model, 0)) / MTOK, "1M tokens", net,
-                      details=details or [("no usage", ZERO)], model=model,
-                      grade=self.grade(model))
-        if charge.included_amount is not None and charge.overage_discount is not None:
-            overage = max(ZERO, card_total - _EXACT.multiply(charge.included_amount, fraction))
-            table = charge.overage_discount
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            assert card.overage_tiers is not None
-            discounted = pricer(overage, card.overage_tiers) if overage > 0 else None
-            if discounted is not None and discounted.amount != overage:
-                lines.line("overage_discount", charge.name,
-                          f"{charge.name}: overage discount on {overage}", Decimal(1),
-                          "discount", discounted.amount - overage,
-                          details=(*discounted.details, ("list price of the overage", -overage)))
-        if charge.volume_discount is not None and card_total > 0:
-            table = charge.volume_discount
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            assert card.volume_tiers is not None
-            discounted = pricer(card_total, card.volume_tiers)
-            if discounted.amount != card_total:
-                lines.line("volume_discount", charge.name,
-                          f"{charge.name}: volume discount on {card_total}", Decimal(1),
-                          "discount", discounted.amount - card_total,
-                          details=(*discounted.details, ("list value", -card_total)))
 
     # --- credits ---------------------------------------------------------------------------------
 
@@ -729,6 +623,29 @@ class Rater:
                     paid=original.paid, order=original.order,
                 ))
             n += 1
+
+    def _costs(self, window: CustomerUsage) -> dict[str, list[Decimal]] | None:
+        """Supplier cost per model and token class of the models a card prices at cost plus
+        (rows merged while the supplier's prices stay the same), None when no card does."""
+        if not self._marked_up:
+            return None
+        costs: dict[str, list[Decimal]] = {}
+        marked = {m for m in window.by_model()
+                  if any(self.prices.markup(card, m) is not None for card in self._rate_cards
+                         if card.spec.paid_with != "credits")}
+        if not marked:
+            return costs
+        assert self.costbook is not None
+        for (model, band, day), counts in rows_by_price(window, self.costbook):
+            if model not in marked:
+                continue
+            cost = self.costbook.cost(model, counts, band, day_of(day))
+            found = costs.get(model)
+            if found is None:
+                costs[model] = [amount for _, amount in cost.by_class]
+            else:
+                costs[model] = [a + b for a, (_, b) in zip(found, cost.by_class, strict=True)]
+        return costs
 
     def _values_for(self, index: int, window: CustomerUsage
                     ) -> dict[tuple[int, str], tuple[Decimal, Any]]:
@@ -879,6 +796,19 @@ class Rater:
         return prices
 
 
+def _per_model(values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
+               models: Sequence[str]) -> list[CardValue]:
+    """A credit-paid card's values per (day, model) summed per model, in ``models`` order."""
+    per_model: dict[str, tuple[Decimal, dict[str, Decimal]]] = {}
+    for (_day, model), (amount, parts) in sorted(values.items()):
+        total, classes = per_model.get(model, (ZERO, {}))
+        for cls, value in parts:
+            classes[cls] = classes.get(cls, ZERO) + value
+        per_model[model] = (total + amount, classes)
+    return [CardValue(per_model[m][0], tuple(per_model[m][1].items())) if m in per_model
+            else CardValue(ZERO, ()) for m in models]
+
+
 def _by_kind(bill: Callable[[Any, Billing], None]) -> Callable[[Rater, Any, _Pass], None]:
     def biller(_rater: Rater, charge: Any, state: _Pass) -> None:
         bill(charge, state.run)
@@ -886,7 +816,6 @@ def _by_kind(bill: Callable[[Any, Billing], None]) -> Callable[[Rater, Any, _Pas
 
 
 _BILLERS: Mapping[type[CompiledCharge], Callable[[Rater, Any, _Pass], None]] = {
-    RateCard: Rater._bill_rate_card,
     CreditsFee: Rater._bill_credits,
     CapacityFee: Rater._bill_capacity,
     **{kind: _by_kind(bill) for kind, bill in BILLERS.items()},
