@@ -15,14 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from billing.charges import cap, commitment, flat, rate_card, seats, usage
+from billing.charges import cap, capacity, commitment, credits, flat, rate_card, seats, usage
+from billing.charges.capacity import CapacityUsage
+from billing.charges.credits import CreditLines
 from billing.charges.lines import LineSink, LineText
 from billing.charges.rate_card import Prices
 from billing.charges.run import Billing, CardValue, grade_of
 from billing.charges.terms import Terms, seat_quantity
 from billing.charges.totals import CLASSES, ModelTotals, PeriodTotals
 from billing.plans.compiled import (
+    CapacityFee,
     CompiledCharge,
+    CreditsFee,
     FlatFee,
     MeteredUsage,
     RateCard,
@@ -35,7 +39,9 @@ __all__ = [
     "BILLERS",
     "CLASSES",
     "Billing",
+    "CapacityUsage",
     "CardValue",
+    "CreditLines",
     "LineSink",
     "LineText",
     "ModelTotals",
@@ -50,6 +56,8 @@ BILLERS: Mapping[type[CompiledCharge], Callable[[Any, Billing], None]] = {
     FlatFee: flat.bill,
     SeatFee: seats.bill,
     MeteredUsage: usage.bill,
+    CapacityFee: capacity.bill,
+    CreditsFee: credits.bill,
     RateCard: rate_card.bill,
     SpendCommitment: commitment.bill,
     SpendCap: cap.bill,

@@ -16,6 +16,8 @@ from billing.plans.compiled import CompiledPlan
 from billing.plans.model import Plan
 
 if TYPE_CHECKING:
+    from billing.charges.capacity import CapacityUsage
+    from billing.charges.credits import CreditLines
     from billing.charges.rate_card import Prices
 
 __all__ = ["Billing", "CardValue", "grade_of"]
@@ -50,6 +52,16 @@ class Billing:
     by the card from the totals, or given by the caller for a card paid with credits."""
     refused: Mapping[str, Col] = field(default_factory=dict)
     """Value of the usage ``overage: block`` refused, per model (cards paid with credits)."""
+    capacity: dict[str, CapacityUsage] = field(default_factory=dict)
+    """Each capacity charge's weighted usage, summed (by charge name)."""
+    credit: CreditLines | None = None
+    """What the credit burn-down bills (plans with credits)."""
+    buckets: int | None = None
+    """Capacity buckets billed, when not the active hours of the period (compare)."""
+    reserved: Col | None = None
+    """Reserved weighted tokens of the capacity charges (None: the plan has none)."""
+    covered: Col | None = None
+    """Weighted tokens used within the reservation."""
 
     @property
     def plan(self) -> Plan:

@@ -24,6 +24,7 @@ from billing.usage.aggregates import Counts
 __all__ = ["CLASSES", "ModelTotals", "PeriodTotals"]
 
 CLASSES = ("input", "cached_input", "cache_write", "output")
+_NO_COST = (ZERO, ZERO, ZERO, ZERO)  # (a model no charge reads the cost of)
 """Token classes, in the order of ``tokens`` and ``cost``."""
 
 
@@ -57,14 +58,14 @@ class PeriodTotals:
     def one(cls, customer: str, by_model: Mapping[str, Counts],
             cost: Mapping[str, Sequence[Decimal]] | None = None) -> PeriodTotals:
         """A batch of one: ``customer``'s token sums per model (and supplier cost per model and
-        class, when a charge needs it)."""
+        class of the models a charge prices at cost plus)."""
         models = tuple(sorted(by_model))
         return cls(
             (customer,), models,
             tuple((c.input, c.cached_input, c.cache_write, c.output)
                   for c in (by_model[m] for m in models)),
             tuple(by_model[m].requests for m in models),
-            None if cost is None else tuple(tuple(cost[m]) for m in models),
+            None if cost is None else tuple(tuple(cost.get(m, _NO_COST)) for m in models),
             tuple(True for _ in models))
 
     @classmethod

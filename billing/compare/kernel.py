@@ -28,11 +28,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from billing.charges import BILLERS, Billing, CardValue, ModelTotals, PeriodTotals, Terms
-from billing.money import EXACT, ZERO, in_exact_context, round_money
+from billing.charges import (
+    Billing,
+    CapacityUsage,
+    CardValue,
+    CreditLines,
+    ModelTotals,
+    PeriodTotals,
+    Terms,
+)
+from billing.charges.plan import bill_plan
+from billing.charges.sinks import RoundedLines
+from billing.money import EXACT, ZERO, in_exact_context
 from billing.periods import Period, nth_period
 from billing.plans.model import (
-    CapacityCharge,
     CreditsCharge,
     Plan,
     RateCardCharge,
@@ -40,11 +49,10 @@ from billing.plans.model import (
 )
 from billing.pricing import (
     Tier,
-    capacity,
     credits,
 )
 from billing.pricing.core import total as exact_sum
-from billing.rating.engine import METERED_KINDS, CapacityUsage, Rater
+from billing.rating.engine import Rater
 from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
@@ -216,51 +224,26 @@ class PlanKernel:
             if debits is None or not self.burns_alone(sub, period):
                 raise ValueError(f"plan {plan.id!r}: rate its credits with Rater")
             burn = self._burn(sub, period, terms.fraction, debits)
-        out = _Lines(plan.currency, plan.rounding)
-        add = out.add_amount
+        out = RoundedLines(None, plan.currency, plan.rounding)
         if burn is not None and not totals:  # (no charge reads the totals but the card)
             totals = {m: _NO_USAGE for m in burn.amounts}
         run = Billing(self.rater.compiled, PeriodTotals.of_models(sub.customer_id, totals),
                       terms, out, self.rater.prices, self._grade_cache)
-        if burn is not None and self.paying is not None:
-            run.card_values[self.paying] = [CardValue(burn.amounts.get(m, ZERO), ())
-                                            for m in run.totals.models]
-            run.refused = burn.refused_value
-        reserved: Decimal | None = None
-        covered: Decimal | None = None
-        for fee in self.rater.compiled.charges:
-            if fee.applies_last:
-                continue
-            charge = fee.spec  # type: ignore[attr-defined]
-            bill = BILLERS.get(type(fee))
-            if bill is not None:
-                bill(fee, run)
-            elif isinstance(charge, CreditsCharge):
-                assert burn is not None
-                for amount in burn.pack_amounts:
-                    add("credit_pack", amount)
-                for model, used in sorted(burn.burned.items()):
-                    if used:
-                        add("credits_applied", -EXACT.multiply(used, charge.unit_value),
-                            self.rater.grade(model))
-            elif isinstance(charge, CapacityCharge):
-                buckets = len(hours) if hours is not None else terms.buckets
-                given = (capacity_usage or {}).get(charge.name) or CapacityUsage(ZERO, {})
-                priced = capacity.price_grouped(buckets, charge.baseload.per_bucket,
-                                                charge.baseload.price_per_mtok, given.covered,
-                                                given.excess_at)
-                add("capacity_baseload", priced.baseload.amount)
-                add("capacity_spot", priced.spot.amount)
-                reserved = (reserved or ZERO) + priced.reserved
-                covered = (covered or ZERO) + priced.covered
-        for fee in self.rater.compiled.charges:
-            if fee.applies_last:
-                BILLERS[type(fee)](fee, run)
-        lines = out.lines
+        if burn is not None:
+            run.credit = CreditLines([("", 0, ZERO, amount) for amount in burn.pack_amounts],
+                                     burn.burned)
+            if self.paying is not None:
+                run.card_values[self.paying] = [CardValue(burn.amounts.get(m, ZERO), ())
+                                                for m in run.totals.models]
+                run.refused = burn.refused_value
+        run.capacity.update(capacity_usage or {})
+        run.buckets = None if hours is None else len(hours)
+        bill_plan(run)
+        lines = [(line.kind, line.amount, line.grade) for line in out.lines]
         return KernelResult(
             total=sum((amount for _, amount, _ in lines), ZERO),
             grades=tuple((grade, amount) for _, amount, grade in lines) if plan.grades else (),
-            reserved=reserved, covered=covered,
+            reserved=run.reserved, covered=run.covered,
             breakage_value=burn.expired_value if burn else ZERO,
             unused_paid_value=burn.unused_value if burn else ZERO,
         )
@@ -552,26 +535,6 @@ def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
 
 _Add = Callable[..., None]
 _NO_USAGE = ModelTotals((0, 0, 0, 0), 0, (ZERO, ZERO, ZERO, ZERO))
-
-
-class _Lines:
-    """One customer's rounded lines as (kind, amount, grade) (a :class:`billing.charges.LineSink`)."""
-
-    def __init__(self, currency: str, rounding: Any) -> None:
-        self.currency, self.rounding = currency, rounding
-        self.lines: list[tuple[str, Decimal, str | None]] = []
-
-    def add(self, kind: str, charge: str, amount: Decimal, text: Any = None, *,
-            present: bool = True, model: str | None = None, grade: str | None = None) -> None:
-        if present:
-            self.add_amount(kind, amount, grade)
-
-    def add_amount(self, kind: str, amount: Decimal, grade: str | None = None) -> None:
-        self.lines.append((kind, round_money(EXACT.plus(amount), self.currency, self.rounding),
-                           grade))
-
-    def metered_spend(self) -> Decimal:
-        return sum((amount for kind, amount, _ in self.lines if kind in METERED_KINDS), ZERO)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from itertools import chain
 from typing import Any
 
+from billing.charges import CapacityUsage
 from billing.compare.batch import BatchResult, PeriodColumns, rate_batch
 from billing.compare.columns import (
     CapacityColumns,
@@ -49,7 +50,7 @@ from billing.periods import Period, nth_period
 from billing.plans import Plan
 from billing.plans.model import CapacityCharge
 from billing.pricing import capacity
-from billing.rating.engine import CapacityUsage, Rater, RatingTotals
+from billing.rating.engine import Rater, RatingTotals
 from billing.rating.usage import SnapshotUsage
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import UsageAggregates

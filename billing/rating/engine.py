@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from billing.charges import (
-    BILLERS,
     Billing,
+    CapacityUsage,
     CardValue,
+    CreditLines,
     LineText,
     PeriodTotals,
     Prices,
@@ -37,6 +38,8 @@ from billing.charges import (
     grade_of,
     seat_quantity,
 )
+from billing.charges.plan import bill_plan
+from billing.charges.sinks import METERED_KINDS
 from billing.costs import CostBook
 from billing.errors import RatingError
 from billing.invoice import (
@@ -52,9 +55,7 @@ from billing.money import EXACT, MTOK, ZERO, in_exact_context, round_money
 from billing.periods import Period, nth_period
 from billing.plans.compiled import (
     CapacityFee,
-    CompiledCharge,
     CompiledPlan,
-    CreditsFee,
     RateCard,
 )
 from billing.plans.compiled import compile as compile_plan
@@ -73,16 +74,11 @@ from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
 
-__all__ = ["CapacityUsage", "CreditTerms", "LineTotal", "Rater", "RatingResult", "RatingTotals",
+__all__ = ["METERED_KINDS", "CapacityUsage", "CreditTerms", "LineTotal", "Rater", "RatingResult", "RatingTotals",
            "grade_of"]
 
 _EXACT = EXACT  # money's one exact context
 _CLASSES = ("input", "cached_input", "cache_write", "output")
-METERED_KINDS: frozenset[str] = frozenset(
-    {"usage", "rate_card", "volume_discount", "overage_discount", "credits_applied",
-     "capacity_spot"}
-)
-"""Line kinds that make up the metered spend a commitment or a cap applies to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,15 +177,6 @@ class _Lines:
 
 
 @dataclass(frozen=True, slots=True)
-class CapacityUsage:
-    """One customer's weighted usage of one capacity charge in one period, already summed:
-    weighted tokens within the baseload (over all buckets) and above it, per spot price."""
-
-    covered: Decimal
-    excess_at: Mapping[Decimal, Decimal]
-
-
-@dataclass(frozen=True, slots=True)
 class RatingTotals:
     """:meth:`Rater.rate_totals`: the invoice's total and rounded lines, without the invoice."""
 
@@ -231,6 +218,10 @@ class _CreditOutcome:
     """Money one credit of each grant is worth: its purchase price per credit for packs, the
     credit's unit value for grants."""
 
+    def lines(self) -> CreditLines:
+        """What the burn bills: the pack purchases and the credits burned per model."""
+        return CreditLines(self.pack_lines, self.result.burned_by_label)
+
     def paid_value(self, credits_of: str) -> Decimal:
         """Money value of the paid credits that are ``expired`` or ``remaining``."""
         return sum(
@@ -268,7 +259,7 @@ class _Pass:
     usage_value: dict[str, Decimal]
     token_totals: Mapping[str, int]
     run: Billing
-    reservation: _Reservation | None = None
+    hourly_covered: dict[int, Decimal] = field(default_factory=dict)
 
 
 class Rater:
@@ -492,13 +483,17 @@ class Rater:
         state = _Pass(subscription, period, fixed_fraction, fraction, window, hours,
                       capacity_usage, lines, card_values, credit_outcome, usage_value,
                       token_totals, run)
-        for compiled in self.compiled.charges:  # commitment and cap last, on the metered spend
-            if not compiled.applies_last:
-                _BILLERS[type(compiled)](self, compiled, state)
-        for compiled in self.compiled.charges:
-            if compiled.applies_last:
-                _BILLERS[type(compiled)](self, compiled, state)
-        reservation = state.reservation
+        if credit_outcome is not None:
+            run.credit = credit_outcome.lines()
+        if hours is not None:
+            run.buckets = len(hours)
+        for fee in self._capacity_fees.values():
+            run.capacity[fee.name] = (
+                self._hourly_capacity(fee, state) if capacity_usage is None
+                else capacity_usage.get(fee.name, CapacityUsage(ZERO, {})))
+        bill_plan(run)  # commitment and cap last, on the metered spend
+        if run.reserved is not None:
+            reservation = _Reservation(run.reserved, run.covered or ZERO, state.hourly_covered)
         for card in self._rate_cards:
             for model, value in zip(totals.models, run.card_values[card.index], strict=True):
                 usage_value[model] = usage_value.get(model, ZERO) + value.amount
@@ -509,19 +504,6 @@ class Rater:
     # --- charge kinds: one biller per compiled charge class (_BILLERS) --------------------------
 
     seat_quantity = staticmethod(seat_quantity)
-
-    def _bill_credits(self, fee: CreditsFee, state: _Pass) -> None:
-        assert state.credit is not None
-        self._credit_lines(state.credit, state.lines)
-
-    def _bill_capacity(self, fee: CapacityFee, state: _Pass) -> None:
-        given = None if state.capacity_usage is None else state.capacity_usage.get(
-            fee.name, CapacityUsage(ZERO, {}))
-        state.reservation = self._capacity(fee.spec, state.subscription, state.period,
-                                           state.window, state.hours, state.lines,
-                                           state.reservation or _Reservation(), given)
-
-    # --- credits ---------------------------------------------------------------------------------
 
     def credit_terms(self) -> CreditTerms | None:
         """The plan's credits charge, the rate cards paid with it, and its auto top-up."""
@@ -715,69 +697,32 @@ class Rater:
             bought.append((pack.name, purchase.count, pack.price))
         return grants, bought
 
-    def _credit_lines(self, outcome: _CreditOutcome, lines: _Lines) -> None:
-        charge = outcome.charge
-        for description, count, unit_price, amount in outcome.pack_lines:
-            lines.line("credit_pack", charge.name, description, Decimal(count), "pack", amount,
-                      unit_price=unit_price)
-        for model, burned in sorted(outcome.result.burned_by_label.items()):
-            if burned:
-                lines.line("credits_applied", charge.name, f"{charge.name} applied: {model}",
-                          burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
-                          unit_price=-charge.unit_value, model=model, grade=self.grade(model))
-
     # --- capacity --------------------------------------------------------------------------------
 
-    def _capacity(self, charge: CapacityCharge, sub: Subscription, period: Period,
-                  window: CustomerUsage, hours: Sequence[int] | None, lines: _Lines,
-                  totals: _Reservation, given: CapacityUsage | None = None) -> _Reservation:
-        """Baseload and spot lines; returns ``totals`` plus this charge's reservation.
-        ``given``: the customer's weighted usage already summed (then ``window.hourly`` is not
-        read and no per-hour coverage is returned)."""
+    def _hourly_capacity(self, fee: CapacityFee, state: _Pass) -> CapacityUsage:
+        """One customer's weighted usage of ``fee`` from its hourly rows, summed; records the
+        usage within the baseload per hour in ``state.hourly_covered``."""
+        charge, hours = fee.spec, state.hours
         if hours is None:
-            active = period.clip(sub.start, sub.end)
-            hours = [] if active is None else capacity.hours_between(active.start_dt, active.end_dt)
-        if given is not None:
-            priced = capacity.price_grouped(len(hours), charge.baseload.per_bucket,
-                                            charge.baseload.price_per_mtok, given.covered,
-                                            given.excess_at)
-            self._capacity_lines(charge, len(hours), priced,
-                                 sum(given.excess_at.values(), ZERO), lines)
-            return _Reservation(totals.reserved + priced.reserved,
-                                totals.covered + priced.covered, totals.hourly_covered)
+            active = state.period.clip(state.subscription.start, state.subscription.end)
+            hours = [] if active is None else capacity.hours_between(active.start_dt,
+                                                                     active.end_dt)
         hour_set = set(hours)
         weights = {cls: charge.meter.weights.get(cls, Decimal(1)) for cls in charge.meter.tokens}
         usage: dict[int, Decimal] = {}
-        for hour, counts in window.hourly.items():
+        for hour, counts in state.window.hourly.items():
             if hour in hour_set:
                 usage[hour] = sum(
                     (_EXACT.multiply(Decimal(getattr(counts, cls)), w) for cls, w in weights.items()),
                     ZERO,
                 )
-        spot = self.spot_prices(charge, hours)
-        priced = capacity.price(usage, hours, charge.baseload.per_bucket,
-                                charge.baseload.price_per_mtok, spot)
-        self._capacity_lines(
-            charge, len(hours), priced,
-            sum((max(ZERO, u - charge.baseload.per_bucket) for u in usage.values()), ZERO), lines)
+        covered, excess_at = capacity.summed(usage, hours, charge.baseload.per_bucket,
+                                             self.spot_prices(charge, hours))
         reserve = Decimal(charge.baseload.per_bucket)
-        covered_by_hour = dict(totals.hourly_covered)
+        by_hour = state.hourly_covered
         for hour, used in usage.items():
-            covered_by_hour[hour] = covered_by_hour.get(hour, ZERO) + min(used, reserve)
-        return _Reservation(totals.reserved + priced.reserved, totals.covered + priced.covered,
-                            covered_by_hour)
-
-    @staticmethod
-    def _capacity_lines(charge: CapacityCharge, buckets: int, priced: capacity.CapacityResult,
-                        excess: Decimal, lines: _Lines) -> None:
-        reserved_tokens = Decimal(buckets * charge.baseload.per_bucket)
-        lines.line("capacity_baseload", charge.name,
-                  f"{charge.name}: baseload {charge.baseload.per_bucket:,} tokens/hour x "
-                  f"{buckets} hours", reserved_tokens / MTOK, "1M reserved tokens",
-                  priced.baseload.amount, unit_price=charge.baseload.price_per_mtok,
-                  details=priced.baseload.details)
-        lines.line("capacity_spot", charge.name, f"{charge.name}: spot usage above the baseload",
-                  excess / MTOK, "1M tokens", priced.spot.amount, details=priced.spot.details)
+            by_hour[hour] = by_hour.get(hour, ZERO) + min(used, reserve)
+        return CapacityUsage(covered, excess_at)
 
     def spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
         """Spot price per hour of ``hours`` for a capacity charge of this plan (a price series
@@ -808,16 +753,3 @@ def _per_model(values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, D
     return [CardValue(per_model[m][0], tuple(per_model[m][1].items())) if m in per_model
             else CardValue(ZERO, ()) for m in models]
 
-
-def _by_kind(bill: Callable[[Any, Billing], None]) -> Callable[[Rater, Any, _Pass], None]:
-    def biller(_rater: Rater, charge: Any, state: _Pass) -> None:
-        bill(charge, state.run)
-    return biller
-
-
-_BILLERS: Mapping[type[CompiledCharge], Callable[[Rater, Any, _Pass], None]] = {
-    CreditsFee: Rater._bill_credits,
-    CapacityFee: Rater._bill_capacity,
-    **{kind: _by_kind(bill) for kind, bill in BILLERS.items()},
-}
-"""The biller of each compiled charge class: the one place a charge kind's lines are made."""
