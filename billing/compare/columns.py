@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing.charges import CapacityUsage
-from billing.compare.kernel import Debits
+from billing.charges.credits import Debits
 from billing.costs import CostBook
 from billing.errors import RatingError
 from billing.money import ZERO
@@ -299,7 +299,7 @@ class CapacityColumns:
                               for p, v in self.excess.items() if v[i]})
 
     def columns(self, customers: Sequence[str]) -> CapacityUsage:
-        """The usage of ``customers`` as columns (what ``rate_batch`` prices)."""
+        """The usage of ``customers`` as columns (a batch of many)."""
         import numpy as np
 
         where = self._where

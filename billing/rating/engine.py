@@ -10,11 +10,14 @@ Credits carry over: packs bought in an earlier period stay usable until they exp
 period of a credits plan replays the burn-down of every earlier period of the subscription from
 the same usage (a deterministic function, no stored balance).
 
-Why one long module (about 1,000 lines): the billers of the compiled charge classes
-(``_BILLERS``) share one rating pass (``_Pass``: the lines so far, the rate-card values the
-credits burn, the reservation) and the credit replay, which calls back into other versions'
-raters. Moving each kind's biller to a module of its own, over batches of customers (the
-"one bill" work of docs/architecture.md), is what will shrink it.
+Every charge kind's lines are made once, in :mod:`billing.charges` (``bill_plan``): the Rater
+gives it this customer as a batch of one (its period totals, the usage-independent terms, the
+credit burn-down and capacity usage) and builds the invoice from the lines.
+
+Why over 600 lines (about 750): what is left here is what only an invoice needs, and it is one
+piece: the credit replay of earlier periods (which calls back into other versions' raters and
+values each day's usage for the burn), the hourly capacity sums of one customer, and the
+invoice with its balances, refusals and breakage.
 """
 
 from __future__ import annotations
