@@ -32,6 +32,7 @@ LineKind = Literal[
     "seats",
     "usage",
     "rate_card",
+    "overage",
     "volume_discount",
     "overage_discount",
     "credit_pack",

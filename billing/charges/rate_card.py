@@ -12,8 +12,8 @@ import fnmatch
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from billing.charges.columns import Col, maximum, minimum, tiered, where
-from billing.charges.lines import LineText
+from billing.charges.columns import Col, maximum, tiered, where
+from billing.charges.lines import LineText, shown_money
 from billing.charges.run import Billing, CardValue
 from billing.charges.totals import CLASSES
 from billing.errors import RatingError, UnpricedModelError
@@ -104,32 +104,36 @@ def values(card: RateCard, run: Billing) -> list[CardValue]:
 
 
 def bill(card: RateCard, run: Billing) -> None:
-    """One line per model, net of what is not billed for it: usage refused by ``overage:
-    block`` and the usage the plan's fees include (allocated to models in name order). Netting
-    per model keeps each model's rounding on one line, so usage fully covered by an allowance
-    bills exactly zero."""
+    """One line per model, net of usage refused by ``overage: block``. A card with an
+    ``included_amount`` (usage the plan's fees include) bills instead one ``overage`` line:
+    the models' values less what the fees include, never below zero, each model's value in its
+    breakdown. Then the overage discount (on that line) and the volume discount (on the card's
+    value)."""
     charge, totals, terms, out = card.spec, run.totals, run.terms, run.out
     found = run.card_values.get(card.index)
     if found is None:
         found = run.card_values[card.index] = values(card, run)
     refused = run.refused if charge.paid_with == "credits" else {}
-    included: Col = terms.card_included.get(card.index, ZERO)
     card_total: Col = ZERO
+    nets: list[Col] = []
     with decimal.localcontext(EXACT):
         for m, model in enumerate(totals.models):
             value = found[m]
             refused_here = refused.get(model)
             net = value.amount - (ZERO if refused_here is None else refused_here)
+            nets.append(net)
             card_total = card_total + net
-            covered = minimum(net, included)
-            positive = covered > 0
-            included = where(positive, included - covered, included)
-            shown = where(positive, net - covered, net)
-            out.add("rate_card", card.name, shown,
-                    _model_text(card, model, totals.tokens[m], value, net, covered),
-                    present=totals.present[m], model=model, grade=run.grade(model))
+            if charge.included_amount is None:
+                out.add("rate_card", card.name, net,
+                        _model_text(card, model, totals.tokens[m], value, net),
+                        present=totals.present[m], model=model, grade=run.grade(model))
+        if charge.included_amount is not None:
+            included = terms.card_included[card.index]
+            overage = maximum(ZERO, card_total - included)
+            out.add("overage", card.name, overage,
+                    _overage_text(card, totals.models, totals.tokens, found, nets, card_total,
+                                  included, run.plan.currency))
         if charge.included_amount is not None and charge.overage_discount is not None:
-            overage = maximum(ZERO, card_total - terms.card_included[card.index])
             assert card.overage_tiers is not None
             mode = charge.overage_discount.mode
             discounted = tiered(mode, overage, card.overage_tiers)
@@ -150,18 +154,34 @@ def bill(card: RateCard, run: Billing) -> None:
                     present=present)
 
 
-def _model_text(card: RateCard, model: str, tokens: Sequence[Col], value: CardValue, net: Col,
-                covered: Col) -> Callable[[], LineText]:
+def _model_text(card: RateCard, model: str, tokens: Sequence[Col], value: CardValue, net: Col
+                ) -> Callable[[], LineText]:
     def text() -> LineText:  # one customer: the numbers are its own
         details = [(cls, ZERO + v) for cls, v in value.parts if v]
         if net != value.amount:
             details.append(("refused: credits exhausted", net - value.amount))
-        if covered > 0:
-            details.append((f"included in the plan's fees (up to {card.spec.included_amount})",
-                            -covered))
         quantity = Decimal(sum(tokens)) / MTOK
         return LineText(f"{card.name}: {model}", quantity, "1M tokens", None,
                         details or [("no usage", ZERO)])
+    return text
+
+
+def _overage_text(card: RateCard, models: Sequence[str], tokens: Sequence[Sequence[Col]],
+                  found: Sequence[CardValue], nets: Sequence[Col], card_total: Col,
+                  included: Decimal, currency: str) -> Callable[[], LineText]:
+    def text() -> LineText:  # one customer: the numbers are its own
+        shown = shown_money(included, currency)
+        details: list[tuple[str, Decimal]] = []
+        for model, value, net in zip(models, found, nets, strict=True):
+            details.append((f"{model} at list price", value.amount))
+            if net != value.amount:
+                details.append((f"{model}: refused, credits exhausted", net - value.amount))
+        covered = min(card_total, included)
+        if covered > 0:
+            details.append((f"included in the plan's fees (up to {shown})", -covered))
+        quantity = Decimal(sum(sum(t) for t in tokens)) / MTOK
+        return LineText(f"{card.name}: overage above the {shown} included", quantity,
+                        "1M tokens", None, details or [("no usage", ZERO)])
     return text
 
 

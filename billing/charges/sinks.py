@@ -14,7 +14,7 @@ from billing.money import EXACT, ZERO, Rounding, money_rounder
 __all__ = ["METERED_KINDS", "RoundedLine", "RoundedLines"]
 
 METERED_KINDS: frozenset[str] = frozenset(
-    {"usage", "rate_card", "volume_discount", "overage_discount", "credits_applied",
+    {"usage", "rate_card", "overage", "volume_discount", "overage_discount", "credits_applied",
      "capacity_spot"}
 )
 """Line kinds that make up the metered spend a commitment or a cap applies to."""
