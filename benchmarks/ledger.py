@@ -73,6 +73,22 @@ def _table(batch: list[UsageEvent]) -> Any:
         "output_tokens": [e.output_tokens for e in batch]})
 
 
+def _reporting(target: Any) -> Any:
+    """``target`` run in a writer process: an error is sent back instead of leaving the
+    parent waiting for a result that never comes."""
+    def run(*args: Any) -> None:
+        try:
+            target(*args)
+        except BaseException as exc:
+            args[-1].put(("error", f"{type(exc).__name__}: {exc}", 0))
+            raise
+    return run
+
+
+def _create(url: str) -> None:
+    Ledger.open(url).close_connection()
+
+
 def _writer(url: str, writer: int, batches: int, size: int, customers: int, columns: bool,
             start: Any, out: Any) -> None:
     work = _events(writer, batches, size, customers)
@@ -133,7 +149,7 @@ def bench_record(url: str, writers: int, batches: int, size: int, customers: int
                  columns: bool = False, *, floor: bool = False) -> dict[str, Any]:
     start = _FORK.Event()
     out = _FORK.Queue()
-    target = _floor_writer if floor else _writer
+    target = _reporting(_floor_writer if floor else _writer)
     procs = [_FORK.Process(target=target,
                            args=(url, w, batches, size, customers, columns, start, out))
              for w in range(writers)]
@@ -144,6 +160,9 @@ def bench_record(url: str, writers: int, batches: int, size: int, customers: int
     start.set()
     results = [out.get(timeout=3_600) for _ in procs]
     t1 = time.perf_counter()
+    failed = [r[1] for r in results if r[0] == "error"]
+    if failed:
+        raise SystemExit(f"a writer failed: {failed[0]}")
     for proc in procs:
         proc.join()
     events = sum(r[2] for r in results)
@@ -191,6 +210,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--probes", type=int, default=2_000)
+    parser.add_argument("--measure", nargs="+", default=["record", "authorize"],
+                        choices=["record", "authorize"])
     parser.add_argument("--pg-url", help="An existing PostgreSQL database (else one is started).")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -213,9 +234,14 @@ def main() -> None:
                 return server.new_schema(f"{name}_{uuid.uuid4().hex[:8]}")
 
             figures[backend] = {}
-            for name, columns in (("record", False), ("record_batch", True), ("floor", False)):
+            recording = (("record", False), ("record_batch", True), ("floor", False))
+            for name, columns in recording if "record" in args.measure else ():
                 record_url = url(name)
-                Ledger.open(record_url).close_connection()  # create the schema once
+                # Create the schema once, in a child: a pool thread left in this process would
+                # be forked into the writers in whatever state it was in.
+                maker = _FORK.Process(target=_create, args=(record_url,))
+                maker.start()
+                maker.join()
                 rec = figures[backend][name] = bench_record(
                     record_url, args.writers, args.batches, args.batch, args.customers, columns,
                     floor=name == "floor")
@@ -224,6 +250,8 @@ def main() -> None:
                 print(f"{backend:10s} {name} ({how}): {rec['events']:,} events by "
                       f"{args.writers} writers in batches of {args.batch:,}: "
                       f"{rec['events_per_s']:,} events/s", flush=True)
+            if "authorize" not in args.measure:
+                continue
             auth = figures[backend]["authorize"] = bench_authorize(
                 url("authorize"), args.customers, args.probes)
             print(f"{backend:10s} authorize ({auth['customers']:,} customers, "

@@ -3,7 +3,8 @@
 An invoice is plain data: a deterministic id (derived from customer, plan version and period),
 lines that each carry their exact amount and the amount rounded once to the currency's minor unit,
 and a total that is the sum of the rounded lines (so it matches what Stripe receives line by line).
-It round-trips through JSON exactly (amounts are decimal strings).
+It round-trips through JSON exactly (amounts are decimal strings, always fixed-point: see
+:func:`decimal_text`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import decimal
 import hashlib
 from datetime import date
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from billing.money import Rounding, round_money
 
@@ -24,6 +25,7 @@ __all__ = [
     "InvoiceLine",
     "LineKind",
     "RefusedUsage",
+    "decimal_text",
     "invoice_id",
 ]
 
@@ -44,6 +46,34 @@ LineKind = Literal[
 ]
 
 
+_ZERO_PLACES_KEPT: Final = 6
+
+
+def decimal_text(value: Decimal) -> str:
+    """``value`` as a plain fixed-point string, the form every serialized decimal takes.
+
+    ``str(Decimal)`` switches to scientific notation for large exponents: an exact zero left by
+    60-digit arithmetic (666.66...7 - 666.66...7) is ``0E-57``, a normalized thousand ``1E+3``.
+    Here: ``1000``, ``0.0000001``, ``2.50`` (the places a value carries are kept). A zero with
+    more than 6 places is ``0`` (no rounded amount has that many: such a zero's exponent is an
+    accident of exact arithmetic), and a zero never has a sign (``-0.00`` is ``0.00``).
+
+    >>> [decimal_text(Decimal(v)) for v in ("0E-57", "-0.00", "1E+3", "1E-7", "2.50")]
+    ['0', '0.00', '1000', '0.0000001', '2.50']
+    """
+    if not value:
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -_ZERO_PLACES_KEPT:
+            return "0"
+        value = abs(value)
+    return format(value, "f")
+
+
+PlainDecimal = Annotated[Decimal, PlainSerializer(decimal_text, return_type=str,
+                                                  when_used="json")]
+"""A Decimal field written to JSON by :func:`decimal_text` (the Python dump keeps the Decimal)."""
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -55,16 +85,16 @@ class InvoiceLine(_Frozen):
     kind: LineKind = Field(description="What produced the line.")
     charge: str = Field(description="Name of the plan charge that produced the line.")
     description: str
-    quantity: Decimal = Field(description="Units billed, in `unit`.")
+    quantity: PlainDecimal = Field(description="Units billed, in `unit`.")
     unit: str = Field(description="What one unit is: 'seat', '1M tokens', 'credit', 'fee'...")
-    unit_price: Decimal | None = Field(
+    unit_price: PlainDecimal | None = Field(
         default=None, description="Price of one unit, when a single unit price explains the line."
     )
-    amount: Decimal = Field(description="Exact amount, never rounded.")
-    rounded_amount: Decimal = Field(description="`amount` rounded once to the minor unit.")
+    amount: PlainDecimal = Field(description="Exact amount, never rounded.")
+    rounded_amount: PlainDecimal = Field(description="`amount` rounded once to the minor unit.")
     period_start: date = Field(description="First day covered (inclusive).")
     period_end: date = Field(description="Day after the last day covered (exclusive).")
-    details: tuple[tuple[str, Decimal], ...] = Field(
+    details: tuple[tuple[str, PlainDecimal], ...] = Field(
         default=(), description="Breakdown (label, exact amount) that sums to `amount`."
     )
     model: str | None = Field(default=None, description="Model, for per-model usage lines.")
@@ -79,12 +109,12 @@ class CreditBalance(_Frozen):
 
     source: str
     paid: bool
-    granted: Decimal
-    burned: Decimal
-    expired: Decimal
-    remaining: Decimal
+    granted: PlainDecimal
+    burned: PlainDecimal
+    expired: PlainDecimal
+    remaining: PlainDecimal
     expires: date | None
-    value_per_credit: Decimal = Field(
+    value_per_credit: PlainDecimal = Field(
         description="Money one credit of this grant is worth: the purchase price per credit for "
         "packs, the credit's unit value for grants."
     )
@@ -94,8 +124,8 @@ class RefusedUsage(_Frozen):
     """Usage refused by ``overage: block`` (credits exhausted), valued at list price."""
 
     model: str
-    value: Decimal
-    credits: Decimal
+    value: PlainDecimal
+    credits: PlainDecimal
 
 
 class Invoice(_Frozen):
@@ -109,11 +139,11 @@ class Invoice(_Frozen):
     period_start: date
     period_end: date
     lines: tuple[InvoiceLine, ...]
-    subtotal: Decimal = Field(description="Sum of the rounded lines.")
-    total: Decimal = Field(description="Amount due: equals `subtotal` (credits are lines).")
+    subtotal: PlainDecimal = Field(description="Sum of the rounded lines.")
+    total: PlainDecimal = Field(description="Amount due: equals `subtotal` (credits are lines).")
     credits: tuple[CreditBalance, ...] = ()
     refused: tuple[RefusedUsage, ...] = ()
-    breakage: Decimal = Field(
+    breakage: PlainDecimal = Field(
         default=Decimal(0),
         description="What the customer paid for credits that expired unused in the period "
         "(pack price per credit; a paid grant's unit value).",
@@ -139,7 +169,8 @@ class Invoice(_Frozen):
         ]
         for line in self.lines:
             qty = _fmt_qty(line.quantity)
-            price = f" @ {line.unit_price}" if line.unit_price is not None else ""
+            price = (f" @ {decimal_text(line.unit_price)}" if line.unit_price is not None
+                     else "")
             label = f"{line.description} ({qty} {line.unit}{price})"
             if len(label) <= width:
                 out.append(f"{label:<{width}} {line.rounded_amount:>15}")
@@ -155,7 +186,7 @@ class Invoice(_Frozen):
             )
         for refused in self.refused:
             out.append(
-                f"  refused (credits exhausted): {refused.model} worth {refused.value} "
+                f"  refused (credits exhausted): {refused.model} worth {decimal_text(refused.value)} "
                 f"({_fmt_qty(refused.credits)} credits)"
             )
         out.extend(f"  note: {note}" for note in self.notes)

@@ -78,7 +78,9 @@ def make_app(ledger: Ledger) -> Callable[[dict[str, Any], Respond], Iterable[byt
         except BaseException:
             ledger.release(hold.hold_id)
             raise
-        settled = ledger.settle(hold.hold_id, usage)
+        # customer_id and model: a hold lost with the database server's last commits (holds
+        # do not wait for the disk) settles like an expired one, if the usage still fits.
+        settled = ledger.settle(hold.hold_id, usage, customer_id=customer, model=MODEL)
         return _json(respond, "200 OK", {"answer": answer, "cost": str(settled.amount),
                                          "currency": settled.currency})
 

@@ -32,7 +32,8 @@ from billing.cli._trace import (
     trace_error,
 )
 from billing.compare import CompareOptions, ComparisonReport, compare
-from billing.compare.report import BREAK_EVEN_HEADER, PRICE_CHANGE_HEADER
+from billing.compare.offpeak import OffpeakShift
+from billing.compare.report import BREAK_EVEN_HEADER, OFFPEAK_HEADER, PRICE_CHANGE_HEADER
 from billing.compare.whatif import PriceChange
 from billing.costs import CostBook
 from billing.errors import BillingError
@@ -102,6 +103,16 @@ def _price_changes(items: list[str]) -> tuple[PriceChange, ...]:
     return tuple(out)
 
 
+def _offpeak_shifts(items: list[str]) -> tuple[OffpeakShift, ...]:
+    out = []
+    for item in items:
+        try:
+            out.append(OffpeakShift.parse(item))
+        except ValueError as exc:
+            raise _InputError(f"--offpeak-shift {item!r}: {exc}") from None
+    return tuple(out)
+
+
 def _cache_hit_rate(text: str | None) -> Decimal | None:
     if text is None:
         return None
@@ -130,6 +141,18 @@ def _print_what_if(report: ComparisonReport, console: Console) -> None:
         console.print("keep price: plans unchanged (cost-plus revenue follows cost: "
                       "pass-through = revenue change / cost change); keep margin %: revenue "
                       "= new cost x baseline revenue / baseline cost")
+    rows = report.offpeak_rows()
+    if rows:
+        shifts = report.what_if.offpeak.shifts if report.what_if and report.what_if.offpeak else ()
+        table = Table(title="What if: off-peak shift (" + "; ".join(s.label() for s, _ in shifts)
+                      + ")", title_justify="left")
+        for index, name in enumerate(OFFPEAK_HEADER):
+            table.add_column(name, justify="left" if index == 0 else "right")
+        for row in rows:
+            table.add_row(*(escape(v) for v in row))
+        console.print(table)
+        console.print("off-peak shift: usage moved into the cheapest price window of its UTC "
+                      "day; supplier cost changes, revenue does not (see the notes)")
     rows = report.break_even_rows()
     if rows:
         table = Table(title="Break-even: one customer with the trace's usage mix, tokens in "
@@ -233,6 +256,11 @@ def compare_command(
         "--cache-hit-rate",
         help="What-if for a trace without cache data: this share (0..1) of fresh input is "
              "billed as cached input (an assumption, repeated in the report).")] = None,
+    offpeak_shift: Annotated[list[str] | None, typer.Option(
+        "--offpeak-shift",
+        help="What-if: SHARE (e.g. 30%) or MODELGLOB=SHARE: that share of the usage of models "
+             "priced by time of day (DeepSeek) outside the day's cheapest window moves into "
+             "it; repeatable (the first matching glob applies).")] = None,
     no_break_even: Annotated[bool, typer.Option(
         "--no-break-even", help="Skip the break-even search.")] = False,
     engine: Annotated[Literal["duckdb", "spark", "python"], typer.Option(
@@ -257,6 +285,7 @@ def compare_command(
         rates = _fx(fx or [])
         changes = _price_changes(price_change or [])
         hit_rate = _cache_hit_rate(cache_hit_rate)
+        shifts = _offpeak_shifts(offpeak_shift or [])
         catalog = load_catalog(plans)
         book = CostBook.load(costs) if costs is not None else CostBook.default()
         notes = [seats_note]
@@ -292,6 +321,7 @@ def compare_command(
                         full_periods=full_periods, rejects_path=rejects_path,
                         notes=tuple(notes), progress=advance, price_changes=changes,
                         cache_hit_rate=hit_rate, break_even=not no_break_even, engine=engine,
+                        offpeak_shifts=shifts,
                     ))
                 except BillingError as exc:
                     if rejects is None:  # the scratch file is gone once this returns

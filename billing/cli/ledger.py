@@ -16,13 +16,14 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from billing.cli._trace import build_trace_spec
+from billing.cli._trace import build_trace_spec, input_problems, rejects_lines, trace_error
 from billing.costs import CostBook
 from billing.errors import BillingError, LedgerError
 from billing.ledger import Ledger
@@ -33,7 +34,7 @@ from billing.subscriptions import load_subscriptions
 from billing.usage.events import UsageEvent
 from billing.usage.mapping import TraceSpec
 from billing.usage.readers import read_numbered
-from billing.usage.results import Reject, write_rejects
+from billing.usage.results import Reject, first_rejects, write_rejects
 
 __all__ = ["register"]
 
@@ -124,19 +125,24 @@ def import_(
     model: str | None = typer.Option(None, "--model", help="Model of every event."),
     model_map: list[str] = typer.Option([], "--model-map", help="VALUE=MODEL for the model column."),
     assume_tz: str | None = typer.Option(None, "--assume-tz", help="Zone of naive timestamps."),
-    timestamp_unit: str = typer.Option("iso", "--timestamp-unit", help="iso, s, ms or us."),
+    timestamp_unit: Literal["iso", "s", "ms", "us"] = typer.Option(
+        "iso", "--timestamp-unit", help="iso, or numeric timestamps in s/ms/us."),
     time_origin: str | None = typer.Option(None, "--time-origin", help="Origin of numeric times."),
     round_tokens: bool = typer.Option(False, "--round-tokens", help="Round fractional tokens."),
     skip_when: list[str] = typer.Option([], "--skip-when", help="COLUMN=VALUE rows to skip."),
+    absent: list[str] = typer.Option(
+        [], "--absent", help="Token field the file has no column for, on purpose: counted as 0 "
+                             "(e.g. --absent output_tokens); repeatable."),
     input_includes_cached: bool = typer.Option(
         False, "--input-includes-cached", help="The input column counts the cached prefix too "
                                                "(fresh input = input - cached)."),
-    usage_format: str | None = typer.Option(
-        None, "--usage-format", help="Each line is a provider's usage object (JSONL): openai, "
-                                     "anthropic or gemini."),
+    usage_format: Literal["openai", "anthropic", "gemini"] | None = typer.Option(
+        None, "--usage-format", help="Each line is a provider's usage object (JSONL)."),
 ) -> None:
     """Record a trace's events (idempotent: importing a file twice records nothing twice).
-    Bad rows are rejected as ``billing rate`` rejects them and written to the rejects file."""
+    Bad rows are rejected as ``billing rate`` rejects them: written to the rejects file (by
+    default ``<events>.rejects.csv`` beside the events, where ``billing rate`` writes it when
+    it has no ``--out``), the first few shown on stderr."""
     console = Console(highlight=False)
     new = duplicates = conflicts = rejected = skipped = 0
     bad: list[Reject] = []
@@ -144,9 +150,12 @@ def import_(
         spec = build_trace_spec(
             events, mapping=mapping, model=model, model_map=model_map, assume_tz=assume_tz,
             timestamp_unit=timestamp_unit, time_origin=time_origin, round_tokens=round_tokens,
-            skip_when=skip_when, input_includes_cached=input_includes_cached,
+            skip_when=skip_when, absent=absent, input_includes_cached=input_includes_cached,
             usage_format=usage_format,
         )
+        problems = input_problems(spec)  # every missing option at once, as billing rate says
+        if problems:
+            raise trace_error(spec, problems)
         with _open_existing(url, costs) as ledger:
             batch = []
             rows: dict[str, list[tuple[int, UsageEvent, str]]] = {}
@@ -171,9 +180,10 @@ def import_(
                 bad.extend(_conflicts(spec, rows, done.conflict_ids))
     except BillingError as exc:
         raise _fail(exc) from None
+    # billing rate's default: <file>.rejects.csv beside --out, else beside the events (import
+    # has no --out); written on every run, so an old file never passes for this run's.
     rejects_path = rejects or events.with_name(events.stem + ".rejects.csv")
-    if bad:
-        write_rejects(rejects_path, bad)
+    write_rejects(rejects_path, bad, "record" if spec.file_format == "parquet" else "line")
     table = Table(title=f"Import into {redact(url)}", title_justify="left")
     table.add_column("")
     table.add_column("", justify="right")
@@ -185,6 +195,9 @@ def import_(
     console.print(table)
     if bad:
         console.print(f"rejected, skipped and conflicting rows written to {rejects_path}")
+    for line in rejects_lines(first_rejects(bad), rejected + conflicts, written_to=rejects_path,
+                              asked=rejects is not None):
+        typer.echo(line, err=True)
 
 
 @ledger_app.command("balance")

@@ -2,7 +2,9 @@
 
 The API key comes from ``STRIPE_API_KEY`` (or ``--api-key``), never from a file; a live key needs
 ``--live``. ``--dry-run`` prints what would be created and talks to nobody, after checking every
-amount against Stripe's currency rules and limits (each problem on its own line). A run locks the
+amount against Stripe's currency rules and limits (each problem on its own line) and warning of
+totals below Stripe's minimum charge (Stripe marks such an invoice paid and collects the amount
+with the customer's next invoice; a push warns too). A run locks the
 state file: a second run on the same file while one is pushing is refused. Exit code: 0 when
 every invoice is in Stripe, 1 when some failed (the summary says why), 2 for unusable input or a
 state file in use.
@@ -37,10 +39,17 @@ HTTP_CLIENT_FACTORY: Callable[[], HTTPClient | None] = lambda: None  # noqa: E73
 DEFAULT_STATE = Path(".billing-stripe-state.sqlite")
 
 
-def _dry_run(invoices: list[Invoice], out: Console) -> int:
-    from billing.sinks.stripe_plan import check_invoice, plan_invoice
+def _warnings(invoices: list[Invoice]) -> list[str]:
+    """Stripe's minimum charge warnings of the invoices Stripe would take."""
+    from billing.sinks.stripe_plan import charge_warnings, check_invoice
 
-    failures = 0
+    return [w for inv in invoices if not check_invoice(inv) for w in charge_warnings(inv)]
+
+
+def _dry_run(invoices: list[Invoice], out: Console) -> int:
+    from billing.sinks.stripe_plan import charge_warnings, check_invoice, plan_invoice
+
+    failures = warned = 0
     for invoice in invoices:
         problems = check_invoice(invoice)
         if problems:
@@ -66,7 +75,13 @@ def _dry_run(invoices: list[Invoice], out: Console) -> int:
             )
         table.add_row("", "total", str(plan.total), "")
         out.print(table)
-    out.print(f"dry run: {len(invoices) - failures} invoices would be pushed, {failures} cannot be")
+        warnings = charge_warnings(invoice)
+        for warning in warnings:
+            out.print(f"[yellow]warning[/yellow] {escape(warning)}")
+        warned += bool(warnings)
+    below = f", {warned} below Stripe's minimum charge (see warnings)" if warned else ""
+    out.print(f"dry run: {len(invoices) - failures} invoices would be pushed, {failures} cannot be"
+              f"{below}")
     return 1 if failures else 0
 
 
@@ -130,6 +145,8 @@ def push(
     method: Literal["charge_automatically", "send_invoice"] = (
         "send_invoice" if collection_method == "send_invoice" else "charge_automatically"
     )
+    for warning in _warnings(invoices):
+        err.print(f"[yellow]warning[/yellow] {escape(warning)}")
     try:
         sink = StripeSink(
             api_key,

@@ -38,13 +38,16 @@ from pathlib import Path
 
 from billing.compare.model import (
     CompareOptions,
+    OffpeakFigures,
     PlanResult,
     PriceChangeFigures,
     TraceSummary,
     WhatIf,
 )
+from billing.compare.offpeak import OffpeakResult, offpeak_notes, offpeak_shift
 from billing.compare.parallel import check_currencies, rate_plans
 from billing.compare.report import ComparisonReport
+from billing.compare.supplier import time_of_day_notes
 from billing.compare.whatif import (
     ScaledCostBook,
     apply_cache_hit_rate,
@@ -53,7 +56,7 @@ from billing.compare.whatif import (
 )
 from billing.costs import CostBook
 from billing.errors import RatingError, TraceError, UnknownModelError
-from billing.money import exact, in_exact_context
+from billing.money import ZERO, exact, in_exact_context
 from billing.plans import Plan, PlanCatalog
 from billing.plans.model import CapacityCharge
 from billing.usage.aggregate_engine import aggregate_trace
@@ -156,7 +159,8 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
     with tempfile.TemporaryDirectory() as scratch:
         rejects_path = options.rejects_path or Path(scratch) / "rejects.csv"
         trace = aggregate_trace(spec, thresholds=costbook.thresholds(), hourly=hourly,
-                                rejects_path=rejects_path, engine=options.engine)
+                                rejects_path=rejects_path, engine=options.engine,
+                                time_of_day=costbook.time_of_day_edges)
         if trace.stats.events == 0:
             where = f"; all of them in {rejects_path}" if options.rejects_path else ""
             raise TraceError(f"{spec.path}: no valid usage event to compare: "
@@ -176,6 +180,7 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
             f"has no cache data; round({options.cache_hit_rate} x fresh input) of every "
             f"aggregate row moved to cached input ({moved:,} tokens), for every plan and the cost")
     results = rate_plans(plan_list, trace, costbook=costbook, options=options)
+    what_if_notes[:0] = time_of_day_notes(costbook, trace)
     if options.price_changes:
         changed_book = ScaledCostBook(costbook, options.price_changes)
         changed = rate_plans(plan_list, trace, costbook=changed_book, options=options)
@@ -191,6 +196,18 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
         )
     elif options.cache_hit_rate is not None:
         what_if = WhatIf(cache_hit_rate=options.cache_hit_rate, cached_tokens_moved=moved)
+    if options.offpeak_shifts:
+        shifted = offpeak_shift(trace.aggregates, costbook, options.offpeak_shifts,
+                                trace.stats.models)
+        hourly_plans = {p.id for p in plan_list
+                        if any(isinstance(c, CapacityCharge) for c in p.charges)}
+        results = [r if r.id in hourly_plans else _with_offpeak(r, shifted) for r in results]
+        skipped = tuple(r.id for r in results if r.id in hourly_plans)
+        what_if_notes += offpeak_notes(shifted, skipped)
+        what_if = dataclasses.replace(
+            what_if or WhatIf(cache_hit_rate=options.cache_hit_rate, cached_tokens_moved=moved),
+            offpeak=shifted, offpeak_baseline_cost=results[0].cost if results else None,
+            offpeak_not_modelled=skipped)
     usage_tokens = _total_tokens(trace.aggregates)
     stats = trace.stats
     summary = TraceSummary(
@@ -204,6 +221,16 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
         notes.insert(0, "SYNTHETIC trace (its metadata says synthetic=true): not measured usage")
     return ComparisonReport(trace=summary, currency=costbook.currency, plans=tuple(results),
                             notes=tuple(notes), rejects_path=trace.rejects_path, what_if=what_if)
+
+
+def _with_offpeak(base: PlanResult, shifted: OffpeakResult) -> PlanResult:
+    """The baseline figures, with the off-peak shift's beside: cost changes, revenue stays."""
+    change = shifted.by_customer
+    negative = sum(1 for c in base.customers
+                   if c.revenue - (c.cost + change.get(c.customer_id, ZERO)) < 0)
+    return dataclasses.replace(base, offpeak_shift=OffpeakFigures(
+        cost=base.cost + shifted.cost_change, revenue=base.revenue,
+        negative_margin_customers=negative, margin_change=-shifted.cost_change))
 
 
 def _with_price_change(base: PlanResult, after: PlanResult) -> PlanResult:

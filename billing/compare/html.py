@@ -4,6 +4,10 @@ vanilla-JS SVG renderer (no library, no CDN: the page opens offline).
 Charts: margin per plan; each plan's customer margin curve, customers sorted from worst to
 best (who subsidizes whom); revenue vs cost per customer on log axes; utilization over time for
 capacity plans.
+
+The embedded data is the JSON report (money to the minor unit, ratios to 6 places) and, for the
+charts, each customer's revenue, cost and margin and each hour's utilization rounded half-even to
+6 places (a customer whose cost is a fraction of a cent still has a point on the log axes).
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from billing.compare.report import BREAK_EVEN_HEADER, PRICE_CHANGE_HEADER, TABLE_HEADER, _num
 from billing.compare.whatif import BREAK_EVEN_METHOD, MAX_BREAK_EVEN_TOKENS
+from billing.money import EXACT
 
 if TYPE_CHECKING:
     from billing.compare.report import ComparisonReport
@@ -311,16 +317,24 @@ _SCRIPT = r"""
 """
 
 
+_CHART_QUANTUM = Decimal("0.000001")
+
+
+def _chart(value: Decimal) -> str | None:
+    """A figure drawn by the charts: 6 places, half-even."""
+    return _num(value.quantize(_CHART_QUANTUM, rounding=ROUND_HALF_EVEN, context=EXACT))
+
+
 def _payload(report: ComparisonReport) -> dict[str, Any]:
     return {
         "report": report.as_dict(),
         "customers": {
-            p.id: [{"customer_id": c.customer_id, "revenue": _num(c.revenue),
-                    "cost": _num(c.cost), "margin": _num(c.margin)} for c in p.customers]
+            p.id: [{"customer_id": c.customer_id, "revenue": _chart(c.revenue),
+                    "cost": _chart(c.cost), "margin": _chart(c.margin)} for c in p.customers]
             for p in report.plans
         },
         "utilization": {
-            p.id: [[h, _num(u)] for h, u in p.utilization_by_hour]
+            p.id: [[h, _chart(u)] for h, u in p.utilization_by_hour]
             for p in report.plans if p.utilization_by_hour
         },
     }

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Final, overload
 
+from billing.compare.offpeak import OffpeakResult, OffpeakShift
 from billing.compare.whatif import BreakEven, PriceChange
 from billing.money import EXACT
 
@@ -24,6 +25,7 @@ __all__ = [
     "CustomerResult",
     "CustomerRows",
     "GradeFigures",
+    "OffpeakFigures",
     "PlanResult",
     "PriceChangeFigures",
     "TraceSummary",
@@ -80,6 +82,9 @@ class CompareOptions:
     (``--cache-hit-rate``)."""
     break_even: bool = True
     """Find each plan's break-even usage level (``--no-break-even`` skips it)."""
+    offpeak_shifts: Sequence[OffpeakShift] = ()
+    """What-if: a share of time-of-day models' usage moved into the day's cheapest price
+    window (``--offpeak-shift``)."""
 
 
 class _Margin:
@@ -231,6 +236,9 @@ class PlanResult(_Margin):
     """Capacity plans: reserved weighted tokens nobody used (reserved - covered)."""
     unused_reserved_revenue: Decimal | None = None
     """Capacity plans: the baseload revenue of :attr:`unused_reserved` (exact)."""
+    offpeak_shift: OffpeakFigures | None = None
+    """What-if figures under the off-peak shift; None when none was asked, or for a plan
+    with capacity charges (it bills the hour of use, which the shift changes)."""
 
     @property
     def caveats(self) -> Caveats:
@@ -340,6 +348,26 @@ class PriceChangeFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class OffpeakFigures:
+    """One plan under an off-peak shift, beside its baseline: the supplier cost changes, the
+    revenue does not (the usage stays on its UTC day, and the plan bills daily usage)."""
+
+    cost: Decimal
+    revenue: Decimal
+    negative_margin_customers: int
+    margin_change: Decimal
+    """Margin after - margin before (= cost before - cost after)."""
+
+    @property
+    def margin(self) -> Decimal:
+        return EXACT.subtract(self.revenue, self.cost)
+
+    @property
+    def margin_pct(self) -> Decimal | None:
+        return ratio(self.margin, self.revenue)
+
+
+@dataclass(frozen=True, slots=True)
 class WhatIf:
     """The what-if assumptions of a run (each also a note of the report)."""
 
@@ -349,3 +377,8 @@ class WhatIf:
     """Each change with the trace's models it applies to."""
     baseline_cost: Decimal | None = None
     changed_cost: Decimal | None = None
+    offpeak: OffpeakResult | None = None
+    """The off-peak shift asked for (``--offpeak-shift``) and its cost change."""
+    offpeak_baseline_cost: Decimal | None = None
+    offpeak_not_modelled: tuple[str, ...] = ()
+    """Plans left out of the off-peak shift (capacity charges bill the hour of use)."""

@@ -188,7 +188,8 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     start, end = _stats_start_end(trace)
     boundaries = sorted({piece.period.start_day for plan in plans
                          for piece in period_slices(plan, start, end, options.full_periods)})
-    rows = PricedRows(period_rows(trace.aggregates, costbook, boundaries), costbook)
+    rows = PricedRows(period_rows(trace.aggregates, costbook, boundaries), costbook,
+                      trace.aggregates.time_of_day)
     costs = rows.costs
     usage = _Usage(trace.aggregates, rows)
     customers = usage.customers

@@ -1,20 +1,34 @@
 """Supplier cost of a comparison, priced once for every plan: the period rows as columns,
-each row priced at the cost book's price, and the sums per customer, model and provider."""
+each row priced at the cost book's price, and the sums per customer, model and provider.
+
+Time of day: a model whose supplier price depends on the time of day (the cost book's
+``time_of_day_edges``, e.g. DeepSeek's off-peak window 16:30-00:30 UTC) is never priced by the
+day's majority price here. Its period rows are costed from the aggregates' time-of-day rows
+(:func:`time_of_day_costs`): each slot between two window edges priced at the price in force at
+its start, exactly, then summed into the period row of the slot's customer, model, band and
+day. An event is priced at its own timestamp (a pre-aggregated row that spans an edge is priced
+at the time it carries). The period rows' per-class ``cost`` (what cost-plus charges bill)
+stays the price of the day, as the Rater bills daily usage, so revenue is what invoices say.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from billing.costs import CostBook
 from billing.costs.model import price_token_columns
+from billing.errors import CostBookError
 from billing.money import ZERO
 from billing.rating.usage import day_of
 
-__all__ = ["Costs", "PricedRows"]
+__all__ = ["Costs", "PricedRows", "TimeOfDayRows", "time_of_day_costs", "time_of_day_notes"]
+
+_CLASSES = ("input", "cached_input", "cache_write", "output")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +66,14 @@ class PricedRows:
     """The period rows (:func:`~billing.compare.columns.period_rows`) as columns of Python
     values, each row priced at supplier cost once: one cost book lookup per (model, band,
     segment), then :func:`billing.costs.model.price_tokens`'s arithmetic on every row, column
-    by column (:func:`~billing.costs.model.price_token_columns`)."""
+    by column (:func:`~billing.costs.model.price_token_columns`).
 
-    def __init__(self, table: Any, costbook: CostBook) -> None:
+    ``time_of_day``: the aggregates' time-of-day rows (``UsageAggregates.time_of_day``); the
+    supplier cost of a model with price windows comes from them (module docstring). Raises
+    :class:`~billing.errors.CostBookError` when such a model has none, or when they do not add
+    up to its period rows (never a silent fallback to the day's price)."""
+
+    def __init__(self, table: Any, costbook: CostBook, time_of_day: Any = None) -> None:
         import numpy as np
 
         self.table = table
@@ -62,8 +81,7 @@ class PricedRows:
         self.model: list[str] = table.column("model").to_pylist()
         self.segment: list[int] = table.column("segment").to_pylist()
         self.tokens: tuple[list[int], ...] = tuple(
-            table.column(f"{c}_sum").to_pylist()
-            for c in ("input", "cached_input", "cache_write", "output"))
+            table.column(f"{c}_sum").to_pylist() for c in _CLASSES)
         self.requests: list[int] = table.column("requests_sum").to_pylist()
         bands: list[int] = table.column("band").to_pylist()
         where: dict[tuple[str, int, int], int] = {}
@@ -84,6 +102,13 @@ class PricedRows:
         self.cost: list[tuple[Decimal, Decimal, Decimal, Decimal]] = list(
             zip(*(c.tolist() for c in by_class), strict=True))
         amount: list[Decimal] = amounts.tolist()
+        # Models with more than one price window on some day of their rows (a cost-file
+        # entry prices a model the same all day, over the bundled windows).
+        timed = sorted({model for model, _, segment in where
+                        if costbook.time_of_day_edges(model)
+                        and len(costbook.windows(model, day_of(segment))) > 1})
+        if timed:
+            self._by_time_of_day(amount, bands, set(timed), time_of_day, costbook)
         counted = [a + b + c + d for a, b, c, d in zip(*self.tokens, strict=True)]
         # Sums in row order, in the ambient context, as every sum of the report.
         by_customer: dict[str, Decimal] = {}
@@ -103,8 +128,171 @@ class PricedRows:
         by_model = {m: sum(values, ZERO) for m, values in rows_of.items()}
         by_provider = {p: sum(values, ZERO) for p, values in rows_of_provider.items()}
         self.costs = Costs.of(by_customer, by_model, by_provider, tokens)
+        self.time_of_day_models: tuple[str, ...] = tuple(timed)
+        """The models costed from time-of-day rows."""
+
+    def _by_time_of_day(self, amount: list[Decimal], bands: Sequence[int], timed: set[str],
+                        time_of_day: Any, costbook: CostBook) -> None:
+        """Replace the supplier cost of ``timed`` models' rows in ``amount`` by the sum of
+        their time-of-day rows, each priced at its own window's price. A time-of-day row
+        belongs to the period row of its customer, model and band whose segment (the first day
+        of a run of days) is the last starting on or before its day: an ASOF join in DuckDB,
+        which also checks that the rows of each period row add up to it, class by class."""
+        import numpy as np
+        import pyarrow as pa
+
+        if time_of_day is None:
+            raise CostBookError(
+                f"the supplier price of {', '.join(sorted(timed))} depends on the time of day; "
+                "the usage has no time-of-day rows to cost it exactly (aggregate the trace "
+                "with time_of_day=costbook.time_of_day_edges)")
+        periods = self.table.select(["customer_id", "model", "band", "segment",
+                                     *(f"{c}_sum" for c in _CLASSES)]).append_column(
+            "row_", pa.array(np.arange(self.table.num_rows, dtype=np.int64)))
+        names = sorted(timed)
+        with _duckdb(periods=periods, slots=time_of_day) as con:
+            con.execute(
+                "CREATE TEMP TABLE matched AS SELECT s.*, p.row_ FROM "
+                "(SELECT * FROM slots WHERE model IN (SELECT unnest($1::VARCHAR[]))) AS s "
+                "ASOF LEFT JOIN periods AS p ON s.customer_id = p.customer_id "
+                "AND s.model = p.model AND s.band = p.band AND s.day >= p.segment", [names])
+            lost = con.execute("SELECT customer_id, model, day FROM matched WHERE row_ IS NULL "
+                               "LIMIT 1").fetchall()
+            if lost:
+                customer, model, day = lost[0]
+                raise CostBookError(
+                    f"time-of-day rows of {customer!r} {model} (day {day_of(day)}) have no daily "
+                    "usage: the aggregates were changed after aggregation")
+            sums = ", ".join(f"sum({c}) AS {c}" for c in _CLASSES)
+            differ = " OR ".join(f"g.{c} IS DISTINCT FROM p.{c}_sum" for c in _CLASSES)
+            wrong = con.execute(
+                f"SELECT p.customer_id, p.model FROM periods AS p LEFT JOIN (SELECT row_, {sums} "
+                "FROM matched GROUP BY row_) AS g ON g.row_ = p.row_ "
+                f"WHERE p.model IN (SELECT unnest($1::VARCHAR[])) AND ({differ}) LIMIT 1",
+                [names]).fetchall()
+            if wrong:
+                customer, model = wrong[0]
+                raise CostBookError(
+                    f"the time-of-day rows of {customer!r} {model} do not add up to its daily "
+                    "usage: the aggregates were changed after aggregation")
+            # Days with the same price schedule (every window's prices) price a slot alike:
+            # the rows of a period row are summed per (slot, schedule) before pricing.
+            pairs = con.execute("SELECT DISTINCT model, day FROM matched").fetchall()
+            schedules: dict[Any, int] = {}
+            ids = [schedules.setdefault(_schedule(costbook, model, day), len(schedules))
+                   for model, day in pairs]
+            con.execute("CREATE TEMP TABLE schedules AS SELECT unnest($1::VARCHAR[]) AS model, "
+                        "unnest($2::BIGINT[]) AS day, unnest($3::BIGINT[]) AS schedule",
+                        [[m for m, _ in pairs], [d for _, d in pairs], ids])
+            rows = con.sql(
+                "SELECT m.row_, m.customer_id, m.model, m.band, min(m.day) AS day, m.since_us, "
+                + ", ".join(f"CAST(sum(m.{c}) AS BIGINT) AS {c}" for c in _CLASSES)
+                + " FROM matched AS m JOIN schedules AS s ON m.model = s.model AND m.day = s.day "
+                "GROUP BY m.row_, m.customer_id, m.model, m.band, m.since_us, s.schedule "
+                "ORDER BY m.row_").to_arrow_table()
+        priced = np.empty(rows.num_rows, dtype=object)
+        priced[:] = time_of_day_costs(TimeOfDayRows(rows), costbook)
+        owner = rows.column("row_").to_numpy()
+        if not len(owner):
+            return
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        for row, total in zip(owner[starts].tolist(), np.add.reduceat(priced, starts).tolist(),
+                              strict=True):
+            amount[row] = total
+
+
+class TimeOfDayRows:
+    """The aggregates' time-of-day rows (:data:`~billing.usage.aggregates.TIME_OF_DAY_COLUMNS`)
+    as columns of Python values."""
+
+    def __init__(self, table: Any) -> None:
+        self.customer: list[str] = table.column("customer_id").to_pylist()
+        self.model: list[str] = table.column("model").to_pylist()
+        self.band: list[int] = table.column("band").to_pylist()
+        self.day: list[int] = table.column("day").to_pylist()
+        self.since: list[int] = table.column("since_us").to_pylist()
+        self.tokens: tuple[list[int], ...] = tuple(
+            table.column(c).to_pylist() for c in _CLASSES)
+
+    def __len__(self) -> int:
+        return len(self.customer)
+
+
+def time_of_day_costs(rows: TimeOfDayRows, costbook: CostBook) -> list[Decimal]:
+    """The exact supplier cost of each time-of-day row: its tokens at the price in force at the
+    start of its slot (``since_us`` after UTC midnight of its day), one cost book lookup per
+    (model, band, day, slot)."""
+    import numpy as np
+
+    where: dict[tuple[str, int, int, int], int] = {}
+    keys = [where.setdefault(key, len(where))
+            for key in zip(rows.model, rows.band, rows.day, rows.since, strict=True)]
+    prices = [costbook.level(model, band, day_of(day), time_of_day=since).prices()
+              for model, band, day, since in where]
+    n = len(keys)
+
+    def column(values: Sequence[Any]) -> Any:
+        out = np.empty(n, dtype=object)
+        out[:] = values
+        return out
+
+    _, amounts = price_token_columns(prices, np.asarray(keys, dtype=np.int64),
+                                     [column(t) for t in rows.tokens])
+    found: list[Decimal] = amounts.tolist()
+    return found
+
+
+def _schedule(costbook: CostBook, model: str, day: int) -> Any:
+    """``model``'s prices on ``day``, window by window, as a hashable value (every long-context
+    level included): equal for days that price every slot alike."""
+    def flat(level: Any) -> Any:
+        return None if level is None else (level.prices(), level.provider,
+                                           level.long_context_threshold, flat(level.long))
+
+    return tuple((start, flat(level)) for start, level in costbook.windows(model, day_of(day)))
+
+
+@contextmanager
+def _duckdb(**tables: Any) -> Iterator[Any]:
+    """An embedded DuckDB reading the Arrow ``tables`` by name (in place)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        yield con
+    finally:
+        con.close()
 
 
 def _runs(values: Sequence[str]) -> list[int]:
     """The positions where a run of equal values starts (the first excluded)."""
     return [i for i in range(1, len(values)) if values[i] != values[i - 1]]
+
+
+def time_of_day_notes(costbook: CostBook, trace: Any) -> list[str]:
+    """One report note per model of ``trace`` (a ``TraceResult``) whose supplier price depends
+    on the time of day: how its cost was priced, with its windows on the trace's first day."""
+    from billing.costs.genai import clock_text
+
+    notes = []
+    day = trace.stats.start.date() if trace.stats.start is not None else None
+    for model in trace.stats.models:
+        if day is None or not costbook.time_of_day_edges(model):
+            continue
+        windows = costbook.windows(model, day)
+        if len(windows) == 1:  # priced the same all day (e.g. by a cost-file entry)
+            continue
+        ends = [*(start for start, _ in windows[1:]), 86_400_000_000]
+        shown = "; ".join(
+            f"{clock_text(start)}-{clock_text(end) if end < 86_400_000_000 else '24:00'} "
+            f"input {level.input} cached {level.cached_input} output {level.output}"
+            for (start, level), end in zip(windows, ends, strict=True))
+        notes.append(
+            f"time-of-day supplier prices: {model} is costed per price window from each "
+            f"event's own timestamp, never by the day's majority price (UTC windows on {day}, "
+            f"USD per 1M tokens: {shown}); a pre-aggregated row spanning a window edge is "
+            "priced at the time it carries; cost-plus charges bill the price in force for "
+            "most of the UTC day, as invoices of daily usage do")
+    return notes

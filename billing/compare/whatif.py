@@ -12,6 +12,7 @@ integer tokens):
 - **Cache hit rate** (:func:`apply_cache_hit_rate`): on a trace without cache data,
   ``round_half_up(R x input)`` tokens of every aggregate row's fresh input are moved to cached
   input, before rating and costing, so every plan and the supplier cost see the same tokens.
+- **Off-peak shift**: in :mod:`billing.compare.offpeak`.
 - **Break-even** (:func:`break_even`): one representative customer (the whole trace's usage mix:
   models, token classes, long-context bands, days and hours) is scaled to a usage level of L
   tokens in one full billing period and rated; L doubles from 1 until the margin is negative,
@@ -26,18 +27,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final
+from typing import Any, Final
 
 from billing.costs import CostBook
 from billing.costs.model import ModelCost, price_tokens
-from billing.errors import TraceError
+from billing.errors import CostBookError, TraceError
 from billing.money import UNROUNDED, ZERO, in_exact_context
 from billing.periods import Period, nth_period
 from billing.plans import Plan
 from billing.rating.engine import Rater
 from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
-from billing.usage.aggregates import Counts, UsageAggregates
+from billing.usage.aggregates import Counts, DailyKey, UsageAggregates
 
 __all__ = [
     "BREAK_EVEN_METHOD",
@@ -125,16 +126,16 @@ class ScaledCostBook(CostBook):
     def __init__(self, base: CostBook, changes: Sequence[PriceChange]) -> None:
         super().__init__((), base=base)
         self.changes = tuple(changes)
-        self._scaled: dict[tuple[str, date], ModelCost] = {}
+        self._scaled: dict[tuple[str, date, int | None], ModelCost] = {}
 
     def change_for(self, model: str) -> PriceChange | None:
         return next((c for c in self.changes if c.matches(model)), None)
 
-    def lookup(self, model: str, at: date) -> ModelCost:
-        key = (model, at)
+    def lookup(self, model: str, at: date, *, time_of_day: int | None = None) -> ModelCost:
+        key = (model, at, time_of_day)
         found = self._scaled.get(key)
         if found is None:
-            found = super().lookup(model, at)
+            found = super().lookup(model, at, time_of_day=time_of_day)
             change = self.change_for(model)
             if change is not None:
                 found = _scale(found, change.factor)
@@ -174,8 +175,9 @@ def _moved(counts: Counts, rate: Decimal) -> Counts:
 def apply_cache_hit_rate(aggregates: UsageAggregates, rate: Decimal, *,
                          trace: str = "the trace") -> tuple[UsageAggregates, int]:
     """New aggregates with ``round_half_up(rate x input)`` of each row's fresh input moved to
-    cached input (daily and hourly rows alike, each row on its own); also the tokens moved
-    (daily rows). The band of a row does not change (the prompt size is the same).
+    cached input (daily, hourly and time-of-day rows alike, each row on its own, except that
+    a time-of-day model's daily row moves what its time-of-day rows moved); also the tokens
+    moved (daily rows). The band of a row does not change (the prompt size is the same).
 
     Raises :class:`~billing.errors.TraceError` when the trace already has cached input tokens
     (its own cache data would be mixed with the assumption) or ``rate`` is outside 0..1.
@@ -188,10 +190,36 @@ def apply_cache_hit_rate(aggregates: UsageAggregates, rate: Decimal, *,
             f"{trace}: has cache data ({already:,} cached input tokens); an assumed cache hit "
             "rate applies only to a trace without any: drop --cache-hit-rate"
         )
-    daily = {k: _moved(c, rate) for k, c in aggregates.daily.items()}
+    slots, by_day = _moved_time_of_day(aggregates.time_of_day, rate)
+    daily = {k: _moved(c, rate) if k not in by_day else
+             Counts(input=c.input - by_day[k], cached_input=c.cached_input + by_day[k],
+                    cache_write=c.cache_write, output=c.output, requests=c.requests,
+                    events=c.events)
+             for k, c in aggregates.daily.items()}
     hourly = {k: _moved(c, rate) for k, c in aggregates.hourly.items()}
     moved = sum(c.cached_input for c in daily.values())
-    return UsageAggregates(daily=daily, hourly=hourly), moved
+    return UsageAggregates(daily=daily, hourly=hourly, time_of_day=slots), moved
+
+
+def _moved_time_of_day(table: Any, rate: Decimal) -> tuple[Any, dict[DailyKey, int]]:
+    """The time-of-day rows with the share moved row by row, and the tokens moved per daily
+    key: a time-of-day model's daily row moves the sum of its slots' moves, so the slots still
+    add up to it (the supplier cost reads the slots, the plans the daily rows)."""
+    if table is None or table.num_rows == 0:
+        return table, {}
+    import pyarrow as pa
+
+    columns = {name: table.column(name).to_pylist() for name in table.column_names}
+    by_day: dict[DailyKey, int] = {}
+    for i, fresh in enumerate(columns["input"]):
+        move = int((rate * fresh).to_integral_value(rounding=ROUND_HALF_UP))
+        columns["input"][i] = fresh - move
+        columns["cached_input"][i] += move
+        key = DailyKey(columns["customer_id"][i], columns["model"][i], columns["band"][i],
+                       columns["day"][i])
+        by_day[key] = by_day.get(key, 0) + move
+    return pa.table({name: pa.array(values, table.schema.field(name).type)
+                     for name, values in columns.items()}), by_day
 
 
 # --- break-even -------------------------------------------------------------------------------
@@ -242,7 +270,12 @@ def _scaled_counts(counts: Counts, level: int, total: int) -> Counts:
 
 class ScaledMix:
     """The representative usage of one period scaled to token levels, with its supplier cost;
-    memoized per level, so plans of the same period share the work."""
+    memoized per level, so plans of the same period share the work.
+
+    A model whose supplier price depends on the time of day is costed from the period's
+    time-of-day rows summed over customers, each slot scaled as the daily rows are (its tokens
+    x L / trace tokens, rounded half-up) and priced at its own window's price; the plans rate
+    the scaled daily rows (the two roundings may differ by a token per row)."""
 
     def __init__(self, aggregates: UsageAggregates, period: Period, costbook: CostBook) -> None:
         self.period = period
@@ -252,6 +285,27 @@ class ScaledMix:
         self._daily: dict[int, tuple[dict[tuple[str, int, int], Counts], Decimal, int]] = {}
         self._levels: dict[tuple[str, int, int], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self._hourly: dict[int, dict[int, Counts]] = {}
+        self._slots = _representative_slots(aggregates, period, costbook,
+                                            {key[0] for key in self.usage.daily})
+        for key in self.usage.daily:
+            if (key not in self._slots and costbook.time_of_day_edges(key[0])
+                    and len(costbook.windows(key[0], day_of(key[2]))) > 1):
+                raise CostBookError(f"{key[0]} on {day_of(key[2])}: no time-of-day rows for "
+                                    "usage priced by time of day (the aggregates were changed "
+                                    "after aggregation)")
+
+    def _cost(self, key: tuple[str, int, int], counts: Counts, level: int) -> Decimal:
+        """The supplier cost of one scaled daily row (its slots' when the model has price
+        windows that day)."""
+        slots = self._slots.get(key)
+        if slots is None:
+            return price_tokens(self._prices(key), (counts.input, counts.cached_input,
+                                                     counts.cache_write, counts.output))[1]
+        cost = ZERO
+        for prices, tokens in slots:
+            scaled = tuple((2 * n * level + self.total) // (2 * self.total) for n in tokens)
+            cost += price_tokens(prices, scaled)[1]  # type: ignore[arg-type]
+        return cost
 
     def _prices(self, key: tuple[str, int, int]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         found = self._levels.get(key)
@@ -266,9 +320,7 @@ class ScaledMix:
         if found is None:
             daily = {k: _scaled_counts(c, level, self.total) for k, c in self.usage.daily.items()}
             # CostBook.cost's arithmetic, with each row's prices looked up once for all levels
-            cost = sum((price_tokens(self._prices(key), (counts.input, counts.cached_input,
-                                                         counts.cache_write, counts.output))[1]
-                        for key, counts in daily.items()), ZERO)
+            cost = sum((self._cost(key, counts, level) for key, counts in daily.items()), ZERO)
             found = self._daily[level] = (daily, cost, sum(c.total_tokens for c in daily.values()))
         hours: dict[int, Counts] = {}
         if hourly:
@@ -277,6 +329,42 @@ class ScaledMix:
                 hours = self._hourly[level] = {
                     h: _scaled_counts(c, level, self.total) for h, c in self.usage.hourly.items()}
         return CustomerUsage(self.usage.customer_id, found[0], hours), found[1], found[2]
+
+
+def _representative_slots(aggregates: UsageAggregates, period: Period, costbook: CostBook,
+                          models: set[str]) -> dict[tuple[str, int, int], list[
+                              tuple[tuple[Decimal, Decimal, Decimal, Decimal], tuple[int, ...]]]]:
+    """The period's time-of-day rows of ``models`` with price windows, summed over customers:
+    per (model, band, day), each slot's prices and tokens by class."""
+    timed = sorted(m for m in models if costbook.time_of_day_edges(m))
+    if not timed:
+        return {}
+    table = aggregates.time_of_day
+    if table is None:
+        raise CostBookError(
+            f"the supplier price of {', '.join(timed)} depends on the time of day; the usage "
+            "has no time-of-day rows to cost it exactly (aggregate the trace with "
+            "time_of_day=costbook.time_of_day_edges)")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    day = table.column("day")
+    inside = pc.and_(pc.and_(pc.greater_equal(day, period.start_day),
+                             pc.less(day, period.end_day)),
+                     pc.is_in(table.column("model"), value_set=pa.array(timed)))
+    summed = table.filter(inside).group_by(["model", "band", "day", "since_us"]).aggregate(
+        [(c, "sum") for c in ("input", "cached_input", "cache_write", "output")])
+    out: dict[tuple[str, int, int], list[
+        tuple[tuple[Decimal, Decimal, Decimal, Decimal], tuple[int, ...]]]] = {}
+    columns = [summed.column(n).to_pylist() for n in (
+        "model", "band", "day", "since_us", "input_sum", "cached_input_sum",
+        "cache_write_sum", "output_sum")]
+    for model, band, on, since, *tokens in sorted(zip(*columns, strict=True)):
+        if len(costbook.windows(model, day_of(on))) < 2:
+            continue  # priced the same all day (e.g. a cost-file entry)
+        prices = costbook.level(model, band, day_of(on), time_of_day=since).prices()
+        out.setdefault((model, band, on), []).append((prices, tuple(tokens)))
+    return out
 
 
 @in_exact_context

@@ -17,7 +17,7 @@ from billing.costs.tiers import DEFAULT_MULTIPLIERS, SERVICE_TIERS, ServiceTier,
 from billing.errors import CostBookError, UnknownModelError
 from billing.usage.aggregates import Counts
 
-__all__ = ["CostBook"]
+__all__ = ["CostBook", "same_prices"]
 
 UNKNOWN_PROVIDER: Final = "unknown"
 
@@ -38,6 +38,14 @@ class CostBook:
     exceeded (0 for ordinary requests). A model whose threshold sits at index ``i`` of
     :meth:`thresholds` uses its long prices for ``band >= i + 1``, i.e. exactly when the prompt
     exceeded that threshold.
+
+    Time of day: a model whose price depends on the time of day (genai-prices'
+    ``TimeOfDateConstraint``, e.g. DeepSeek's off-peak window) has :meth:`time_of_day_edges`;
+    every price method takes ``time_of_day`` (microseconds after UTC midnight) to price tokens
+    used at that time, and :meth:`windows` lists a day's prices window by window. Without a time
+    (daily usage) such a model is priced at the price in force for most of the UTC day, which
+    its ``source`` says; supplier cost in ``billing compare`` never does that (it prices usage
+    per price window, :mod:`billing.compare.supplier`).
     """
 
     currency: Final = "USD"
@@ -52,7 +60,7 @@ class CostBook:
         self._base = base
         self._tiers = check_tiers(service_tiers or {})
         self._genai: GenaiPrices | None = None
-        self._cache: dict[tuple[str, date], ModelCost] = {}
+        self._cache: dict[tuple[str, date, int | None], ModelCost] = {}
         self._thresholds: tuple[int, ...] | None = None
 
     @classmethod
@@ -84,32 +92,60 @@ class CostBook:
 
     # -- lookup --------------------------------------------------------------------------------
 
-    def lookup(self, model: str, at: date) -> ModelCost:
-        """The prices in force for ``model`` on ``at``.
+    def lookup(self, model: str, at: date, *, time_of_day: int | None = None) -> ModelCost:
+        """The prices in force for ``model`` on ``at`` (at ``time_of_day`` microseconds after
+        UTC midnight, for a model whose price depends on it; ``None``: the price in force for
+        most of the day).
 
         Raises :class:`~billing.errors.UnknownModelError` (listing the closest known names) when
         no entry, base book or bundled price knows the model.
         """
-        key = (model, at)
+        key = (model, at, time_of_day)
         found = self._cache.get(key)
         if found is None:
-            found = self._find(model, at)
+            found = self._find(model, at, time_of_day)
             if found is None:
                 raise UnknownModelError(self._unknown_message(model))
             self._cache[key] = found
         return found
 
-    def _find(self, model: str, at: date) -> ModelCost | None:
+    def _find(self, model: str, at: date, time_of_day: int | None = None) -> ModelCost | None:
         entry = self._entry_for(model, at)
         if entry is not None:
             return self._from_entry(entry, model, at)
         if self._base is not None:
-            found = self._base._find(model, at)
+            found = self._base._find(model, at, time_of_day)
             if found is not None:
                 return found
         if self._genai is not None:
-            return self._genai.lookup(model, at)
+            return self._genai.lookup(model, at, time_of_day)
         return None
+
+    def time_of_day_edges(self, model: str) -> tuple[int, ...]:
+        """The times of day (microseconds after UTC midnight, ascending, never 0) at which the
+        supplier price of ``model`` may change on some day; ``()`` for a model priced the same
+        all day. A superset is safe (usage is split at every edge, each piece priced on its
+        own): the edges of the base book and of the bundled prices, whether or not a cost-file
+        entry (one price all day) overrides them on some days."""
+        found: set[int] = set()
+        if self._base is not None:
+            found.update(self._base.time_of_day_edges(model))
+        if self._genai is not None:
+            found.update(self._genai.time_of_day_edges(model))
+        return tuple(sorted(found))
+
+    def windows(self, model: str, at: date, tier: ServiceTier = "standard"
+                ) -> tuple[tuple[int, ModelCost], ...]:
+        """``model``'s prices on ``at`` window by window: ``(start, prices)`` with ``start`` in
+        microseconds after UTC midnight, ascending from 0, each in force until the next start
+        (the last until midnight); adjacent windows with equal prices are merged. One window
+        for a model priced the same all day."""
+        out: list[tuple[int, ModelCost]] = []
+        for start in (0, *self.time_of_day_edges(model)):
+            prices = self.tier_prices(model, at, tier, time_of_day=start)
+            if not out or not same_prices(out[-1][1], prices):
+                out.append((start, prices))
+        return tuple(out)
 
     def _entry_for(self, model: str, at: date) -> CostEntry | None:
         name = model.lower()
@@ -209,25 +245,28 @@ class CostBook:
         return self._thresholds
 
     def cost(self, model: str, counts: Counts, band: int, at: date,
-             tier: ServiceTier = "standard") -> CostResult:
+             tier: ServiceTier = "standard", *, time_of_day: int | None = None) -> CostResult:
         """The exact cost (USD, unrounded) of ``counts`` tokens of ``model`` used on ``at``.
 
         ``band``: how many of :meth:`thresholds` the requests' prompt per request exceeded; the
         model's long prices apply when that includes the model's own threshold. ``tier``: the
-        service tier the tokens were served in (:meth:`tier_prices`). ``amount`` equals the sum
-        of ``by_class``.
+        service tier the tokens were served in (:meth:`tier_prices`). ``time_of_day``: when in
+        the UTC day they were used (microseconds after midnight; see :meth:`lookup`).
+        ``amount`` equals the sum of ``by_class``.
         """
-        return price_counts(self.level(model, band, at, tier), counts)
+        return price_counts(self.level(model, band, at, tier, time_of_day=time_of_day), counts)
 
-    def tier_prices(self, model: str, at: date, tier: ServiceTier) -> ModelCost:
-        """The prices of ``model`` on ``at`` in service ``tier`` (``standard``: :meth:`lookup`);
-        the rules and their order are in :mod:`billing.costs.tiers`."""
+    def tier_prices(self, model: str, at: date, tier: ServiceTier, *,
+                    time_of_day: int | None = None) -> ModelCost:
+        """The prices of ``model`` on ``at`` (at ``time_of_day``, see :meth:`lookup`) in
+        service ``tier`` (``standard``: :meth:`lookup`); the rules and their order are in
+        :mod:`billing.costs.tiers`."""
         if tier == "standard":
-            return self.lookup(model, at)
+            return self.lookup(model, at, time_of_day=time_of_day)
         if tier not in SERVICE_TIERS:
             raise CostBookError(f"unknown service tier {tier!r} (tiers: "
                                 f"{', '.join(SERVICE_TIERS)})")
-        standard = self.lookup(model, at)
+        standard = self.lookup(model, at, time_of_day=time_of_day)
         provider = standard.provider.lower()
         factor = self._user_tier(provider, tier)
         if factor is not None:
@@ -238,7 +277,7 @@ class CostBook:
         while book is not None:
             from_file = from_file or book._entry_for(model, at) is not None
             if book._genai is not None and not from_file:
-                own = book._genai.tier_lookup(model, at, tier)
+                own = book._genai.tier_lookup(model, at, tier, time_of_day)
                 if own is not None:
                     missing = set(own.thresholds()) - set(self.thresholds())
                     if missing:  # pragma: no cover - genai-prices' tiers share the base starts
@@ -260,10 +299,10 @@ class CostBook:
             return self._base._user_tier(provider, tier)
         return found
 
-    def level(self, model: str, band: int, at: date, tier: ServiceTier = "standard"
-              ) -> ModelCost:
+    def level(self, model: str, band: int, at: date, tier: ServiceTier = "standard", *,
+              time_of_day: int | None = None) -> ModelCost:
         """The prices :meth:`cost` applies to ``model``'s tokens in long-context ``band`` on
-        ``at``, in service ``tier``."""
+        ``at`` (at ``time_of_day``, see :meth:`lookup`), in service ``tier``."""
         edges = self.thresholds()
         if isinstance(band, bool) or not isinstance(band, int) or not 0 <= band <= len(edges):
             raise CostBookError(
@@ -271,7 +310,8 @@ class CostBook:
                 f"thresholds {edges} the prompt exceeded), got {band!r}"
             )
         exceeded = edges[band - 1] if band else None
-        return self.tier_prices(model, at, tier).for_prompt_above(exceeded)
+        return self.tier_prices(model, at, tier, time_of_day=time_of_day
+                                ).for_prompt_above(exceeded)
 
     def __repr__(self) -> str:
         parts = [f"{len(self._entries)} entries"]
@@ -280,6 +320,16 @@ class CostBook:
         if self._genai is not None:
             parts.append(self._genai.label)
         return f"CostBook({', '.join(parts)})"
+
+
+def same_prices(a: ModelCost, b: ModelCost) -> bool:
+    """Whether two price levels charge the same for every token (sources may differ)."""
+    if (a.prices() != b.prices() or a.provider != b.provider
+            or a.long_context_threshold != b.long_context_threshold):
+        return False
+    if a.long is None or b.long is None:
+        return a.long is None and b.long is None
+    return same_prices(a.long, b.long)
 
 
 def _first(*values: Decimal | None) -> Decimal:

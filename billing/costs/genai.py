@@ -14,8 +14,11 @@ from the network; this module never calls that). How its data maps onto :class:`
   price above the threshold. Each distinct ``start`` becomes one ``long_context_threshold`` level.
 - Conditional prices: ``StartDateConstraint`` versions are resolved by genai-prices' own rule (the
   last version whose start date is <= the day). ``TimeOfDateConstraint`` (off-peak hours, e.g.
-  DeepSeek) cannot be honoured on daily aggregates: the book takes the price in force for the
-  most minutes of that UTC day, and the ``source`` says so.
+  DeepSeek): :meth:`GenaiPrices.time_of_day_edges` gives the times of day (microseconds after
+  UTC midnight) where a model's price may change, and a lookup with ``time_us`` gives the price
+  in force at that time of day, by genai-prices' own rule (the last price whose constraint is
+  active). A lookup without a time (daily usage: the Rater, cost-plus charges) takes the price
+  in force for the most minutes of that UTC day, and the ``source`` says so.
 - Request-context variants (batch, flex, priority service tiers) give the standard prices of
   :meth:`GenaiPrices.lookup`; :meth:`GenaiPrices.tier_lookup` reads a model's own price for a
   tier (``processing: batch``, ``service_tier: flex|priority``) when one is in force that day.
@@ -43,7 +46,7 @@ from billing.costs.model import ModelCost
 from billing.errors import CostBookError
 from billing.money import ZERO, D
 
-__all__ = ["GenaiPrices"]
+__all__ = ["GenaiPrices", "clock_text"]
 
 _KEYS = {
     "input": "input_mtok",
@@ -51,6 +54,17 @@ _KEYS = {
     "cache_write": "cache_write_mtok",
     "output": "output_mtok",
 }
+
+
+_DAY_US = 86_400_000_000
+
+
+def _micros_of_day(bound: time) -> int:
+    """``bound``, a time of day, as microseconds after UTC midnight (naive: UTC; with a zone:
+    converted as on 1970-01-01, as genai-prices compares them)."""
+    if bound.tzinfo is not None:
+        bound = datetime.combine(date(1970, 1, 1), bound).astimezone(UTC).timetz()
+    return ((bound.hour * 60 + bound.minute) * 60 + bound.second) * 1_000_000 + bound.microsecond
 
 
 def _minute_at_or_after(bound: time) -> int:
@@ -73,7 +87,7 @@ class GenaiPrices:
         self._snapshot = DataSnapshot(providers=self._providers, from_auto_update=False)
         self.label = f"genai-prices {version('genai-prices')}"
         self._resolved: dict[str, tuple[Any, Any] | None] = {}
-        self._costs: dict[tuple[str, str, date], ModelCost] = {}
+        self._costs: dict[tuple[str, str, date, int | None], ModelCost] = {}
 
     @staticmethod
     @cache
@@ -118,32 +132,57 @@ class GenaiPrices:
 
     # -- prices --------------------------------------------------------------------------------
 
-    def lookup(self, model: str, at: date) -> ModelCost | None:
-        """The prices in force on ``at`` for ``model``, or ``None`` if genai-prices lacks it."""
+    def time_of_day_edges(self, model: str) -> tuple[int, ...]:
+        """The times of day (microseconds after UTC midnight, ascending, never 0) at which the
+        price of ``model`` may change on some day: the bounds of its ``TimeOfDateConstraint``
+        prices (every dated version's); ``()`` for a model with one price all day."""
+        found = self._resolve(model)
+        if found is None:
+            return ()
+        _, info = found
+        bounds = {
+            _micros_of_day(bound)
+            for constraint in itertools.chain(
+                () if isinstance(info.prices, ModelPrice) else (c.constraint for c in info.prices),
+                (v.constraint for v in info.price_variants or ()))
+            if isinstance(constraint, TimeOfDateConstraint)
+            for bound in (constraint.start_time, constraint.end_time)}
+        return tuple(sorted(bounds - {0}))
+
+    def lookup(self, model: str, at: date, time_us: int | None = None) -> ModelCost | None:
+        """The prices in force on ``at`` for ``model``, or ``None`` if genai-prices lacks it.
+
+        ``time_us``: the time of day (microseconds after UTC midnight) the tokens were used;
+        ``None`` (daily usage) takes, for a time-of-day model, the price in force for the most
+        minutes of the day (see the module docstring)."""
         found = self._resolve(model)
         if found is None:
             return None
         provider, info = found
-        cache_key = (str(provider.id), str(info.id), at)
+        timed = time_us if time_us is not None and self.time_of_day_edges(model) else None
+        cache_key = (str(provider.id), str(info.id), at, timed)
         if cache_key not in self._costs:
-            prices, note = self._prices_on(info, at)
+            prices, note = self._prices_on(info, at, timed)
             self._costs[cache_key] = self._to_model_cost(
                 str(info.id), str(provider.id), prices, f"{self.label}{note}"
             )
         return self._costs[cache_key]
 
-    def tier_lookup(self, model: str, at: date, tier: str) -> ModelCost | None:
+    def tier_lookup(self, model: str, at: date, tier: str,
+                    time_us: int | None = None) -> ModelCost | None:
         """The model's own published prices for service ``tier`` on ``at`` (genai-prices'
-        price variants in force that day), or ``None`` when the data has none."""
+        price variants in force that day, at ``time_us`` after UTC midnight when given), or
+        ``None`` when the data has none."""
         found = self._resolve(model)
         if found is None:
             return None
         provider, info = found
         context = {"processing": "batch"} if tier == "batch" else {"service_tier": tier}
-        midnight = datetime.combine(at, time(0, 0), tzinfo=UTC)
+        timed = time_us if time_us is not None and self.time_of_day_edges(model) else None
+        moment = _moment(at, timed)
         overrides: dict[str, Any] = {}
         for variant in info.price_variants or ():
-            if variant.constraint is not None and not variant.constraint.active(midnight):
+            if variant.constraint is not None and not variant.constraint.active(moment):
                 continue
             if not variant.when or any(context.get(k) != v for k, v in variant.when.items()):
                 continue
@@ -152,19 +191,22 @@ class GenaiPrices:
                     overrides.setdefault(key, price)
         if not any(overrides.get(key) is not None for key in _KEYS.values()):
             return None
-        prices, note = self._prices_on(info, at)
+        prices, note = self._prices_on(info, at, timed)
         resolved = copy(prices)
         resolved.__dict__.update(overrides)
         return self._to_model_cost(str(info.id), str(provider.id), resolved,
                                    f"{self.label} {tier} price{note}")
 
-    def _prices_on(self, info: Any, at: date) -> tuple[Any, str]:
+    def _prices_on(self, info: Any, at: date, time_us: int | None = None) -> tuple[Any, str]:
         if isinstance(info.prices, ModelPrice):
             return info.prices, ""
         timed = any(isinstance(c.constraint, TimeOfDateConstraint) for c in info.prices)
         midnight = datetime.combine(at, time(0, 0), tzinfo=UTC)
         if not timed:
             return info.get_prices(midnight), ""
+        if time_us is not None:
+            return (info.get_prices(_moment(at, time_us)),
+                    f" (time-of-day price in force at {clock_text(time_us)} UTC)")
         # Off-peak prices: daily aggregates cannot tell the hour, so take the price in force for
         # the most minutes of the day (ties: the earliest in the day).
         # The price can change only at the constraints' start and end times: every minute from
@@ -228,6 +270,22 @@ class GenaiPrices:
                         if isinstance(value, TieredPrices):
                             out.update(tier.start for tier in value.tiers)
         return frozenset(out)
+
+
+def _moment(at: date, time_us: int | None) -> datetime:
+    """``at`` at ``time_us`` after UTC midnight (midnight for ``None``)."""
+    if time_us is not None and not 0 <= time_us < _DAY_US:
+        raise CostBookError(f"a time of day is 0 to 86,399,999,999 microseconds after UTC "
+                            f"midnight, got {time_us}")
+    return datetime.combine(at, time(0, 0), tzinfo=UTC) + timedelta(microseconds=time_us or 0)
+
+
+def clock_text(time_us: int) -> str:
+    """``HH:MM`` (``HH:MM:SS.ffffff`` when not on a whole minute) of a time of day."""
+    seconds, micros = divmod(time_us, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    text = f"{minutes // 60:02d}:{minutes % 60:02d}"
+    return text if not (second or micros) else f"{text}:{second:02d}.{micros:06d}"
 
 
 def _or(value: Decimal | None, default: Decimal) -> Decimal:

@@ -33,6 +33,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from billing.errors import EconomicsError
+from billing.invoice import decimal_text
 from billing.money import MTOK, D
 
 __all__ = [
@@ -169,18 +170,18 @@ class EconomicsView:
         """A JSON-ready dict; every number is a decimal string (never a float)."""
         return {
             "inputs": {
-                "price_per_mtok": str(self.price_per_mtok),
-                "tokens_per_task": str(self.tokens_per_task),
-                "hours_saved": str(self.hours_saved),
-                "hourly_rate": str(self.hourly_rate),
+                "price_per_mtok": decimal_text(self.price_per_mtok),
+                "tokens_per_task": decimal_text(self.tokens_per_task),
+                "hours_saved": decimal_text(self.hours_saved),
+                "hourly_rate": decimal_text(self.hourly_rate),
             },
-            "willingness_to_pay_per_mtok": str(self.willingness_to_pay_per_mtok),
-            "elasticity": str(self.elasticity),
-            "demand_share": str(self.demand_share),
-            "marginal_cost_per_mtok": str(self.marginal_cost_per_mtok),
-            "margin": str(self.margin),
+            "willingness_to_pay_per_mtok": decimal_text(self.willingness_to_pay_per_mtok),
+            "elasticity": decimal_text(self.elasticity),
+            "demand_share": decimal_text(self.demand_share),
+            "marginal_cost_per_mtok": decimal_text(self.marginal_cost_per_mtok),
+            "margin": decimal_text(self.margin),
             "margins_by_competitors": [
-                {"competitors": n, "margin": str(m)} for n, m in self.margins_by_competitors
+                {"competitors": n, "margin": decimal_text(m)} for n, m in self.margins_by_competitors
             ],
         }
 

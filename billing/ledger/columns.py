@@ -1,5 +1,6 @@
 """A batch of events given as columns (a pyarrow Table or RecordBatch, or a mapping of lists):
-checked whole with Arrow kernels, then recorded without building a Python event per row."""
+checked whole with Arrow kernels, then recorded without building a Python event per row
+(one row tuple per event for the database driver; the sums are the database's)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from billing.errors import UsageError
-from billing.ledger.rows import _DAY_US, _HOUR_US, _Prepared
+from billing.ledger.rows import _Prepared
 from billing.usage.events import UsageEvent
 from billing.usage.mapping import MAX_COUNT
 
@@ -198,58 +199,13 @@ def batch_table(columns: Any) -> Any:
     return pa.table(out)
 
 
-def prepare_table(table: Any, thresholds: tuple[int, ...],
-                  hourly_customers: frozenset[str] | None) -> _Prepared | None:
-    """A checked batch (:func:`batch_table`) as the ledger's rows and its sums per daily (and,
-    for ``hourly_customers``, hourly) key, summed by Arrow's group-by: one Python object per
-    group, not per event. None when an id repeats within the batch or a band could not be
-    computed in 64 bits (the caller then takes the event-by-event path)."""
-    import numpy as np
-    import pyarrow as pa
-
+def prepare_table(table: Any) -> _Prepared | None:
+    """A checked batch (:func:`batch_table`) as the ledger's rows, in id order (the database
+    makes the sums). None when an id repeats within the batch (the caller then takes the
+    event-by-event path, which sorts the copies out)."""
     table = table.sort_by("id")  # the rows in id order, as the ledger inserts them
-    ids = table.column("id").to_pylist()
-    if len(set(ids)) != len(ids):
-        return None
-    n = table.num_rows
-    counts = [table.column(name).to_numpy() for name in _COUNT_COLUMNS]
-    requests = np.maximum(counts[4], 1)
-    if thresholds and n and int(requests.max()) * max(thresholds) >= 2**62:
-        return None
-    prompt = counts[0] + counts[1] + counts[2]
-    band = np.zeros(n, np.int64)
-    for threshold in thresholds:
-        band += prompt > requests * threshold
-    ts = table.column("ts_us").to_numpy()
     columns = [table.column(name).to_pylist() for name in
-               ("customer_id", "ts_us", "model", *_COUNT_COLUMNS, "session_id")]
-    rows = [(i, *rest, None) for i, *rest in zip(ids, *columns, strict=True)]
-    prepared = _Prepared(rows, 0, 0, [], hourly_customers)
-    if hourly_customers is None:
-        return prepared
-    ones = np.ones(n, np.int64)
-    prepared.daily = _grouped({
-        "customer_id": table.column("customer_id"), "model": table.column("model"),
-        "band": band, "day": ts // _DAY_US, **dict(zip(_COUNT_COLUMNS, counts, strict=True)),
-        "events": ones}, ["customer_id", "model", "band", "day"])
-    if hourly_customers:
-        wanted = np.isin(np.asarray(table.column("customer_id").to_pylist(), dtype=object),
-                         list(hourly_customers))
-        if wanted.any():
-            prepared.hourly = _grouped({
-                "customer_id": table.column("customer_id").filter(pa.array(wanted)),
-                "hour": (ts // _HOUR_US)[wanted],
-                **{name: c[wanted] for name, c in zip(_COUNT_COLUMNS, counts, strict=True)},
-                "events": ones[wanted]}, ["customer_id", "hour"])
-    return prepared
-
-
-def _grouped(columns: dict[str, Any], keys: list[str]) -> list[tuple[Any, ...]]:
-    """Rows ``(*key, *sums)`` in key order: Arrow's group-by and sort, one tuple per group."""
-    import pyarrow as pa
-
-    names = [*_COUNT_COLUMNS, "events"]
-    grouped = pa.table(columns).group_by(keys).aggregate([(name, "sum") for name in names])
-    grouped = grouped.sort_by([(key, "ascending") for key in keys])
-    out = [grouped.column(name).to_pylist() for name in (*keys, *(f"{n}_sum" for n in names))]
-    return list(zip(*out, strict=True))
+               ("id", "customer_id", "ts_us", "model", *_COUNT_COLUMNS, "session_id")]
+    if len(set(columns[0])) != len(columns[0]):
+        return None
+    return _Prepared(list(zip(*columns, [None] * table.num_rows, strict=True)), 0, 0, [])

@@ -29,19 +29,13 @@ from billing.ledger.model import Alert, RecordResult
 from billing.ledger.rows import (
     _CHUNK,
     _EVENT_COLUMNS,
-    _EVENT_TYPES,
-    _HOUR_US,
-    _SUM_COLUMNS,
-    _bulk,
     _instant,
     _micros,
     _prepare,
-    _prepare_sums,
     _Prepared,
-    _sum_into,
-    sum_rows,
 )
 from billing.ledger.schema import migrate
+from billing.ledger.writes import add_hourly_from, group_sums, insert_events, scan_sql
 from billing.money import ZERO, in_exact_context
 from billing.periods import Period, period_containing
 from billing.plans.catalog import PlanCatalog
@@ -58,9 +52,13 @@ from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
 from billing.usage.events import UsageEvent
 
-__all__ = ["DEFAULT_HOLD_TTL", "LedgerCore"]
+__all__ = ["DEFAULT_HOLD_TTL", "LedgerCore", "usage_of"]
+
 
 DEFAULT_HOLD_TTL = timedelta(minutes=10)
+_SUMMED = ("sum(input), sum(cached_input), sum(cache_write), sum(output), sum(requests), "
+           "sum(events)")
+
 class Clock:
     """Where the ledger's 'now' comes from (``billing.rating.meter.Clock`` is the protocol)."""
 
@@ -150,9 +148,9 @@ class LedgerCore:
     # --- transactions --------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[Cursor]:
+    def _write(self, *, pipelined: bool = False) -> Iterator[Cursor]:
         try:
-            with self._db.write() as cur:
+            with self._db.write(pipelined=pipelined) as cur:
                 yield cur
         except BillingError:
             raise
@@ -165,6 +163,9 @@ class LedgerCore:
             raise UsageError("a token sum would exceed 2**63 - 1; the ledger keeps 64-bit "
                              "sums") from None
         except sqlite3.Error as exc:
+            if "integer overflow" in str(exc):  # sum() of a batch's counts
+                raise UsageError("a token sum would exceed 2**63 - 1; the ledger keeps 64-bit "
+                                 "sums") from None
             raise LedgerError(f"ledger {redact(self._db.url)}: {redact(str(exc))}") from None
         except Exception as exc:
             if type(exc).__module__.startswith("psycopg"):
@@ -175,11 +176,12 @@ class LedgerCore:
                                   f"{redact(type(exc).__name__ + ': ' + ' '.join(str(exc).split()))}") from None
             raise
 
-    def _retrying(self, work: Callable[[Cursor], Any]) -> Any:
-        """Run ``work`` in a write transaction; PostgreSQL deadlocks are retried."""
+    def _retrying(self, work: Callable[[Cursor], Any], *, pipelined: bool = False) -> Any:
+        """Run ``work`` in a write transaction (see ``Database.write``); PostgreSQL deadlocks
+        are retried."""
         for attempt in range(8):
             try:
-                with self._write() as cur:
+                with self._write(pipelined=pipelined) as cur:
                     return work(cur)
             except LedgerError as exc:
                 if "DeadlockDetected" in str(exc) and attempt < 7:
@@ -296,13 +298,7 @@ class LedgerCore:
         have = {r[0] for r in cur.fetchall()}
         for customer in sorted(have - wanted):
             cur.execute("DELETE FROM usage_hourly WHERE customer_id = ?", (customer,))
-        for customer in sorted(wanted - have):
-            cur.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE customer_id = ?",
-                        (customer,))
-            hourly: dict[tuple[str, int], list[int]] = {}
-            for row in cur.fetchall():
-                _sum_into(hourly, (customer, int(row[2]) // _HOUR_US), row)
-            self._upsert_hourly(cur, sum_rows(hourly))
+        add_hourly_from(cur, self._db.kind, sorted(wanted - have))
 
     def _cfg(self, cur: Cursor, version: str | None = None) -> _Config:
         if version is None:
@@ -350,11 +346,9 @@ class LedgerCore:
                 raise UsageError(f"record takes UsageEvent objects, got {type(event).__name__}")
         if not batch:
             return RecordResult()
-        # The Python work (rows, dedupe within the batch, sums) is done before the write lock
-        # is taken, so other writers' transactions run meanwhile.
-        config = self._config
-        return self._record(_prepare(batch, self._thresholds,
-                                     config.hourly_customers if config is not None else None))
+        # The Python work (rows, dedupe within the batch) is done before the write lock is
+        # taken, so other writers' transactions run meanwhile; the sums are the database's.
+        return self._record(_prepare(batch))
 
     @in_exact_context
     def record_batch(self, columns: Any) -> RecordResult:
@@ -367,9 +361,7 @@ class LedgerCore:
         (absent: 1) and ``session_id``; timestamps tz-aware. A bad row refuses the whole
         batch with :class:`~billing.errors.UsageError` naming the row (0-based) and why."""
         table = batch_table(columns)
-        config = self._config
-        prepared = None if table is None else prepare_table(
-            table, self._thresholds, config.hourly_customers if config is not None else None)
+        prepared = None if table is None else prepare_table(table)
         if prepared is None:  # counts near 64 bits, or ids repeated within the batch
             return self.record(batch_events(columns))
         return self._record(prepared)
@@ -379,6 +371,11 @@ class LedgerCore:
             return RecordResult(0, prepared.duplicates, prepared.conflicts,
                                 tuple(prepared.conflict_ids))
         fresh_alerts: list[Alert] = []
+        config = self._config
+        if self._db.kind == "sqlite" and config is not None:
+            # SQLite has one writer at a time: the sums are made before its lock is taken.
+            prepared.sums = group_sums(prepared.rows, self._thresholds, config.hourly_customers)
+            prepared.sums_for = config.hourly_customers
 
         def work(cur: Cursor) -> RecordResult:
             fresh_alerts.clear()
@@ -396,17 +393,15 @@ class LedgerCore:
 
     def _insert_events(self, cur: Cursor, cfg: _Config, prepared: _Prepared
                        ) -> tuple[RecordResult, set[str]]:
-        """Insert a prepared batch's rows; the first of an id wins. Returns the counts and the
-        customers whose usage grew."""
+        """Insert a prepared batch's rows and add the new ones to the aggregate rows; the
+        first of an id wins. Returns the counts and the customers whose usage grew."""
         rows = prepared.rows
         duplicates, conflicts = prepared.duplicates, prepared.conflicts
         conflict_ids = list(prepared.conflict_ids)
-        inserted: set[str] = set()
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start:start + _CHUNK]
-            _bulk(cur, self._db.kind, "events", _EVENT_COLUMNS, _EVENT_TYPES, chunk,
-                  "ON CONFLICT (id) DO NOTHING RETURNING id")
-            inserted.update(r[0] for r in cur.fetchall())
+        customers = {row[1] for row in rows}
+        inserted = insert_events(
+            cur, self._db.kind, rows, self._thresholds, cfg.hourly_customers,
+            sums=prepared.sums if prepared.sums_for == cfg.hourly_customers else None)
         old = [row for row in rows if row[0] not in inserted]
         for start in range(0, len(old), _CHUNK):
             chunk = old[start:start + _CHUNK]
@@ -420,50 +415,27 @@ class LedgerCore:
                 else:
                     conflicts += 1
                     conflict_ids.append(row[0])
-        new_rows = [row for row in rows if row[0] in inserted] if old else rows
-        if old or prepared.hourly_customers != cfg.hourly_customers:
-            prepared = _prepare_sums(prepared, new_rows, self._thresholds,
-                                     cfg.hourly_customers)
-        self._add_usage(cur, prepared.daily, prepared.hourly)
+        if old:
+            customers = {row[1] for row in rows if row[0] in inserted}
         return (RecordResult(len(inserted), duplicates, conflicts, tuple(conflict_ids)),
-                {row[1] for row in new_rows})
-
-    def _add_usage(self, cur: Cursor, daily: Sequence[tuple[Any, ...]],
-                   hourly: Sequence[tuple[Any, ...]]) -> None:
-        """Add summed event rows to the daily rows, and to the hourly rows of the customers
-        on a capacity plan."""
-        if not daily:
-            return
-        update = ", ".join(f"{c} = usage_daily.{c} + excluded.{c}" for c in _SUM_COLUMNS)
-        _bulk(cur, self._db.kind, "usage_daily",
-              "customer_id, model, band, day, " + ", ".join(_SUM_COLUMNS),
-              ("text", "text", *["bigint"] * 8), daily,
-              f"ON CONFLICT (customer_id, model, band, day) DO UPDATE SET {update}")
-        self._upsert_hourly(cur, hourly)
-
-    def _upsert_hourly(self, cur: Cursor, hourly: Sequence[tuple[Any, ...]]) -> None:
-        if not hourly:
-            return
-        update = ", ".join(f"{c} = usage_hourly.{c} + excluded.{c}" for c in _SUM_COLUMNS)
-        _bulk(cur, self._db.kind, "usage_hourly", "customer_id, hour, " + ", ".join(_SUM_COLUMNS),
-              ("text", *["bigint"] * 7), hourly,
-              f"ON CONFLICT (customer_id, hour) DO UPDATE SET {update}")
+                customers)
 
     # --- reading usage -------------------------------------------------------------------------
 
+    # Rows are split by writer slot (billing/ledger/writes.py): summed when read.
+    _DAILY_SQL = (f"SELECT model, band, day, {_SUMMED} FROM usage_daily WHERE customer_id = ? "
+                  "GROUP BY model, band, day")
+    _HOURLY_SQL = (f"SELECT hour, {_SUMMED} FROM usage_hourly WHERE customer_id = ? "
+                   "GROUP BY hour")
+
     def _usage(self, cur: Cursor, customer_id: str, *, hourly: bool = True) -> CustomerUsage:
-        usage = CustomerUsage(customer_id)
-        cur.execute("SELECT model, band, day, input, cached_input, cache_write, output, "
-                    "requests, events FROM usage_daily WHERE customer_id = ?", (customer_id,))
-        for model, band, day, *counts in cur.fetchall():
-            usage.daily[(model, int(band), int(day))] = Counts(*map(int, counts))
-        if not hourly:
-            return usage
-        cur.execute("SELECT hour, input, cached_input, cache_write, output, requests, events "
-                    "FROM usage_hourly WHERE customer_id = ?", (customer_id,))
-        for hour, *counts in cur.fetchall():
-            usage.hourly[int(hour)] = Counts(*map(int, counts))
-        return usage
+        cur.execute(self._DAILY_SQL, (customer_id,))
+        daily = cur.fetchall()
+        hours: list[Any] = []
+        if hourly:
+            cur.execute(self._HOURLY_SQL, (customer_id,))
+            hours = cur.fetchall()
+        return usage_of(customer_id, daily, hours)
 
     def usage(self, customer_id: str) -> CustomerUsage:
         """The customer's aggregate rows (daily and hourly), as the rater reads them."""
@@ -537,23 +509,54 @@ class LedgerCore:
         daily: dict[DailyKey, Counts] = {}
         hourly: dict[HourlyKey, Counts] = {}
         with self._db.read() as cur:
-            cur.execute("SELECT customer_id, model, band, day, input, cached_input, "
-                        "cache_write, output, requests, events FROM usage_daily")
+            cur.execute(f"SELECT customer_id, model, band, day, {_SUMMED} FROM usage_daily "
+                        "GROUP BY customer_id, model, band, day")
             for customer, model, band, day, *counts in cur.fetchall():
                 daily[DailyKey(customer, model, int(band), int(day))] = Counts(*map(int, counts))
-            cur.execute("SELECT customer_id, hour, input, cached_input, cache_write, output, "
-                        "requests, events FROM usage_hourly")
+            cur.execute(f"SELECT customer_id, hour, {_SUMMED} FROM usage_hourly "
+                        "GROUP BY customer_id, hour")
             for customer, hour, *counts in cur.fetchall():
                 hourly[HourlyKey(customer, int(hour))] = Counts(*map(int, counts))
         return UsageAggregates(dict(sorted(daily.items())), dict(sorted(hourly.items())))
 
+    def scan(self, catalog: PlanCatalog | None = None) -> UsageAggregates:
+        """Every customer's usage made from the events by the one-scan aggregation, run by
+        the database on its events table: one grouped query with ``billing rate``'s keys
+        (:func:`billing.ledger.writes.scan_sql`), one Python tuple per aggregate row, never
+        one per event. Hourly rows for every customer when ``catalog`` (default: the
+        ledger's) has a capacity charge, as ``billing rate`` makes them. Sums are exact (a
+        sum past 64 bits is an error on SQLite, exact on PostgreSQL)."""
+        if catalog is None:
+            catalog = self.catalog()
+        hourly = any(isinstance(charge, CapacityCharge) for plan_id in catalog.ids
+                     for plan in catalog.versions(plan_id) for charge in plan.charges)
+        daily: dict[DailyKey, Counts] = {}
+        hours: dict[HourlyKey, Counts] = {}
+        with self._db.read() as cur:
+            try:
+                cur.execute(scan_sql("events", self._thresholds))
+                for customer, model, band, day, *counts in cur.fetchall():
+                    daily[DailyKey(customer, model, int(band), int(day))] = \
+                        Counts(*map(int, counts))
+                if hourly:
+                    cur.execute(scan_sql("events", (), hourly=True))
+                    for customer, hour, *counts in cur.fetchall():
+                        hours[HourlyKey(customer, int(hour))] = Counts(*map(int, counts))
+            except sqlite3.Error as exc:
+                if "integer overflow" in str(exc):
+                    raise UsageError("a token sum would exceed 2**63 - 1; the ledger keeps "
+                                     "64-bit sums") from None
+                raise LedgerError(f"ledger {redact(self._db.url)}: {redact(str(exc))}") from None
+        return UsageAggregates(dict(sorted(daily.items())), dict(sorted(hours.items())))
+
     @in_exact_context
     def close(self, label: str) -> PeriodRun:
         """Rate every subscription for the period ``label`` (as ``billing rate`` does, through
-        the same function) and store the invoices as closed. Re-closing replaces them."""
+        the same function, on the same one-scan aggregation of the events: :meth:`scan`) and
+        store the invoices as closed. Re-closing replaces them."""
         with self._db.read() as cur:
             cfg = self._cfg(cur)
-        run = rate_period(cfg.catalog, cfg.subscriptions, self.aggregates(), label,
+        run = rate_period(cfg.catalog, cfg.subscriptions, self.scan(cfg.catalog), label,
                           costbook=self.costbook)
         rows = [(inv.id, inv.customer_id, label, inv.model_dump_json()) for inv in run.invoices]
 
@@ -623,6 +626,17 @@ class LedgerCore:
             return [Alert(int(s), c, date.fromisoformat(p), Decimal(t), b, Decimal(u),
                           Decimal(lm), cur_, _instant(int(us)))
                     for s, c, p, t, b, u, lm, cur_, us in cur.fetchall()]
+
+
+def usage_of(customer_id: str, daily: Iterable[Sequence[Any]], hourly: Iterable[Sequence[Any]]
+              ) -> CustomerUsage:
+    """A customer's usage from the rows of ``_DAILY_SQL`` and ``_HOURLY_SQL``."""
+    usage = CustomerUsage(customer_id)
+    for model, band, day, *counts in daily:
+        usage.daily[(model, int(band), int(day))] = Counts(*map(int, counts))
+    for hour, *counts in hourly:
+        usage.hourly[int(hour)] = Counts(*map(int, counts))
+    return usage
 
 
 def _alert_basis(plan: Plan, sub: Subscription, result: RatingResult,

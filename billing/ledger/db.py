@@ -31,7 +31,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -44,6 +44,11 @@ _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _CHECKPOINT_ROWS = 4_000  # rows written by a connection between its WAL checkpoints
 _BACKSTOP_PAGES = 20_000  # SQLite's automatic checkpoint, if those fall behind (80 MiB)
 _ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
+# PostgreSQL: create the customer's row if needed and lock it to the end of the transaction
+# (DO UPDATE takes the row lock), returning its limit and the configuration's version.
+_LOCK_CUSTOMER = ("INSERT INTO customers (customer_id) VALUES (?) ON CONFLICT (customer_id) "
+                  "DO UPDATE SET customer_id = excluded.customer_id RETURNING spend_limit, "
+                  "(SELECT value FROM meta WHERE key = 'config_version')")
 
 
 def redact(text: str) -> str:
@@ -68,7 +73,10 @@ class Database:
     kind: str
     url: str
 
-    def write(self) -> Any:  # pragma: no cover - interface
+    def write(self, *, pipelined: bool = False) -> Any:  # pragma: no cover - interface
+        """A write transaction yielding a cursor. ``pipelined``: PostgreSQL sends the
+        statements (BEGIN and COMMIT included) without waiting for each result, until a result
+        is fetched: fewer round trips for a transaction with few reads."""
         raise NotImplementedError
 
     def read(self) -> Any:  # pragma: no cover - interface
@@ -79,6 +87,21 @@ class Database:
         customer's spending limit (decimal text, or None) and the configuration's version
         (read in the same round trip)."""
         raise NotImplementedError  # pragma: no cover
+
+    def lock_and_read(self, cur: Cursor, customer_id: str,
+                      reads: Sequence[tuple[str, Sequence[Any]]], *, durable: bool = True
+                      ) -> tuple[str | None, str, list[list[Any]]]:
+        """:meth:`lock_customer`, then each read ``(sql, params)`` in order, each seeing what
+        was committed before the lock was granted; returns the limit, the version and each
+        read's rows. ``durable=False``: this transaction's commit need not wait for the disk
+        (see docs/ledger.md, "Holds and the disk"); only for a transaction that writes a hold
+        and no usage."""
+        limit, version = self.lock_customer(cur, customer_id)
+        out = []
+        for sql, params in reads:
+            cur.execute(sql, params)
+            out.append(cur.fetchall())
+        return limit, version, out
 
     def lock_config(self, cur: Cursor, *, exclusive: bool) -> str:  # pragma: no cover
         """Writers read the catalog and subscriptions under a shared lock, and changing them
@@ -129,10 +152,11 @@ class SqliteDatabase(Database):
         con.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
-    def write(self) -> Iterator[Cursor]:
+    def write(self, *, pipelined: bool = False) -> Iterator[Cursor]:
         with self._lock:
             if self._file_lock is not None:
                 fcntl.flock(self._file_lock, fcntl.LOCK_EX)
+            before = self._con.total_changes
             try:
                 cur = self._con.cursor()
                 cur.execute("BEGIN IMMEDIATE")
@@ -148,9 +172,9 @@ class SqliteDatabase(Database):
             finally:
                 if self._file_lock is not None:
                     fcntl.flock(self._file_lock, fcntl.LOCK_UN)
-            if self._file_lock is not None and \
-                    self._con.total_changes - self._changes >= _CHECKPOINT_ROWS:
-                self._changes = self._con.total_changes
+            self._changes += self._con.total_changes - before
+            if self._file_lock is not None and self._changes >= _CHECKPOINT_ROWS:
+                self._changes = 0
                 # PASSIVE: copies what no reader needs, never waits for a writer or reader.
                 # The commit has returned: a checkpoint that fails (another process is
                 # checkpointing) is left to the next one, never reported as a failed write.
@@ -238,8 +262,10 @@ class PostgresDatabase(Database):
                               f"{redact(type(exc).__name__ + ': ' + ' '.join(str(exc).split()))}") from None
 
     @contextmanager
-    def write(self) -> Iterator[Cursor]:
-        with self._pool.connection() as con, con.transaction(), con.cursor() as cur:
+    def write(self, *, pipelined: bool = False) -> Iterator[Cursor]:
+        with self._pool.connection() as con, \
+                con.pipeline() if pipelined else nullcontext(), con.transaction(), \
+                con.cursor() as cur:
             yield _PgCursor(cur)
 
     @contextmanager
@@ -251,11 +277,24 @@ class PostgresDatabase(Database):
         # One round trip: the upsert creates the row if needed and locks it (DO UPDATE takes
         # the row lock, held to the end of the transaction), and returns the limit and the
         # configuration's version.
-        cur.execute("INSERT INTO customers (customer_id) VALUES (?) ON CONFLICT (customer_id) "
-                    "DO UPDATE SET customer_id = excluded.customer_id RETURNING spend_limit, "
-                    "(SELECT value FROM meta WHERE key = 'config_version')", (customer_id,))
+        cur.execute(_LOCK_CUSTOMER, (customer_id,))
         row = cur.fetchone()
         return row[0], str(row[1])
+
+    def lock_and_read(self, cur: Cursor, customer_id: str,
+                      reads: Sequence[tuple[str, Sequence[Any]]], *, durable: bool = True
+                      ) -> tuple[str | None, str, list[list[Any]]]:
+        # One round trip (pipeline mode): the server runs the statements in order, so each
+        # read starts after the lock is granted and, under READ COMMITTED, takes its snapshot
+        # then: it sees every decision about the customer committed before this one.
+        con = cur._cur.connection  # type: ignore[attr-defined]
+        with con.pipeline():
+            if not durable:
+                con.execute("SET LOCAL synchronous_commit = off")
+            lock = con.execute(_PgCursor._sql(_LOCK_CUSTOMER), (customer_id,))
+            found = [con.execute(_PgCursor._sql(sql), params) for sql, params in reads]
+        row = lock.fetchone()
+        return row[0], str(row[1]), [list(c.fetchall()) for c in found]
 
     def lock_config(self, cur: Cursor, *, exclusive: bool) -> str:
         # An advisory lock (in the lock manager): a shared row lock on the meta row would

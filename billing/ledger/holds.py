@@ -14,7 +14,7 @@ from typing import Any
 
 from billing.errors import BillingError, LedgerError, RatingError
 from billing.ledger import limits as lim
-from billing.ledger.core import LedgerCore
+from billing.ledger.core import LedgerCore, usage_of
 from billing.ledger.db import Cursor
 from billing.ledger.model import Alert, Balance, Denial, Hold, Settlement
 from billing.ledger.rows import (
@@ -113,13 +113,19 @@ class Holds(LedgerCore):
         def work(cur: Cursor) -> Hold | Denial:
             # Authorize writes no usage: it needs no lock on the configuration, only the
             # customer's (a configuration change racing it is ordered before or after it).
-            limit_text, version = self._db.lock_customer(cur, customer_id)
+            # The customer's lock, then its holds and usage: one round trip on PostgreSQL,
+            # whose commit need not wait for the disk (a hold is no usage; see
+            # docs/ledger.md, "Holds and the disk").
+            limit_text, version, (found_holds, daily, hourly) = self._db.lock_and_read(
+                cur, customer_id, [
+                    (f"SELECT {self._HOLD_COLUMNS}, usage, settled_amount FROM holds "
+                     "WHERE request_id = ? OR (customer_id = ? AND state = 'open' AND "
+                     "expires_us > ?)", (request_id, customer_id, now_us)),
+                    (self._DAILY_SQL, (customer_id,)), (self._HOURLY_SQL, (customer_id,))],
+                durable=False)
             cfg = self._cfg(cur, version)
             spend_limit = None if limit_text is None else Decimal(limit_text)
-            cur.execute(f"SELECT {self._HOLD_COLUMNS}, usage, settled_amount FROM holds "
-                        "WHERE request_id = ? OR (customer_id = ? AND state = 'open' AND "
-                        "expires_us > ?)", (request_id, customer_id, now_us))
-            rows = [tuple(r) for r in cur.fetchall()]
+            rows = [tuple(r) for r in found_holds]
             found = next((r for r in rows if r[0] == request_id), None)
             if found is not None:
                 if found[1] != customer_id:
@@ -129,7 +135,7 @@ class Holds(LedgerCore):
             # Open holds at their worst case (model, prompt class, prompt, output, instant);
             # holds past their expiry are ignored (marked expired by expire_holds or a settle).
             holds = [(r[0], r[2], r[3], r[4], r[5], r[8], r[6]) for r in rows]
-            usage = self._usage(cur, customer_id, hourly=customer_id in cfg.hourly_customers)
+            usage = usage_of(customer_id, daily, hourly)
             try:
                 sub, _period, before = self._rate_at(
                     cfg, self._hold_usage(usage, (h[1:6] for h in holds)), moment)
@@ -170,7 +176,8 @@ class Holds(LedgerCore):
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
             return self._hold(row)
 
-        result: Hold | Denial = self._retrying(work)
+        # Pipelined: BEGIN goes with the lock and reads, the hold's INSERT with the COMMIT.
+        result: Hold | Denial = self._retrying(work, pipelined=True)
         return result
 
     @staticmethod
@@ -201,7 +208,8 @@ class Holds(LedgerCore):
 
     @in_exact_context
     def settle(self, hold_id: str, usage: Mapping[str, int], *,
-               at: datetime | None = None) -> Settlement:
+               at: datetime | None = None, customer_id: str | None = None,
+               model: str | None = None) -> Settlement:
         """Record the request's real usage (``input_tokens``, ``cached_input_tokens``,
         ``cache_write_tokens``, ``output_tokens``; absent: 0) and free the hold, in one
         transaction. The usage is an event with the hold's id, at the hold's instant (so it
@@ -211,80 +219,137 @@ class Holds(LedgerCore):
         Idempotent: settling again with the same usage returns the first settlement (marked
         duplicate); with other usage it is an error. A hold that expired is settled only if
         the usage still fits under the customer's limits now; otherwise nothing is recorded
-        and :class:`~billing.errors.LedgerError` says so."""
+        and :class:`~billing.errors.LedgerError` says so.
+
+        ``customer_id`` and ``model`` (those given to :meth:`authorize`) let a hold the ledger
+        does not know be settled like an expired one: recorded now if the usage fits, else
+        refused (a hold is written without waiting for the disk, so a database server crash
+        can lose the last ones; see docs/ledger.md). Without them, an unknown hold is an
+        error."""
         counts = _usage_counts(hold_id, usage)
         moment = self._moment(at)
-        now_us = _micros(moment)
         fresh_alerts: list[Alert] = []
 
         def work(cur: Cursor) -> Settlement:
             fresh_alerts.clear()
             cur.execute("SELECT customer_id FROM holds WHERE request_id = ?", (hold_id,))
             owner = cur.fetchone()
-            if owner is None:
-                raise LedgerError(f"no hold {hold_id!r}")
-            customer_id = owner[0]
+            if owner is None and (customer_id is None or model is None):
+                raise LedgerError(f"no hold {hold_id!r} (to settle a hold the ledger lost, "
+                                  "give the customer_id and model it was authorized for)")
+            customer = owner[0] if owner is not None else customer_id
+            assert customer is not None
+            if owner is not None and customer_id is not None and customer_id != customer:
+                raise LedgerError(f"hold {hold_id!r} belongs to {customer!r}, not "
+                                  f"{customer_id!r}")
             cfg = self._cfg(cur, self._db.lock_config(cur, exclusive=False))
-            limit_text, _version = self._db.lock_customer(cur, customer_id)
-            row = self._find_hold(cur, hold_id)
-            assert row is not None
-            state, stored_usage, settled = row[10], row[11], row[12]
-            text = json.dumps(counts, sort_keys=True)
-            currency = row[7]
-            if state == "settled":
-                if stored_usage != text:
-                    raise LedgerError(f"hold {hold_id!r} was already settled with other usage "
-                                      f"({stored_usage}); not settled again")
-                return Settlement(hold_id, Decimal(settled), currency, duplicate=True)
-            if state == "released":
-                raise LedgerError(f"hold {hold_id!r} was released; it cannot be settled")
-            prompt = counts["input_tokens"] + counts["cached_input_tokens"] + \
-                counts["cache_write_tokens"]
-            if prompt > int(row[4]) or counts["output_tokens"] > int(row[5]):
-                raise LedgerError(
-                    f"hold {hold_id!r}: usage ({prompt} prompt, {counts['output_tokens']} "
-                    f"output tokens) exceeds what was authorized ({row[4]} prompt, {row[5]} "
-                    "output); authorize the real maximum, or release the hold")
-            event = UsageEvent(hold_id, customer_id, _instant(int(row[8])), row[2],
-                               input_tokens=counts["input_tokens"],
-                               cached_input_tokens=counts["cached_input_tokens"],
-                               cache_write_tokens=counts["cache_write_tokens"],
-                               output_tokens=counts["output_tokens"])
-            usage_now = self._usage(cur, customer_id)
-            sub, period, before = self._rate_at(cfg, usage_now, moment)
-            expired = state == "expired" or int(row[9]) <= now_us
-            if expired:
-                others = self._open_holds(cur, customer_id, now_us, exclude=hold_id)
-                base = self._hold_usage(usage_now, (h[1:6] for h in others))
-                plan = cfg.raters.for_subscription(sub, period).plan
-                trial = self._hold_usage(base, ())
-                _add_event(trial, event, self._thresholds)
-                over = lim.crossed(plan, sub, self._rate_at(cfg, base, moment)[2],
-                                   self._rate_at(cfg, trial, moment)[2], moment.date(),
-                                   None if limit_text is None else Decimal(limit_text))
-                if over is not None:
-                    cur.execute("UPDATE holds SET state = 'expired' WHERE request_id = ?",
-                                (hold_id,))
-                    raise LedgerError(
-                        f"hold {hold_id!r} expired and its usage no longer fits under the "
-                        f"customer's {over[0].basis}: nothing was recorded")
-            result, _new = self._insert_events(
-                cur, cfg, _prepare([event], self._thresholds, cfg.hourly_customers))
-            if result.conflicts:
-                raise LedgerError(f"hold {hold_id!r}: an event with id {hold_id!r} was already "
-                                  "recorded with other content")
-            after_usage = self._usage(cur, customer_id)
-            after = self._rate_at(cfg, after_usage, moment)[2]
-            amount = max(lim.exposure(after) - lim.exposure(before), ZERO)
-            cur.execute("UPDATE holds SET state = 'settled', usage = ?, settled_amount = ? "
-                        "WHERE request_id = ?", (text, str(amount), hold_id))
-            if cfg.rules:
-                fresh_alerts.extend(self._check_alerts(cur, cfg, customer_id, moment))
-            return Settlement(hold_id, amount, currency)
+            limit_text, _version = self._db.lock_customer(cur, customer)
+            row = self._find_hold(cur, hold_id)  # under the customer's lock
+            if row is None:
+                assert model is not None
+                settled = self._settle_lost(cur, cfg, customer, model, hold_id, counts,
+                                            moment, limit_text)
+            else:
+                settled = self._settle_known(cur, cfg, row, hold_id, counts, moment,
+                                             limit_text)
+            if cfg.rules and not settled.duplicate:
+                fresh_alerts.extend(self._check_alerts(cur, cfg, customer, moment))
+            return settled
 
         settlement: Settlement = self._retrying(work)
         self._notify(fresh_alerts)
         return settlement
+
+    def _settle_known(self, cur: Cursor, cfg: Any, row: tuple[Any, ...], hold_id: str,
+                      counts: dict[str, int], moment: datetime, limit_text: str | None
+                      ) -> Settlement:
+        customer_id = row[1]
+        now_us = _micros(moment)
+        state, stored_usage, settled = row[10], row[11], row[12]
+        text = json.dumps(counts, sort_keys=True)
+        currency = row[7]
+        if state == "settled":
+            if stored_usage != text:
+                raise LedgerError(f"hold {hold_id!r} was already settled with other usage "
+                                  f"({stored_usage}); not settled again")
+            return Settlement(hold_id, Decimal(settled), currency, duplicate=True)
+        if state == "released":
+            raise LedgerError(f"hold {hold_id!r} was released; it cannot be settled")
+        prompt = counts["input_tokens"] + counts["cached_input_tokens"] + \
+            counts["cache_write_tokens"]
+        if prompt > int(row[4]) or counts["output_tokens"] > int(row[5]):
+            raise LedgerError(
+                f"hold {hold_id!r}: usage ({prompt} prompt, {counts['output_tokens']} "
+                f"output tokens) exceeds what was authorized ({row[4]} prompt, {row[5]} "
+                "output); authorize the real maximum, or release the hold")
+        event = _event(hold_id, customer_id, _instant(int(row[8])), row[2], counts)
+        if state == "expired" or int(row[9]) <= now_us:
+            over = self._overshoot(cur, cfg, event, moment, limit_text)
+            if over is not None:
+                cur.execute("UPDATE holds SET state = 'expired' WHERE request_id = ?",
+                            (hold_id,))
+                raise LedgerError(
+                    f"hold {hold_id!r} expired and its usage no longer fits under the "
+                    f"customer's {over}: nothing was recorded")
+        amount = self._record_settled(cur, cfg, event, moment)
+        cur.execute("UPDATE holds SET state = 'settled', usage = ?, settled_amount = ? "
+                    "WHERE request_id = ?", (text, str(amount), hold_id))
+        return Settlement(hold_id, amount, currency)
+
+    def _settle_lost(self, cur: Cursor, cfg: Any, customer_id: str, model: str, hold_id: str,
+                     counts: dict[str, int], moment: datetime, limit_text: str | None
+                     ) -> Settlement:
+        """A hold the ledger does not know, settled like an expired one: its usage recorded
+        now if it still fits, and the hold written as settled (so a repeated settle is a
+        duplicate)."""
+        now_us = _micros(moment)
+        event = _event(hold_id, customer_id, moment, model, counts)
+        over = self._overshoot(cur, cfg, event, moment, limit_text)
+        if over is not None:
+            raise LedgerError(
+                f"hold {hold_id!r} is not in the ledger (never granted, or lost with the "
+                f"database server's last commits) and its usage does not fit under the "
+                f"customer's {over}: nothing was recorded")
+        amount = self._record_settled(cur, cfg, event, moment)
+        sub, period, _ = self._rate_at(cfg, self._usage(cur, customer_id), moment)
+        currency = cfg.raters.for_subscription(sub, period).plan.currency
+        prompt = counts["input_tokens"] + counts["cached_input_tokens"] + \
+            counts["cache_write_tokens"]
+        cur.execute(f"INSERT INTO holds ({self._HOLD_COLUMNS}, usage, settled_amount) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (hold_id, customer_id, model, "input", prompt, counts["output_tokens"],
+                     str(amount), currency, now_us, now_us, "settled",
+                     json.dumps(counts, sort_keys=True), str(amount)))
+        return Settlement(hold_id, amount, currency)
+
+    def _overshoot(self, cur: Cursor, cfg: Any, event: UsageEvent, moment: datetime,
+                   limit_text: str | None) -> str | None:
+        """The limit ``event`` would cross now, on top of the usage and the open holds (None:
+        it fits)."""
+        customer_id = event.customer_id
+        now_us = _micros(moment)
+        usage_now = self._usage(cur, customer_id)
+        sub, period, _ = self._rate_at(cfg, usage_now, moment)
+        others = self._open_holds(cur, customer_id, now_us, exclude=event.id)
+        base = self._hold_usage(usage_now, (h[1:6] for h in others))
+        plan = cfg.raters.for_subscription(sub, period).plan
+        trial = self._hold_usage(base, ())
+        _add_event(trial, event, self._thresholds)
+        over = lim.crossed(plan, sub, self._rate_at(cfg, base, moment)[2],
+                           self._rate_at(cfg, trial, moment)[2], moment.date(),
+                           None if limit_text is None else Decimal(limit_text))
+        return None if over is None else str(over[0].basis)
+
+    def _record_settled(self, cur: Cursor, cfg: Any, event: UsageEvent, moment: datetime
+                        ) -> Decimal:
+        """Record a settled request's event; returns what it cost under the plan."""
+        before = self._rate_at(cfg, self._usage(cur, event.customer_id), moment)[2]
+        result, _new = self._insert_events(cur, cfg, _prepare([event]))
+        if result.conflicts:
+            raise LedgerError(f"hold {event.id!r}: an event with id {event.id!r} was already "
+                              "recorded with other content")
+        after = self._rate_at(cfg, self._usage(cur, event.customer_id), moment)[2]
+        return max(lim.exposure(after) - lim.exposure(before), ZERO)
 
     def release(self, hold_id: str) -> Hold:
         """Free a hold unused. Idempotent; a settled hold stays settled (returned as is)."""
@@ -376,6 +441,15 @@ def _usage_counts(hold_id: str, usage: Mapping[str, int]) -> dict[str, int]:
                               f"got {value!r}")
         counts[name] = value
     return counts
+
+
+def _event(hold_id: str, customer_id: str, moment: datetime, model: str,
+           counts: Mapping[str, int]) -> UsageEvent:
+    return UsageEvent(hold_id, customer_id, moment, model,
+                      input_tokens=counts["input_tokens"],
+                      cached_input_tokens=counts["cached_input_tokens"],
+                      cache_write_tokens=counts["cache_write_tokens"],
+                      output_tokens=counts["output_tokens"])
 
 
 def _add_event(usage: CustomerUsage, event: UsageEvent, thresholds: tuple[int, ...]) -> None:

@@ -1,15 +1,13 @@
-"""Event rows and aggregate sums as the ledger stores them, and bulk writes on both backends."""
+"""Event rows as the ledger stores them."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.ledger.db import Cursor
-from billing.usage.aggregate_python import band_of
 from billing.usage.events import UsageEvent
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,44 +38,23 @@ def _event_row(event: UsageEvent) -> tuple[Any, ...]:
             event.output_tokens, event.requests, event.session_id, props)
 
 
-def _bulk(cur: Cursor, kind: str, table: str, columns: str, types: Sequence[str],
-          rows: Sequence[Sequence[Any]], tail: str) -> None:
-    """``INSERT INTO table (columns) <rows> tail`` in one statement: PostgreSQL takes one
-    array per column (``unnest``: one round trip, whatever the number of rows); SQLite a
-    multi-row VALUES list (rows of one batch are at most ``_CHUNK``)."""
-    if not rows:
-        return
-    if kind == "postgresql":
-        arrays = ", ".join(f"?::{t}[]" for t in types)
-        cur.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}) {tail}",
-                    [list(column) for column in zip(*rows, strict=True)])
-        return
-    marks = "(" + ", ".join(["?"] * len(types)) + ")"
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start:start + _CHUNK]
-        cur.execute(f"INSERT INTO {table} ({columns}) VALUES "
-                    f"{', '.join([marks] * len(chunk))} {tail}",
-                    [v for row in chunk for v in row])
-
-
 @dataclass(slots=True)
 class _Prepared:
     """A batch made ready outside the write lock: its unique rows (first copy of each id, in id
-    order), the duplicates and conflicts within it, and the sums of all its rows."""
+    order) and the duplicates and conflicts within it (see ``billing/ledger/writes.py`` for
+    the sums)."""
 
     rows: list[tuple[Any, ...]]
     duplicates: int
     conflicts: int
     conflict_ids: list[str]
-    hourly_customers: frozenset[str] | None
-    daily: list[tuple[Any, ...]] = field(default_factory=list)
-    """Rows to add to ``usage_daily``: key then sums, in key order (no lock cycles)."""
-    hourly: list[tuple[Any, ...]] = field(default_factory=list)
-    """Likewise for ``usage_hourly``."""
+    sums: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None
+    """SQLite: the rows' daily and hourly sums, made before the write lock is taken."""
+    sums_for: frozenset[str] | None = None
+    """The customers on a capacity plan (hourly rows) when ``sums`` were made."""
 
 
-def _prepare(batch: Sequence[UsageEvent], thresholds: tuple[int, ...],
-             hourly_customers: frozenset[str] | None) -> _Prepared:
+def _prepare(batch: Sequence[UsageEvent]) -> _Prepared:
     first: dict[str, tuple[Any, ...]] = {}
     duplicates = conflicts = 0
     conflict_ids: list[str] = []
@@ -91,43 +68,4 @@ def _prepare(batch: Sequence[UsageEvent], thresholds: tuple[int, ...],
         else:
             conflicts += 1
             conflict_ids.append(event.id)
-    rows = [first[key] for key in sorted(first)]
-    prepared = _Prepared(rows, duplicates, conflicts, conflict_ids, None)
-    if hourly_customers is None:
-        return prepared  # sums once the configuration is known
-    return _prepare_sums(prepared, rows, thresholds, hourly_customers)
-
-
-def _prepare_sums(prepared: _Prepared, rows: Sequence[tuple[Any, ...]],
-                  thresholds: tuple[int, ...], hourly_customers: frozenset[str]) -> _Prepared:
-    daily: dict[tuple[Any, ...], list[int]] = {}
-    hourly: dict[tuple[str, int], list[int]] = {}
-    for row in rows:
-        customer, ts_us, model = row[1], row[2], row[3]
-        band = band_of(row[4] + row[5] + row[6], row[8], thresholds) if thresholds else 0
-        _sum_into(daily, (customer, model, band, ts_us // _DAY_US), row)
-        if customer in hourly_customers:
-            _sum_into(hourly, (customer, ts_us // _HOUR_US), row)
-    return _Prepared(prepared.rows, prepared.duplicates, prepared.conflicts,
-                     prepared.conflict_ids, hourly_customers, sum_rows(daily),
-                     sum_rows(hourly))
-
-
-def sum_rows(sums: dict[Any, list[int]]) -> list[tuple[Any, ...]]:
-    """``{key: sums}`` as rows ``(*key, *sums)`` in key order."""
-    return [(*k, *v) for k, v in sorted(sums.items())]
-
-
-def _sum_into(sums: dict[Any, list[int]], key: Any, row: Sequence[Any]) -> None:
-    """Add an event row's counts (input, cached, write, output, requests; one event) to
-    ``sums[key]``."""
-    found = sums.get(key)
-    if found is None:
-        sums[key] = [int(row[4]), int(row[5]), int(row[6]), int(row[7]), int(row[8]), 1]
-    else:
-        found[0] += int(row[4])
-        found[1] += int(row[5])
-        found[2] += int(row[6])
-        found[3] += int(row[7])
-        found[4] += int(row[8])
-        found[5] += 1
+    return _Prepared([first[key] for key in sorted(first)], duplicates, conflicts, conflict_ids)

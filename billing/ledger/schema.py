@@ -72,7 +72,36 @@ def _v2(kind: str) -> list[str]:
     ]
 
 
-MIGRATIONS = {1: _v1, 2: _v2}
+def _v3(kind: str) -> list[str]:
+    """Aggregate rows split by a writer slot (``shard``; summed when read): on PostgreSQL
+    concurrent batches then add to different rows instead of queueing on each other's row
+    locks until commit. SQLite has one writer at a time and always writes slot 0."""
+    if kind == "postgresql":
+        return [statement
+                for table, key in (("usage_daily", "customer_id, model, band, day"),
+                                   ("usage_hourly", "customer_id, hour"))
+                for statement in (
+                    f"ALTER TABLE {table} ADD COLUMN shard INTEGER NOT NULL DEFAULT 0",
+                    f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey",
+                    f"ALTER TABLE {table} ADD PRIMARY KEY ({key}, shard)")]
+    out = []
+    for table, key, columns in (
+            ("usage_daily", "customer_id, model, band, day",
+             "customer_id TEXT NOT NULL, model TEXT NOT NULL, band INTEGER NOT NULL, "
+             "day INTEGER NOT NULL"),
+            ("usage_hourly", "customer_id, hour",
+             "customer_id TEXT NOT NULL, hour INTEGER NOT NULL")):
+        # SQLite cannot change a primary key in place: a new table, the rows, the name.
+        out += [f"CREATE TABLE {table}_v3 ({columns}, shard INTEGER NOT NULL DEFAULT 0, "
+                f"{_sums(kind)}, PRIMARY KEY ({key}, shard)) WITHOUT ROWID",
+                f"INSERT INTO {table}_v3 ({key}, shard, {', '.join(_COUNTS)}) "
+                f"SELECT {key}, 0, {', '.join(_COUNTS)} FROM {table}",
+                f"DROP TABLE {table}",
+                f"ALTER TABLE {table}_v3 RENAME TO {table}"]
+    return out
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -504,7 +504,7 @@ class Rater:
         return _RateState(lines, usage_value, reservation, credit_outcome, refused_by_model,
                           active)
 
-    # --- charge kinds: one biller per compiled charge class (_BILLERS) --------------------------
+    # --- what an invoice needs beyond the charge kinds (billing.charges) -------------------------
 
     seat_quantity = staticmethod(seat_quantity)
 

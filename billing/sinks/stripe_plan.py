@@ -7,6 +7,14 @@ what ``billing push --dry-run`` reports): minor units per Stripe's currency list
 0 for three-decimal currencies, whole ISK, and at most 8 digits of minor units per item and per
 invoice (12 for IDR).
 
+An invoice Stripe takes but cannot charge is a warning, not a refusal
+(:func:`charge_warnings`): a total above zero but below Stripe's minimum charge amount for the
+currency (0.50 USD). Stripe's invoice API reference: "If the amount due for the invoice is less
+than Stripe's minimum allowed charge per currency, the invoice is automatically marked paid, and
+we add the amount due to the customer's credit balance which is applied to the next invoice." So
+nothing is charged now, the amount is collected with the customer's next Stripe invoice, and
+never if there is none.
+
 Idempotency keys are ASCII and at most 255 characters for any id: characters outside printable
 ASCII (and ``%`` and ``/``) are percent-encoded (UTF-8), and a key longer than 255 is replaced by
 its SHA-256.
@@ -30,11 +38,13 @@ __all__ = [
     "METADATA_CUSTOMER",
     "METADATA_INVOICE",
     "METADATA_LINE",
+    "MINIMUM_CHARGE",
     "THREE_DECIMAL_CURRENCIES",
     "WHOLE_UNIT_TWO_DECIMAL_CURRENCIES",
     "ZERO_DECIMAL_CURRENCIES",
     "PlannedInvoice",
     "PlannedItem",
+    "charge_warnings",
     "check_invoice",
     "customer_idempotency_key",
     "idempotency_key",
@@ -66,6 +76,18 @@ _MAX_AMOUNT_BY_CURRENCY: dict[str, int] = {"IDR": 999_999_999_999}
 
 WHOLE_UNIT_TWO_DECIMAL_CURRENCIES: frozenset[str] = frozenset({"ISK"})
 """Two-decimal in the API for backwards compatibility, but only whole units (5 ISK is 500)."""
+
+MINIMUM_CHARGE: dict[str, int] = {
+    "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50, "CZK": 1500,
+    "DKK": 250, "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50, "JPY": 50,
+    "MXN": 1000, "MYR": 200, "NOK": 300, "NZD": 50, "PLN": 200, "RON": 200, "SEK": 300,
+    "SGD": 50, "USD": 50,
+}  # fmt: skip
+"""Stripe's minimum charge amount per currency, in Stripe's minor units (0.50 USD is 50, 50 JPY
+is 50, 175.00 HUF is 17500), from docs.stripe.com/currencies ("Minimum and maximum charge
+amounts"). Stripe applies the minimum of the account's settlement currency: the table is exact
+for an invoice in that currency, and a guide for another (Stripe converts it first). Currencies
+not listed are not checked."""
 
 METADATA_CUSTOMER = "billing_customer_id"
 METADATA_INVOICE = "billing_invoice_id"
@@ -158,6 +180,27 @@ def check_invoice(invoice: Invoice) -> list[str]:
             f"(minor units of {code}); refusing to push an invoice that does not add up"
         )
     return problems
+
+
+def charge_warnings(invoice: Invoice) -> list[str]:
+    """What Stripe would take but not charge (empty when nothing): a total above zero and below
+    Stripe's minimum charge for the currency (:data:`MINIMUM_CHARGE`), which Stripe marks paid
+    when the invoice is finalized and adds to the customer's balance, to be collected with their
+    next invoice. Call it on an invoice :func:`check_invoice` accepts."""
+    code = check_currency(invoice.currency)
+    minimum = MINIMUM_CHARGE.get(code)
+    if minimum is None:
+        return []
+    total = to_stripe_amount(invoice.total, code)
+    if not 0 < total < minimum:
+        return []
+    shown = Decimal(minimum).scaleb(-stripe_minor_units(code))
+    return [
+        f"invoice {invoice.id}: total {invoice.total} {code} is below Stripe's minimum charge "
+        f"of {shown} {code}; Stripe will not charge it: finalized, it is marked paid and "
+        f"{invoice.total} {code} is added to customer {invoice.customer_id}'s Stripe balance, "
+        "collected with their next invoice (never, if this is their last)"
+    ]
 
 
 def _timestamp(day: date) -> int:

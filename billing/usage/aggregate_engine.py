@@ -14,14 +14,22 @@ Two layers:
   Ibis backend (PySpark) where the events already live. Time is bucketed by integer
   arithmetic on epoch seconds; token sums stay integers in the engine; only the aggregate rows
   come back to Python.
+
+Time-of-day rows (:func:`time_of_day_table`): for the trace's models whose supplier price
+depends on the time of day (``time_of_day``, e.g. ``CostBook.time_of_day_edges``), one more
+grouping over those models' events only, by (customer, model, band, day, slot), a slot being the
+span between two consecutive price-window edges of those models (edges at any microsecond, so
+DeepSeek's 16:30 edge is exact). Traces without such a model pay nothing for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +40,7 @@ import pyarrow.compute as pc
 
 from billing.errors import TraceError
 from billing.usage.aggregate_python import _check_thresholds
-from billing.usage.aggregates import UsageAggregates
+from billing.usage.aggregates import TIME_OF_DAY_COLUMNS, UsageAggregates
 from billing.usage.duckdb_reader import (
     DuckReader,
     Validator,
@@ -41,12 +49,19 @@ from billing.usage.duckdb_reader import (
     raw_rows,
 )
 from billing.usage.mapping import TraceSpec, micros_to_datetime
-from billing.usage.readers import aggregate_trace_python
+from billing.usage.readers import aggregate_trace_python, read_numbered
 from billing.usage.results import Reject, TraceResult, TraceStats, first_rejects, write_rejects
 from billing.usage.spark import quiet_pandas_check, spark_arrow, spark_backend, to_spark
 
-__all__ = ["INT64_MAX", "aggregate_table", "aggregate_trace", "check_sum_bound", "dedupe_table",
-           "sum_bound", "time_span"]
+__all__ = ["INT64_MAX", "TimeOfDayEdges", "aggregate_table", "aggregate_trace", "check_sum_bound",
+           "dedupe_table", "sum_bound", "time_of_day_table", "time_span"]
+
+TimeOfDayEdges = Callable[[str], Sequence[int]]
+"""A model's price-window edges: microseconds after UTC midnight (0 < edge < 86,400,000,000)
+at which its supplier price may change; empty for a model priced the same all day."""
+_DAY_US = 86_400_000_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # ---------------------------------------------------------------- the Ibis expressions
 
@@ -96,14 +111,44 @@ def time_span(events: ir.Table) -> ir.Table:
     return events.aggregate(first_us=events["ts_us"].min(), last_us=events["ts_us"].max())
 
 
-def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str) -> ir.Table:
-    """Sums by (customer, model, band, ``bucket``): ``day`` or ``hour`` since the epoch."""
+def _band(events: ir.Table, thresholds: tuple[int, ...]) -> ir.IntegerValue:
+    """The long-context band of each event (thresholds its prompt per request exceeds)."""
     thresholds = _check_thresholds(thresholds)
     prompt = events["input"] + events["cached_input"] + events["cache_write"]
     per = (events["requests"] == 0).ifelse(ibis.literal(1, "int64"), events["requests"])
     band: ir.IntegerValue = ibis.literal(0, "int64")
     for threshold in thresholds:
         band = band + (prompt > per * threshold).cast("int64")
+    return band
+
+
+def time_of_day_table(events: ir.Table, edges: dict[str, Sequence[int]], *,
+                      thresholds: tuple[int, ...] = ()) -> ir.Table:
+    """Sums of the events of the models of ``edges`` by (customer, model, band, day,
+    ``since_us``): ``since_us`` is the largest edge of any of those models at or before the
+    event's time of day (microseconds after UTC midnight), else 0. Every price window of every
+    one of those models is a union of such slots, so each row has one price. Portable Ibis."""
+    cuts = sorted({int(e) for found in edges.values() for e in found})
+    if any(not 0 < e < _DAY_US for e in cuts):
+        raise ValueError(f"time-of-day edges must be inside the day: {cuts}")
+    events = events.filter(events["model"].isin(sorted(edges)))
+    day = events["ts_s"] // 86_400
+    since_midnight = events["ts_us"] - day * _DAY_US
+    since: ir.IntegerValue = ibis.literal(0, "int64")
+    for cut in cuts:
+        since = (since_midnight >= cut).ifelse(ibis.literal(cut, "int64"), since)
+    sums = {c: events[c].sum().cast("int64")
+            for c in ("input", "cached_input", "cache_write", "output", "requests")}
+    sums["events"] = events.count().cast("int64")
+    return events.group_by(
+        customer_id=events["customer_id"], model=events["model"],
+        band=_band(events, thresholds), day=day, since_us=since,
+    ).aggregate(**sums)
+
+
+def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str) -> ir.Table:
+    """Sums by (customer, model, band, ``bucket``): ``day`` or ``hour`` since the epoch."""
+    band = _band(events, thresholds)
     # 64-bit sums (check_sum_bound proved they fit; a cast that did not fit would fail).
     sums = {c: events[c].sum().cast("int64")
             for c in ("input", "cached_input", "cache_write", "output", "requests")}
@@ -185,7 +230,8 @@ _SHOWN_REJECTS = 5
 
 
 def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly: bool = False,
-                    rejects_path: Path | None = None, engine: Any = "duckdb") -> TraceResult:
+                    rejects_path: Path | None = None, engine: Any = "duckdb",
+                    time_of_day: TimeOfDayEdges | None = None) -> TraceResult:
     """Read, validate, dedupe and aggregate a trace file in one pass over its events.
 
     ``engine`` is ``"duckdb"`` (a fresh embedded DuckDB), an Ibis DuckDB backend, or
@@ -195,11 +241,18 @@ def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly
     (:mod:`billing.usage.spark`). Scans whose 64-bit sums could overflow are refused
     (:func:`check_sum_bound`). Bad rows, skipped
     rows and conflicting copies are written to ``rejects_path`` (CSV: file,row,reason,raw).
+    ``time_of_day``: each model's price-window edges (e.g. ``CostBook.time_of_day_edges``);
+    the trace's models that have some get time-of-day rows (``aggregates.time_of_day``, see
+    :func:`time_of_day_table`), an event counted in the slot of its own timestamp.
     """
     thresholds = _check_thresholds(thresholds)
     if engine == "python":
-        return aggregate_trace_python(spec, thresholds=thresholds, hourly=hourly,
-                                      rejects_path=rejects_path)
+        result = aggregate_trace_python(spec, thresholds=thresholds, hourly=hourly,
+                                        rejects_path=rejects_path)
+        if time_of_day is None:
+            return result
+        return dataclasses.replace(result, aggregates=_with_time_of_day_python(
+            result.aggregates, spec, thresholds, time_of_day))
     target = spark_backend(engine)
     with _duckdb("duckdb" if target is not None else engine) as backend:
         con = backend.con
@@ -209,7 +262,8 @@ def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly
             with warnings.catch_warnings():
                 # Ibis 12 still calls DuckDB 2.0's deprecated fetch_arrow_table().
                 warnings.filterwarnings("ignore", "fetch_arrow_table", DeprecationWarning)
-                return _run(backend, reader, thresholds, hourly, rejects_path, target)
+                return _run(backend, reader, thresholds, hourly, rejects_path, target,
+                            time_of_day)
         except duckdb.Error as exc:
             # A value the rules let through that the engine still refuses: one line naming
             # the file, never the SQL DuckDB quotes.
@@ -219,7 +273,8 @@ def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly
 
 
 def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: bool,
-         rejects_path: Path | None, target: Any = None) -> TraceResult:
+         rejects_path: Path | None, target: Any = None,
+         time_of_day: TimeOfDayEdges | None = None) -> TraceResult:
     con = backend.con
     spec = reader.spec
     before = _stamp(spec.path)
@@ -265,13 +320,13 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
     check_sum_bound(n_valid, peak or 0, thresholds, where=str(spec.path))
     dedupe = not resolved.derived_ids and n_hashes != n_valid
     if target is None:
-        scanned = _scan(backend.table(valid), dedupe, thresholds, hourly)
+        scanned = _scan(backend.table(valid), dedupe, thresholds, hourly, time_of_day)
     else:
         # Validated here, aggregated there: the same Ibis expressions on the Spark backend.
         rows = con.sql(f"SELECT * FROM {valid} ORDER BY __row").to_arrow_table()
         with to_spark(target, rows) as events, quiet_pandas_check():
-            scanned = _scan(events, dedupe, thresholds, hourly)
-    copies_rows, daily, span, hourly_rows = scanned
+            scanned = _scan(events, dedupe, thresholds, hourly, time_of_day)
+    copies_rows, daily, span, hourly_rows, slots = scanned
     if _stamp(spec.path) != before:
         # A Parquet file is read more than once (checked, then grouped without the checks):
         # what was checked must be what was summed.
@@ -312,8 +367,8 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
     rejects += source.malformed
     if rejects_path is not None:
         write_rejects(rejects_path, rejects, unit)
-    return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows), stats, rejects_path,
-                       first_rejects=first_rejects(rejects, _SHOWN_REJECTS))
+    return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows, time_of_day=slots), stats,
+                       rejects_path, first_rejects=first_rejects(rejects, _SHOWN_REJECTS))
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -325,8 +380,9 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return found.st_size, found.st_mtime_ns
 
 
-def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool) -> tuple[
-        list[tuple[int, bool]], Any, tuple[int | None, int | None] | None, Any]:
+def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool,
+          time_of_day: TimeOfDayEdges | None = None) -> tuple[
+        list[tuple[int, bool]], Any, tuple[int | None, int | None] | None, Any, Any]:
     """Dedupe (when ids repeat) and aggregate ``events`` on its backend; the aggregate rows
     come back as Arrow tables (Python objects are built only if a caller asks for them). The
     first and last event times come back too when copies were dropped (else None: the
@@ -360,7 +416,63 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
     else:
         daily_expr = _grouped(events, thresholds, "day")
         daily_table = _arrow(daily_expr, _DAILY_ORDER)
-    return copies_rows, daily_table, span, hourly_table
+    slots = None
+    if time_of_day is not None:
+        # Only the models with price windows, found in the daily rows: nothing to scan again
+        # for a trace without any.
+        edges = _edges_of(pc.unique(daily_table.column("model")).to_pylist(), time_of_day)
+        slots = (_arrow(time_of_day_table(events, edges, thresholds=thresholds),
+                        TIME_OF_DAY_COLUMNS[:5]) if edges else _empty_time_of_day())
+    return copies_rows, daily_table, span, hourly_table, slots
+
+
+def _edges_of(models: Sequence[str], time_of_day: TimeOfDayEdges) -> dict[str, Sequence[int]]:
+    """The models with price-window edges, and theirs."""
+    found = {str(m): tuple(time_of_day(str(m))) for m in models}
+    return {m: e for m, e in found.items() if e}
+
+
+def _empty_time_of_day() -> Any:
+    import pyarrow as pa
+
+    return pa.table({name: pa.array([], pa.string() if name in ("customer_id", "model")
+                                     else pa.int64()) for name in TIME_OF_DAY_COLUMNS})
+
+
+def _with_time_of_day_python(aggregates: UsageAggregates, spec: TraceSpec,
+                             thresholds: tuple[int, ...],
+                             time_of_day: TimeOfDayEdges) -> UsageAggregates:
+    """The Python path's time-of-day rows: the file read again event by event, the first copy
+    of an id kept (as the aggregation keeps it), summed as :func:`time_of_day_table` sums."""
+    import pyarrow as pa
+
+    from billing.usage.aggregate_python import band_of
+
+    edges = _edges_of(sorted({k.model for k in aggregates.daily}), time_of_day)
+    cuts = sorted({e for found in edges.values() for e in found})
+    sums: dict[tuple[str, str, int, int, int], list[int]] = {}
+    seen: set[str] = set()
+    for _, event, _ in read_numbered(spec):
+        if isinstance(event, Reject) or event.id in seen:
+            continue
+        seen.add(event.id)
+        if event.model not in edges:
+            continue
+        delta = event.timestamp - _EPOCH
+        day, into = divmod(delta.days * 86_400 + delta.seconds, 86_400)
+        micros = into * 1_000_000 + delta.microseconds
+        since = max((c for c in cuts if c <= micros), default=0)
+        band = band_of(event.prompt_tokens, event.requests, thresholds)
+        row = sums.setdefault((event.customer_id, event.model, band, day, since), [0] * 6)
+        for i, n in enumerate((event.input_tokens, event.cached_input_tokens,
+                               event.cache_write_tokens, event.output_tokens, event.requests, 1)):
+            row[i] += n
+    rows = [(*k, *v) for k, v in sorted(sums.items())]
+    columns = list(zip(*rows, strict=True)) or [()] * len(TIME_OF_DAY_COLUMNS)
+    table = pa.table({name: pa.array(list(values), pa.string() if name in ("customer_id", "model")
+                                     else pa.int64())
+                      for name, values in zip(TIME_OF_DAY_COLUMNS, columns, strict=True)})
+    return UsageAggregates(aggregates.daily, aggregates.hourly, time_of_day=table)
 
 
 def _arrow(expr: ir.Table, order: Sequence[str] = ()) -> Any:

@@ -11,6 +11,11 @@ The aggregation is the single step that touches every event, done once for all p
   cost are all computed from these rows.
 - ``hourly``: token sums by (customer, hour), ``hour`` counting UTC hours since the epoch; only
   when a capacity charge needs them.
+- ``time_of_day``: for the models whose supplier price depends on the time of day (DeepSeek's
+  off-peak window), token sums by (customer, model, band, day, since_us): ``since_us`` is the
+  start, in microseconds after UTC midnight, of the slot between two price-window edges that
+  holds the event's timestamp. They split those models' daily rows exactly (the slots of a daily
+  row sum to it); only when asked (an Arrow table, :data:`TIME_OF_DAY_COLUMNS`).
 
 Token sums are Python ints (exact, unbounded); engines sum them in 64-bit integers.
 """
@@ -21,7 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["DAILY_COLUMNS", "HOURLY_COLUMNS", "Counts", "DailyKey", "HourlyKey", "UsageAggregates"]
+__all__ = ["DAILY_COLUMNS", "HOURLY_COLUMNS", "TIME_OF_DAY_COLUMNS", "Counts", "DailyKey",
+           "HourlyKey", "UsageAggregates"]
 
 
 @dataclass(slots=True)
@@ -70,6 +76,9 @@ DAILY_COLUMNS = ("customer_id", "model", "band", "day", "input", "cached_input",
 HOURLY_COLUMNS = ("customer_id", "hour", "input", "cached_input", "cache_write", "output",
                   "requests", "events")
 """Columns of the hourly rows as an Arrow table (one row per key, sorted by key)."""
+TIME_OF_DAY_COLUMNS = ("customer_id", "model", "band", "day", "since_us", "input", "cached_input",
+                       "cache_write", "output", "requests", "events")
+"""Columns of the time-of-day rows (one row per key, sorted by key)."""
 
 
 class UsageAggregates:
@@ -81,20 +90,25 @@ class UsageAggregates:
     :attr:`hourly` (millions of hourly rows cost seconds to turn into objects).
     """
 
-    __slots__ = ("_daily", "_daily_arrow", "_hourly", "_hourly_arrow")
+    __slots__ = ("_daily", "_daily_arrow", "_hourly", "_hourly_arrow", "time_of_day")
 
     def __init__(self, daily: dict[DailyKey, Counts] | None = None,
-                 hourly: dict[HourlyKey, Counts] | None = None) -> None:
+                 hourly: dict[HourlyKey, Counts] | None = None, *,
+                 time_of_day: Any = None) -> None:
         self._daily = {} if daily is None else daily
         self._hourly = {} if hourly is None else hourly
         self._daily_arrow: Any = None
         self._hourly_arrow: Any = None
+        self.time_of_day: Any = (None if time_of_day is None
+                                 else time_of_day.select(list(TIME_OF_DAY_COLUMNS)))
+        """The time-of-day rows (Arrow, :data:`TIME_OF_DAY_COLUMNS`); None: not aggregated."""
 
     @classmethod
-    def from_arrow(cls, daily: Any, hourly: Any = None) -> UsageAggregates:
-        """Aggregates backed by Arrow tables with :data:`DAILY_COLUMNS` and
-        :data:`HOURLY_COLUMNS` (64-bit integer sums)."""
-        made = cls()
+    def from_arrow(cls, daily: Any, hourly: Any = None, *,
+                   time_of_day: Any = None) -> UsageAggregates:
+        """Aggregates backed by Arrow tables with :data:`DAILY_COLUMNS`,
+        :data:`HOURLY_COLUMNS` and :data:`TIME_OF_DAY_COLUMNS` (64-bit integer sums)."""
+        made = cls(time_of_day=time_of_day)
         made._daily = None  # type: ignore[assignment]  # built on first use
         made._daily_arrow = daily.select(list(DAILY_COLUMNS))
         if hourly is not None:

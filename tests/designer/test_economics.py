@@ -129,3 +129,16 @@ def test_cli_refuses_a_bad_number(capsys: pytest.CaptureFixture[str]) -> None:
                  "--hours-saved", "0.4", "--hourly-rate", "200"])
     assert code == 2
     assert "--price-per-mtok: not a decimal number: 'six'" in capsys.readouterr().err
+
+
+def test_cli_json_writes_tiny_numbers_fixed_point(capsys: pytest.CaptureFixture[str]) -> None:
+    # p = 0.0000001 per 1M, N = 1 token, S = 0.000001 h at 1 per hour:
+    # z = 1 * 0.000001 / 1 token = 0.000001 per token = 1 per 1M tokens;
+    # |e| = p / z = 0.0000001 / 1 = 0.0000001. str() would write "1E-7" for both.
+    assert main(["economics", "--price-per-mtok", "0.0000001", "--tokens-per-task", "1",
+                 "--hours-saved", "0.000001", "--hourly-rate", "1", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "E-" not in out and "E+" not in out
+    data = json.loads(out)
+    assert data["inputs"]["price_per_mtok"] == "0.0000001"
+    assert Decimal(data["elasticity"]) == Decimal("0.0000001")

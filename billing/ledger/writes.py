@@ -1,0 +1,233 @@
+"""Recording a batch with set-based SQL: the events inserted (first copy of an id wins) and
+their sums added to the aggregate rows by the database, one statement per table, with no
+Python object per event beyond the row handed to the driver.
+
+- PostgreSQL: one statement per batch. The columns go as arrays (``unnest``, sent in binary);
+  a data-modifying ``WITH`` inserts the events (``ON CONFLICT (id) DO NOTHING RETURNING``)
+  and groups exactly the rows it inserted into the daily (and hourly) rows, in key order (no
+  lock cycles between batches). Aggregate rows carry a writer slot, ``shard`` (the server
+  process id modulo :data:`SHARDS`), and readers sum the slots: concurrent batches add to
+  different rows instead of waiting for each other's commit on a row they share.
+- SQLite: one writer at a time, so the work under its lock is kept small: the batch's sums
+  per key are made *before* the lock is taken (:func:`group_sums`: Arrow's group-by, numpy
+  for the band, one tuple per group), then, under the lock, one lookup of the batch's ids
+  already recorded, one ``executemany`` of the new rows, and one of the sums into the
+  aggregate rows (made again for the new rows only when some ids were already recorded).
+  The slot is always 0.
+
+The keys are the one-scan aggregation's (:func:`billing.usage.aggregate_engine.aggregate_table`):
+(customer, model, long-context band, UTC day) and (customer, UTC hour), days and hours floored
+(events before 1970 included), the band ``prompt > threshold x max(requests, 1)`` decided in
+integers without a product that could overflow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from billing.ledger.db import Cursor
+
+__all__ = ["SHARDS", "add_hourly_from", "group_sums", "insert_events", "scan_sql"]
+
+SHARDS = 16
+_DAY_US = 86_400_000_000
+_HOUR_US = 3_600_000_000
+_EVENT_COLUMNS = ("id", "customer_id", "ts_us", "model", "input", "cached_input", "cache_write",
+                  "output", "requests", "session_id", "properties")
+_EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
+                "bigint", "text", "text")
+_SUMS = ("input", "cached_input", "cache_write", "output", "requests", "events")
+_INT64_MAX = 2**63 - 1
+
+
+def _floor_div(expr: str, unit: int) -> str:
+    """``floor(expr / unit)`` in integers on both databases (their ``/`` and ``%`` truncate
+    toward zero; the numerator here is an exact multiple of ``unit``)."""
+    return f"(({expr}) - ((({expr}) % {unit}) + {unit}) % {unit}) / {unit}"
+
+
+def band_sql(thresholds: Sequence[int]) -> str:
+    """How many thresholds ``t`` the prompt per request exceeds: ``prompt > t x per`` with
+    ``per = max(requests, 1)``, written as ``q > t or (q = t and r > 0)`` for ``prompt = q x per
+    + r`` so that no product can pass 64 bits (the same integers as ``band_of``)."""
+    if not thresholds:
+        return "0"
+    per = "(CASE WHEN requests > 0 THEN requests ELSE 1 END)"
+    prompt = "(input + cached_input + cache_write)"
+    return " + ".join(
+        f"(CASE WHEN {prompt} / {per} > {int(t)} OR ({prompt} / {per} = {int(t)} AND "
+        f"{prompt} % {per} > 0) THEN 1 ELSE 0 END)" for t in thresholds)
+
+
+def _shard(kind: str) -> str:
+    return f"(pg_backend_pid() % {SHARDS})" if kind == "postgresql" else "0"
+
+
+def _in_list(kind: str) -> str:
+    """A condition ``customer_id`` is in the list bound to its one parameter."""
+    if kind == "postgresql":
+        return "customer_id = ANY(?::text[])"
+    return "customer_id IN (SELECT value FROM json_each(?))"
+
+
+def _list_param(kind: str, values: Sequence[str]) -> Any:
+    return list(values) if kind == "postgresql" else json.dumps(list(values))
+
+
+def _upsert(table: str, key: Sequence[str]) -> str:
+    update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _SUMS)
+    return f"ON CONFLICT ({', '.join(key)}, shard) DO UPDATE SET {update}"
+
+
+def _sum_list() -> str:
+    return ("sum(input), sum(cached_input), sum(cache_write), sum(output), sum(requests), "
+            "count(*)")
+
+
+def scan_sql(source: str, thresholds: Sequence[int], *, hourly: bool = False,
+             where: str = "true", extra: str = "") -> str:
+    """The one-scan aggregation's grouping of ``source`` (the events table, or a ``WITH``
+    name with its columns) as one query: ``customer_id, model, band, day`` (``hourly``:
+    ``customer_id, hour``), then the sums ``input, cached_input, cache_write, output,
+    requests, events`` (then ``extra``). The keys of
+    :func:`billing.usage.aggregate_engine.aggregate_table`: UTC days and hours floored, the
+    band as :func:`band_sql`."""
+    keys = (f"customer_id, {_floor_div('ts_us', _HOUR_US)}" if hourly else
+            f"customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', _DAY_US)}")
+    groups = "1, 2" if hourly else "1, 2, 3, 4"
+    return (f"SELECT {keys}, {_sum_list()}{extra} FROM {source} WHERE {where} "
+            f"GROUP BY {groups}")
+
+
+def daily_sql(kind: str, source: str, thresholds: Sequence[int]) -> str:
+    """Add the events of ``source`` (a table or ``WITH`` name with the events' columns) to
+    the daily rows, in key order (no lock cycles between concurrent batches)."""
+    return (f"INSERT INTO usage_daily (customer_id, model, band, day, {', '.join(_SUMS)}, shard) "
+            f"{scan_sql(source, thresholds, extra=', ' + _shard(kind))} ORDER BY 1, 2, 3, 4 "
+            + _upsert("usage_daily", ("customer_id", "model", "band", "day")))
+
+
+def hourly_sql(kind: str, source: str) -> str:
+    """Add the events of ``source`` whose customer is in the bound list to the hourly rows."""
+    return (f"INSERT INTO usage_hourly (customer_id, hour, {', '.join(_SUMS)}, shard) "
+            f"{scan_sql(source, (), hourly=True, where=_in_list(kind), extra=', ' + _shard(kind))}"
+            " ORDER BY 1, 2 " + _upsert("usage_hourly", ("customer_id", "hour")))
+
+
+def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
+                  thresholds: Sequence[int], hourly_customers: frozenset[str], *,
+                  sums: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None
+                  ) -> set[str]:
+    """Insert ``rows`` (unique ids) into ``events``, the first copy of an id winning, and add
+    the inserted ones to the aggregate rows (hourly: for ``hourly_customers``). Returns the
+    ids inserted. SQLite: ``sums`` are :func:`group_sums` of all ``rows`` if already made."""
+    if not rows:
+        return set()
+    names = ", ".join(_EVENT_COLUMNS)
+    if kind == "postgresql":
+        hourly = sorted({row[1] for row in rows} & hourly_customers)
+        arrays = ", ".join(f"?::{t}[]" for t in _EVENT_TYPES)
+        parts = [f"s ({names}) AS (SELECT * FROM unnest({arrays}))",
+                 f"ins AS (INSERT INTO events ({names}) SELECT * FROM s ON CONFLICT (id) "
+                 f"DO NOTHING RETURNING {names})",
+                 f"d AS ({daily_sql(kind, 'ins', thresholds)})"]
+        params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+        if hourly:
+            parts.append(f"h AS ({hourly_sql(kind, 'ins')})")
+            params.append(_list_param(kind, hourly))
+        cur.execute(f"WITH {', '.join(parts)} SELECT id FROM ins", params)
+        return {r[0] for r in cur.fetchall()}
+    cur.execute("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps([row[0] for row in rows]),))
+    recorded = {r[0] for r in cur.fetchall()}
+    new = [row for row in rows if row[0] not in recorded] if recorded else rows
+    if recorded or sums is None:
+        sums = group_sums(new, thresholds, hourly_customers)
+    marks = ", ".join(["?"] * len(_EVENT_COLUMNS))
+    cur.executemany(f"INSERT INTO events ({names}) VALUES ({marks})", new)
+    daily, hourly_rows = sums
+    cur.executemany(f"INSERT INTO usage_daily (customer_id, model, band, day, shard, "
+                    f"{', '.join(_SUMS)}) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) "
+                    + _upsert("usage_daily", ("customer_id", "model", "band", "day")), daily)
+    cur.executemany(f"INSERT INTO usage_hourly (customer_id, hour, shard, {', '.join(_SUMS)}) "
+                    "VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) "
+                    + _upsert("usage_hourly", ("customer_id", "hour")), hourly_rows)
+    return {row[0] for row in new}
+
+
+def group_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
+               hourly_customers: frozenset[str]
+               ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The sums of event ``rows`` per daily key and, for ``hourly_customers``, per hourly key:
+    rows ``(*key, input, cached_input, cache_write, output, requests, events)``. Arrow's
+    group-by in 64-bit integers when no sum can pass 64 bits (``rows x largest count``),
+    else exact Python integers (the database then refuses a sum past 64 bits)."""
+    if not rows:
+        return [], []
+    columns = list(zip(*rows, strict=True))
+    peak = max(max(columns[i]) for i in range(4, 9))
+    if peak * max(len(rows), 3) > _INT64_MAX:
+        return _python_sums(rows, thresholds, hourly_customers)
+    import numpy as np
+    import pyarrow as pa
+
+    counts = [np.asarray(columns[i], dtype=np.int64) for i in range(4, 9)]
+    ts = np.asarray(columns[2], dtype=np.int64)
+    per = np.maximum(counts[4], 1)
+    prompt = counts[0] + counts[1] + counts[2]
+    whole, left = np.divmod(prompt, per)
+    band = np.zeros(len(rows), np.int64)
+    for t in thresholds:  # prompt > t x per, without the product (see band_sql)
+        band += (whole > t) | ((whole == t) & (left > 0))
+    sums = {name: c for name, c in zip(_SUMS, counts, strict=False)}
+    sums["events"] = np.ones(len(rows), np.int64)
+    customer = pa.array(columns[1], pa.string())
+    daily = _grouped({"customer_id": customer, "model": pa.array(columns[3], pa.string()),
+                      "band": band, "day": ts // _DAY_US, **sums},
+                     ["customer_id", "model", "band", "day"])
+    wanted = np.fromiter((c in hourly_customers for c in columns[1]), bool, len(rows)) \
+        if hourly_customers else None
+    if wanted is None or not wanted.any():
+        return daily, []
+    hourly = _grouped({"customer_id": customer.filter(pa.array(wanted)),
+                       "hour": (ts // _HOUR_US)[wanted],
+                       **{name: c[wanted] for name, c in sums.items()}},
+                      ["customer_id", "hour"])
+    return daily, hourly
+
+
+def _grouped(columns: dict[str, Any], keys: list[str]) -> list[tuple[Any, ...]]:
+    import pyarrow as pa
+
+    grouped = pa.table(columns).group_by(keys).aggregate([(name, "sum") for name in _SUMS])
+    out = [grouped.column(name).to_pylist() for name in (*keys, *(f"{n}_sum" for n in _SUMS))]
+    return list(zip(*out, strict=True))
+
+
+def _python_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
+                 hourly_customers: frozenset[str]
+                 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    daily: dict[tuple[Any, ...], list[int]] = {}
+    hourly: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        counts = [*row[4:9], 1]
+        per = max(row[8], 1)
+        band = sum(1 for t in thresholds if row[4] + row[5] + row[6] > t * per)
+        keys: list[tuple[dict[tuple[Any, ...], list[int]], tuple[Any, ...]]] = [
+            (daily, (row[1], row[3], band, row[2] // _DAY_US))]
+        if row[1] in hourly_customers:
+            keys.append((hourly, (row[1], row[2] // _HOUR_US)))
+        for table, key in keys:
+            found = table.setdefault(key, [0] * 6)
+            for i, value in enumerate(counts):
+                found[i] += value
+    return ([(*k, *v) for k, v in daily.items()], [(*k, *v) for k, v in hourly.items()])
+
+
+def add_hourly_from(cur: Cursor, kind: str, customers: Sequence[str]) -> None:
+    """Hourly rows of ``customers`` made from their recorded events (a configuration change
+    put them on a capacity plan)."""
+    if customers:
+        cur.execute(hourly_sql(kind, "events"), (_list_param(kind, customers),))
