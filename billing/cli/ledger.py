@@ -140,9 +140,9 @@ def import_(
         None, "--usage-format", help="Each line is a provider's usage object (JSONL)."),
 ) -> None:
     """Record a trace's events (idempotent: importing a file twice records nothing twice).
-    Bad rows are rejected as ``billing rate`` rejects them: written to the rejects file (by
-    default ``<events>.rejects.csv`` beside the events, where ``billing rate`` writes it when
-    it has no ``--out``), the first few shown on stderr."""
+    Bad rows are rejected as 'billing rate' rejects them: written to the rejects file (by
+    default EVENTS.rejects.csv beside the events, where 'billing rate' writes it when it has
+    no --out), the first few shown on stderr."""
     console = Console(highlight=False)
     new = duplicates = conflicts = rejected = skipped = 0
     bad: list[Reject] = []
@@ -241,8 +241,8 @@ def close(
     out: Path | None = typer.Option(None, "--out", help="Write the invoices here (JSON)."),
     costs: Path | None = typer.Option(None, "--costs", help="Supplier cost overrides."),
 ) -> None:
-    """Close a period: every subscription's invoice, exactly as ``billing rate`` gives it on
-    the same events; stored in the ledger and written for ``billing push``."""
+    """Close a period: every subscription's invoice, exactly as 'billing rate' gives it on
+    the same events; stored in the ledger and written for 'billing push'."""
     try:
         with _open_existing(url, costs, needs_subscriptions=True) as ledger:
             run = ledger.close(period)

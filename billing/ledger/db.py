@@ -15,9 +15,11 @@
   (it is in the WAL file when the call returns); ``?synchronous=full`` in the URL makes each
   commit wait for the disk, so it also survives a power failure.
 - PostgreSQL (``postgresql://...``): psycopg 3 with a connection pool, READ COMMITTED; a write
-  that reads and decides (authorize, settle) first locks the customer's row
-  (``SELECT ... FOR UPDATE``), so decisions about one customer are serialized and decisions
-  about different customers run in parallel.
+  that reads and decides (authorize, settle) first locks the customer's row (an upsert that
+  holds the row lock to the commit), so decisions about one customer are serialized and
+  decisions about different customers run in parallel. ``authorize`` sends the lock and its
+  reads in one pipelined round trip and commits without waiting for the disk
+  (:meth:`Database.lock_and_read`, docs/ledger.md "Holds and the disk").
 
 SQL is written once with ``?`` placeholders and translated for psycopg. A URL's password never
 appears in a repr, a log or an error message (:func:`redact`).
