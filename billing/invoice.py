@@ -34,6 +34,7 @@ LineKind = Literal[
     "seats",
     "usage",
     "rate_card",
+    "overage",
     "volume_discount",
     "overage_discount",
     "credit_pack",

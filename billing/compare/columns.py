@@ -20,18 +20,17 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from billing.compare.kernel import Debits
+from billing.charges import CapacityUsage
+from billing.charges.credits import Debits
 from billing.costs import CostBook
 from billing.errors import RatingError
 from billing.money import ZERO
 from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hour_start
-from billing.rating.engine import CapacityUsage
 from billing.rating.usage import SnapshotUsage, day_of
 from billing.usage.aggregates import Counts, UsageAggregates
 
 __all__ = [
-    "CapacityBatch",
     "CapacityColumns",
     "capacity_usage",
     "credit_debits",
@@ -299,8 +298,8 @@ class CapacityColumns:
                              {p: _exact(v[i], self.places)
                               for p, v in self.excess.items() if v[i]})
 
-    def columns(self, customers: Sequence[str]) -> CapacityBatch:
-        """The usage of ``customers`` as columns (what ``rate_batch`` prices)."""
+    def columns(self, customers: Sequence[str]) -> CapacityUsage:
+        """The usage of ``customers`` as columns (a batch of many)."""
         import numpy as np
 
         where = self._where
@@ -311,17 +310,8 @@ class CapacityColumns:
             out[:] = [ZERO if i < 0 else _exact(values[i], self.places) for i in positions]
             return out
 
-        return CapacityBatch(column(self.covered),
+        return CapacityUsage(column(self.covered),
                              {p: column(v) for p, v in sorted(self.excess.items())})
-
-
-class CapacityBatch:
-    """Capacity usage of many customers as columns of exact decimals: within the baseload, and
-    above it per spot price (zero where a customer had none)."""
-
-    def __init__(self, covered: Any, excess_at: Mapping[Decimal, Any]) -> None:
-        self.covered = covered
-        self.excess_at = excess_at
 
 
 def _scale(weights: Mapping[str, Decimal]) -> tuple[int, dict[str, int]]:

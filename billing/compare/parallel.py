@@ -19,7 +19,8 @@ from decimal import Decimal
 from itertools import chain
 from typing import Any
 
-from billing.compare.batch import BatchResult, PeriodColumns, rate_batch
+from billing.charges import CapacityUsage, ModelTotals, PeriodTotals, Terms
+from billing.charges.credits import Debits, FirstPeriodBurn
 from billing.compare.columns import (
     CapacityColumns,
     capacity_usage,
@@ -28,7 +29,6 @@ from billing.compare.columns import (
     period_rows,
     usage_of_rows,
 )
-from billing.compare.kernel import Debits, KernelResult, ModelTotals, PlanKernel
 from billing.compare.model import (
     CompareOptions,
     CustomerResult,
@@ -36,6 +36,7 @@ from billing.compare.model import (
     PlanResult,
 )
 from billing.compare.periods import Slice, period_slices
+from billing.compare.rating import BatchResult, Rated, rate_customer, rate_customers
 from billing.compare.summary import UNATTRIBUTED, Figures, summarise, supplier_hhi
 from billing.compare.supplier import Costs, PricedRows
 from billing.compare.whatif import (
@@ -49,7 +50,7 @@ from billing.periods import Period, nth_period
 from billing.plans import Plan
 from billing.plans.model import CapacityCharge
 from billing.pricing import capacity
-from billing.rating.engine import CapacityUsage, Rater, RatingTotals
+from billing.rating.engine import Rater, RatingTotals
 from billing.rating.usage import SnapshotUsage
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import UsageAggregates
@@ -91,7 +92,7 @@ class _Usage:
         self._position = {c: i for i, c in enumerate(self.customers)}
         self._periods: dict[str, SnapshotUsage] | None = None
         self._daily: dict[str, SnapshotUsage] | None = None
-        self._columns: dict[tuple[int, int], PeriodColumns] = {}
+        self._columns: dict[tuple[int, int], PeriodTotals] = {}
 
     @property
     def periods(self) -> dict[str, SnapshotUsage]:
@@ -108,21 +109,20 @@ class _Usage:
 
     def totals(self, customer: str, period: Period, models: Sequence[str]
                ) -> dict[str, ModelTotals]:
-        """The customer's per-model totals over ``period`` (what a :class:`PlanKernel` rates)."""
+        """The customer's per-model totals over ``period`` (a batch of one)."""
         return self.columns(period, models).totals(self._position[customer])
 
-    def columns(self, period: Period, models: Sequence[str]) -> PeriodColumns:
-        """Every customer's per-model totals over ``period`` as columns (what
-        :func:`~billing.compare.batch.rate_batch` rates), computed once and shared: the rows of
-        each (customer, model) in the period summed in row order, as
-        :func:`~billing.compare.kernel.period_totals` sums them."""
+    def columns(self, period: Period, models: Sequence[str]) -> PeriodTotals:
+        """Every customer's per-model totals over ``period`` as columns (a batch of all),
+        computed once and shared: the rows of each (customer, model) in the period summed in
+        row order."""
         key = (period.start_day, period.end_day)
         found = self._columns.get(key)
         if found is None:
             found = self._columns[key] = self._build(period, models)
         return found
 
-    def _build(self, period: Period, models: Sequence[str]) -> PeriodColumns:
+    def _build(self, period: Period, models: Sequence[str]) -> PeriodTotals:
         rows = self.rows
         ordered = sorted(models)
         where = {m: i for i, m in enumerate(ordered)}
@@ -150,7 +150,7 @@ class _Usage:
                     tokens[m][k][i] = rows.tokens[k][row]
                     cost[m][k][i] = row_cost[k]
                 requests[m][i] = rows.requests[row]
-        return PeriodColumns.of_lists(self.customers, ordered, tokens, requests, cost, present)
+        return PeriodTotals.of_lists(self.customers, ordered, tokens, requests, cost, present)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -337,32 +337,33 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
             unused_reserved = (unused_reserved or ZERO) + (
                 (reserved - covered) * charge.baseload.price_per_mtok / MTOK)
         by_slice.append(columns)
-    kernel = PlanKernel(plan, rater) if PlanKernel.handles(plan) else None
-    # Credits: the kernel burns a period down when nothing carries into it (see
-    # PlanKernel.burns_alone); other periods, and plans it cannot take, go to the rater.
+    terms = _TermsCache(rater)
+    burner = (FirstPeriodBurn(plan, rater)
+              if rater.uses_credits and FirstPeriodBurn.handles(plan) else None)
+    # Credits: a period burns down customer by customer from integer debits when nothing
+    # carries into it (FirstPeriodBurn.burns_alone); other periods, and plans it cannot take,
+    # go to the rater.
     debits_by_slice: list[tuple[dict[str, Debits], int] | None] = []
     for piece in slices:
         found_debits = None
-        if kernel is not None and kernel.credit_terms is not None:
+        if burner is not None:
             template = Subscription(customer_id="-", plan=plan.id, start=start.date(),
                                     seats=options.seats)
-            if kernel.burns_alone(template, piece.period):
+            if burner.burns_alone(template, piece.period):
                 found_debits = credit_debits(
-                    job.usage.aggregates, kernel.paying_prices(job.models),
+                    job.usage.aggregates, burner.paying_prices(job.models),
                     piece.period.start_day, piece.period.end_day)
         debits_by_slice.append(found_debits)
-    batches: list[BatchResult] | None = None
-    if kernel is not None and kernel.credit_terms is None:
-        batches = [_rate_columns(kernel, job, start, piece, columns)
+    if _batched(plan, rater):
+        # (batches are for plans without credits: no breakage)
+        batches = [_rate_columns(rater, terms, job, start, piece, columns)
                    for piece, columns in zip(slices, by_slice, strict=True)]
-    if batches is not None:
-        assert not rater.uses_credits  # (batches are for plans without credits: no breakage)
         figures = _batch_figures(len(job.customers), batches, rate, bool(plan.grades),
                                  grade_revenue)
         if options.progress is not None:
             options.progress(offset + len(job.customers), total)
     else:
-        figures = _figures_one_by_one(plan, job, rater, kernel, rate, slices, by_slice,
+        figures = _figures_one_by_one(plan, job, rater, burner, terms, rate, slices, by_slice,
                                       debits_by_slice, grade_revenue, offset=offset,
                                       total=total)
     if unused_reserved is not None:
@@ -376,6 +377,27 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
             costbook=costbook, fx_rate=rate, seats=options.seats, rater=rater,
             mixes=job.mixes))
     return summary, figures
+
+
+def _batched(plan: Plan, rater: Rater) -> bool:
+    """Whether every customer of a period is rated at once (plans without credits)."""
+    return not rater.uses_credits
+
+
+class _TermsCache:
+    """A plan's usage-independent terms per period, fraction, seats and dates, made once."""
+
+    def __init__(self, rater: Rater) -> None:
+        self.rater = rater
+        self._found: dict[tuple[Period, Decimal | None, int, object, object], Terms] = {}
+
+    def __call__(self, sub: Subscription, period: Period, fraction: Decimal | None) -> Terms:
+        seats = sub.seats_on(period.start) or sub.seats_on(sub.start)
+        key = (period, fraction, seats, sub.start, sub.end)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = Terms.of(self.rater.compiled, sub, period, fraction)
+        return found
 
 
 def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded: bool,
@@ -408,20 +430,20 @@ def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded
     return Figures(revenue.tolist(), None, reserved, covered)
 
 
-def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, kernel: PlanKernel | None,
-                        rate: Decimal, slices: Sequence[Slice],
+def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, burner: FirstPeriodBurn | None,
+                        terms: _TermsCache, rate: Decimal, slices: Sequence[Slice],
                         by_slice: Sequence[Mapping[str, CapacityColumns]],
                         debits_by_slice: Sequence[tuple[dict[str, Debits], int] | None],
                         grade_revenue: dict[str, Decimal], *, offset: int, total: int
                         ) -> Figures:
-    """Each customer's figures, one customer at a time: by the kernel (credits burned down in
-    the period) or by the rater (plans and periods the kernel cannot take)."""
+    """Each customer's figures, one customer at a time: credits burned down in the period
+    (``burner``), or by the rater (plans and periods the burn cannot take)."""
     options, start = job.options, job.start
-    by_rater = kernel is None or (kernel.credit_terms is not None
-                                  and any(d is None for d in debits_by_slice))
+    by_rater = burner is None or any(d is None for d in debits_by_slice)
     usage: Mapping[str, SnapshotUsage] | None = None  # built when the rater first needs it
-    needs_totals = kernel is not None and kernel.needs_totals
-    templates: dict[int, Subscription] = {}  # a kernel needs only the seats and the dates
+    needs_totals = burner is not None and burner.needs_totals
+    grade_cache: dict[str, str | None] = {}
+    templates: dict[int, Subscription] = {}  # the burn needs only the seats and the dates
     uses_credits = rater.uses_credits
     revenues: list[Decimal] = []
     breakages: list[Decimal] = []
@@ -442,14 +464,16 @@ def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, kernel: PlanKernel 
             sub = templates.get(seats) or templates.setdefault(seats, Subscription(
                 customer_id=customer, plan=plan.id, start=start.date(), seats=seats))
         for piece, columns, debits in zip(slices, by_slice, debits_by_slice, strict=True):
-            result: RatingTotals | KernelResult
-            if kernel is not None and debits is not None:
-                result = kernel.rate(
-                    sub, piece.period,
+            result: RatingTotals | Rated
+            if burner is not None and debits is not None:
+                period_terms = terms(sub, piece.period, piece.fraction)
+                result = rate_customer(
+                    rater, period_terms, customer,
                     job.usage.totals(customer, piece.period, job.models) if needs_totals else {},
-                    fixed_fraction=piece.fraction, hours=piece.hours,
-                    capacity_usage=_capacity_of(columns, customer),
-                    debits=debits[0].get(customer) or Debits((), debits[1]))
+                    hours=piece.hours, capacity_usage=_capacity_of(columns, customer),
+                    burned=burner.burn(sub, piece.period, period_terms.fraction,
+                                       debits[0].get(customer) or Debits((), debits[1])),
+                    paying=burner.paying, grades=grade_cache)
                 grades = result.grades
             else:
                 if usage is None:
@@ -492,21 +516,21 @@ def _capacity_of(columns: Mapping[str, CapacityColumns], customer: str
     return {name: c.of(customer) for name, c in columns.items()} if columns else None
 
 
-def _rate_columns(kernel: PlanKernel, job: _Job, start: datetime, piece: Slice,
+def _rate_columns(rater: Rater, terms: _TermsCache, job: _Job, start: datetime, piece: Slice,
                   capacity_columns: Mapping[str, CapacityColumns]) -> BatchResult:
-    """Every customer's rating of one period by :func:`rate_batch`: one batch per seat count
-    (the fixed terms depend on it), put back in the customers' order."""
+    """Every customer's rating of one period, at once: one batch per seat count (the fixed
+    terms depend on it), put back in the customers' order."""
     columns = job.usage.columns(piece.period, job.models)
     groups = job.seat_groups
     found: list[tuple[Sequence[int], BatchResult]] = []
     for seats, positions in groups.items():
-        sub = Subscription(customer_id=job.customers[positions[0]], plan=kernel.plan.id,
+        sub = Subscription(customer_id=job.customers[positions[0]], plan=rater.plan.id,
                            start=start.date(), seats=seats)
         these = columns if len(groups) == 1 else columns.take(positions)
         given = {name: c.columns(these.customers)
                  for name, c in capacity_columns.items()} or None
-        found.append((positions, rate_batch(
-            kernel, sub, piece.period, these, fixed_fraction=piece.fraction, hours=piece.hours,
+        found.append((positions, rate_customers(
+            rater, terms(sub, piece.period, piece.fraction), these, hours=piece.hours,
             capacity_usage=given)))
     if len(found) == 1:
         return found[0][1]

@@ -340,7 +340,8 @@ class RateCardCharge(_Spec):
         "model is an error when rated).",
     )
     included_amount: Price | None = Field(
-        default=None, description="Usage value (at list price) covered by the plan's fees."
+        default=None, description="Usage value (at list price) covered by the plan's fees; the "
+        "value beyond it is billed as one `overage` line, each model's value in its breakdown."
     )
     overage_discount: DiscountTable | None = Field(
         default=None, description="Tiers on the usage value beyond `included_amount`."

@@ -24,7 +24,7 @@ from billing.money import MTOK, D
 from billing.pricing.core import EXACT, PriceResult, fmt, non_negative
 
 __all__ = ["CapacityResult", "TouRule", "hour_start", "hours_between", "price", "price_grouped",
-           "spot_prices"]
+           "spot_prices", "summed"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
@@ -129,6 +129,14 @@ def price(
     outside it is an error, as is an hour with usage above the baseload and no spot price.
     Spot charges are broken down by spot price.
     """
+    covered, excess_at = summed(usage, hours, per_bucket, spot)
+    return price_grouped(len(hours), per_bucket, baseload_price_per_mtok, covered, excess_at)
+
+
+def summed(usage: Mapping[int, Decimal], hours: Sequence[int], per_bucket: int,
+           spot: Mapping[int, Decimal]) -> tuple[Decimal, dict[Decimal, Decimal]]:
+    """Hourly ``usage`` summed as :func:`price_grouped` takes it: weighted tokens within the
+    baseload over all buckets, and above it per spot price (checked as :func:`price` says)."""
     buckets = list(hours)
     known = set(buckets)
     if len(known) != len(buckets):
@@ -153,7 +161,7 @@ def price(
                 if hour not in spot:
                     raise RatingError(f"no spot price for hour {hour_start(hour).isoformat()}")
                 excess_at[non_negative(spot[hour], "spot price")] += used - reserve
-    return price_grouped(len(buckets), per_bucket, baseload_price_per_mtok, covered, excess_at)
+    return covered, dict(excess_at)
 
 
 def price_grouped(

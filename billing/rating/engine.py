@@ -10,25 +10,41 @@ Credits carry over: packs bought in an earlier period stay usable until they exp
 period of a credits plan replays the burn-down of every earlier period of the subscription from
 the same usage (a deterministic function, no stored balance).
 
-Why one long module (about 1,000 lines): the billers of the compiled charge classes
-(``_BILLERS``) share one rating pass (``_Pass``: the lines so far, the rate-card values the
-credits burn, the reservation) and the credit replay, which calls back into other versions'
-raters. Moving each kind's biller to a module of its own, over batches of customers (the
-"one bill" work of docs/architecture.md), is what will shrink it.
+Every charge kind's lines are made once, in :mod:`billing.charges` (``bill_plan``): the Rater
+gives it this customer as a batch of one (its period totals, the usage-independent terms, the
+credit burn-down and capacity usage) and builds the invoice from the lines.
+
+Why over 600 lines (about 750): what is left here is what only an invoice needs, and it is one
+piece: the credit replay of earlier periods (which calls back into other versions' raters and
+values each day's usage for the burn), the hourly capacity sums of one customer, and the
+invoice with its balances, refusals and breakage.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from billing.charges import (
+    Billing,
+    CapacityUsage,
+    CardValue,
+    CreditLines,
+    LineText,
+    PeriodTotals,
+    Prices,
+    Terms,
+    grade_of,
+    seat_quantity,
+)
+from billing.charges.plan import bill_plan
+from billing.charges.sinks import METERED_KINDS
 from billing.costs import CostBook
-from billing.errors import RatingError, UnpricedModelError
+from billing.errors import RatingError
 from billing.invoice import (
     CreditBalance,
     Invoice,
@@ -42,50 +58,30 @@ from billing.money import EXACT, MTOK, ZERO, in_exact_context, round_money
 from billing.periods import Period, nth_period
 from billing.plans.compiled import (
     CapacityFee,
-    CompiledCharge,
     CompiledPlan,
-    CreditsFee,
-    FlatFee,
-    MeteredUsage,
     RateCard,
-    SeatFee,
-    SpendCap,
-    SpendCommitment,
 )
 from billing.plans.compiled import compile as compile_plan
 from billing.plans.model import (
     CapacityCharge,
     CreditsCharge,
     Plan,
-    Rate,
     RateCardCharge,
 )
 from billing.plans.types import parse_duration
 from billing.pricing import (
-    cap,
     capacity,
-    commitment,
     credits,
-    graduated,
-    package,
-    per_unit,
-    volume,
 )
-from billing.pricing.allowance import apply as apply_allowance
 from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
 
-__all__ = ["CapacityUsage", "CreditTerms", "LineTotal", "Rater", "RatingResult", "RatingTotals",
+__all__ = ["METERED_KINDS", "CapacityUsage", "CreditTerms", "LineTotal", "Rater", "RatingResult", "RatingTotals",
            "grade_of"]
 
 _EXACT = EXACT  # money's one exact context
 _CLASSES = ("input", "cached_input", "cache_write", "output")
-METERED_KINDS: frozenset[str] = frozenset(
-    {"usage", "rate_card", "volume_discount", "overage_discount", "credits_applied",
-     "capacity_spot"}
-)
-"""Line kinds that make up the metered spend a commitment or a cap applies to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +99,6 @@ class RatingResult:
     """Paid credits still unused at the period's end, in currency."""
     refused_value: Decimal = ZERO
     hourly_covered: Mapping[int, Decimal] = field(default_factory=dict)
-
-
-def grade_of(plan: Plan, model: str) -> str | None:
-    """The first grade whose globs match ``model`` (None if no grade does)."""
-    lowered = model.lower()
-    for grade, globs in plan.grades.items():
-        if any(fnmatch.fnmatchcase(lowered, g.lower()) for g in globs):
-            return grade
-    return None
 
 
 def rows_by_price(usage: CustomerUsage, costbook: CostBook
@@ -138,10 +125,6 @@ def _markup(charge: RateCardCharge) -> Decimal | None:
     return None if charge.fallback is None else charge.fallback.cost_plus.markup
 
 
-def _fmt_tokens(n: int | Decimal) -> str:
-    return f"{n:,}" if isinstance(n, int) else f"{n.normalize():,f}"
-
-
 class LineTotal(NamedTuple):
     """What a summary needs of an invoice line: its kind, rounded amount and grade."""
 
@@ -160,7 +143,21 @@ class _Lines:
         self.lean = lean
         self.lines: list[InvoiceLine | LineTotal] = []
 
-    def add(self, kind: LineKind, charge: str, description: str, quantity: Decimal, unit: str,
+    def add(self, kind: str, charge: str, amount: Decimal, text: Callable[[], LineText], *,
+            present: bool = True, model: str | None = None, grade: str | None = None) -> None:
+        """A line from a charge kind (:class:`billing.charges.lines.LineSink`)."""
+        if not present:
+            return
+        if self.lean:
+            self.lines.append(LineTotal(cast(LineKind, kind), round_money(
+                _EXACT.plus(amount), self.plan.currency, self.plan.rounding), grade))
+            return
+        said = text()
+        self.line(cast(LineKind, kind), charge, said.description, said.quantity, said.unit,
+                  amount, unit_price=said.unit_price, details=said.details, model=model,
+                  grade=grade)
+
+    def line(self, kind: LineKind, charge: str, description: str, quantity: Decimal, unit: str,
             amount: Decimal, *, unit_price: Decimal | None = None,
             details: Iterable[tuple[str, Decimal]] = (), model: str | None = None,
             grade: str | None = None) -> None:
@@ -180,15 +177,6 @@ class _Lines:
         """The metered lines as billed (rounded): a cap or minimum on it then makes the invoice
         total, which adds rounded lines, land exactly on the cap or the minimum."""
         return sum((ln.rounded_amount for ln in self.lines if ln.kind in METERED_KINDS), ZERO)
-
-
-@dataclass(frozen=True, slots=True)
-class CapacityUsage:
-    """One customer's weighted usage of one capacity charge in one period, already summed:
-    weighted tokens within the baseload (over all buckets) and above it, per spot price."""
-
-    covered: Decimal
-    excess_at: Mapping[Decimal, Decimal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +221,10 @@ class _CreditOutcome:
     """Money one credit of each grant is worth: its purchase price per credit for packs, the
     credit's unit value for grants."""
 
+    def lines(self) -> CreditLines:
+        """What the burn bills: the pack purchases and the credits burned per model."""
+        return CreditLines(self.pack_lines, self.result.burned_by_label)
+
     def paid_value(self, credits_of: str) -> Decimal:
         """Money value of the paid credits that are ``expired`` or ``remaining``."""
         return sum(
@@ -269,7 +261,8 @@ class _Pass:
     credit: _CreditOutcome | None
     usage_value: dict[str, Decimal]
     token_totals: Mapping[str, int]
-    reservation: _Reservation | None = None
+    run: Billing
+    hourly_covered: dict[int, Decimal] = field(default_factory=dict)
 
 
 class Rater:
@@ -288,14 +281,16 @@ class Rater:
         (without it, earlier periods replay under this version)."""
         self.costbook = costbook
         self.plan_path = plan_path
-        self._rate_cache: dict[tuple[int, str], Rate] = {}
-        self._prices: dict[tuple[int, str], tuple[Decimal, ...]] = {}
+        self.prices = Prices(self.compiled)
+        """List prices and markups of the plan's rate cards, per model."""
         self._grades: dict[str, str | None] = {}
         self.pack_value: dict[str, Decimal] = {}
         """Money one credit of each pack grant is worth (its price per credit), by grant id;
         filled by :meth:`grants_for`."""
         self._spot_cache: dict[tuple[str, tuple[int, ...]], dict[int, Decimal]] = {}
         self._rate_cards = tuple(c for c in self.compiled.charges if isinstance(c, RateCard))
+        self._marked_up = any(_markup(card.spec) is not None for card in self.compiled.charges
+                              if isinstance(card, RateCard))
         self._capacity_fees = {c.name: c for c in self.compiled.charges
                                if isinstance(c, CapacityFee)}
         for card in self._rate_cards:
@@ -323,52 +318,21 @@ class Rater:
             found = self._grades[model] = grade_of(self.plan, model)
         return found
 
-    def _listed(self, index: int, charge: RateCardCharge, model: str) -> Rate | None:
-        """The first rate of the card matching ``model``; None when it has none and the card
-        falls back to cost plus. A model that neither a rate nor a fallback prices is an
-        error."""
-        key = (index, model)
-        found = self._rate_cache.get(key)
-        if found is None:
-            lowered = model.lower()
-            assert charge.rates is not None
-            for rate in charge.rates:
-                if any(fnmatch.fnmatchcase(lowered, g.lower()) for g in rate.models):
-                    found = self._rate_cache[key] = rate
-                    break
-            else:
-                if charge.fallback is not None:
-                    return None
-                raise UnpricedModelError(
-                    f"plan {self.plan.id!r}, charge {charge.name!r}: no rate matches model "
-                    f"{model!r}; add a rate for it (or a catch-all `models: [\"*\"]`)"
-                )
-        return found
-
-    def _rate_for(self, index: int, charge: RateCardCharge, model: str) -> Rate:
-        found = self._listed(index, charge, model)
-        if found is None:
-            raise RatingError(
-                f"plan {self.plan.id!r}, charge {charge.name!r}: model {model!r} is priced by "
-                "the card's cost-plus fallback, not by a list price"
-            )
-        return found
+    def _card(self, index: int) -> RateCard:
+        card = self.compiled.charges[index]
+        assert isinstance(card, RateCard)
+        return card
 
     def list_prices(self, index: int, charge: RateCardCharge, model: str) -> tuple[Decimal, ...]:
         """The list prices per 1M tokens (input, cached_input, cache_write, output) of
         ``model`` under the rate card ``charge`` (the plan's ``index``-th charge)."""
-        found = self._prices.get((index, model))
-        if found is None:
-            rate = self._rate_for(index, charge, model)
-            found = self._prices[(index, model)] = tuple(
-                rate.price_per_mtok(cls) for cls in _CLASSES)
-        return found
+        return self.prices.list_prices(self._card(index), model)
 
     def _row_value(self, index: int, charge: RateCardCharge, model: str, band: int,
                    day: int, counts: Counts) -> tuple[Decimal, list[tuple[str, Decimal]]]:
         """Value of one aggregate row under a rate card: list price, or cost x (1 + markup)
         (the card's markup, or its fallback's for a model no rate lists)."""
-        markup = self._cost_plus_markup(index, charge, model)
+        markup = self.prices.markup(self._card(index), model)
         if markup is not None:
             assert self.costbook is not None
             cost = self.costbook.cost(model, counts, band, day_of(day))
@@ -380,15 +344,6 @@ class Rater:
             parts = [(cls, _EXACT.multiply(Decimal(n), price) / MTOK)
                      for cls, n, price in zip(_CLASSES, tokens, prices, strict=True)]
         return sum((v for _, v in parts), ZERO), parts
-
-    def _cost_plus_markup(self, index: int, charge: RateCardCharge, model: str
-                          ) -> Decimal | None:
-        """The markup over cost ``model`` is priced at under the card, None at list price."""
-        if charge.cost_plus is not None:
-            return charge.cost_plus.markup
-        if charge.fallback is not None and self._listed(index, charge, model) is None:
-            return charge.fallback.cost_plus.markup
-        return None
 
     # --- rating --------------------------------------------------------------------------------
 
@@ -496,35 +451,22 @@ class Rater:
         usage_value: dict[str, Decimal] = {}
         reservation: _Reservation | None = None
 
-        # Rate-card values per (day, model) first: credits burn them in time order.
+        # Values per (day, model) of the cards paid with credits first: credits burn them in
+        # time order.
         card_values: dict[int, dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]]] = {}
         for card in self._rate_cards:
-            index, charge = card.index, card.spec
+            if card.spec.paid_with != "credits":
+                continue
             values: dict[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]] = {}
-            rows: list[tuple[tuple[str, int, int], Counts]]
-            if charge.paid_with == "credits":
-                rows = sorted(window.daily.items())  # credits burn day by day
-            elif charge.cost_plus is None:
-                # List prices do not depend on the day or band: value each model once
-                # (the models of a fallback to cost plus by supplier price, as below).
-                rows = [((model, 0, -1), counts) for model, counts in window.by_model().items()
-                        if self._cost_plus_markup(index, charge, model) is None]
-                if charge.fallback is not None:
-                    assert self.costbook is not None
-                    rows += [row for row in rows_by_price(window, self.costbook)
-                             if self._cost_plus_markup(index, charge, row[0][0]) is not None]
-            else:
-                assert self.costbook is not None
-                rows = rows_by_price(window, self.costbook)
-            for (model, band, day), counts in rows:
-                amount, parts = self._row_value(index, charge, model, band, day, counts)
+            for (model, band, day), counts in sorted(window.daily.items()):
+                amount, parts = self._row_value(card.index, card.spec, model, band, day, counts)
                 previous = values.get((day, model))
                 if previous is not None:
                     merged = [(c, a + b) for (c, a), (_, b) in zip(previous[1], parts, strict=True)]
                     values[(day, model)] = (previous[0] + amount, merged)
                 else:
                     values[(day, model)] = (amount, parts)
-            card_values[index] = values
+            card_values[card.index] = values
 
         token_totals = {m: c.total_tokens for m, c in window.by_model().items()}
         credit_outcome = self._credits(subscription, period, usage, fraction, card_values)
@@ -536,201 +478,35 @@ class Rater:
                 for label, c in credit_outcome.result.refused_by_label.items()
             }
 
+        terms = Terms.of(self.compiled, subscription, period, fixed_fraction)
+        totals = PeriodTotals.one(usage.customer_id, window.by_model(), self._costs(window))
+        run = Billing(self.compiled, totals, terms, lines, self.prices, self._grades,
+                      {index: _per_model(values, totals.models)
+                       for index, values in card_values.items()}, refused_by_model)
         state = _Pass(subscription, period, fixed_fraction, fraction, window, hours,
                       capacity_usage, lines, card_values, credit_outcome, usage_value,
-                      token_totals)
-        for compiled in self.compiled.charges:  # commitment and cap last, on the metered spend
-            if not compiled.applies_last:
-                _BILLERS[type(compiled)](self, compiled, state)
-        for compiled in self.compiled.charges:
-            if compiled.applies_last:
-                _BILLERS[type(compiled)](self, compiled, state)
-        reservation = state.reservation
+                      token_totals, run)
+        if credit_outcome is not None:
+            run.credit = credit_outcome.lines()
+        if hours is not None:
+            run.buckets = len(hours)
+        for fee in self._capacity_fees.values():
+            run.capacity[fee.name] = (
+                self._hourly_capacity(fee, state) if capacity_usage is None
+                else capacity_usage.get(fee.name, CapacityUsage(ZERO, {})))
+        bill_plan(run)  # commitment and cap last, on the metered spend
+        if run.reserved is not None:
+            reservation = _Reservation(run.reserved, run.covered or ZERO, state.hourly_covered)
+        for card in self._rate_cards:
+            for model, value in zip(totals.models, run.card_values[card.index], strict=True):
+                usage_value[model] = usage_value.get(model, ZERO) + value.amount
 
         return _RateState(lines, usage_value, reservation, credit_outcome, refused_by_model,
                           active)
 
-    # --- charge kinds: one biller per compiled charge class (_BILLERS) --------------------------
+    # --- what an invoice needs beyond the charge kinds (billing.charges) -------------------------
 
-    def _bill_flat(self, fee: FlatFee, state: _Pass) -> None:
-        charge = fee.spec
-        share = state.fraction if charge.proration == "daily" or state.fixed_fraction is not None \
-            else Decimal(1)
-        state.lines.add("flat", charge.name, charge.name, share, self.plan.interval,
-                        _EXACT.multiply(charge.price, share), unit_price=charge.price)
-
-    def _bill_seats(self, fee: SeatFee, state: _Pass) -> None:
-        charge = fee.spec
-        quantity = self.seat_quantity(state.subscription, state.period, state.fixed_fraction,
-                                      charge.proration == "daily")
-        state.lines.add("seats", charge.name, f"{charge.name} ({self.plan.interval})", quantity,
-                        "seat", _EXACT.multiply(charge.price, quantity), unit_price=charge.price)
-
-    def _bill_usage(self, usage: MeteredUsage, state: _Pass) -> None:
-        self._usage_charge(usage, state.subscription, state.period, state.window,
-                           state.fixed_fraction, state.lines)
-
-    def _bill_rate_card(self, card: RateCard, state: _Pass) -> None:
-        self._rate_card(card, state.card_values[card.index], state.credit, state.fraction,
-                        state.lines, state.usage_value, state.token_totals)
-
-    def _bill_credits(self, fee: CreditsFee, state: _Pass) -> None:
-        assert state.credit is not None
-        self._credit_lines(state.credit, state.lines)
-
-    def _bill_capacity(self, fee: CapacityFee, state: _Pass) -> None:
-        given = None if state.capacity_usage is None else state.capacity_usage.get(
-            fee.name, CapacityUsage(ZERO, {}))
-        state.reservation = self._capacity(fee.spec, state.subscription, state.period,
-                                           state.window, state.hours, state.lines,
-                                           state.reservation or _Reservation(), given)
-
-    def _shown_money(self, amount: Decimal) -> str:
-        """An amount for a line's description: as written when it fits the currency's minor
-        unit (``2000``), else rounded to it (a prorated minimum of 1,333.33...). The line's
-        amount stays exact; this is text."""
-        rounded = round_money(amount, self.plan.currency)
-        return f"{amount.normalize():f}" if rounded == amount else f"{rounded:f}"
-
-    def _bill_commitment(self, fee: SpendCommitment, state: _Pass) -> None:
-        charge = fee.spec
-        minimum = _EXACT.multiply(charge.minimum, state.fraction)
-        true_up = commitment.true_up(state.lines.metered_spend(), minimum)
-        if true_up.amount:
-            state.lines.add("commitment_true_up", charge.name,
-                            f"{charge.name}: true-up to {self._shown_money(minimum)}", Decimal(1),
-                            "true-up", true_up.amount, details=true_up.details)
-
-    def _bill_cap(self, fee: SpendCap, state: _Pass) -> None:
-        charge = fee.spec
-        maximum = _EXACT.multiply(charge.maximum, state.fraction)
-        capped = cap.apply(state.lines.metered_spend(), maximum)
-        if capped.amount:
-            state.lines.add("cap_discount", charge.name,
-                            f"{charge.name}: spend capped at {self._shown_money(maximum)}", Decimal(1),
-                            "cap", capped.amount, details=capped.details)
-
-    @staticmethod
-    def seat_quantity(sub: Subscription, period: Period, fixed: Decimal | None,
-                      daily: bool) -> Decimal:
-        """Seats billed for ``period``: ``fixed`` x the seats on its first day when given (a
-        fixed proration), else seat-days / days when ``daily``, else the seats on its first day."""
-        if fixed is not None:
-            return _EXACT.multiply(Decimal(sub.seats_on(period.start) or sub.seats_on(sub.start)), fixed)
-        if daily:
-            return sub.seat_quantity(period)
-        return Decimal(sub.seats_on(max(period.start, sub.start)))
-
-    def _usage_charge(self, usage: MeteredUsage, sub: Subscription, period: Period,
-                      window: CustomerUsage, fixed: Decimal | None, lines: _Lines) -> None:
-        charge = usage.spec
-        globs = [g.lower() for g in charge.meter.models or []]
-        quantity = 0
-        for (model, _band, _day), counts in window.daily.items():
-            if globs and not any(fnmatch.fnmatchcase(model.lower(), g) for g in globs):
-                continue
-            if charge.meter.requests:
-                quantity += counts.requests
-            else:
-                quantity += sum(getattr(counts, cls) for cls in charge.meter.tokens or [])
-        billable = Decimal(quantity)
-        described = f"{_fmt_tokens(quantity)} {'requests' if charge.meter.requests else 'tokens'}"
-        if charge.included is not None:
-            if charge.included.per_seat is not None:
-                seats = self.seat_quantity(sub, period, fixed, True)
-                included = _EXACT.multiply(Decimal(charge.included.per_seat), seats)
-            else:
-                share = fixed if fixed is not None else sub.active_fraction(period)
-                included = _EXACT.multiply(Decimal(charge.included.amount or 0), share)
-            billable = apply_allowance(quantity, included).billable
-            described += f", {_fmt_tokens(included.normalize())} included"
-        unit = "requests" if charge.meter.requests else "tokens"
-        if charge.per_unit is not None:
-            spec = charge.per_unit
-            priced = per_unit.price(billable, spec.unit_price, spec.per)
-            lines.add("usage", charge.name, f"{charge.name} ({described})",
-                      billable / spec.per, _per_label(spec.per, unit), priced.amount,
-                      unit_price=spec.unit_price, details=priced.details)
-        elif charge.tiers is not None:
-            table = charge.tiers
-            assert usage.tiers is not None
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            priced = pricer(billable, usage.tiers, table.per)
-            lines.add("usage", charge.name, f"{charge.name} ({described}, {table.mode} tiers)",
-                      billable / table.per, _per_label(table.per, unit), priced.amount,
-                      details=priced.details)
-        else:
-            assert charge.package is not None
-            pack = charge.package
-            priced = package.price(billable, pack.size, pack.price, pack.round)
-            packages = priced.amount / pack.price if pack.price else Decimal(0)
-            lines.add("usage", charge.name, f"{charge.name} ({described})", packages,
-                      f"package of {pack.size:,}", priced.amount, unit_price=pack.price,
-                      details=priced.details)
-
-    def _rate_card(self, card: RateCard,
-                   values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
-                   credit: _CreditOutcome | None, fraction: Decimal, lines: _Lines,
-                   usage_value: dict[str, Decimal], token_totals: Mapping[str, int]) -> None:
-        """One line per model, net of what is not billed for it: usage refused by
-        ``overage: block`` and the usage the plan's fees include (allocated to models in name
-        order). Netting per model keeps each model's rounding on one line, so usage fully
-        covered by an allowance bills exactly zero."""
-        charge = card.spec
-        per_model: dict[str, tuple[Decimal, dict[str, Decimal]]] = {}
-        for (_day, model), (amount, parts) in sorted(values.items()):
-            total, classes = per_model.get(model, (ZERO, {}))
-            for cls, value in parts:
-                classes[cls] = classes.get(cls, ZERO) + value
-            per_model[model] = (total + amount, classes)
-        refused: Mapping[str, Decimal] = {}
-        if credit is not None and charge.paid_with == "credits":
-            refused = {m: _EXACT.multiply(c, credit.charge.unit_value)
-                       for m, c in credit.result.refused_by_label.items()}
-        included = (ZERO if charge.included_amount is None
-                    else _EXACT.multiply(charge.included_amount, fraction))
-        card_total = ZERO
-        for model in sorted(per_model):
-            amount, classes = per_model[model]
-            usage_value[model] = usage_value.get(model, ZERO) + amount
-            details = [(cls, v) for cls, v in classes.items() if v]
-            net = amount - refused.get(model, ZERO)
-            if net != amount:
-                details.append(("refused: credits exhausted", net - amount))
-            card_total += net
-            covered = min(net, included)
-            if covered > 0:
-                included -= covered
-                details.append((f"included in the plan's fees (up to {charge.included_amount})",
-                                -covered))
-                net -= covered
-            lines.add("rate_card", charge.name, f"{charge.name}: {model}",
-                      Decimal(token_totals.get(model, 0)) / MTOK, "1M tokens", net,
-                      details=details or [("no usage", ZERO)], model=model,
-                      grade=self.grade(model))
-        if charge.included_amount is not None and charge.overage_discount is not None:
-            overage = max(ZERO, card_total - _EXACT.multiply(charge.included_amount, fraction))
-            table = charge.overage_discount
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            assert card.overage_tiers is not None
-            discounted = pricer(overage, card.overage_tiers) if overage > 0 else None
-            if discounted is not None and discounted.amount != overage:
-                lines.add("overage_discount", charge.name,
-                          f"{charge.name}: overage discount on {overage}", Decimal(1),
-                          "discount", discounted.amount - overage,
-                          details=(*discounted.details, ("list price of the overage", -overage)))
-        if charge.volume_discount is not None and card_total > 0:
-            table = charge.volume_discount
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            assert card.volume_tiers is not None
-            discounted = pricer(card_total, card.volume_tiers)
-            if discounted.amount != card_total:
-                lines.add("volume_discount", charge.name,
-                          f"{charge.name}: volume discount on {card_total}", Decimal(1),
-                          "discount", discounted.amount - card_total,
-                          details=(*discounted.details, ("list value", -card_total)))
-
-    # --- credits ---------------------------------------------------------------------------------
+    seat_quantity = staticmethod(seat_quantity)
 
     def credit_terms(self) -> CreditTerms | None:
         """The plan's credits charge, the rate cards paid with it, and its auto top-up."""
@@ -833,6 +609,29 @@ class Rater:
                 ))
             n += 1
 
+    def _costs(self, window: CustomerUsage) -> dict[str, list[Decimal]] | None:
+        """Supplier cost per model and token class of the models a card prices at cost plus
+        (rows merged while the supplier's prices stay the same), None when no card does."""
+        if not self._marked_up:
+            return None
+        costs: dict[str, list[Decimal]] = {}
+        marked = {m for m in window.by_model()
+                  if any(self.prices.markup(card, m) is not None for card in self._rate_cards
+                         if card.spec.paid_with != "credits")}
+        if not marked:
+            return costs
+        assert self.costbook is not None
+        for (model, band, day), counts in rows_by_price(window, self.costbook):
+            if model not in marked:
+                continue
+            cost = self.costbook.cost(model, counts, band, day_of(day))
+            found = costs.get(model)
+            if found is None:
+                costs[model] = [amount for _, amount in cost.by_class]
+            else:
+                costs[model] = [a + b for a, (_, b) in zip(found, cost.by_class, strict=True)]
+        return costs
+
     def _values_for(self, index: int, window: CustomerUsage
                     ) -> dict[tuple[int, str], tuple[Decimal, Any]]:
         charge = self.plan.charges[index]
@@ -901,69 +700,32 @@ class Rater:
             bought.append((pack.name, purchase.count, pack.price))
         return grants, bought
 
-    def _credit_lines(self, outcome: _CreditOutcome, lines: _Lines) -> None:
-        charge = outcome.charge
-        for description, count, unit_price, amount in outcome.pack_lines:
-            lines.add("credit_pack", charge.name, description, Decimal(count), "pack", amount,
-                      unit_price=unit_price)
-        for model, burned in sorted(outcome.result.burned_by_label.items()):
-            if burned:
-                lines.add("credits_applied", charge.name, f"{charge.name} applied: {model}",
-                          burned, charge.unit, -_EXACT.multiply(burned, charge.unit_value),
-                          unit_price=-charge.unit_value, model=model, grade=self.grade(model))
-
     # --- capacity --------------------------------------------------------------------------------
 
-    def _capacity(self, charge: CapacityCharge, sub: Subscription, period: Period,
-                  window: CustomerUsage, hours: Sequence[int] | None, lines: _Lines,
-                  totals: _Reservation, given: CapacityUsage | None = None) -> _Reservation:
-        """Baseload and spot lines; returns ``totals`` plus this charge's reservation.
-        ``given``: the customer's weighted usage already summed (then ``window.hourly`` is not
-        read and no per-hour coverage is returned)."""
+    def _hourly_capacity(self, fee: CapacityFee, state: _Pass) -> CapacityUsage:
+        """One customer's weighted usage of ``fee`` from its hourly rows, summed; records the
+        usage within the baseload per hour in ``state.hourly_covered``."""
+        charge, hours = fee.spec, state.hours
         if hours is None:
-            active = period.clip(sub.start, sub.end)
-            hours = [] if active is None else capacity.hours_between(active.start_dt, active.end_dt)
-        if given is not None:
-            priced = capacity.price_grouped(len(hours), charge.baseload.per_bucket,
-                                            charge.baseload.price_per_mtok, given.covered,
-                                            given.excess_at)
-            self._capacity_lines(charge, len(hours), priced,
-                                 sum(given.excess_at.values(), ZERO), lines)
-            return _Reservation(totals.reserved + priced.reserved,
-                                totals.covered + priced.covered, totals.hourly_covered)
+            active = state.period.clip(state.subscription.start, state.subscription.end)
+            hours = [] if active is None else capacity.hours_between(active.start_dt,
+                                                                     active.end_dt)
         hour_set = set(hours)
         weights = {cls: charge.meter.weights.get(cls, Decimal(1)) for cls in charge.meter.tokens}
         usage: dict[int, Decimal] = {}
-        for hour, counts in window.hourly.items():
+        for hour, counts in state.window.hourly.items():
             if hour in hour_set:
                 usage[hour] = sum(
                     (_EXACT.multiply(Decimal(getattr(counts, cls)), w) for cls, w in weights.items()),
                     ZERO,
                 )
-        spot = self.spot_prices(charge, hours)
-        priced = capacity.price(usage, hours, charge.baseload.per_bucket,
-                                charge.baseload.price_per_mtok, spot)
-        self._capacity_lines(
-            charge, len(hours), priced,
-            sum((max(ZERO, u - charge.baseload.per_bucket) for u in usage.values()), ZERO), lines)
+        covered, excess_at = capacity.summed(usage, hours, charge.baseload.per_bucket,
+                                             self.spot_prices(charge, hours))
         reserve = Decimal(charge.baseload.per_bucket)
-        covered_by_hour = dict(totals.hourly_covered)
+        by_hour = state.hourly_covered
         for hour, used in usage.items():
-            covered_by_hour[hour] = covered_by_hour.get(hour, ZERO) + min(used, reserve)
-        return _Reservation(totals.reserved + priced.reserved, totals.covered + priced.covered,
-                            covered_by_hour)
-
-    @staticmethod
-    def _capacity_lines(charge: CapacityCharge, buckets: int, priced: capacity.CapacityResult,
-                        excess: Decimal, lines: _Lines) -> None:
-        reserved_tokens = Decimal(buckets * charge.baseload.per_bucket)
-        lines.add("capacity_baseload", charge.name,
-                  f"{charge.name}: baseload {charge.baseload.per_bucket:,} tokens/hour x "
-                  f"{buckets} hours", reserved_tokens / MTOK, "1M reserved tokens",
-                  priced.baseload.amount, unit_price=charge.baseload.price_per_mtok,
-                  details=priced.baseload.details)
-        lines.add("capacity_spot", charge.name, f"{charge.name}: spot usage above the baseload",
-                  excess / MTOK, "1M tokens", priced.spot.amount, details=priced.spot.details)
+            by_hour[hour] = by_hour.get(hour, ZERO) + min(used, reserve)
+        return CapacityUsage(covered, excess_at)
 
     def spot_prices(self, charge: CapacityCharge, hours: Sequence[int]) -> dict[int, Decimal]:
         """Spot price per hour of ``hours`` for a capacity charge of this plan (a price series
@@ -982,22 +744,15 @@ class Rater:
         return prices
 
 
-def _per_label(per: int, unit: str) -> str:
-    if per == 1:
-        return unit[:-1] if unit.endswith("s") else unit
-    if per == MTOK:
-        return f"1M {unit}"
-    return f"{per:,} {unit}"
+def _per_model(values: Mapping[tuple[int, str], tuple[Decimal, list[tuple[str, Decimal]]]],
+               models: Sequence[str]) -> list[CardValue]:
+    """A credit-paid card's values per (day, model) summed per model, in ``models`` order."""
+    per_model: dict[str, tuple[Decimal, dict[str, Decimal]]] = {}
+    for (_day, model), (amount, parts) in sorted(values.items()):
+        total, classes = per_model.get(model, (ZERO, {}))
+        for cls, value in parts:
+            classes[cls] = classes.get(cls, ZERO) + value
+        per_model[model] = (total + amount, classes)
+    return [CardValue(per_model[m][0], tuple(per_model[m][1].items())) if m in per_model
+            else CardValue(ZERO, ()) for m in models]
 
-
-_BILLERS: Mapping[type[CompiledCharge], Callable[[Rater, Any, _Pass], None]] = {
-    FlatFee: Rater._bill_flat,
-    SeatFee: Rater._bill_seats,
-    MeteredUsage: Rater._bill_usage,
-    RateCard: Rater._bill_rate_card,
-    CreditsFee: Rater._bill_credits,
-    CapacityFee: Rater._bill_capacity,
-    SpendCommitment: Rater._bill_commitment,
-    SpendCap: Rater._bill_cap,
-}
-"""The biller of each compiled charge class: the one place a charge kind's lines are made."""

@@ -1,7 +1,8 @@
-"""The comparison's fast path bills exactly what the rater bills.
+"""The comparison's per-customer path bills exactly what the rater bills.
 
-:class:`PlanKernel` rates a customer's per-model period totals; :meth:`Rater.rate` rates the daily
-rows and builds the invoice. For every plan the kernel takes (the catalog's, the benchmark
+:func:`billing.compare.rating.rate_customer` rates a customer's per-model period totals (a
+credits plan burned down from integer debits by :class:`FirstPeriodBurn`); :meth:`Rater.rate`
+rates the daily rows and builds the invoice. For every plan (the catalog's, the benchmark
 variants, and plans written here to reach every charge option), random usage must give the same
 invoice total and the same rounded amount per grade, to the cent. Capacity usage goes through
 the engine-side sums (:func:`capacity_usage`) on one side and the hourly rows on the other.
@@ -12,15 +13,18 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing.charges import ModelTotals, Terms
+from billing.charges.credits import Debits, FirstPeriodBurn
 from billing.compare.columns import capacity_usage, credit_debits
-from billing.compare.kernel import Debits, PlanKernel, period_totals
+from billing.compare.rating import Rated, rate_customer
 from billing.costs import CostBook
-from billing.periods import nth_period
+from billing.periods import Period, nth_period
 from billing.plans import Plan, load_catalog, load_plan_text
 from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hours_between
@@ -129,9 +133,46 @@ def _row_costs(usage: CustomerUsage) -> dict[tuple[str, int, int], tuple[Decimal
             for key, counts in usage.daily.items()}
 
 
+def period_totals(rows: dict[tuple[str, int, int], Counts],
+                  costs: dict[tuple[str, int, int], tuple[Decimal, ...]],
+                  period: Period) -> dict[str, ModelTotals]:
+    """Per-model totals of the ``rows`` (model, band, day) in ``period``, with the exact
+    supplier cost of each row in ``costs``, summed in row order (as the comparison sums them)."""
+    sums: dict[str, list[Any]] = {}
+    for key, counts in rows.items():
+        if not period.start_day <= key[2] < period.end_day:
+            continue
+        values = (counts.input, counts.cached_input, counts.cache_write, counts.output,
+                  counts.requests, *costs[key])
+        into = sums.get(key[0])
+        if into is None:
+            sums[key[0]] = list(values)
+        else:
+            for i, n in enumerate(values):
+                into[i] += n
+    return {model: ModelTotals((v[0], v[1], v[2], v[3]), v[4], (v[5], v[6], v[7], v[8]))
+            for model, v in sums.items()}
+
+
+def _kernel_rate(plan: Plan, rater: Rater, sub: Subscription, totals: dict[str, ModelTotals],
+                 *, fixed_fraction: Decimal | None = None, hours: list[int] | None = None,
+                 capacity_usage: Any = None, debits: Debits | None = None) -> Rated:
+    """What the comparison bills ``sub`` for PERIOD from the customer's period totals: one
+    customer through billing.charges (the period burned down from ``debits``, with credits)."""
+    terms = Terms.of(rater.compiled, sub, PERIOD, fixed_fraction)
+    burner = FirstPeriodBurn(plan, rater) if rater.uses_credits else None
+    burned = None
+    if burner is not None:
+        assert debits is not None and burner.burns_alone(sub, PERIOD)
+        burned = burner.burn(sub, PERIOD, terms.fraction, debits)
+    return rate_customer(rater, terms, sub.customer_id, totals, hours=hours,
+                         capacity_usage=capacity_usage, burned=burned,
+                         paying=None if burner is None else burner.paying)
+
+
 def _plans() -> list[Plan]:
     catalog = load_catalog([REPO / "plans", REPO / "benchmarks" / "plans"])
-    plans = [p for p in catalog if PlanKernel.handles(p) and p.id != "credits"]
+    plans = [p for p in catalog if p.id != "credits"]
     plans += [load_plan_text(text, filename=f"{name}.yaml") for name, text in EXTRA_PLANS.items()]
     return plans
 
@@ -154,7 +195,7 @@ fractions = st.one_of(st.none(), st.fractions(min_value=0, max_value=1).map(
     lambda f: Decimal(f.numerator) / Decimal(f.denominator)))
 
 
-def test_the_kernel_takes_every_plan_but_credits() -> None:
+def test_the_plans_reach_every_charge_option() -> None:
     ids = {p.id for p in PLANS}
     assert {"payg", "team-seats", "growth-hybrid", "reserved-capacity", "enterprise-cost-plus",
             "tiered-tokens", "cost-plus-50", "floor-and-cap", "meters"} <= ids
@@ -186,8 +227,8 @@ def test_kernel_bills_what_the_rater_bills(plan: Plan, data: list[tuple[str, int
         given_capacity = {
             c.name: capacity_usage(aggregates, c, buckets, rater.spot_prices(c, buckets)).of("c1")
             for c in plan.charges if isinstance(c, CapacityCharge)}
-    got = PlanKernel(plan, rater).rate(
-        sub, PERIOD, period_totals(usage.daily, costs, PERIOD), fixed_fraction=fraction,
+    got = _kernel_rate(
+        plan, rater, sub, period_totals(usage.daily, costs, PERIOD), fixed_fraction=fraction,
         hours=slice_hours, capacity_usage=given_capacity)
 
     assert got.total == expected.invoice.total
@@ -273,7 +314,7 @@ def _credit_plans() -> list[Plan]:
     catalog = load_catalog([REPO / "plans"])
     plans = [p for p in catalog if p.id == "credits"]
     plans += [load_plan_text(text, filename=f"{name}.yaml") for name, text in CREDIT_PLANS.items()]
-    assert all(PlanKernel.handles(p) for p in plans)
+    assert all(FirstPeriodBurn.handles(p) for p in plans)
     return plans
 
 
@@ -295,7 +336,7 @@ def test_kernel_burns_credits_as_the_rater_does(
     rater = Rater(plan, costbook=COSTBOOK)
     expected = rater.rate(sub, PERIOD, usage, fixed_fraction=fraction)
 
-    kernel = PlanKernel(plan, rater)
+    kernel = FirstPeriodBurn(plan, rater)
     assert kernel.burns_alone(sub, PERIOD)
     aggregates = UsageAggregates(daily={DailyKey("c1", *k): c for k, c in usage.daily.items()})
     found = credit_debits(aggregates, kernel.paying_prices(MODELS), PERIOD.start_day,
@@ -303,7 +344,7 @@ def test_kernel_burns_credits_as_the_rater_does(
     assert found is not None
     by_customer, places = found
     costs = _row_costs(usage)
-    got = kernel.rate(sub, PERIOD, period_totals(usage.daily, costs, PERIOD),
+    got = _kernel_rate(plan, rater, sub, period_totals(usage.daily, costs, PERIOD),
                       fixed_fraction=fraction,
                       debits=by_customer.get("c1") or Debits([], places))
 
@@ -323,7 +364,7 @@ def test_kernel_burns_credits_as_the_rater_does(
 def test_a_later_period_is_left_to_the_rater() -> None:
     """Credits carried over from an earlier period need the rater's replay."""
     plan = next(p for p in _credit_plans() if p.id == "credits")
-    kernel = PlanKernel(plan, Rater(plan, costbook=COSTBOOK))
+    kernel = FirstPeriodBurn(plan, Rater(plan, costbook=COSTBOOK))
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
     assert kernel.burns_alone(sub, PERIOD)
     assert not kernel.burns_alone(sub, nth_period(START, "month", 1))
@@ -350,8 +391,8 @@ def test_capacity_sums_beyond_64_bits_stay_exact() -> None:
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
     expected = rater.rate(sub, PERIOD, usage, fixed_fraction=Decimal(1), hours=hours)
     costs = _row_costs(usage)
-    got = PlanKernel(plan, rater).rate(
-        sub, PERIOD, period_totals(usage.daily, costs, PERIOD), fixed_fraction=Decimal(1),
+    got = _kernel_rate(
+        plan, rater, sub, period_totals(usage.daily, costs, PERIOD), fixed_fraction=Decimal(1),
         hours=hours, capacity_usage={charge.name: columns.of("c1")})
     assert got.total == expected.invoice.total
     assert (got.reserved, got.covered) == (expected.reserved, expected.covered)
@@ -394,7 +435,7 @@ def test_burning_in_grant_order_equals_burning_debit_by_debit(
         places: int) -> None:
     """The closed form (packs bought where the running total crosses a pack boundary, grants
     emptied in order) leaves every figure of the step-by-step burn unchanged."""
-    kernel = PlanKernel(plan, Rater(plan, costbook=COSTBOOK))
+    kernel = FirstPeriodBurn(plan, Rater(plan, costbook=COSTBOOK))
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
     share = Decimal(1) if fraction is None else fraction
     debits = Debits([(FIRST_DAY + day, model, value) for day, model, value in rows], places)
@@ -412,7 +453,7 @@ def test_burning_in_grant_order_equals_burning_debit_by_debit(
 def test_a_top_up_that_burns_before_the_grants_is_burned_debit_by_debit() -> None:
     text = CREDIT_PLANS["credits-block"].replace("priority: 2 }", "priority: 0 }")
     plan = load_plan_text(text, filename="credits-first.yaml")
-    kernel = PlanKernel(plan, Rater(plan, costbook=COSTBOOK))
+    kernel = FirstPeriodBurn(plan, Rater(plan, costbook=COSTBOOK))
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
     debits = Debits([(FIRST_DAY, "gpt-5", 10**12)], 2)
     assert kernel._burn_in_order(sub, PERIOD, Decimal(1), debits) is None

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from billing.compare import CompareOptions, compare
-from billing.compare.kernel import PlanKernel
+from billing.charges.credits import FirstPeriodBurn
+from billing.compare import CompareOptions, compare, parallel
 from billing.costs import CostBook
 from billing.plans import Plan, load_catalog, load_plan_text
 from billing.usage.mapping import TraceSpec
@@ -110,6 +110,7 @@ def test_every_plan_rated_by_the_rater_gives_the_same_report(
     fast = _report(trace, full_periods)
     # The trace spans two periods of every plan: every figure summed across periods.
     assert all("2 month period" in p["proration"] for p in fast["report"]["plans"])
-    monkeypatch.setattr(PlanKernel, "handles", staticmethod(lambda plan: False))
+    monkeypatch.setattr(FirstPeriodBurn, "handles", staticmethod(lambda plan: False))
+    monkeypatch.setattr(parallel, "_batched", lambda plan, rater: False)
     slow = _report(trace, full_periods)
     assert fast == slow

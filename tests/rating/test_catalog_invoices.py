@@ -67,13 +67,19 @@ def test_03_platform_fee_includes_usage_then_graduated_overage_discount() -> Non
     # usage 7,400.00; the fee covers 500.00; overage 6,900.00:
     #   first 5,000.00 at 1.00 = 5,000.00; next 1,900.00 at 0.90 = 1,710.00 -> 6,710.00
     # total = 500.00 fee + 6,710.00 = 7,210.00
-    # The included 500.00 nets off the models' lines in name order: sonnet 1,400.00 - 500.00.
+    # The overage is its own line, the models' values and the included 500.00 its breakdown.
     kinds = [(line.kind, line.model, line.rounded_amount) for line in result.invoice.lines]
     assert kinds == [
         ("flat", None, Decimal("500.00")),
-        ("rate_card", "claude-sonnet-4-5", Decimal("900.00")),
-        ("rate_card", "gpt-5", Decimal("6000.00")),
+        ("overage", None, Decimal("6900.00")),  # 1,400.00 + 6,000.00 - 500.00
         ("overage_discount", None, Decimal("-190.00")),  # 6,710.00 - 6,900.00
+    ]
+    overage = result.invoice.lines[1]
+    assert overage.description == "Model usage: overage above the 500 included"
+    assert list(overage.details) == [
+        ("claude-sonnet-4-5 at list price", Decimal("1400.00")),
+        ("gpt-5 at list price", Decimal("6000.00")),
+        ("included in the plan's fees (up to 500)", Decimal("-500.00")),
     ]
     assert result.invoice.total == Decimal("7210.00")
 

@@ -153,7 +153,7 @@ def test_a_short_trace_prorates_included_usage_commitment_and_cap_with_the_fee()
     )
     lines = {line.kind: line.rounded_amount for line in result.invoice.lines}
     assert lines["flat"] == Decimal("250.00")  # 500.00 x 1/2
-    assert lines["rate_card"] == Decimal("150.00")  # 400.00 - 500.00 x 1/2 included
+    assert lines["overage"] == Decimal("150.00")  # 400.00 - 500.00 x 1/2 included
     assert result.invoice.total == Decimal("400.00")  # 250.00 fee + 150.00 beyond what it includes
 
 

@@ -37,9 +37,9 @@ def test_each_line_points_at_the_charge_that_produced_it(plan_file: str) -> None
 def test_plan_03_lines_name_lines_13_and_17() -> None:
     lines = rate_events("03-base-plus-overage.yaml", USAGE).invoice.lines
     where = {(ln.kind, ln.source.rsplit(":", 1)[1] if ln.source else None) for ln in lines}
-    # the platform fee is charges[1] on line 13, the rate card (its lines and its overage
-    # discount) is charges[2] on line 17 of plans/03-base-plus-overage.yaml
-    assert where == {("flat", "13"), ("rate_card", "17"), ("overage_discount", "17")}
+    # the platform fee is charges[1] on line 13, the rate card (its overage line and its
+    # overage discount) is charges[2] on line 17 of plans/03-base-plus-overage.yaml
+    assert where == {("flat", "13"), ("overage", "17"), ("overage_discount", "17")}
 
 
 def test_overrides_keep_the_lines_of_the_plan_they_change() -> None:

@@ -1,89 +1,72 @@
-"""Rating many customers of one plan fast: the period-total form of :class:`Rater`.
+"""``credits``: packs bought (by hand or by the automatic top-up) and the credits that paid the
+usage of a rate card, one negative line per model; and the burn-down of a first period for many
+customers.
 
-The comparison rates every customer of a trace under every plan. Except for credits (which burn
-day by day), every charge of the plan language is a function of a customer's token totals per
-model over a billing period, plus the plan's fixed terms: a rate card's line for a model is its
-totals at list price (or their supplier cost plus markup), a usage charge meters the period's
-total, allowances, discounts, commitment and cap apply to those. :class:`PlanKernel` computes the
-same rounded lines as :meth:`Rater.rate` from those totals, with the fixed terms worked out once
-per period instead of once per customer, and no invoice built. It uses the same pure pricers
-and the same exact decimal operations in the same order, and a property test
-(tests/compare/test_kernel.py) checks it against the rater on every catalog plan.
-
-Plans a kernel cannot rate (some credits plans, rate cards with a cost-plus fallback) are rated by
-:meth:`Rater.rate_totals`.
-
-Why over 600 lines: this is the second of three copies of the bill (issue "One bill"), kept whole
-until the compiled charges rate batches of customers themselves; then this module goes, not split.
+The burn-down runs before any line is made (a rate card paid with credits needs what it
+refused), one customer at a time; its outcome reaches :func:`bill` as ``run.credit``. An invoice
+burns through :func:`billing.pricing.credits.burn`, replaying earlier periods (the Rater).
+``billing compare`` burns a subscription's first period, when every grant lasts all of it
+(:meth:`FirstPeriodBurn.burns_alone`), from each customer's debits as exact integers: where
+credits burn in grant order, in closed form (:meth:`FirstPeriodBurn._burn_in_order`: packs are
+bought where the running total of debits crosses ``balance - threshold + k x pack``, and what is
+left of each grant follows from the total burned), else debit by debit
+(:meth:`FirstPeriodBurn._burn_each`). A property test (tests/compare/test_kernel.py) checks the
+closed form against the step-by-step burn, and both against the invoice.
 """
 
 from __future__ import annotations
 
 import bisect
 import decimal
-import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
-from billing.money import EXACT, MTOK, ZERO, in_exact_context, round_money
+from billing.charges.lines import LineText
+from billing.charges.run import Billing
+from billing.money import EXACT, ZERO, in_exact_context
 from billing.periods import Period, nth_period
-from billing.plans.model import (
-    CapacityCharge,
-    CapCharge,
-    CommitmentCharge,
-    CreditsCharge,
-    FlatCharge,
-    Plan,
-    RateCardCharge,
-    SeatsCharge,
-    UsageCharge,
-)
-from billing.pricing import (
-    Tier,
-    cap,
-    capacity,
-    commitment,
-    credits,
-    graduated,
-    package,
-    volume,
-)
+from billing.plans.compiled import CreditsFee
+from billing.plans.model import CreditsCharge, Plan, RateCardCharge, UsageCharge
+from billing.pricing import credits
 from billing.pricing.core import total as exact_sum
-from billing.rating.engine import METERED_KINDS, CapacityUsage, Rater
 from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
-from billing.usage.aggregates import Counts
 
-__all__ = ["Debits", "KernelResult", "ModelTotals", "PlanKernel", "period_totals"]
+if TYPE_CHECKING:
+    from billing.rating.engine import Rater
 
-_CLASSES = ("input", "cached_input", "cache_write", "output")
-
-
-@dataclass(frozen=True, slots=True)
-class ModelTotals:
-    """A customer's usage of one model over one billing period: token sums per class (input,
-    cached_input, cache_write, output), requests, and the exact supplier cost per class."""
-
-    tokens: tuple[int, int, int, int]
-    requests: int
-    cost: tuple[Decimal, Decimal, Decimal, Decimal]
+__all__ = ["Burned", "CreditLines", "Debits", "FirstPeriodBurn", "bill"]
 
 
 @dataclass(frozen=True, slots=True)
-class KernelResult:
-    total: Decimal
-    """The invoice total: the sum of the rounded lines."""
-    grades: tuple[tuple[str | None, Decimal], ...]
-    """Rounded amount per line with the line's grade (rate card lines of graded plans)."""
-    reserved: Decimal | None
-    covered: Decimal | None
-    breakage_value: Decimal = ZERO
-    """Paid credits that expired unused, in money (credits plans)."""
-    unused_paid_value: Decimal = ZERO
-    """Paid credits left at the period's end, in money (credits plans)."""
+class CreditLines:
+    """What a burn-down bills: pack purchases as (description, count, unit price, amount), and
+    the credits burned per model."""
+
+    packs: Sequence[tuple[str, int, Decimal, Decimal]]
+    burned: Mapping[str, Decimal]
+
+
+def bill(fee: CreditsFee, run: Billing) -> None:
+    charge, found = fee.spec, run.credit
+    assert found is not None, "credits are burned before the lines are made"
+    for description, count, unit_price, amount in found.packs:
+        run.out.add("credit_pack", fee.name, amount,
+                    _text(description, Decimal(count), "pack", unit_price))
+    for model, burned in sorted(found.burned.items()):
+        if burned:
+            run.out.add("credits_applied", fee.name, -EXACT.multiply(burned, charge.unit_value),
+                        _text(f"{fee.name} applied: {model}", burned, charge.unit,
+                              -charge.unit_value),
+                        model=model, grade=run.grade(model))
+
+
+def _text(description: str, quantity: Decimal, unit: str, unit_price: Decimal
+          ) -> Callable[[], LineText]:
+    return lambda: LineText(description, quantity, unit, unit_price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +85,10 @@ class Debits:
 
 
 @dataclass(slots=True)
-class _Burn:
+class Burned:
+    """A first-period burn-down: each model's credit-paid value, what was refused, the credits
+    burned per model, packs bought (money), paid credits expired and left unused (money)."""
+
     amounts: dict[str, Decimal]
     refused_value: dict[str, Decimal]
     burned: dict[str, Decimal]
@@ -122,69 +108,35 @@ class _Entry:
     left: Decimal
 
 
-def period_totals(rows: Mapping[tuple[str, int, int], Counts],
-                  costs: Mapping[tuple[str, int, int], Sequence[Decimal]],
-                  period: Period) -> dict[str, ModelTotals]:
-    """Per-model totals of the ``rows`` (model, band, day) that fall in ``period``, with the
-    exact supplier cost per class of each row given in ``costs`` (same keys)."""
-    sums: dict[str, list[Any]] = {}
-    for key, counts in rows.items():
-        if not period.start_day <= key[2] < period.end_day:
-            continue
-        values = (counts.input, counts.cached_input, counts.cache_write, counts.output,
-                  counts.requests, *costs[key])
-        into = sums.get(key[0])
-        if into is None:
-            sums[key[0]] = list(values)
-        else:
-            for i, n in enumerate(values):
-                into[i] += n
-    return {model: ModelTotals((v[0], v[1], v[2], v[3]), v[4], (v[5], v[6], v[7], v[8]))
-            for model, v in sums.items()}
-
-
-class PlanKernel:
-    """A plan compiled to rate period totals; one per plan, reused for every customer."""
+class FirstPeriodBurn:
+    """A credits plan's burn-down in a subscription's first period, for many customers: from
+    each customer's debits as exact integers (see the module), with the rater's grants and money
+    values. One per plan, reused for every customer."""
 
     @staticmethod
     def handles(plan: Plan) -> bool:
-        """True for every plan but credits plans the kernel cannot burn down (more than one
-        credits charge or more than one rate card paid with credits, or one at cost plus) and
-        plans with a rate card that falls back to cost plus (rated by the rater)."""
-        if any(isinstance(c, RateCardCharge) and c.fallback is not None for c in plan.charges):
-            return False
+        """True for credits plans it can burn down: one credits charge paying one rate card at
+        list prices (no cost plus, no fallback), and for plans without credits."""
         paying = [c for c in plan.charges
                   if isinstance(c, RateCardCharge) and c.paid_with == "credits"]
         wallets = [c for c in plan.charges if isinstance(c, CreditsCharge)]
         if not paying and not wallets:
             return True
         return (len(wallets) == 1 and len(paying) == 1 and paying[0].cost_plus is None
-                and paying[0].rates is not None)
+                and paying[0].rates is not None and paying[0].fallback is None)
 
     def __init__(self, plan: Plan, rater: Rater) -> None:
         if not self.handles(plan):
-            raise ValueError(f"plan {plan.id!r}: the kernel cannot rate its credits")
+            raise ValueError(f"plan {plan.id!r}: its credits burn one customer at a time")
         self.plan = plan
         self.rater = rater
         self.credit_terms = rater.credit_terms()
         self.paying = next((i for i, c in enumerate(plan.charges)
                             if isinstance(c, RateCardCharge) and c.paid_with == "credits"), None)
+        """The index of the rate card paid with credits."""
         self._grants: dict[tuple[Period, Decimal, date], list[credits.CreditGrant]] = {}
         self._alone: dict[tuple[Period, date, date], bool] = {}
         self._order: dict[tuple[Period, Decimal, date, int], _InOrder | None] = {}
-        self._meters: dict[tuple[int, str], bool] = {}
-        self._tiers: dict[tuple[int, str], list[Tier]] = {}
-        self._fixed: dict[tuple[Period, Decimal | None, int, date, date | None], _Fixed] = {}
-        for index, charge in enumerate(plan.charges):
-            if isinstance(charge, UsageCharge) and charge.tiers is not None:
-                self._tiers[(index, "usage")] = [Tier(t.up_to, t.unit_price, t.flat_price)
-                                                 for t in charge.tiers.tiers]
-            if isinstance(charge, RateCardCharge):
-                for name, table in (("overage_discount", charge.overage_discount),
-                                    ("volume_discount", charge.volume_discount)):
-                    if table is not None:
-                        self._tiers[(index, name)] = [Tier(up_to=t.up_to, unit_price=t.rate)
-                                                      for t in table.tiers]
 
     @property
     def needs_totals(self) -> bool:
@@ -193,180 +145,6 @@ class PlanKernel:
         return any(isinstance(c, UsageCharge)
                    or (isinstance(c, RateCardCharge) and i != self.paying)
                    for i, c in enumerate(self.plan.charges))
-
-    # --- compiled lookups ------------------------------------------------------------------
-
-    def _metered(self, index: int, charge: UsageCharge, model: str) -> bool:
-        found = self._meters.get((index, model))
-        if found is None:
-            globs = [g.lower() for g in charge.meter.models or []]
-            found = self._meters[(index, model)] = not globs or any(
-                fnmatch.fnmatchcase(model.lower(), g) for g in globs)
-        return found
-
-    def fixed(self, sub: Subscription, period: Period, fraction: Decimal | None) -> _Fixed:
-        """The terms that do not depend on usage, for one period and seat count."""
-        seats = sub.seats_on(period.start) or sub.seats_on(sub.start)
-        key = (period, fraction, seats, sub.start, sub.end)
-        found = self._fixed.get(key)
-        if found is None:
-            found = self._fixed[key] = _Fixed.of(self.plan, sub, period, fraction)
-        return found
-
-    # --- rating --------------------------------------------------------------------------------
-
-    @in_exact_context
-    def rate(self, sub: Subscription, period: Period, totals: Mapping[str, ModelTotals], *,
-             fixed_fraction: Decimal | None = None, hours: Sequence[int] | None = None,
-             capacity_usage: Mapping[str, CapacityUsage] | None = None,
-             debits: Debits | None = None) -> KernelResult:
-        """What ``Rater.rate(sub, period, usage, fixed_fraction=..., hours=...)`` bills, from
-        the customer's per-model ``totals`` of the period (``sub`` active all period).
-
-        A credits plan also needs ``debits`` (the credit-paid usage by day and model) and a
-        period where :meth:`burns_alone` holds.
-        """
-        plan = self.plan
-        terms = self.fixed(sub, period, fixed_fraction)
-        burn: _Burn | None = None
-        if self.credit_terms is not None:
-            if debits is None or not self.burns_alone(sub, period):
-                raise ValueError(f"plan {plan.id!r}: rate its credits with Rater")
-            burn = self._burn(sub, period, terms.fraction, debits)
-        currency, rounding = plan.currency, plan.rounding
-        lines: list[tuple[str, Decimal, str | None]] = []
-
-        def add(kind: str, amount: Decimal, grade: str | None = None) -> None:
-            lines.append((kind, round_money(EXACT.plus(amount), currency, rounding), grade))
-
-        reserved: Decimal | None = None
-        covered: Decimal | None = None
-        for index, charge in enumerate(plan.charges):
-            if isinstance(charge, FlatCharge):
-                add("flat", terms.flat[index])
-            elif isinstance(charge, SeatsCharge):
-                add("seats", EXACT.multiply(charge.price, terms.seats[index]))
-            elif isinstance(charge, UsageCharge):
-                add("usage", self._usage(index, charge, totals, terms))
-            elif isinstance(charge, RateCardCharge):
-                if burn is not None and index == self.paying:
-                    self._rate_card(index, charge, burn.amounts, burn.refused_value, terms, add)
-                else:
-                    self._rate_card(index, charge, self._values(index, charge, totals), {},
-                                    terms, add)
-            elif isinstance(charge, CreditsCharge):
-                assert burn is not None
-                for amount in burn.pack_amounts:
-                    add("credit_pack", amount)
-                for model, used in sorted(burn.burned.items()):
-                    if used:
-                        add("credits_applied", -EXACT.multiply(used, charge.unit_value),
-                            self.rater.grade(model))
-            elif isinstance(charge, CapacityCharge):
-                buckets = len(hours) if hours is not None else terms.buckets
-                given = (capacity_usage or {}).get(charge.name) or CapacityUsage(ZERO, {})
-                priced = capacity.price_grouped(buckets, charge.baseload.per_bucket,
-                                                charge.baseload.price_per_mtok, given.covered,
-                                                given.excess_at)
-                add("capacity_baseload", priced.baseload.amount)
-                add("capacity_spot", priced.spot.amount)
-                reserved = (reserved or ZERO) + priced.reserved
-                covered = (covered or ZERO) + priced.covered
-        spend: Decimal | None = None
-        for charge in plan.charges:
-            if isinstance(charge, CommitmentCharge | CapCharge) and spend is None:
-                spend = sum((amount for kind, amount, _ in lines if kind in METERED_KINDS), ZERO)
-            if isinstance(charge, CommitmentCharge):
-                assert spend is not None
-                minimum = EXACT.multiply(charge.minimum, terms.fraction)
-                true_up = commitment.true_up(spend, minimum)
-                if true_up.amount:
-                    add("commitment_true_up", true_up.amount)
-            elif isinstance(charge, CapCharge):
-                assert spend is not None
-                capped = cap.apply(spend, EXACT.multiply(charge.maximum, terms.fraction))
-                if capped.amount:
-                    add("cap_discount", capped.amount)
-        return KernelResult(
-            total=sum((amount for _, amount, _ in lines), ZERO),
-            grades=tuple((grade, amount) for _, amount, grade in lines) if plan.grades else (),
-            reserved=reserved, covered=covered,
-            breakage_value=burn.expired_value if burn else ZERO,
-            unused_paid_value=burn.unused_value if burn else ZERO,
-        )
-
-    def _usage(self, index: int, charge: UsageCharge, totals: Mapping[str, ModelTotals],
-               terms: _Fixed) -> Decimal:
-        quantity = 0
-        meter = charge.meter
-        positions = [_CLASSES.index(c) for c in meter.tokens or []]
-        for model, row in totals.items():
-            if meter.models and not self._metered(index, charge, model):
-                continue
-            if meter.requests:
-                quantity += row.requests
-            else:
-                quantity += sum(row.tokens[p] for p in positions)
-        billable = Decimal(quantity)
-        if charge.included is not None:
-            # allowance.apply: what the allowance does not cover, exactly
-            billable = EXACT.subtract(billable, min(billable, terms.included[index]))
-        if charge.per_unit is not None:
-            # per_unit.price without its breakdown: (billable / per) x unit price, exactly
-            spec = charge.per_unit
-            return EXACT.multiply(EXACT.divide(billable, Decimal(spec.per)), spec.unit_price)
-        if charge.tiers is not None:
-            table = charge.tiers
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            return pricer(billable, self._tiers[(index, "usage")], table.per).amount
-        assert charge.package is not None
-        pack = charge.package
-        return package.price(billable, pack.size, pack.price, pack.round).amount
-
-    def _values(self, index: int, charge: RateCardCharge, totals: Mapping[str, ModelTotals]
-                ) -> dict[str, Decimal]:
-        """Each model's usage value under a rate card: list price, or cost x (1 + markup)."""
-        factor = None if charge.cost_plus is None else 1 + charge.cost_plus.markup
-        out: dict[str, Decimal] = {}
-        for model, row in totals.items():
-            if factor is not None:
-                out[model] = sum((EXACT.multiply(c, factor) for c in row.cost), ZERO)
-            else:
-                prices = self.rater.list_prices(index, charge, model)
-                out[model] = sum((EXACT.multiply(Decimal(n), p) / MTOK
-                                  for n, p in zip(row.tokens, prices, strict=True)), ZERO)
-        return out
-
-    def _rate_card(self, index: int, charge: RateCardCharge, amounts: Mapping[str, Decimal],
-                   refused: Mapping[str, Decimal], terms: _Fixed, add: _Add) -> None:
-        rater = self.rater
-        included = ZERO if charge.included_amount is None else terms.card_included[index]
-        card_total = ZERO
-        for model in sorted(amounts):
-            net = amounts[model] - refused.get(model, ZERO)
-            card_total += net
-            covered = min(net, included)
-            if covered > 0:
-                included -= covered
-                net -= covered
-            add("rate_card", net, rater.grade(model))
-        if charge.included_amount is not None and charge.overage_discount is not None:
-            overage = max(ZERO, card_total - terms.card_included[index])
-            table = charge.overage_discount
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            if overage > 0:
-                discounted = pricer(overage, self._tiers[(index, "overage_discount")])
-                if discounted.amount != overage:
-                    add("overage_discount", discounted.amount - overage)
-        if charge.volume_discount is not None and card_total > 0:
-            table = charge.volume_discount
-            pricer = graduated.price if table.mode == "graduated" else volume.price
-            discounted = pricer(card_total, self._tiers[(index, "volume_discount")])
-            if discounted.amount != card_total:
-                add("volume_discount", discounted.amount - card_total)
-
-
-    # --- credits --------------------------------------------------------------------------------
 
     def paying_prices(self, models: Sequence[str]) -> dict[str, tuple[Decimal, ...]]:
         """List prices (input, cached_input, cache_write, output per 1M tokens) of the rate card
@@ -413,8 +191,9 @@ class PlanKernel:
             self._grants[key] = found
         return found
 
-    def _burn(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
-              ) -> _Burn:
+    @in_exact_context
+    def burn(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
+             ) -> Burned:
         """:func:`billing.pricing.credits.burn` for a period where every grant lasts all
         period (:meth:`burns_alone`), on the rater's debits, with the rater's money values."""
         fast = self._burn_in_order(sub, period, fraction, debits)
@@ -456,7 +235,7 @@ class PlanKernel:
         return found
 
     def _burn_in_order(self, sub: Subscription, period: Period, fraction: Decimal,
-                       debits: Debits) -> _Burn | None:
+                       debits: Debits) -> Burned | None:
         """:meth:`_burn_each` without a step per debit, where credits burn in grant order
         (:meth:`_in_order`): the top-up buys packs when the running total of debits crosses
         ``balance + k x pack - threshold`` (k = 0, 1, ...), and what is left of each grant
@@ -565,7 +344,7 @@ class PlanKernel:
         return _settled(period, charge, amounts, burned, short, packs, left)
 
     def _burn_each(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
-                   ) -> _Burn:
+                   ) -> Burned:
         """The burn-down debit by debit (every case :meth:`_burn_in_order` declines)."""
         terms = self.credit_terms
         assert terms is not None
@@ -631,7 +410,7 @@ class PlanKernel:
 
 def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
              burned: dict[str, Decimal], short: Mapping[str, Decimal], packs: list[Decimal],
-             left: Sequence[tuple[Decimal, bool, date | None, Decimal]]) -> _Burn:
+             left: Sequence[tuple[Decimal, bool, date | None, Decimal]]) -> Burned:
     """A burn's outcome from what is left of each grant and pack, in burn order (credits left,
     paid, expiry day, money per credit): paid credits left are worth their price, expired
     (breakage) or unused, summed in the ambient context as the rater sums them; with
@@ -648,10 +427,7 @@ def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
             unused_value += worth
     refused = {} if charge.overage != "block" else {
         m: EXACT.multiply(c, charge.unit_value) for m, c in short.items()}
-    return _Burn(amounts, refused, burned, packs, expired_value, unused_value)
-
-
-_Add = Callable[..., None]
+    return Burned(amounts, refused, burned, packs, expired_value, unused_value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -662,45 +438,3 @@ class _InOrder:
     """Their credits, summed as the rater sums them."""
     exponent: int
     """One debit unit is 10^exponent credits."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Fixed:
-    """A plan's usage-independent terms for one period, fraction and seat count, computed by the
-    rater's own rules."""
-
-    fraction: Decimal
-    seats: Mapping[int, Decimal]
-    """Seat quantity per seats charge (prorated or not, as the charge says)."""
-    buckets: int
-    flat: Mapping[int, Decimal]
-    included: Mapping[int, Decimal]
-    card_included: Mapping[int, Decimal]
-
-    @classmethod
-    def of(cls, plan: Plan, sub: Subscription, period: Period, fixed: Decimal | None) -> _Fixed:
-        fraction = sub.active_fraction(period) if fixed is None else fixed
-        seats = Rater.seat_quantity(sub, period, fixed, True)  # what per-seat allowances use
-        seat_quantity: dict[int, Decimal] = {}
-        flat: dict[int, Decimal] = {}
-        included: dict[int, Decimal] = {}
-        card_included: dict[int, Decimal] = {}
-        for index, charge in enumerate(plan.charges):
-            if isinstance(charge, FlatCharge):
-                share = fraction if charge.proration == "daily" or fixed is not None \
-                    else Decimal(1)
-                flat[index] = EXACT.multiply(charge.price, share)
-            elif isinstance(charge, SeatsCharge):
-                seat_quantity[index] = Rater.seat_quantity(sub, period, fixed,
-                                                            charge.proration == "daily")
-            elif isinstance(charge, UsageCharge) and charge.included is not None:
-                if charge.included.per_seat is not None:
-                    included[index] = EXACT.multiply(Decimal(charge.included.per_seat), seats)
-                else:
-                    share = fixed if fixed is not None else sub.active_fraction(period)
-                    included[index] = EXACT.multiply(Decimal(charge.included.amount or 0), share)
-            elif isinstance(charge, RateCardCharge) and charge.included_amount is not None:
-                card_included[index] = EXACT.multiply(charge.included_amount, fraction)
-        active = period.clip(sub.start, sub.end) or period
-        buckets = len(capacity.hours_between(active.start_dt, active.end_dt))
-        return cls(fraction, seat_quantity, buckets, flat, included, card_included)

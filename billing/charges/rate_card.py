@@ -1,0 +1,195 @@
+"""``rate_card``: list prices per model and token class (or supplier cost plus a markup), one
+line per model; then the card's included amount, overage discount and volume discount.
+
+A model's value is worked out from the batch's period totals (:func:`values`), except for a card
+paid with credits, whose values come from the credit burn (day by day): the caller puts those in
+``run.card_values`` first."""
+
+from __future__ import annotations
+
+import decimal
+import fnmatch
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from billing.charges.columns import Col, maximum, tiered, where
+from billing.charges.lines import LineText, shown_money
+from billing.charges.run import Billing, CardValue
+from billing.charges.totals import CLASSES
+from billing.errors import RatingError, UnpricedModelError
+from billing.money import EXACT, MTOK, ZERO
+from billing.plans.compiled import CompiledPlan, RateCard
+from billing.plans.model import Rate
+from billing.pricing import Tier, graduated, volume
+
+__all__ = ["Prices", "bill", "values"]
+
+
+class Prices:
+    """What a plan's rate cards charge per model, looked up once per (card, model)."""
+
+    def __init__(self, compiled: CompiledPlan) -> None:
+        self.plan = compiled.plan
+        self._rates: dict[tuple[int, str], Rate | None] = {}
+        self._prices: dict[tuple[int, str], tuple[Decimal, ...]] = {}
+
+    def listed(self, card: RateCard, model: str) -> Rate | None:
+        """The first rate of the card matching ``model``; None when it has none and the card
+        falls back to cost plus. A model that neither a rate nor a fallback prices is an
+        error."""
+        key = (card.index, model)
+        if key in self._rates:
+            return self._rates[key]
+        charge = card.spec
+        lowered = model.lower()
+        assert charge.rates is not None
+        for rate in charge.rates:
+            if any(fnmatch.fnmatchcase(lowered, g.lower()) for g in rate.models):
+                self._rates[key] = rate
+                return rate
+        if charge.fallback is not None:
+            self._rates[key] = None
+            return None
+        raise UnpricedModelError(
+            f"plan {self.plan.id!r}, charge {charge.name!r}: no rate matches model "
+            f"{model!r}; add a rate for it (or a catch-all `models: [\"*\"]`)"
+        )
+
+    def markup(self, card: RateCard, model: str) -> Decimal | None:
+        """The markup over cost ``model`` is priced at under the card, None at list price."""
+        charge = card.spec
+        if charge.cost_plus is not None:
+            return charge.cost_plus.markup
+        if charge.fallback is not None and self.listed(card, model) is None:
+            return charge.fallback.cost_plus.markup
+        return None
+
+    def list_prices(self, card: RateCard, model: str) -> tuple[Decimal, ...]:
+        """The list prices per 1M tokens (input, cached_input, cache_write, output) of
+        ``model`` under the card."""
+        key = (card.index, model)
+        found = self._prices.get(key)
+        if found is None:
+            rate = self.listed(card, model)
+            if rate is None:
+                raise RatingError(
+                    f"plan {self.plan.id!r}, charge {card.name!r}: model {model!r} is priced by "
+                    "the card's cost-plus fallback, not by a list price"
+                )
+            found = self._prices[key] = tuple(rate.price_per_mtok(cls) for cls in CLASSES)
+        return found
+
+
+def values(card: RateCard, run: Billing) -> list[CardValue]:
+    """Each model's value under the card (in ``run.totals.models`` order) with its part per
+    token class: tokens x list price, or supplier cost x (1 + markup)."""
+    totals, prices = run.totals, run.prices
+    out: list[CardValue] = []
+    with decimal.localcontext(EXACT):
+        for m, model in enumerate(totals.models):
+            markup = prices.markup(card, model)
+            parts: list[Col]
+            if markup is not None:
+                assert totals.cost is not None, "a cost-plus card needs the supplier costs"
+                factor = 1 + markup
+                parts = [cost * factor for cost in totals.cost[m]]
+            else:
+                listed = prices.list_prices(card, model)
+                parts = [(n * p) / MTOK for n, p in zip(totals.tokens[m], listed, strict=True)]
+            value: Col = ZERO
+            for part in parts:
+                value = value + part
+            out.append(CardValue(value, tuple(zip(CLASSES, parts, strict=True))))
+    return out
+
+
+def bill(card: RateCard, run: Billing) -> None:
+    """One line per model, net of usage refused by ``overage: block``. A card with an
+    ``included_amount`` (usage the plan's fees include) bills instead one ``overage`` line:
+    the models' values less what the fees include, never below zero, each model's value in its
+    breakdown. Then the overage discount (on that line) and the volume discount (on the card's
+    value)."""
+    charge, totals, terms, out = card.spec, run.totals, run.terms, run.out
+    found = run.card_values.get(card.index)
+    if found is None:
+        found = run.card_values[card.index] = values(card, run)
+    refused = run.refused if charge.paid_with == "credits" else {}
+    card_total: Col = ZERO
+    nets: list[Col] = []
+    with decimal.localcontext(EXACT):
+        for m, model in enumerate(totals.models):
+            value = found[m]
+            refused_here = refused.get(model)
+            net = value.amount - (ZERO if refused_here is None else refused_here)
+            nets.append(net)
+            card_total = card_total + net
+            if charge.included_amount is None:
+                out.add("rate_card", card.name, net,
+                        _model_text(card, model, totals.tokens[m], value, net),
+                        present=totals.present[m], model=model, grade=run.grade(model))
+        if charge.included_amount is not None:
+            included = terms.card_included[card.index]
+            overage = maximum(ZERO, card_total - included)
+            out.add("overage", card.name, overage,
+                    _overage_text(card, totals.models, totals.tokens, found, nets, card_total,
+                                  included, run.plan.currency))
+        if charge.included_amount is not None and charge.overage_discount is not None:
+            assert card.overage_tiers is not None
+            mode = charge.overage_discount.mode
+            discounted = tiered(mode, overage, card.overage_tiers)
+            present = (overage > 0) & (discounted != overage)
+            out.add("overage_discount", card.name, where(present, discounted - overage, ZERO),
+                    _discount_text(card, mode, card.overage_tiers, overage,
+                                   "overage discount on", "list price of the overage"),
+                    present=present)
+        if charge.volume_discount is not None:
+            assert card.volume_tiers is not None
+            mode = charge.volume_discount.mode
+            positive = card_total > 0
+            discounted = tiered(mode, where(positive, card_total, ZERO), card.volume_tiers)
+            present = positive & (discounted != card_total)
+            out.add("volume_discount", card.name, where(present, discounted - card_total, ZERO),
+                    _discount_text(card, mode, card.volume_tiers, card_total,
+                                   "volume discount on", "list value"),
+                    present=present)
+
+
+def _model_text(card: RateCard, model: str, tokens: Sequence[Col], value: CardValue, net: Col
+                ) -> Callable[[], LineText]:
+    def text() -> LineText:  # one customer: the numbers are its own
+        details = [(cls, ZERO + v) for cls, v in value.parts if v]
+        if net != value.amount:
+            details.append(("refused: credits exhausted", net - value.amount))
+        quantity = Decimal(sum(tokens)) / MTOK
+        return LineText(f"{card.name}: {model}", quantity, "1M tokens", None,
+                        details or [("no usage", ZERO)])
+    return text
+
+
+def _overage_text(card: RateCard, models: Sequence[str], tokens: Sequence[Sequence[Col]],
+                  found: Sequence[CardValue], nets: Sequence[Col], card_total: Col,
+                  included: Decimal, currency: str) -> Callable[[], LineText]:
+    def text() -> LineText:  # one customer: the numbers are its own
+        shown = shown_money(included, currency)
+        details: list[tuple[str, Decimal]] = []
+        for model, value, net in zip(models, found, nets, strict=True):
+            details.append((f"{model} at list price", value.amount))
+            if net != value.amount:
+                details.append((f"{model}: refused, credits exhausted", net - value.amount))
+        covered = min(card_total, included)
+        if covered > 0:
+            details.append((f"included in the plan's fees (up to {shown})", -covered))
+        quantity = Decimal(sum(sum(t) for t in tokens)) / MTOK
+        return LineText(f"{card.name}: overage above the {shown} included", quantity,
+                        "1M tokens", None, details or [("no usage", ZERO)])
+    return text
+
+
+def _discount_text(card: RateCard, mode: str, tiers: Sequence[Tier], amount: Col,
+                   what: str, base: str) -> Callable[[], LineText]:
+    def text() -> LineText:
+        pricer = graduated.price if mode == "graduated" else volume.price
+        discounted = pricer(amount, tiers)
+        return LineText(f"{card.name}: {what} {amount}", Decimal(1), "discount", None,
+                        (*discounted.details, (base, -amount)))
+    return text
