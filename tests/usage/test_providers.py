@@ -8,6 +8,7 @@ and is checked against the arithmetic in the comments.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -328,9 +329,11 @@ def test_compare_input_includes_cached_same_supplier_cost(tmp_path: Path, engine
         return report["plans"][0]["cost"], report["trace"]["rejected"]
 
     # 400,000 x 1.25 + 600,000 x 0.125 + 100,000 x 10 = 0.5 + 0.075 + 1.0 = 1.575 USD;
-    # the row with 600 cached of 500 input is a reject, not a negative fresh input.
-    assert supplier_cost(whole, "--input-includes-cached") == ("1.575000000", 1)
-    assert supplier_cost(fresh) == ("1.575000000", 0)
+    # the row with 600 cached of 500 input is a reject, not a negative fresh input. The report
+    # writes money to the cent, half up: 1.58 (counting the cached prefix twice would give
+    # 600,000 x 1.25 more, 2.33).
+    assert supplier_cost(whole, "--input-includes-cached") == ("1.58", 1)
+    assert supplier_cost(fresh) == ("1.58", 0)
     rejects = (tmp_path / "rejects-whole.csv").read_text()
     assert "cached_input_tokens (600) is more than input_tokens (500)" in rejects
 
@@ -405,8 +408,12 @@ def test_compare_usage_format_costs_by_hand(tmp_path: Path, engine: str, fmt: st
                                             lines: list[dict[str, Any]], cost: str,
                                             rejected: int, reason: str | None) -> None:
     trace = _jsonl(tmp_path, f"{fmt}.jsonl", lines)
+    # The report writes money to the cent, so the supplier prices are 1,000 times COSTS's
+    # (the costs below x 1,000 keep every digit of the hand arithmetic).
     costs = tmp_path / "costs.yaml"
-    costs.write_text(textwrap.dedent(COSTS).lstrip(), encoding="utf-8")
+    costs.write_text(re.sub(r'_per_mtok: "([0-9.]+)"',
+                            lambda m: f'_per_mtok: "{Decimal(m[1]) * 1000}"',
+                            textwrap.dedent(COSTS).lstrip()), encoding="utf-8")
     out, rejects = tmp_path / "report.json", tmp_path / "rejects.csv"
     code = billing.cli.main([
         "compare", "--plans", str(ROOT / "plans"), "--trace", str(trace), "--fx", "EUR=1.08",
@@ -414,7 +421,7 @@ def test_compare_usage_format_costs_by_hand(tmp_path: Path, engine: str, fmt: st
         "--usage-format", fmt, "--rejects", str(rejects), "--json", str(out)])
     assert code == 0
     report = json.loads(out.read_text())
-    assert Decimal(report["plans"][0]["cost"]) == Decimal(cost)
+    assert Decimal(report["plans"][0]["cost"]) == Decimal(cost) * 1000
     assert report["trace"]["rejected"] == rejected
     if reason is not None:
         assert reason in rejects.read_text()
