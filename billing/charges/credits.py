@@ -32,8 +32,8 @@ from billing.plans.compiled import CreditsFee
 from billing.plans.model import CreditsCharge, Plan, RateCardCharge, UsageCharge
 from billing.pricing import credits
 from billing.pricing.core import total as exact_sum
-from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
+from billing.usage.keys import day_of
 
 if TYPE_CHECKING:
     from billing.rating.engine import Rater
