@@ -32,8 +32,8 @@ from billing.plans.compiled import CreditsFee
 from billing.plans.model import CreditsCharge, Plan, RateCardCharge, UsageCharge
 from billing.pricing import credits
 from billing.pricing.core import total as exact_sum
-from billing.rating.usage import day_of
 from billing.subscriptions import Subscription
+from billing.usage.keys import day_of
 
 if TYPE_CHECKING:
     from billing.rating.engine import Rater
@@ -95,17 +95,6 @@ class Burned:
     pack_amounts: list[Decimal]
     expired_value: Decimal
     unused_value: Decimal
-
-
-@dataclass(slots=True)
-class _Entry:
-    """A grant in burn order, with what is left of it."""
-
-    key: tuple[int, int, date, date, int]
-    id: str
-    paid: bool
-    expires: date | None
-    left: Decimal
 
 
 class FirstPeriodBurn:
@@ -345,7 +334,8 @@ class FirstPeriodBurn:
 
     def _burn_each(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
                    ) -> Burned:
-        """The burn-down debit by debit (every case :meth:`_burn_in_order` declines)."""
+        """The burn-down debit by debit (every case :meth:`_burn_in_order` declines): the one
+        step-by-step burn, :func:`billing.pricing.credits.burn`, on these debits."""
         terms = self.credit_terms
         assert terms is not None
         charge, topup, unit_value = terms.charge, terms.topup, terms.charge.unit_value
@@ -359,53 +349,33 @@ class FirstPeriodBurn:
             if value:
                 amounts[model] = amounts[model] + Decimal(value).scaleb(shift)
         grants = self._template_grants(sub, period, fraction)
-        value_of = {g.id: self.rater.pack_value.get(g.id, unit_value) for g in grants}
-        entries = [_Entry(credits.burn_key(g), g.id, g.paid, g.expires_day, g.amount)
-                   for g in sorted(grants, key=credits.burn_key)]
-        next_order = max((g.order for g in grants), default=-1) + 1
-        balance = sum((g.amount for g in grants), Decimal(0))
-        burned: dict[str, Decimal] = {}
-        short: dict[str, Decimal] = {}
-        packs: list[Decimal] = []
-        threshold = terms.threshold
-        with decimal.localcontext(EXACT):
-            for (day, model), value in sorted(by_key.items()):
-                if not value:
-                    continue
-                need = EXACT.divide(Decimal(value).scaleb(shift), unit_value)
-                burned.setdefault(model, Decimal(0))
-                if topup is not None and balance - need < threshold:
-                    shortfall = threshold - (balance - need)
-                    count = int((shortfall / topup.amount).to_integral_value(
-                        decimal.ROUND_CEILING))
-                    when = day_of(day)
-                    expires = None if topup.expires_after is None else when + topup.expires_after
-                    grant_id = f"{topup.name} {when.isoformat()} #{len(packs) + 1}"
-                    bought = count * topup.amount
-                    key = (topup.priority, 1 if expires is None else 0, expires or date.max,
-                           when, next_order)
-                    next_order += 1
-                    entries.insert(bisect.bisect_right([e.key for e in entries], key),
-                                   _Entry(key, grant_id, topup.paid, expires, bought))
-                    price_total = count * topup.price
-                    value_of[grant_id] = EXACT.divide(price_total, bought)  # as the rater
-                    packs.append(price_total)
-                    balance += bought
-                for entry in entries:
-                    if need == 0:
-                        break
-                    left = entry.left
-                    if left <= 0:
-                        continue
-                    take = min(need, left)
-                    entry.left = left - take
-                    balance -= take
-                    need -= take
-                    burned[model] = EXACT.add(burned[model], take)
-                if need > 0:
-                    short[model] = EXACT.add(short.get(model, Decimal(0)), need)
-        return _settled(period, charge, amounts, burned, short, packs,
-                        [(e.left, e.paid, e.expires, value_of[e.id]) for e in entries])
+        outcome = credits.burn(
+            grants,
+            [credits.Debit(day_of(day), EXACT.divide(Decimal(value).scaleb(shift), unit_value),
+                           model)
+             for (day, model), value in sorted(by_key.items()) if value],
+            period_end=period.end, topup=topup, when_balance_below=terms.threshold,
+            overage=charge.overage)
+        # What is left of each grant and pack, in burn order, with its expiry and money value.
+        found = {g.id: (credits.burn_key(g), g.expires_day,
+                        self.rater.pack_value.get(g.id, unit_value)) for g in grants}
+        order = max((g.order for g in grants), default=-1) + 1
+        for purchase in outcome.purchases:
+            assert topup is not None
+            expires = (None if topup.expires_after is None
+                       else purchase.day + topup.expires_after)
+            key = (topup.priority, 1 if expires is None else 0, expires or date.max,
+                   purchase.day, order)
+            order += 1
+            found[purchase.grant_id] = (
+                key, expires, EXACT.divide(purchase.price_total, purchase.credits))
+        left = sorted(((found[b.grant_id][0], EXACT.add(b.remaining, b.expired), b.paid,
+                        found[b.grant_id][1], found[b.grant_id][2]) for b in outcome.balances),
+                      key=lambda entry: entry[0])
+        return _settled(period, charge, amounts, dict(outcome.burned_by_label),
+                        {**outcome.overage_by_label, **outcome.refused_by_label},
+                        [p.price_total for p in outcome.purchases],
+                        [entry[1:] for entry in left])
 
 
 def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],

@@ -27,8 +27,9 @@ from billing.errors import RatingError
 from billing.money import ZERO
 from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hour_start
-from billing.rating.usage import SnapshotUsage, day_of
 from billing.usage.aggregates import Counts, UsageAggregates
+from billing.usage.customer import SnapshotUsage
+from billing.usage.keys import day_of
 
 __all__ = [
     "CapacityColumns",

@@ -19,8 +19,8 @@ from billing.costs import CostBook
 from billing.costs.model import ModelCost, price_tokens
 from billing.errors import CostBookError
 from billing.money import ZERO, in_exact_context
-from billing.rating.usage import day_of
 from billing.usage.aggregates import UsageAggregates
+from billing.usage.keys import day_of
 
 __all__ = ["OffpeakResult", "OffpeakShift", "offpeak_notes", "offpeak_shift"]
 
@@ -85,12 +85,9 @@ class OffpeakResult:
 
 def _window_text(windows: Sequence[tuple[int, ModelCost]], cheapest: ModelCost) -> str:
     from billing.costs.book import same_prices
-    from billing.costs.genai import clock_text
+    from billing.costs.genai import window_spans
 
-    day_us = 86_400_000_000
-    ends = [*(start for start, _ in windows[1:]), day_us]
-    return ", ".join(f"{clock_text(start)}-{clock_text(end) if end < day_us else '24:00'}"
-                     for (start, level), end in zip(windows, ends, strict=True)
+    return ", ".join(span for span, level in window_spans(windows)
                      if same_prices(level, cheapest))
 
 

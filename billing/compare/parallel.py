@@ -51,9 +51,9 @@ from billing.plans import Plan
 from billing.plans.model import CapacityCharge
 from billing.pricing import capacity
 from billing.rating.engine import Rater, RatingTotals
-from billing.rating.usage import SnapshotUsage
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import UsageAggregates
+from billing.usage.customer import SnapshotUsage
 from billing.usage.results import TraceResult
 
 __all__ = ["check_currencies", "rate_plans"]

@@ -17,15 +17,13 @@ from billing.money import exact
 from billing.periods import Period, nth_period
 from billing.plans import Plan
 from billing.plans.model import CapacityCharge, CreditsCharge
+from billing.usage.keys import DAY_S, HOUR_US, epoch_micros
 
 __all__ = ["Slice", "period_slices", "proration_text"]
 
 
-_UTC_EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
-
-
 def _micros(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (delta.days * DAY_S + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +51,8 @@ def period_slices(plan: Plan, start: datetime, end: datetime, full: bool) -> lis
             span = _micros(hi - lo)
             length = _micros(period.end_dt - period.start_dt)
             fraction = exact(Decimal(span) / Decimal(length))
-            first_hour = _micros(lo - _UTC_EPOCH) // 3_600_000_000
-            last_hour = (_micros(hi - _UTC_EPOCH) - (1 if hi == period.end_dt else 0)) // 3_600_000_000
+            first_hour = epoch_micros(lo) // HOUR_US
+            last_hour = (epoch_micros(hi) - (1 if hi == period.end_dt else 0)) // HOUR_US
             out.append(Slice(period, fraction, tuple(range(first_hour, last_hour + 1))))
         n += 1
     return out

@@ -24,7 +24,7 @@ from billing.costs import CostBook
 from billing.costs.model import price_token_columns
 from billing.errors import CostBookError
 from billing.money import ZERO
-from billing.rating.usage import day_of
+from billing.usage.keys import day_of
 
 __all__ = ["Costs", "PricedRows", "TimeOfDayRows", "time_of_day_costs", "time_of_day_notes"]
 
@@ -274,7 +274,7 @@ def _runs(values: Sequence[str]) -> list[int]:
 def time_of_day_notes(costbook: CostBook, trace: Any) -> list[str]:
     """One report note per model of ``trace`` (a ``TraceResult``) whose supplier price depends
     on the time of day: how its cost was priced, with its windows on the trace's first day."""
-    from billing.costs.genai import clock_text
+    from billing.costs.genai import window_spans
 
     notes = []
     day = trace.stats.start.date() if trace.stats.start is not None else None
@@ -284,11 +284,9 @@ def time_of_day_notes(costbook: CostBook, trace: Any) -> list[str]:
         windows = costbook.windows(model, day)
         if len(windows) == 1:  # priced the same all day (e.g. by a cost-file entry)
             continue
-        ends = [*(start for start, _ in windows[1:]), 86_400_000_000]
         shown = "; ".join(
-            f"{clock_text(start)}-{clock_text(end) if end < 86_400_000_000 else '24:00'} "
-            f"input {level.input} cached {level.cached_input} output {level.output}"
-            for (start, level), end in zip(windows, ends, strict=True))
+            f"{span} input {level.input} cached {level.cached_input} output {level.output}"
+            for span, level in window_spans(windows))
         notes.append(
             f"time-of-day supplier prices: {model} is costed per price window from each "
             f"event's own timestamp, never by the day's majority price (UTC windows on {day}, "

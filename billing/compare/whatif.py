@@ -36,9 +36,10 @@ from billing.money import UNROUNDED, ZERO, in_exact_context
 from billing.periods import Period, nth_period
 from billing.plans import Plan
 from billing.rating.engine import Rater
-from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, UsageAggregates
+from billing.usage.customer import CustomerUsage
+from billing.usage.keys import day_of
 
 __all__ = [
     "BREAK_EVEN_METHOD",

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from copy import copy
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -45,8 +45,9 @@ from genai_prices.types import ModelPrice, TieredPrices, TimeOfDateConstraint
 from billing.costs.model import ModelCost
 from billing.errors import CostBookError
 from billing.money import ZERO, D
+from billing.usage.keys import DAY_US
 
-__all__ = ["GenaiPrices", "clock_text"]
+__all__ = ["GenaiPrices", "clock_text", "window_spans"]
 
 _KEYS = {
     "input": "input_mtok",
@@ -56,7 +57,7 @@ _KEYS = {
 }
 
 
-_DAY_US = 86_400_000_000
+_DAY_US = DAY_US
 
 
 def _micros_of_day(bound: time) -> int:
@@ -286,6 +287,14 @@ def clock_text(time_us: int) -> str:
     minutes, second = divmod(seconds, 60)
     text = f"{minutes // 60:02d}:{minutes % 60:02d}"
     return text if not (second or micros) else f"{text}:{second:02d}.{micros:06d}"
+
+
+def window_spans(windows: Sequence[tuple[int, ModelCost]]) -> list[tuple[str, ModelCost]]:
+    """A day's price windows (each window's start, microseconds after UTC midnight, and its
+    prices) as ``("HH:MM-HH:MM", prices)``, the last one ending at 24:00."""
+    ends = [*(start for start, _ in windows[1:]), DAY_US]
+    return [(f"{clock_text(start)}-{clock_text(end) if end < DAY_US else '24:00'}", level)
+            for (start, level), end in zip(windows, ends, strict=True)]
 
 
 def _or(value: Decimal | None, default: Decimal) -> Decimal:

@@ -5,22 +5,18 @@ checked whole with Arrow kernels, then recorded without building a Python event 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from billing.errors import UsageError
 from billing.ledger.rows import _Prepared
 from billing.usage.events import UsageEvent
+from billing.usage.keys import epoch_micros
 from billing.usage.mapping import MAX_COUNT
 
 __all__ = ["batch_events", "batch_table", "prepare_table"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+_micros = epoch_micros
 
 
 _COUNT_COLUMNS: tuple[str, ...] = ("input_tokens", "cached_input_tokens", "cache_write_tokens",

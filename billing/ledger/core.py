@@ -47,9 +47,9 @@ from billing.plans.model import (
 )
 from billing.rating.batch import PeriodRun, RaterCache, rate_period, subscription_period
 from billing.rating.engine import RatingResult
-from billing.rating.usage import CustomerUsage
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+from billing.usage.customer import CustomerUsage
 from billing.usage.events import UsageEvent
 
 __all__ = ["DEFAULT_HOLD_TTL", "LedgerCore", "usage_of"]

@@ -36,9 +36,9 @@ from billing.plans.model import (
     SeatsCharge,
 )
 from billing.rating.engine import RatingResult
-from billing.rating.usage import CustomerUsage
 from billing.usage.aggregate_python import band_of
 from billing.usage.aggregates import Counts
+from billing.usage.customer import CustomerUsage
 from billing.usage.events import UsageEvent
 
 __all__ = ["Holds"]

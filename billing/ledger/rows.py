@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.usage.events import UsageEvent
+from billing.usage.keys import DAY_US, EPOCH, HOUR_US, epoch_micros, instant
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DAY_US = 86_400_000_000
-_HOUR_US = 3_600_000_000
+_EPOCH = EPOCH
+_DAY_US = DAY_US
+_HOUR_US = HOUR_US
 _CHUNK = 1_000
 _PROMPT_CLASSES = ("input", "cached_input", "cache_write")
 _EVENT_COLUMNS = ("id, customer_id, ts_us, model, input, cached_input, cache_write, output, "
@@ -22,13 +22,8 @@ _EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", 
 _SUM_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests", "events")
 
 
-def _micros(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _instant(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+_micros = epoch_micros
+_instant = instant
 
 
 def _event_row(event: UsageEvent) -> tuple[Any, ...]:

@@ -28,12 +28,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from billing.ledger.db import Cursor
+from billing.usage.keys import DAY_US, HOUR_US
 
 __all__ = ["SHARDS", "add_hourly_from", "group_sums", "insert_events", "scan_sql"]
 
 SHARDS = 16
-_DAY_US = 86_400_000_000
-_HOUR_US = 3_600_000_000
+_DAY_US = DAY_US
+_HOUR_US = HOUR_US
 _EVENT_COLUMNS = ("id", "customer_id", "ts_us", "model", "input", "cached_input", "cache_write",
                   "output", "requests", "session_id", "properties")
 _EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", "bigint",

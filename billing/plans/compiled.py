@@ -18,7 +18,7 @@ import csv
 import decimal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
@@ -42,6 +42,7 @@ from billing.plans.model import (
 )
 from billing.pricing.capacity import TouRule
 from billing.pricing.core import Tier
+from billing.usage.keys import HOUR_US, epoch_micros
 
 __all__ = [
     "CapacityFee",
@@ -201,7 +202,7 @@ def read_price_series(file: Path) -> dict[int, Decimal]:
                     price = Decimal(row["price_per_mtok"])
                 except (KeyError, ValueError, decimal.InvalidOperation) as exc:
                     raise RatingError(f"{path}:{row_number}: bad spot price row: {exc}") from None
-                hour = int((moment - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) // 3600
+                hour = epoch_micros(moment) // HOUR_US
                 series[hour] = price
     except OSError as exc:
         raise RatingError(f"cannot read spot price series {path}: {exc.strerror}") from None

@@ -17,9 +17,9 @@ from billing.periods import Period, PeriodError, label_span
 from billing.plans.catalog import PlanCatalog
 from billing.plans.model import Plan
 from billing.rating.engine import Rater, RatingResult
-from billing.rating.usage import CustomerUsage, split_by_customer
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import UsageAggregates
+from billing.usage.customer import CustomerUsage, split_by_customer
 
 __all__ = ["RaterCache", "apply_overrides", "invoices_to_json", "rate_period", "subscription_period"]
 

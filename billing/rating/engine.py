@@ -73,9 +73,10 @@ from billing.pricing import (
     capacity,
     credits,
 )
-from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
+from billing.usage.customer import CustomerUsage
+from billing.usage.keys import day_of
 
 __all__ = ["METERED_KINDS", "CapacityUsage", "CreditTerms", "LineTotal", "Rater", "RatingResult", "RatingTotals",
            "grade_of"]

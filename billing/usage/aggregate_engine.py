@@ -48,6 +48,7 @@ from billing.usage.duckdb_reader import (
     quote_ident,
     raw_rows,
 )
+from billing.usage.keys import DAY_S, DAY_US, HOUR_S
 from billing.usage.mapping import TraceSpec, micros_to_datetime
 from billing.usage.readers import aggregate_trace_python, read_numbered
 from billing.usage.results import Reject, TraceResult, TraceStats, first_rejects, write_rejects
@@ -59,7 +60,7 @@ __all__ = ["INT64_MAX", "TimeOfDayEdges", "aggregate_table", "aggregate_trace", 
 TimeOfDayEdges = Callable[[str], Sequence[int]]
 """A model's price-window edges: microseconds after UTC midnight (0 < edge < 86,400,000,000)
 at which its supplier price may change; empty for a model priced the same all day."""
-_DAY_US = 86_400_000_000
+_DAY_US = DAY_US
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -132,7 +133,7 @@ def time_of_day_table(events: ir.Table, edges: dict[str, Sequence[int]], *,
     if any(not 0 < e < _DAY_US for e in cuts):
         raise ValueError(f"time-of-day edges must be inside the day: {cuts}")
     events = events.filter(events["model"].isin(sorted(edges)))
-    day = events["ts_s"] // 86_400
+    day = events["ts_s"] // DAY_S
     since_midnight = events["ts_us"] - day * _DAY_US
     since: ir.IntegerValue = ibis.literal(0, "int64")
     for cut in cuts:
@@ -153,7 +154,7 @@ def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str) -> ir.T
     sums = {c: events[c].sum().cast("int64")
             for c in ("input", "cached_input", "cache_write", "output", "requests")}
     sums["events"] = events.count().cast("int64")
-    seconds = 86_400 if bucket == "day" else 3_600
+    seconds = DAY_S if bucket == "day" else HOUR_S
     return events.group_by(
         customer_id=events["customer_id"], model=events["model"], band=band,
         **{bucket: events["ts_s"] // seconds},

@@ -14,19 +14,13 @@ from typing import Literal
 
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
 from billing.usage.events import UsageEvent
+from billing.usage.keys import DAY_S, HOUR_S, band_of
 from billing.usage.results import TraceStats
 
 __all__ = ["AddOutcome", "Aggregator", "aggregate_events", "band_of"]
 
 AddOutcome = Literal["new", "duplicate", "conflict"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def band_of(prompt_tokens: int, requests: int, thresholds: tuple[int, ...]) -> int:
-    """How many long-context thresholds the prompt per request exceeds, in integers:
-    ``prompt > threshold * requests`` (a batch of 0 requests counts as 1)."""
-    per = requests if requests > 0 else 1
-    return sum(1 for threshold in thresholds if prompt_tokens > threshold * per)
 
 
 def _check_thresholds(thresholds: tuple[int, ...]) -> tuple[int, ...]:
@@ -67,14 +61,14 @@ class Aggregator:
             return "conflict"
         self._seen[event.id] = event
         delta = event.timestamp - _EPOCH
-        seconds = delta.days * 86_400 + delta.seconds
+        seconds = delta.days * DAY_S + delta.seconds
         counts = Counts(event.input_tokens, event.cached_input_tokens, event.cache_write_tokens,
                         event.output_tokens, event.requests, 1)
         band = band_of(event.prompt_tokens, event.requests, self.thresholds)
-        key = DailyKey(event.customer_id, event.model, band, seconds // 86_400)
+        key = DailyKey(event.customer_id, event.model, band, seconds // DAY_S)
         self._daily.setdefault(key, Counts()).add(counts)
         if self.hourly:
-            hkey = HourlyKey(event.customer_id, seconds // 3_600)
+            hkey = HourlyKey(event.customer_id, seconds // HOUR_S)
             self._hourly.setdefault(hkey, Counts()).add(counts)
         if self._start is None or event.timestamp < self._start:
             self._start = event.timestamp

@@ -38,6 +38,8 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing.errors import TraceError
+from billing.usage.keys import EPOCH as KEYS_EPOCH
+from billing.usage.keys import epoch_micros, instant
 
 __all__ = [
     "COUNT_FIELDS",
@@ -92,7 +94,7 @@ _ALIASES: Final = {
     "cache_write_tokens": ("cache_creation_input_tokens", "cache_creation_tokens"),
 }
 UNIT_MICROS: Final = {"s": 1_000_000, "ms": 1_000, "us": 1}
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH: Final = KEYS_EPOCH
 #: The timestamps billing reads, in epoch microseconds: 1970-01-01 to 9999-12-30 (UTC), so
 #: that every day, hour and period computed from them is a valid date.
 MIN_US: Final = 0
@@ -485,12 +487,5 @@ def in_range(micros: int) -> datetime:
     return micros_to_datetime(micros)
 
 
-def datetime_to_micros(value: datetime) -> int:
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def micros_to_datetime(micros: int) -> datetime:
-    from datetime import timedelta
-
-    return EPOCH + timedelta(microseconds=micros)
+datetime_to_micros = epoch_micros
+micros_to_datetime = instant

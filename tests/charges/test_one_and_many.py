@@ -27,9 +27,10 @@ from billing.plans import Plan, compile, load_plan_text
 from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hours_between
 from billing.rating.engine import Rater
-from billing.rating.usage import CustomerUsage, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+from billing.usage.customer import CustomerUsage
+from billing.usage.keys import day_of
 from tests.compare.test_kernel import COSTBOOK, PERIOD, PLANS, START, fractions, hour_rows, rows
 from tests.compare.test_kernel import usage_of as _usage_of
 

@@ -30,9 +30,10 @@ from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hours_between
 from billing.pricing.core import total as exact_sum
 from billing.rating.engine import Rater
-from billing.rating.usage import CustomerUsage, day_index, day_of
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+from billing.usage.customer import CustomerUsage
+from billing.usage.keys import day_index, day_of
 
 REPO = Path(__file__).parents[2]
 START = date(2026, 11, 1)

@@ -10,9 +10,9 @@ from billing.costs import CostBook
 from billing.periods import Period
 from billing.plans import load_plan
 from billing.rating.engine import Rater, RatingResult
-from billing.rating.usage import CustomerUsage, split_by_customer
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_python import aggregate_events
+from billing.usage.customer import CustomerUsage, split_by_customer
 from billing.usage.events import UsageEvent
 
 PLANS = Path(__file__).parents[2] / "plans"

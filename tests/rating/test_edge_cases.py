@@ -140,8 +140,9 @@ def test_a_short_trace_prorates_included_usage_commitment_and_cap_with_the_fee()
     half = Decimal("0.5")
     plan = load_plan_text((Path(__file__).parents[2] / "plans" / "03-base-plus-overage.yaml").read_text())
     from billing.rating.engine import Rater
-    from billing.rating.usage import CustomerUsage, day_index
     from billing.usage.aggregates import Counts
+    from billing.usage.customer import CustomerUsage
+    from billing.usage.keys import day_index
 
     usage = CustomerUsage("acme", {
         # "*" rate: 200M input x 2.00 per 1M = 400.00 of usage

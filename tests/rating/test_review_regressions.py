@@ -13,9 +13,9 @@ from billing.periods import Period
 from billing.plans import PlanCatalog, load_plan_text
 from billing.rating.batch import rate_period, subscription_period
 from billing.rating.engine import Rater
-from billing.rating.usage import split_by_customer
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_python import aggregate_events
+from billing.usage.customer import split_by_customer
 from billing.usage.events import UsageEvent
 
 NOV = Period(date(2026, 11, 1), date(2026, 12, 1))

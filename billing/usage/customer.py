@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 
 from billing.usage.aggregates import Counts, UsageAggregates
 
 __all__ = ["CustomerUsage", "SnapshotUsage", "snapshot", "split_by_customer"]
-
-_EPOCH_DAY = date(1970, 1, 1)
-
-
-def day_of(day_index: int) -> date:
-    return _EPOCH_DAY + timedelta(days=day_index)
-
-
-def day_index(day: date) -> int:
-    return (day - _EPOCH_DAY).days
-
 
 @dataclass(slots=True)
 class CustomerUsage:
