@@ -348,7 +348,7 @@ class PriceChangeFigures:
 
 
 @dataclass(frozen=True, slots=True)
-class OffpeakFigures:
+class OffpeakFigures(_Margin):
     """One plan under an off-peak shift, beside its baseline: the supplier cost changes, the
     revenue does not (the usage stays on its UTC day, and the plan bills daily usage)."""
 
@@ -357,14 +357,6 @@ class OffpeakFigures:
     negative_margin_customers: int
     margin_change: Decimal
     """Margin after - margin before (= cost before - cost after)."""
-
-    @property
-    def margin(self) -> Decimal:
-        return EXACT.subtract(self.revenue, self.cost)
-
-    @property
-    def margin_pct(self) -> Decimal | None:
-        return ratio(self.margin, self.revenue)
 
 
 @dataclass(frozen=True, slots=True)

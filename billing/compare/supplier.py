@@ -14,12 +14,12 @@ stays the price of the day, as the Rater bills daily usage, so revenue is what i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from billing.compare.columns import _engine
 from billing.costs import CostBook
 from billing.costs.model import price_token_columns
 from billing.errors import CostBookError
@@ -150,7 +150,7 @@ class PricedRows:
                                      *(f"{c}_sum" for c in _CLASSES)]).append_column(
             "row_", pa.array(np.arange(self.table.num_rows, dtype=np.int64)))
         names = sorted(timed)
-        with _duckdb(periods=periods, slots=time_of_day) as con:
+        with _engine(periods=periods, slots=time_of_day) as con:
             con.execute(
                 "CREATE TEMP TABLE matched AS SELECT s.*, p.row_ FROM "
                 "(SELECT * FROM slots WHERE model IN (SELECT unnest($1::VARCHAR[]))) AS s "
@@ -252,18 +252,6 @@ def _schedule(costbook: CostBook, model: str, day: int) -> Any:
     return tuple((start, flat(level)) for start, level in costbook.windows(model, day_of(day)))
 
 
-@contextmanager
-def _duckdb(**tables: Any) -> Iterator[Any]:
-    """An embedded DuckDB reading the Arrow ``tables`` by name (in place)."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        for name, table in tables.items():
-            con.register(name, table)
-        yield con
-    finally:
-        con.close()
 
 
 def _runs(values: Sequence[str]) -> list[int]:
