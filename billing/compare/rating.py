@@ -46,6 +46,8 @@ class Rated:
     covered: Decimal | None
     breakage_value: Decimal = ZERO
     unused_paid_value: Decimal = ZERO
+    lines: tuple[RoundedLine, ...] = ()
+    """The rounded lines, in invoice order (kind, charge, model, grade, amount)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,7 @@ def rate_customer(rater: Rater, terms: Terms, customer: str,
         reserved=run.reserved, covered=run.covered,
         breakage_value=burned.expired_value if burned else ZERO,
         unused_paid_value=burned.unused_value if burned else ZERO,
+        lines=tuple(out.lines),
     )
 
 

@@ -350,6 +350,10 @@ def test_kernel_burns_credits_as_the_rater_does(
                       debits=by_customer.get("c1") or Debits([], places))
 
     assert got.total == expected.invoice.total
+    # line by line, not only the total: the same kinds, charges, models, grades and amounts
+    assert [(ln.kind, ln.charge, ln.model, ln.grade, ln.amount) for ln in got.lines] == [
+        (ln.kind, ln.charge, ln.model, ln.grade, ln.rounded_amount)
+        for ln in expected.invoice.lines]
     assert got.breakage_value == expected.breakage_value
     assert got.unused_paid_value == expected.unused_paid_value
     if plan.grades:
