@@ -24,12 +24,10 @@ DeepSeek's 16:30 edge is exact). Traces without such a model pay nothing for it.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +48,7 @@ from billing.usage.duckdb_reader import (
 )
 from billing.usage.keys import DAY_S, DAY_US, HOUR_S
 from billing.usage.mapping import TraceSpec, micros_to_datetime
-from billing.usage.readers import aggregate_trace_python, read_numbered
+from billing.usage.readers import aggregate_trace_python
 from billing.usage.results import Reject, TraceResult, TraceStats, first_rejects, write_rejects
 from billing.usage.spark import quiet_pandas_check, spark_arrow, spark_backend, to_spark
 
@@ -60,9 +58,7 @@ __all__ = ["INT64_MAX", "TimeOfDayEdges", "aggregate_table", "aggregate_trace", 
 TimeOfDayEdges = Callable[[str], Sequence[int]]
 """A model's price-window edges: microseconds after UTC midnight (0 < edge < 86,400,000,000)
 at which its supplier price may change; empty for a model priced the same all day."""
-_DAY_US = DAY_US
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # ---------------------------------------------------------------- the Ibis expressions
 
@@ -130,11 +126,11 @@ def time_of_day_table(events: ir.Table, edges: dict[str, Sequence[int]], *,
     event's time of day (microseconds after UTC midnight), else 0. Every price window of every
     one of those models is a union of such slots, so each row has one price. Portable Ibis."""
     cuts = sorted({int(e) for found in edges.values() for e in found})
-    if any(not 0 < e < _DAY_US for e in cuts):
+    if any(not 0 < e < DAY_US for e in cuts):
         raise ValueError(f"time-of-day edges must be inside the day: {cuts}")
     events = events.filter(events["model"].isin(sorted(edges)))
     day = events["ts_s"] // DAY_S
-    since_midnight = events["ts_us"] - day * _DAY_US
+    since_midnight = events["ts_us"] - day * DAY_US
     since: ir.IntegerValue = ibis.literal(0, "int64")
     for cut in cuts:
         since = (since_midnight >= cut).ifelse(ibis.literal(cut, "int64"), since)
@@ -248,12 +244,8 @@ def aggregate_trace(spec: TraceSpec, *, thresholds: tuple[int, ...] = (), hourly
     """
     thresholds = _check_thresholds(thresholds)
     if engine == "python":
-        result = aggregate_trace_python(spec, thresholds=thresholds, hourly=hourly,
-                                        rejects_path=rejects_path)
-        if time_of_day is None:
-            return result
-        return dataclasses.replace(result, aggregates=_with_time_of_day_python(
-            result.aggregates, spec, thresholds, time_of_day))
+        return aggregate_trace_python(spec, thresholds=thresholds, hourly=hourly,
+                                      rejects_path=rejects_path, time_of_day=time_of_day)
     target = spark_backend(engine)
     with _duckdb("duckdb" if target is not None else engine) as backend:
         con = backend.con
@@ -438,42 +430,6 @@ def _empty_time_of_day() -> Any:
 
     return pa.table({name: pa.array([], pa.string() if name in ("customer_id", "model")
                                      else pa.int64()) for name in TIME_OF_DAY_COLUMNS})
-
-
-def _with_time_of_day_python(aggregates: UsageAggregates, spec: TraceSpec,
-                             thresholds: tuple[int, ...],
-                             time_of_day: TimeOfDayEdges) -> UsageAggregates:
-    """The Python path's time-of-day rows: the file read again event by event, the first copy
-    of an id kept (as the aggregation keeps it), summed as :func:`time_of_day_table` sums."""
-    import pyarrow as pa
-
-    from billing.usage.aggregate_python import band_of
-
-    edges = _edges_of(sorted({k.model for k in aggregates.daily}), time_of_day)
-    cuts = sorted({e for found in edges.values() for e in found})
-    sums: dict[tuple[str, str, int, int, int], list[int]] = {}
-    seen: set[str] = set()
-    for _, event, _ in read_numbered(spec):
-        if isinstance(event, Reject) or event.id in seen:
-            continue
-        seen.add(event.id)
-        if event.model not in edges:
-            continue
-        delta = event.timestamp - _EPOCH
-        day, into = divmod(delta.days * 86_400 + delta.seconds, 86_400)
-        micros = into * 1_000_000 + delta.microseconds
-        since = max((c for c in cuts if c <= micros), default=0)
-        band = band_of(event.prompt_tokens, event.requests, thresholds)
-        row = sums.setdefault((event.customer_id, event.model, band, day, since), [0] * 6)
-        for i, n in enumerate((event.input_tokens, event.cached_input_tokens,
-                               event.cache_write_tokens, event.output_tokens, event.requests, 1)):
-            row[i] += n
-    rows = [(*k, *v) for k, v in sorted(sums.items())]
-    columns = list(zip(*rows, strict=True)) or [()] * len(TIME_OF_DAY_COLUMNS)
-    table = pa.table({name: pa.array(list(values), pa.string() if name in ("customer_id", "model")
-                                     else pa.int64())
-                      for name, values in zip(TIME_OF_DAY_COLUMNS, columns, strict=True)})
-    return UsageAggregates(aggregates.daily, aggregates.hourly, time_of_day=table)
 
 
 def _arrow(expr: ir.Table, order: Sequence[str] = ()) -> Any:

@@ -8,13 +8,19 @@ is a *conflict* (counted, ignored, reported).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
+from billing.usage.aggregates import (
+    TIME_OF_DAY_COLUMNS,
+    Counts,
+    DailyKey,
+    HourlyKey,
+    UsageAggregates,
+)
 from billing.usage.events import UsageEvent
-from billing.usage.keys import DAY_S, HOUR_S, band_of
+from billing.usage.keys import DAY_S, DAY_US, HOUR_S, band_of
 from billing.usage.results import TraceStats
 
 __all__ = ["AddOutcome", "Aggregator", "aggregate_events", "band_of"]
@@ -40,9 +46,16 @@ class Aggregator:
     It keeps every accepted event's content keyed by id (the dedupe memory).
     """
 
-    def __init__(self, *, thresholds: tuple[int, ...] = (), hourly: bool = False) -> None:
+    def __init__(self, *, thresholds: tuple[int, ...] = (), hourly: bool = False,
+                 time_of_day: Callable[[str], Sequence[int]] | None = None) -> None:
         self.thresholds = _check_thresholds(thresholds)
         self.hourly = hourly
+        self.time_of_day = time_of_day
+        """Each model's price-window edges (``CostBook.time_of_day_edges``): the events of the
+        models that have some also make time-of-day rows, as the DuckDB engine's
+        ``time_of_day_table`` sums them (slots between the edges of all those models)."""
+        self._edges: dict[str, tuple[int, ...]] = {}
+        self._timed: list[tuple[str, str, int, int, int, Counts]] = []
         self._seen: dict[str, UsageEvent] = {}
         self._daily: dict[DailyKey, Counts] = {}
         self._hourly: dict[HourlyKey, Counts] = {}
@@ -70,6 +83,14 @@ class Aggregator:
         if self.hourly:
             hkey = HourlyKey(event.customer_id, seconds // HOUR_S)
             self._hourly.setdefault(hkey, Counts()).add(counts)
+        if self.time_of_day is not None:
+            edges = self._edges.get(event.model)
+            if edges is None:
+                edges = self._edges[event.model] = tuple(self.time_of_day(event.model))
+            if edges:
+                day, into = divmod(seconds, DAY_S)
+                self._timed.append((event.customer_id, event.model, band, day,
+                                    into * 1_000_000 + delta.microseconds, counts))
         if self._start is None or event.timestamp < self._start:
             self._start = event.timestamp
         if self._end is None or event.timestamp > self._end:
@@ -95,7 +116,27 @@ class Aggregator:
             models=tuple(sorted({k.model for k in daily})),
             derived_ids=derived_ids,
         )
-        return UsageAggregates(daily=daily, hourly=hourly), stats
+        return UsageAggregates(daily=daily, hourly=hourly,
+                               time_of_day=self._time_of_day_rows()), stats
+
+    def _time_of_day_rows(self) -> Any:
+        """The time-of-day rows (Arrow, ``TIME_OF_DAY_COLUMNS``), None when not asked for."""
+        if self.time_of_day is None:
+            return None
+        import pyarrow as pa
+
+        cuts = sorted({e for found in self._edges.values() for e in found})
+        if any(not 0 < e < DAY_US for e in cuts):
+            raise ValueError(f"time-of-day edges must be inside the day: {cuts}")
+        sums: dict[tuple[str, str, int, int, int], Counts] = {}
+        for customer, model, band, day, micros, counts in self._timed:
+            since = max((c for c in cuts if c <= micros), default=0)
+            sums.setdefault((customer, model, band, day, since), Counts()).add(counts)
+        rows = [(*k, *v.as_tuple()) for k, v in sorted(sums.items())]
+        columns = list(zip(*rows, strict=True)) or [()] * len(TIME_OF_DAY_COLUMNS)
+        return pa.table({name: pa.array(list(values), pa.string()
+                                        if name in ("customer_id", "model") else pa.int64())
+                         for name, values in zip(TIME_OF_DAY_COLUMNS, columns, strict=True)})
 
 
 def aggregate_events(events: Iterable[UsageEvent], *, thresholds: tuple[int, ...] = (),

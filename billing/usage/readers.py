@@ -16,7 +16,7 @@ import gzip
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -326,11 +326,12 @@ def read_events(spec: TraceSpec) -> Iterator[UsageEvent | Reject]:
 
 
 def aggregate_trace_python(spec: TraceSpec, *, thresholds: tuple[int, ...] = (),
-                           hourly: bool = False, rejects_path: Path | None = None
+                           hourly: bool = False, rejects_path: Path | None = None,
+                           time_of_day: Callable[[str], Sequence[int]] | None = None
                            ) -> TraceResult:
     """:func:`~billing.usage.aggregate_engine.aggregate_trace` on the pure-Python path
     (same rules, same results; one Python object per row, so for small files)."""
-    aggregator = Aggregator(thresholds=thresholds, hourly=hourly)
+    aggregator = Aggregator(thresholds=thresholds, hourly=hourly, time_of_day=time_of_day)
     rejects: list[Reject] = []
     rejected = skipped = 0
     name = str(spec.path)
