@@ -16,7 +16,6 @@ from billing.usage.mapping import MAX_COUNT
 
 __all__ = ["batch_events", "batch_table", "prepare_table"]
 
-_micros = epoch_micros
 
 
 _COUNT_COLUMNS: tuple[str, ...] = ("input_tokens", "cached_input_tokens", "cache_write_tokens",
@@ -144,7 +143,7 @@ def batch_table(columns: Any) -> Any:
         for row, moment in enumerate(stamps):
             if not isinstance(moment, datetime) or moment.utcoffset() is None:
                 raise _first_bad(named, row, "timestamp must be a tz-aware datetime")
-            micros.append(_micros(moment))
+            micros.append(epoch_micros(moment))
         out["ts_us"] = pa.array(micros, pa.int64())
     total_bound = 0
     for name in _COUNT_COLUMNS:

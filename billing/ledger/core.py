@@ -29,8 +29,6 @@ from billing.ledger.model import Alert, RecordResult
 from billing.ledger.rows import (
     _CHUNK,
     _EVENT_COLUMNS,
-    _instant,
-    _micros,
     _prepare,
     _Prepared,
 )
@@ -51,6 +49,7 @@ from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
 from billing.usage.customer import CustomerUsage
 from billing.usage.events import UsageEvent
+from billing.usage.keys import epoch_micros, instant
 
 __all__ = ["DEFAULT_HOLD_TTL", "LedgerCore", "usage_of"]
 
@@ -597,7 +596,7 @@ class LedgerCore:
             return []
         name, used, limit = basis
         out: list[Alert] = []
-        now_us = _micros(moment)
+        now_us = epoch_micros(moment)
         for threshold in thresholds:
             if limit <= 0 or used * 100 < limit * threshold:
                 continue
@@ -624,7 +623,7 @@ class LedgerCore:
                         "limit_amount, currency, created_us FROM alerts WHERE seq > ? "
                         "ORDER BY seq", (since,))
             return [Alert(int(s), c, date.fromisoformat(p), Decimal(t), b, Decimal(u),
-                          Decimal(lm), cur_, _instant(int(us)))
+                          Decimal(lm), cur_, instant(int(us)))
                     for s, c, p, t, b, u, lm, cur_, us in cur.fetchall()]
 
 

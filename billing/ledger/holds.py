@@ -18,12 +18,7 @@ from billing.ledger.core import LedgerCore, usage_of
 from billing.ledger.db import Cursor
 from billing.ledger.model import Alert, Balance, Denial, Hold, Settlement
 from billing.ledger.rows import (
-    _DAY_US,
-    _EPOCH,
-    _HOUR_US,
     _PROMPT_CLASSES,
-    _instant,
-    _micros,
     _prepare,
 )
 from billing.money import ZERO, in_exact_context
@@ -40,6 +35,7 @@ from billing.usage.aggregate_python import band_of
 from billing.usage.aggregates import Counts
 from billing.usage.customer import CustomerUsage
 from billing.usage.events import UsageEvent
+from billing.usage.keys import DAY_US, EPOCH, HOUR_US, epoch_micros, instant
 
 __all__ = ["Holds"]
 
@@ -60,8 +56,8 @@ class Holds(LedgerCore):
                             prompt if prompt_class == "cached_input" else 0,
                             prompt if prompt_class == "cache_write" else 0, output, 1, 1)
             band = band_of(prompt, 1, self._thresholds) if self._thresholds else 0
-            merged.daily.setdefault((model, band, created_us // _DAY_US), Counts()).add(counts)
-            merged.hourly.setdefault(created_us // _HOUR_US, Counts()).add(counts)
+            merged.daily.setdefault((model, band, created_us // DAY_US), Counts()).add(counts)
+            merged.hourly.setdefault(created_us // HOUR_US, Counts()).add(counts)
         return merged
 
     def _open_holds(self, cur: Cursor, customer_id: str, now_us: int,
@@ -75,7 +71,7 @@ class Holds(LedgerCore):
         (request_id, customer_id, model, _cls, prompt, output, amount, currency, created_us,
          expires_us, state) = row
         return Hold(request_id, customer_id, model, int(prompt), int(output), Decimal(amount),
-                    currency, _instant(int(created_us)), _instant(int(expires_us)), state)
+                    currency, instant(int(created_us)), instant(int(expires_us)), state)
 
     _HOLD_COLUMNS = ("request_id, customer_id, model, prompt_class, prompt_tokens, "
                      "output_tokens, amount, currency, created_us, expires_us, state")
@@ -108,7 +104,7 @@ class Holds(LedgerCore):
         if not request_id or not customer_id or not model:
             raise LedgerError("authorize needs a customer id, a request id and a model")
         moment = self._moment(at)
-        now_us = _micros(moment)
+        now_us = epoch_micros(moment)
 
         def work(cur: Cursor) -> Hold | Denial:
             # Authorize writes no usage: it needs no lock on the configuration, only the
@@ -169,7 +165,7 @@ class Holds(LedgerCore):
             life = ttl if ttl is not None else self.hold_ttls.get(sub.plan, self.hold_ttl)
             if life <= timedelta(0):
                 raise LedgerError(f"authorize {request_id!r}: the hold's TTL must be positive")
-            expires_us = now_us + _micros(_EPOCH + life)
+            expires_us = now_us + epoch_micros(EPOCH + life)
             row = (request_id, customer_id, model, worst[1], max_input_tokens,
                    max_output_tokens, str(amount), currency, now_us, expires_us, "open")
             cur.execute(f"INSERT INTO holds ({self._HOLD_COLUMNS}) VALUES "
@@ -188,7 +184,7 @@ class Holds(LedgerCore):
 
     def hold(self, hold_id: str, *, at: datetime | None = None) -> Hold | None:
         """The hold with that id, in its state now (None if there is none)."""
-        now_us = _micros(self._moment(at))
+        now_us = epoch_micros(self._moment(at))
         with self._db.read() as cur:
             row = self._find_hold(cur, hold_id)
         return None if row is None else self._hold(self._expired(row, now_us)[:11])
@@ -196,7 +192,7 @@ class Holds(LedgerCore):
     def holds(self, customer_id: str | None = None, *, at: datetime | None = None
               ) -> list[Hold]:
         """Open (unexpired) holds, of one customer or of all."""
-        now_us = _micros(self._moment(at))
+        now_us = epoch_micros(self._moment(at))
         where, params = "state = 'open' AND expires_us > ?", [now_us]
         if customer_id is not None:
             where += " AND customer_id = ?"
@@ -264,7 +260,7 @@ class Holds(LedgerCore):
                       counts: dict[str, int], moment: datetime, limit_text: str | None
                       ) -> Settlement:
         customer_id = row[1]
-        now_us = _micros(moment)
+        now_us = epoch_micros(moment)
         state, stored_usage, settled = row[10], row[11], row[12]
         text = json.dumps(counts, sort_keys=True)
         currency = row[7]
@@ -282,7 +278,7 @@ class Holds(LedgerCore):
                 f"hold {hold_id!r}: usage ({prompt} prompt, {counts['output_tokens']} "
                 f"output tokens) exceeds what was authorized ({row[4]} prompt, {row[5]} "
                 "output); authorize the real maximum, or release the hold")
-        event = _event(hold_id, customer_id, _instant(int(row[8])), row[2], counts)
+        event = _event(hold_id, customer_id, instant(int(row[8])), row[2], counts)
         if state == "expired" or int(row[9]) <= now_us:
             over = self._overshoot(cur, cfg, event, moment, limit_text)
             if over is not None:
@@ -302,7 +298,7 @@ class Holds(LedgerCore):
         """A hold the ledger does not know, settled like an expired one: its usage recorded
         now if it still fits, and the hold written as settled (so a repeated settle is a
         duplicate)."""
-        now_us = _micros(moment)
+        now_us = epoch_micros(moment)
         event = _event(hold_id, customer_id, moment, model, counts)
         over = self._overshoot(cur, cfg, event, moment, limit_text)
         if over is not None:
@@ -327,7 +323,7 @@ class Holds(LedgerCore):
         """The limit ``event`` would cross now, on top of the usage and the open holds (None:
         it fits)."""
         customer_id = event.customer_id
-        now_us = _micros(moment)
+        now_us = epoch_micros(moment)
         usage_now = self._usage(cur, customer_id)
         sub, period, _ = self._rate_at(cfg, usage_now, moment)
         others = self._open_holds(cur, customer_id, now_us, exclude=event.id)
@@ -370,7 +366,7 @@ class Holds(LedgerCore):
     def expire_holds(self, at: datetime | None = None) -> int:
         """Mark every hold past its expiry as expired (decisions already ignore them);
         returns how many."""
-        now_us = _micros(self._moment(at))
+        now_us = epoch_micros(self._moment(at))
 
         def work(cur: Cursor) -> int:
             cur.execute("UPDATE holds SET state = 'expired' WHERE state = 'open' AND "
@@ -384,7 +380,7 @@ class Holds(LedgerCore):
     def balance(self, customer_id: str, at: datetime | None = None) -> Balance:
         """Bill to date, usable credits, open holds and what may still be authorized."""
         moment = self._moment(at)
-        now_us = _micros(moment)
+        now_us = epoch_micros(moment)
         with self._db.read() as cur:
             cfg = self._cfg(cur)
             usage = self._usage(cur, customer_id)
@@ -453,10 +449,10 @@ def _event(hold_id: str, customer_id: str, moment: datetime, model: str,
 
 
 def _add_event(usage: CustomerUsage, event: UsageEvent, thresholds: tuple[int, ...]) -> None:
-    micros = _micros(event.timestamp)
+    micros = epoch_micros(event.timestamp)
     band = band_of(event.prompt_tokens, event.requests, thresholds) if thresholds else 0
     counts = Counts(event.input_tokens, event.cached_input_tokens, event.cache_write_tokens,
                     event.output_tokens, event.requests, 1)
-    usage.daily.setdefault((event.model, band, micros // _DAY_US), Counts()).add(counts)
-    usage.hourly.setdefault(micros // _HOUR_US, Counts()).add(counts)
+    usage.daily.setdefault((event.model, band, micros // DAY_US), Counts()).add(counts)
+    usage.hourly.setdefault(micros // HOUR_US, Counts()).add(counts)
 

@@ -8,11 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from billing.usage.events import UsageEvent
-from billing.usage.keys import DAY_US, EPOCH, HOUR_US, epoch_micros, instant
+from billing.usage.keys import epoch_micros
 
-_EPOCH = EPOCH
-_DAY_US = DAY_US
-_HOUR_US = HOUR_US
 _CHUNK = 1_000
 _PROMPT_CLASSES = ("input", "cached_input", "cache_write")
 _EVENT_COLUMNS = ("id, customer_id, ts_us, model, input, cached_input, cache_write, output, "
@@ -22,13 +19,11 @@ _EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", 
 _SUM_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests", "events")
 
 
-_micros = epoch_micros
-_instant = instant
 
 
 def _event_row(event: UsageEvent) -> tuple[Any, ...]:
     props = json.dumps(dict(event.properties), sort_keys=True) if event.properties else None
-    return (event.id, event.customer_id, _micros(event.timestamp), event.model,
+    return (event.id, event.customer_id, epoch_micros(event.timestamp), event.model,
             event.input_tokens, event.cached_input_tokens, event.cache_write_tokens,
             event.output_tokens, event.requests, event.session_id, props)
 

@@ -33,8 +33,6 @@ from billing.usage.keys import DAY_US, HOUR_US
 __all__ = ["SHARDS", "add_hourly_from", "group_sums", "insert_events", "scan_sql"]
 
 SHARDS = 16
-_DAY_US = DAY_US
-_HOUR_US = HOUR_US
 _EVENT_COLUMNS = ("id", "customer_id", "ts_us", "model", "input", "cached_input", "cache_write",
                   "output", "requests", "session_id", "properties")
 _EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
@@ -95,8 +93,8 @@ def scan_sql(source: str, thresholds: Sequence[int], *, hourly: bool = False,
     requests, events`` (then ``extra``). The keys of
     :func:`billing.usage.aggregate_engine.aggregate_table`: UTC days and hours floored, the
     band as :func:`band_sql`."""
-    keys = (f"customer_id, {_floor_div('ts_us', _HOUR_US)}" if hourly else
-            f"customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', _DAY_US)}")
+    keys = (f"customer_id, {_floor_div('ts_us', HOUR_US)}" if hourly else
+            f"customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', DAY_US)}")
     groups = "1, 2" if hourly else "1, 2, 3, 4"
     return (f"SELECT {keys}, {_sum_list()}{extra} FROM {source} WHERE {where} "
             f"GROUP BY {groups}")
@@ -186,14 +184,14 @@ def group_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
     sums["events"] = np.ones(len(rows), np.int64)
     customer = pa.array(columns[1], pa.string())
     daily = _grouped({"customer_id": customer, "model": pa.array(columns[3], pa.string()),
-                      "band": band, "day": ts // _DAY_US, **sums},
+                      "band": band, "day": ts // DAY_US, **sums},
                      ["customer_id", "model", "band", "day"])
     wanted = np.fromiter((c in hourly_customers for c in columns[1]), bool, len(rows)) \
         if hourly_customers else None
     if wanted is None or not wanted.any():
         return daily, []
     hourly = _grouped({"customer_id": customer.filter(pa.array(wanted)),
-                       "hour": (ts // _HOUR_US)[wanted],
+                       "hour": (ts // HOUR_US)[wanted],
                        **{name: c[wanted] for name, c in sums.items()}},
                       ["customer_id", "hour"])
     return daily, hourly
@@ -217,9 +215,9 @@ def _python_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
         per = max(row[8], 1)
         band = sum(1 for t in thresholds if row[4] + row[5] + row[6] > t * per)
         keys: list[tuple[dict[tuple[Any, ...], list[int]], tuple[Any, ...]]] = [
-            (daily, (row[1], row[3], band, row[2] // _DAY_US))]
+            (daily, (row[1], row[3], band, row[2] // DAY_US))]
         if row[1] in hourly_customers:
-            keys.append((hourly, (row[1], row[2] // _HOUR_US)))
+            keys.append((hourly, (row[1], row[2] // HOUR_US)))
         for table, key in keys:
             found = table.setdefault(key, [0] * 6)
             for i, value in enumerate(counts):
