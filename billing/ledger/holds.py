@@ -347,13 +347,31 @@ class Holds(LedgerCore):
         after = self._rate_at(cfg, self._usage(cur, event.customer_id), moment)[2]
         return max(lim.exposure(after) - lim.exposure(before), ZERO)
 
-    def release(self, hold_id: str) -> Hold:
-        """Free a hold unused. Idempotent; a settled hold stays settled (returned as is)."""
+    def release(self, hold_id: str, *, customer_id: str | None = None,
+                model: str | None = None) -> Hold:
+        """Free a hold unused. Idempotent; a settled hold stays settled (returned as is).
+
+        A hold the ledger does not know (lost with the database server's last commits, see
+        docs/ledger.md, or never granted) reserved nothing: releasing it frees nothing and is
+        no error. It is returned released, with amount 0; given ``customer_id`` (and
+        ``model``), it is also written as released, so the request id stays released like
+        any released hold (a retried authorize returns it, a settle is refused)."""
+        now_us = epoch_micros(self._moment(None))
 
         def work(cur: Cursor) -> Hold:
+            if customer_id is not None:  # ordered with the customer's authorize and settle
+                self._db.lock_customer(cur, customer_id)
             row = self._find_hold(cur, hold_id)
             if row is None:
-                raise LedgerError(f"no hold {hold_id!r}")
+                lost = (hold_id, customer_id or "", model or "", "input", 0, 0, "0", "",
+                        now_us, now_us, "released")
+                if customer_id is None:
+                    return self._hold(lost)
+                cur.execute(f"INSERT INTO holds ({self._HOLD_COLUMNS}) VALUES "
+                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) "
+                            "DO NOTHING", lost)
+                row = self._find_hold(cur, hold_id)
+                assert row is not None
             if row[10] in ("open", "expired"):
                 cur.execute("UPDATE holds SET state = 'released' WHERE request_id = ? AND "
                             "state IN ('open', 'expired')", (hold_id,))

@@ -252,6 +252,28 @@ def test_a_hold_the_ledger_does_not_know_settles_like_an_expired_one(ledger_url:
     ledger.close_connection()
 
 
+def test_releasing_a_hold_the_ledger_does_not_know_is_harmless(ledger_url: str) -> None:
+    # A hold lost with the database server's last commits (docs/ledger.md, "Holds and the
+    # disk") is released by a worker whose model call failed: it reserved nothing, so the
+    # release frees nothing and must not fail, as for an expired hold.
+    ledger = open_ledger(ledger_url)
+    assert ledger.balance("cap-co").available == Decimal("5.00")  # the cap, nothing used
+    released = ledger.release("lost")
+    assert (released.hold_id, released.state, released.amount) == ("lost", "released",
+                                                                   Decimal("0"))
+    assert ledger.release("lost").state == "released"  # idempotent
+    # Given the customer and model, the request id stays released like any released hold:
+    # a retried authorize returns it, a settle is refused, nothing is recorded.
+    hold = ledger.release("lost2", customer_id="cap-co", model="m-1")
+    assert (hold.customer_id, hold.model, hold.state) == ("cap-co", "m-1", "released")
+    assert ledger.authorize("cap-co", "lost2", "m-1", 1_000, 100).state == "released"
+    with pytest.raises(LedgerError, match="was released"):
+        ledger.settle("lost2", {"input_tokens": 10}, customer_id="cap-co", model="m-1")
+    assert ledger.usage("cap-co").daily == {}
+    assert ledger.balance("cap-co").available == Decimal("5.00")  # nothing held or spent
+    ledger.close_connection()
+
+
 # --- alerts ------------------------------------------------------------------------------------
 
 
