@@ -20,16 +20,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Final
 
 from billing.costs.model import ModelCost
 from billing.errors import CostBookError
 from billing.money import UNROUNDED
+from billing.usage.events import SERVICE_TIERS, ServiceTier
 
 __all__ = ["DEFAULT_MULTIPLIERS", "SERVICE_TIERS", "ServiceTier", "check_tiers", "scaled"]
-
-ServiceTier = Literal["standard", "batch", "flex", "priority"]
-SERVICE_TIERS: Final = ("standard", "batch", "flex", "priority")
 
 DEFAULT_MULTIPLIERS: Final[Mapping[str, Mapping[str, Decimal]]] = {
     # OpenAI: the Batch API is 50% off; Flex processing is priced at Batch API rates.

@@ -14,7 +14,20 @@ from billing.usage.events import UsageEvent
 from billing.usage.keys import epoch_micros
 from billing.usage.mapping import MAX_COUNT
 
-__all__ = ["batch_events", "batch_table", "prepare_table"]
+__all__ = ["batch_events", "batch_table", "prepare_table", "refuse_service_tiers"]
+
+_NO_TIERS = ("the ledger does not store service tiers yet: record only standard-tier usage "
+             "here (rate batch, flex or priority usage from a file with billing rate)")
+
+
+def refuse_service_tiers(events: Any, *, where: str = "record") -> None:
+    """Refuse events (or a ``service_tier`` column's values) of a tier other than standard:
+    the ledger's rows have no tier, and recording them would price them at list silently."""
+    for row, event in enumerate(events):
+        tier = event.service_tier if isinstance(event, UsageEvent) else event
+        if tier is not None and tier != "standard":
+            name = f"event {event.id!r}" if isinstance(event, UsageEvent) else f"row {row}"
+            raise UsageError(f"{where}: {name} has service tier {tier!r}: {_NO_TIERS}")
 
 
 
@@ -45,6 +58,10 @@ def _as_columns(columns: Any) -> tuple[dict[str, Any], int]:
     else:
         raise UsageError("record_batch takes a pyarrow Table or RecordBatch, or a mapping of "
                          f"column name to list; got {type(columns).__name__}")
+    if "service_tier" in named:
+        tiers = named.pop("service_tier")
+        refuse_service_tiers(tiers.to_pylist() if hasattr(tiers, "to_pylist") else tiers,
+                             where="record_batch")
     unknown = sorted(set(named) - set(_BATCH_COLUMNS))
     if unknown:
         raise UsageError(f"record_batch: unknown column(s) {', '.join(unknown)}; the columns "

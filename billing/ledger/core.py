@@ -23,7 +23,7 @@ from billing.costs import CostBook
 from billing.errors import BillingError, LedgerError, RatingError, UsageError
 from billing.invoice import Invoice
 from billing.ledger import limits as lim
-from billing.ledger.columns import batch_events, batch_table, prepare_table
+from billing.ledger.columns import batch_events, batch_table, prepare_table, refuse_service_tiers
 from billing.ledger.db import Cursor, Database, open_database, redact
 from billing.ledger.model import Alert, RecordResult
 from billing.ledger.rows import (
@@ -343,6 +343,7 @@ class LedgerCore:
         for event in batch:
             if not isinstance(event, UsageEvent):
                 raise UsageError(f"record takes UsageEvent objects, got {type(event).__name__}")
+        refuse_service_tiers(batch)
         if not batch:
             return RecordResult()
         # The Python work (rows, dedupe within the batch) is done before the write lock is

@@ -6,11 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final
+from typing import Final, Literal
 
 from billing.errors import UsageError
 
-__all__ = ["TOKEN_CLASSES", "TokenClass", "UsageEvent"]
+__all__ = ["SERVICE_TIERS", "TOKEN_CLASSES", "ServiceTier", "TokenClass", "UsageEvent",
+           "check_service_tier"]
+
+ServiceTier = Literal["standard", "batch", "flex", "priority"]
+SERVICE_TIERS: Final = ("standard", "batch", "flex", "priority")
+"""How a request was served: ``standard`` (list prices), ``batch`` (an asynchronous batch API),
+``flex`` (slower, best-effort) or ``priority``; suppliers price the same tokens differently by
+tier (:mod:`billing.costs.tiers`)."""
+
+
+def check_service_tier(value: object) -> str | None:
+    """Why ``value`` is not a service tier (None when it is one)."""
+    if isinstance(value, str) and value in SERVICE_TIERS:
+        return None
+    shown = repr(value) if value != "" else "empty"
+    return f"unknown service_tier {shown} (service tiers: {', '.join(SERVICE_TIERS)})"
 
 
 class TokenClass(StrEnum):
@@ -31,7 +46,8 @@ class UsageEvent:
     duplicate (identical content) or a conflict (different content), never counted twice.
 
     Invalid events raise :class:`~billing.errors.UsageError` at construction: an empty id or
-    customer, a naive timestamp, negative or non-integer token counts.
+    customer, a naive timestamp, negative or non-integer token counts, a ``service_tier`` that
+    is not one of :data:`SERVICE_TIERS`.
     """
 
     id: str
@@ -45,6 +61,9 @@ class UsageEvent:
     requests: int = 1
     session_id: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
+    service_tier: str = "standard"
+    """How the request was served (:data:`SERVICE_TIERS`); suppliers and rate cards may price
+    the same tokens differently by tier."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -68,6 +87,9 @@ class UsageEvent:
                 raise UsageError(f"event {self.id}: {name} must be a whole number, got {value!r}")
             if value < 0:
                 raise UsageError(f"event {self.id}: {name} is negative ({value})")
+        problem = check_service_tier(self.service_tier)
+        if problem is not None:
+            raise UsageError(f"event {self.id}: {problem}")
 
     def tokens(self, token_class: TokenClass) -> int:
         return int(getattr(self, f"{token_class.value}_tokens"))
