@@ -6,18 +6,14 @@ The burn-down runs before any line is made (a rate card paid with credits needs 
 refused), one customer at a time; its outcome reaches :func:`bill` as ``run.credit``. An invoice
 burns through :func:`billing.pricing.credits.burn`, replaying earlier periods (the Rater).
 ``billing compare`` burns a subscription's first period, when every grant lasts all of it
-(:meth:`FirstPeriodBurn.burns_alone`), from each customer's debits as exact integers: where
-credits burn in grant order, in closed form (:meth:`FirstPeriodBurn._burn_in_order`: packs are
-bought where the running total of debits crosses ``balance - threshold + k x pack``, and what is
-left of each grant follows from the total burned), else debit by debit
-(:meth:`FirstPeriodBurn._burn_each`). A property test (tests/compare/test_kernel.py) checks the
-closed form against the step-by-step burn, and both against the invoice.
+(:meth:`FirstPeriodBurn.burns_alone`), from each customer's debits as exact integers, with the
+one burn of :mod:`billing.pricing.credits`: its closed form where credits burn in grant order,
+else debit by debit (both live there, with the property test that compares them). A property
+test (tests/compare/test_kernel.py) checks the burn-down's invoice lines against the Rater's.
 """
 
 from __future__ import annotations
 
-import bisect
-import decimal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -125,7 +121,7 @@ class FirstPeriodBurn:
         """The index of the rate card paid with credits."""
         self._grants: dict[tuple[Period, Decimal, date], list[credits.CreditGrant]] = {}
         self._alone: dict[tuple[Period, date, date], bool] = {}
-        self._order: dict[tuple[Period, Decimal, date, int], _InOrder | None] = {}
+        self._order: dict[tuple[Period, Decimal, date], credits.InOrder | None] = {}
 
     @property
     def needs_totals(self) -> bool:
@@ -183,190 +179,50 @@ class FirstPeriodBurn:
     @in_exact_context
     def burn(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
              ) -> Burned:
-        """:func:`billing.pricing.credits.burn` for a period where every grant lasts all
-        period (:meth:`burns_alone`), on the rater's debits, with the rater's money values."""
-        fast = self._burn_in_order(sub, period, fraction, debits)
-        return fast if fast is not None else self._burn_each(sub, period, fraction, debits)
-
-    def _in_order(self, sub: Subscription, period: Period, fraction: Decimal, places: int
-                  ) -> _InOrder | None:
-        """The terms of :meth:`_burn_in_order` for one period, or None when it does not apply:
-        credits burn in grant order if the automatic top-up (if any) keeps the balance at or
-        above zero and every pack it buys burns after every grant and after the packs bought
-        before it; one credit must be a power of ten of money (debits turn into credits
-        exactly)."""
-        key = (period, fraction, sub.start, places)
-        if key in self._order:
-            return self._order[key]
-        terms = self.credit_terms
-        assert terms is not None
-        unit_value = terms.charge.unit_value
-        template = self._template_grants(sub, period, fraction)
-        grants = sorted(template, key=credits.burn_key)
-        found: _InOrder | None = None
-        if unit_value > 0 and unit_value.as_tuple().digits == (1,):
-            topup = terms.topup
-            later = True
-            if topup is not None:
-                expires = (None if topup.expires_after is None
-                           else period.start + topup.expires_after)
-                first = (topup.priority, 1 if expires is None else 0, expires or date.max,
-                         period.start, max((g.order for g in grants), default=-1) + 1)
-                later = terms.threshold >= 0 and all(credits.burn_key(g) < first
-                                                     for g in grants)
-            balance = sum((g.amount for g in template), Decimal(0))  # as _burn_each sums
-            # The burn takes exact amounts from the grants; the top-up looks at that sum. The
-            # closed form needs them equal (a sum past 28 digits is rounded, then they differ).
-            if later and balance == exact_sum(g.amount for g in template):
-                exponent = -(places + 6) - int(unit_value.as_tuple().exponent)
-                found = _InOrder(grants, balance, exponent)
-        self._order[key] = found
-        return found
-
-    def _burn_in_order(self, sub: Subscription, period: Period, fraction: Decimal,
-                       debits: Debits) -> Burned | None:
-        """:meth:`_burn_each` without a step per debit, where credits burn in grant order
-        (:meth:`_in_order`): the top-up buys packs when the running total of debits crosses
-        ``balance + k x pack - threshold`` (k = 0, 1, ...), and what is left of each grant
-        follows from the total burned. Same values as :meth:`_burn_each` (every step is exact).
-        None when it does not apply (the caller burns debit by debit)."""
-        order = self._in_order(sub, period, fraction, debits.places)
-        if order is None:
-            return None
+        """:mod:`billing.pricing.credits`' burn for a period where every grant lasts all
+        period (:meth:`burns_alone`), on the rater's debits, with the rater's money values: in
+        closed form (:func:`~billing.pricing.credits.burn_in_order`) where it applies, else
+        debit by debit (:func:`~billing.pricing.credits.burn`)."""
         terms = self.credit_terms
         assert terms is not None
         charge, topup, unit_value = terms.charge, terms.topup, terms.charge.unit_value
         shift = -(debits.places + 6)
-        exponent = order.exponent
-        rows = debits.rows
-        models: Mapping[str, int]  # model -> sum of its debits, in debit units
-        running: Sequence[int]  # running total of debits after each row
-        if debits.running is not None and debits.by_model is not None:
-            running, models = debits.running, debits.by_model
-            total = running[-1] if running else 0
-        else:
-            sums: dict[str, int] = {}
-            totals: list[int] = []
-            total = 0
-            previous: tuple[int, str] | None = None
-            for day, model, value in rows:
-                if previous is not None and (day, model) <= previous:
-                    return None  # not one row per (day, model) in order: burn debit by debit
-                previous = (day, model)
-                sums[model] = sums.get(model, 0) + value
-                total += value
-                totals.append(total)
-            running, models = totals, sums
-        if total >= 10**27:
-            return None  # sums that could pass the ambient 28 digits: debit by debit
-        amounts = {m: (Decimal(v).scaleb(shift) if v else ZERO) for m, v in models.items()}
-        balance = order.balance
-        packs: list[Decimal] = []
-        bought_packs: list[tuple[Decimal, date | None, Decimal]] = []  # bought, expiry, value
-        burned: dict[str, Decimal] = {}
-        short: dict[str, Decimal] = {}
-        with decimal.localcontext(EXACT):
-            used = Decimal(total).scaleb(exponent)
-            if topup is not None:
-                threshold = terms.threshold
-                count = 0
-                if total and used > balance - threshold:
-                    count = int(((threshold - balance + used) / topup.amount).to_integral_value(
-                        decimal.ROUND_CEILING))
-                if count > 10_000:
-                    return None
-                level = 0
-                while level < count:
-                    # the first row whose running total passes balance - threshold + level packs
-                    limit = ((balance - threshold + level * topup.amount).scaleb(-exponent)
-                             .to_integral_value(decimal.ROUND_FLOOR))
-                    # (a limit below zero: the first row that uses anything)
-                    at = bisect.bisect_right(running, max(int(limit), 0))
-                    reach = int(((threshold - balance + Decimal(running[at]).scaleb(exponent))
-                                 / topup.amount).to_integral_value(decimal.ROUND_CEILING))
-                    when = day_of(rows[at][0])
-                    expires = None if topup.expires_after is None else when + topup.expires_after
-                    bought = (reach - level) * topup.amount
-                    price_total = (reach - level) * topup.price
-                    packs.append(price_total)
-                    bought_packs.append((bought, expires, EXACT.divide(price_total, bought)))
-                    level = reach
-                for model, value in models.items():
-                    if value:
-                        burned[model] = Decimal(value).scaleb(exponent)
-                consumed = used
-            else:
-                limit = balance.scaleb(-exponent).to_integral_value(decimal.ROUND_FLOOR)
-                at = bisect.bisect_right(running, int(limit))
-                full: dict[str, int] = {}
-                late: dict[str, int] = {}
-                for position, (_day, model, value) in enumerate(rows):
-                    if value:
-                        into = full if position < at else late
-                        into[model] = into.get(model, 0) + value
-                for model, value in full.items():
-                    burned[model] = Decimal(value).scaleb(exponent)
-                if at < len(rows):
-                    _day, model, value = rows[at]
-                    before = Decimal(running[at] - value).scaleb(exponent)
-                    part = balance - before  # of the crossing row, what the grants still cover
-                    late[model] -= value
-                    burned[model] = burned.get(model, Decimal(0)) + part
-                    short[model] = Decimal(value).scaleb(exponent) - part
-                for model, value in late.items():
-                    burned.setdefault(model, Decimal(0))
-                    if value:
-                        short[model] = short.get(model, Decimal(0)) + Decimal(value).scaleb(
-                            exponent)
-                consumed = min(used, balance)
-        # What is left of each grant and pack, in burn order: the total burned taken in turn.
-        entries = [(g.amount, g.paid, g.expires_day,
-                    self.rater.pack_value.get(g.id, unit_value)) for g in order.grants]
-        if topup is not None:
-            entries += [(bought, topup.paid, expires, each)
-                        for bought, expires, each in bought_packs]
-        left: list[tuple[Decimal, bool, date | None, Decimal]] = []
-        for amount, paid, expires, each in entries:
-            take = min(consumed, amount) if amount > 0 else Decimal(0)
-            consumed = EXACT.subtract(consumed, take)
-            left.append((EXACT.subtract(amount, take), paid, expires, each))
-        return _settled(period, charge, amounts, burned, short, packs, left)
-
-    def _burn_each(self, sub: Subscription, period: Period, fraction: Decimal, debits: Debits
-                   ) -> Burned:
-        """The burn-down debit by debit (every case :meth:`_burn_in_order` declines): the one
-        step-by-step burn, :func:`billing.pricing.credits.burn`, on these debits."""
-        terms = self.credit_terms
-        assert terms is not None
-        charge, topup, unit_value = terms.charge, terms.topup, terms.charge.unit_value
-        shift = -(debits.places + 6)
-        amounts: dict[str, Decimal] = {}
+        grants = self._template_grants(sub, period, fraction)
+        order = self._in_order(sub, period, fraction)
+        outcome = None
+        if order is not None and unit_value > 0 and unit_value.as_tuple().digits == (1,):
+            # one credit is a power of ten of money: a debit's units are exact credits
+            scale = shift - int(unit_value.as_tuple().exponent)
+            outcome = credits.burn_in_order(
+                order, debits.rows, scale, day=day_of, period_end=period.end,
+                overage=charge.overage, running=debits.running, by_label=debits.by_model)
         by_key: dict[tuple[int, str], int] = {}
+        amounts: dict[str, Decimal] = {}
         for day, model, value in debits.rows:
             by_key[(day, model)] = by_key.get((day, model), 0) + value
             amounts[model] = amounts.get(model, ZERO)
         for (_day, model), value in by_key.items():
             if value:
                 amounts[model] = amounts[model] + Decimal(value).scaleb(shift)
-        grants = self._template_grants(sub, period, fraction)
-        outcome = credits.burn(
-            grants,
-            [credits.Debit(day_of(day), EXACT.divide(Decimal(value).scaleb(shift), unit_value),
-                           model)
-             for (day, model), value in sorted(by_key.items()) if value],
-            period_end=period.end, topup=topup, when_balance_below=terms.threshold,
-            overage=charge.overage)
+        if outcome is None:
+            outcome = credits.burn(
+                grants,
+                [credits.Debit(day_of(day), EXACT.divide(Decimal(value).scaleb(shift),
+                                                         unit_value), model)
+                 for (day, model), value in sorted(by_key.items()) if value],
+                period_end=period.end, topup=topup, when_balance_below=terms.threshold,
+                overage=charge.overage)
         # What is left of each grant and pack, in burn order, with its expiry and money value.
         found = {g.id: (credits.burn_key(g), g.expires_day,
                         self.rater.pack_value.get(g.id, unit_value)) for g in grants}
-        order = max((g.order for g in grants), default=-1) + 1
+        next_order = max((g.order for g in grants), default=-1) + 1
         for purchase in outcome.purchases:
             assert topup is not None
             expires = (None if topup.expires_after is None
                        else purchase.day + topup.expires_after)
             key = (topup.priority, 1 if expires is None else 0, expires or date.max,
-                   purchase.day, order)
-            order += 1
+                   purchase.day, next_order)
+            next_order += 1
             found[purchase.grant_id] = (
                 key, expires, EXACT.divide(purchase.price_total, purchase.credits))
         left = sorted(((found[b.grant_id][0], EXACT.add(b.remaining, b.expired), b.paid,
@@ -376,6 +232,24 @@ class FirstPeriodBurn:
                         {**outcome.overage_by_label, **outcome.refused_by_label},
                         [p.price_total for p in outcome.purchases],
                         [entry[1:] for entry in left])
+
+    def _in_order(self, sub: Subscription, period: Period, fraction: Decimal
+                  ) -> credits.InOrder | None:
+        """:func:`billing.pricing.credits.in_order` for the period's grants (None also when
+        their sum in the ambient context would differ from the exact one the burn uses)."""
+        key = (period, fraction, sub.start)
+        if key in self._order:
+            return self._order[key]
+        terms = self.credit_terms
+        assert terms is not None
+        template = self._template_grants(sub, period, fraction)
+        found = credits.in_order(template, period_start=period.start, period_end=period.end,
+                                 topup=terms.topup, when_balance_below=terms.threshold)
+        if found is not None and sum((g.amount for g in template), Decimal(0)) != exact_sum(
+                g.amount for g in template):
+            found = None  # a sum past 28 digits: the top-up's view and the burn's would differ
+        self._order[key] = found
+        return found
 
 
 def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
@@ -398,13 +272,3 @@ def _settled(period: Period, charge: CreditsCharge, amounts: dict[str, Decimal],
     refused = {} if charge.overage != "block" else {
         m: EXACT.multiply(c, charge.unit_value) for m, c in short.items()}
     return Burned(amounts, refused, burned, packs, expired_value, unused_value)
-
-
-@dataclass(frozen=True, slots=True)
-class _InOrder:
-    grants: list[credits.CreditGrant]
-    """The period's grants in burn order."""
-    balance: Decimal
-    """Their credits, summed as the rater sums them."""
-    exponent: int
-    """One debit unit is 10^exponent credits."""

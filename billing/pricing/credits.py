@@ -17,16 +17,27 @@ Everything is in credit units (``Decimal``); turning credits into money is the c
   ``breakage_credits`` is what PAID grants lose that way (revenue with no supplier cost).
 
 Grants that expired in an earlier period should not be passed in: they would count again.
+
+Two ways to run the one burn, in this module: :func:`burn`, debit by debit (every case), and
+:func:`burn_in_order`, its closed form for debits given as exact integers when credits burn in
+grant order (:func:`in_order`): no expiry inside the period, and every pack the top-up buys
+burning after every grant. Then packs are bought where the running total of debits crosses
+``balance - threshold + k x pack`` (k = 0, 1, ...), and what is left of each grant follows from
+the total burned, without a step per debit. It gives :func:`burn`'s result (purchases, balances,
+credits burned, overage or refused per label) without the allocations; a property test
+(tests/pricing/test_credits_closed_form.py) compares the two field by field, and
+tests/compare/test_kernel.py the invoice lines they lead to.
 """
 
 from __future__ import annotations
 
+import bisect
 import decimal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeVar
 
 from dateutil.relativedelta import relativedelta
 
@@ -39,11 +50,16 @@ __all__ = [
     "CreditGrant",
     "Debit",
     "GrantBalance",
+    "InOrder",
     "Purchase",
     "TopUpPack",
     "burn",
+    "burn_in_order",
     "burn_key",
+    "in_order",
 ]
+
+_Day = TypeVar("_Day")
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,3 +312,153 @@ def burn(
         breakage_credits=breakage,
     )
 
+
+
+@dataclass(frozen=True, slots=True)
+class InOrder:
+    """Grants that burn in grant order (:func:`in_order`), ready for :func:`burn_in_order`."""
+
+    grants: tuple[CreditGrant, ...]
+    """As given (the order of :attr:`BurnResult.balances`)."""
+    ordered: tuple[CreditGrant, ...]
+    """In burn order."""
+    balance: Decimal
+    """Their credits."""
+    topup: TopUpPack | None
+    threshold: Decimal
+
+
+def in_order(grants: Sequence[CreditGrant], *, period_start: date, period_end: date,
+             topup: TopUpPack | None = None, when_balance_below: Decimal | int = 0
+             ) -> InOrder | None:
+    """The terms of :func:`burn_in_order` for a period, or None when credits may not burn in
+    grant order there: every grant must be usable on every day of the period, and every pack the
+    top-up buys must burn after every grant (and so after the packs bought before it)."""
+    threshold = non_negative(when_balance_below, "when_balance_below")
+    if any(g.effective_day > period_start
+           or (g.expires_day is not None and g.expires_day < period_end) for g in grants):
+        return None
+    if topup is not None:
+        expires = None if topup.expires_after is None else period_start + topup.expires_after
+        if expires is not None and expires < period_end:
+            return None  # a pack would expire inside the period
+        first = (topup.priority, 1 if expires is None else 0, expires or date.max, period_start,
+                 max((g.order for g in grants), default=-1) + 1)
+        if not all(burn_key(g) < first for g in grants):
+            return None
+    with decimal.localcontext(EXACT):
+        balance = sum((g.amount for g in grants), Decimal(0))
+    return InOrder(tuple(grants), tuple(sorted(grants, key=burn_key)), balance, topup, threshold)
+
+
+def burn_in_order(order: InOrder, rows: Sequence[tuple[_Day, str, int]], scale: int, *,
+                  day: Callable[[_Day], date], period_end: date,
+                  overage: Literal["bill", "block"] = "block",
+                  running: Sequence[int] | None = None,
+                  by_label: Mapping[str, int] | None = None) -> BurnResult | None:
+    """:func:`burn` in closed form (see the module) on debits given as ``rows`` of
+    ``(day, label, units)``, one row per (day, label) in that order, ``units`` exact integers
+    of ``10**scale`` credits; ``day`` turns a row's day into a date. ``running`` (the running
+    total of units after each row) and ``by_label`` (each label's units), when the caller has
+    them, save a pass. The same result as :func:`burn` on those debits, without the
+    allocations; None when the closed form does not apply (rows out of order, sums past 27
+    digits): then burn debit by debit."""
+    models: Mapping[str, int]
+    if running is None or by_label is None:
+        sums: dict[str, int] = {}
+        totals: list[int] = []
+        total = 0
+        previous: tuple[_Day, str] | None = None
+        for when, label, value in rows:
+            if previous is not None and (when, label) <= previous:
+                return None
+            previous = (when, label)
+            sums[label] = sums.get(label, 0) + value
+            total += value
+            totals.append(total)
+        running, models = totals, sums
+    else:
+        models = by_label
+        total = running[-1] if running else 0
+    if total >= 10**27:
+        return None
+    topup, threshold, balance = order.topup, order.threshold, order.balance
+    purchases: list[Purchase] = []
+    burned: dict[str, Decimal] = {label: Decimal(0) for label in models}
+    short: dict[str, Decimal] = {}
+    with decimal.localcontext(EXACT):
+        used = Decimal(total).scaleb(scale)
+        if topup is not None:
+            count = 0
+            if total and used > balance - threshold:
+                count = int(((threshold - balance + used) / topup.amount).to_integral_value(
+                    decimal.ROUND_CEILING))
+            level = 0  # each step below moves to a later row: at most one purchase per row
+            while level < count:
+                # the first row whose running total passes balance - threshold + level packs
+                limit = ((balance - threshold + level * topup.amount).scaleb(-scale)
+                         .to_integral_value(decimal.ROUND_FLOOR))
+                at = bisect.bisect_right(running, max(int(limit), 0))
+                reach = int(((threshold - balance + Decimal(running[at]).scaleb(scale))
+                             / topup.amount).to_integral_value(decimal.ROUND_CEILING))
+                bought_on = day(rows[at][0])
+                n = reach - level
+                purchases.append(Purchase(bought_on, topup.name, n, n * topup.amount,
+                                          n * topup.price, f"{topup.name} {bought_on.isoformat()} "
+                                          f"#{len(purchases) + 1}"))
+                level = reach
+            for label, value in models.items():
+                if value:
+                    burned[label] = Decimal(value).scaleb(scale)
+            consumed = used
+        else:
+            limit = balance.scaleb(-scale).to_integral_value(decimal.ROUND_FLOOR)
+            at = bisect.bisect_right(running, int(limit))
+            full: dict[str, int] = {}
+            late: dict[str, int] = {}
+            for position, (_when, label, value) in enumerate(rows):
+                if value:
+                    into = full if position < at else late
+                    into[label] = into.get(label, 0) + value
+            for label, value in full.items():
+                burned[label] = Decimal(value).scaleb(scale)
+            if at < len(rows):
+                _when, label, value = rows[at]
+                before = Decimal(running[at] - value).scaleb(scale)
+                part = balance - before  # of the crossing row, what the grants still cover
+                late[label] -= value
+                burned[label] += part
+                short[label] = Decimal(value).scaleb(scale) - part
+            for label, value in late.items():
+                if value:
+                    short[label] = short.get(label, Decimal(0)) + Decimal(value).scaleb(scale)
+            consumed = min(used, balance)
+        # What is left of each grant and pack: the total burned taken in burn order.
+        left: dict[str, Decimal] = {}
+        bought = [CreditGrant(p.grant_id, p.credits, p.day, None if topup is None
+                              or topup.expires_after is None else p.day + topup.expires_after,
+                              topup.priority if topup is not None else 0,
+                              topup.paid if topup is not None else True, 0)
+                  for p in purchases]
+        for grant in (*order.ordered, *bought):
+            take = min(consumed, grant.amount) if grant.amount > 0 else Decimal(0)
+            consumed -= take
+            left[grant.id] = grant.amount - take
+        balances: list[GrantBalance] = []
+        breakage = Decimal(0)
+        for grant in (*order.grants, *bought):
+            remaining = left[grant.id]
+            expired = Decimal(0)
+            if grant.expires_day is not None and grant.expires_day <= period_end \
+                    and remaining > 0:
+                expired, remaining = remaining, Decimal(0)
+                if grant.paid:
+                    breakage += expired
+            balances.append(GrantBalance(grant.id, grant.paid, grant.amount,
+                                         grant.amount - left[grant.id], expired, remaining))
+    return BurnResult(
+        purchases=tuple(purchases), balances=tuple(balances), allocations=(),
+        burned_by_label=burned,
+        overage_by_label=short if overage == "bill" else {},
+        refused_by_label=short if overage == "block" else {},
+        breakage_credits=breakage)

@@ -28,7 +28,6 @@ from billing.periods import Period, nth_period
 from billing.plans import Plan, load_catalog, load_plan_text
 from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hours_between
-from billing.pricing.core import total as exact_sum
 from billing.rating.engine import Rater
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
@@ -423,45 +422,6 @@ def test_credit_debits_that_could_pass_64_bits_are_left_to_python() -> None:
     assert found[0]["c1"].rows == [(FIRST_DAY, "gpt-5", 900_000)]
     assert found[0]["c1"].running == [900_000]
     assert found[0]["c1"].by_model == {"gpt-5": 900_000}
-
-
-debit_rows = st.lists(
-    st.tuples(st.integers(0, 29), st.sampled_from(MODELS),
-              st.one_of(st.just(0), st.integers(0, 10**11))),
-    max_size=40, unique_by=lambda r: (r[0], r[1]),
-).map(sorted)
-
-
-@pytest.mark.parametrize("plan", _credit_plans(), ids=lambda p: p.id)
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=debit_rows, fraction=fractions, places=st.integers(0, 4))
-def test_burning_in_grant_order_equals_burning_debit_by_debit(
-        plan: Plan, rows: list[tuple[int, str, int]], fraction: Decimal | None,
-        places: int) -> None:
-    """The closed form (packs bought where the running total crosses a pack boundary, grants
-    emptied in order) leaves every figure of the step-by-step burn unchanged."""
-    kernel = FirstPeriodBurn(plan, Rater(plan, costbook=COSTBOOK))
-    sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
-    share = Decimal(1) if fraction is None else fraction
-    debits = Debits([(FIRST_DAY + day, model, value) for day, model, value in rows], places)
-    fast = kernel._burn_in_order(sub, PERIOD, share, debits)
-    if fast is None:
-        # Declined only where the prorated grants' sum needs more than the 28 digits the
-        # rater sums them in (every plan here burns in grant order, and at most 4 x 10^12
-        # units of 10^-6 buy at most 4,000 of the smallest pack, 7,000 credits of 0.01).
-        amounts = [g.amount for g in kernel._template_grants(sub, PERIOD, share)]
-        assert sum(amounts, Decimal(0)) != exact_sum(amounts)
-        return
-    assert fast == kernel._burn_each(sub, PERIOD, share, debits)
-
-
-def test_a_top_up_that_burns_before_the_grants_is_burned_debit_by_debit() -> None:
-    text = CREDIT_PLANS["credits-block"].replace("priority: 2 }", "priority: 0 }")
-    plan = load_plan_text(text, filename="credits-first.yaml")
-    kernel = FirstPeriodBurn(plan, Rater(plan, costbook=COSTBOOK))
-    sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
-    debits = Debits([(FIRST_DAY, "gpt-5", 10**12)], 2)
-    assert kernel._burn_in_order(sub, PERIOD, Decimal(1), debits) is None
 
 
 def test_grouped_sums_stay_exact_past_float_and_64_bit_range() -> None:
