@@ -20,6 +20,11 @@ depends on the time of day (``time_of_day``, e.g. ``CostBook.time_of_day_edges``
 grouping over those models' events only, by (customer, model, band, day, slot), a slot being the
 span between two consecutive price-window edges of those models (edges at any microsecond, so
 DeepSeek's 16:30 edge is exact). Traces without such a model pay nothing for it.
+
+Service tiers: when the file has a ``service_tier`` column, the validated table has one too, and
+every grouping adds it to its key (the daily rows are then summed over the tiers from the
+finer rows, and the rows of tiers other than standard kept apart, ``UsageAggregates.tiers``);
+a file without the column is grouped exactly as before, at no cost.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from billing.usage.duckdb_reader import (
     quote_ident,
     raw_rows,
 )
+from billing.usage.events import SERVICE_TIERS
 from billing.usage.keys import DAY_S, DAY_US, HOUR_S
 from billing.usage.mapping import TraceSpec, micros_to_datetime
 from billing.usage.readers import aggregate_trace_python
@@ -72,6 +78,8 @@ def dedupe_table(events: ir.Table) -> tuple[ir.Table, ir.Table]:
     """
     content = ["customer_id", "model", "ts_us", "input", "cached_input", "cache_write",
                "output", "requests"]
+    if "service_tier" in events.columns:
+        content.append("service_tier")
     repeated = (events.group_by("id")
                 .aggregate(_n=events.count(), _first=events["__row"].min())
                 .filter(lambda t: t["_n"] > 1))
@@ -137,9 +145,11 @@ def time_of_day_table(events: ir.Table, edges: dict[str, Sequence[int]], *,
     sums = {c: events[c].sum().cast("int64")
             for c in ("input", "cached_input", "cache_write", "output", "requests")}
     sums["events"] = events.count().cast("int64")
+    tier = ({"service_tier": events["service_tier"]} if "service_tier" in events.columns
+            else {})
     return events.group_by(
         customer_id=events["customer_id"], model=events["model"],
-        band=_band(events, thresholds), day=day, since_us=since,
+        band=_band(events, thresholds), day=day, since_us=since, **tier,
     ).aggregate(**sums)
 
 
@@ -151,10 +161,33 @@ def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str) -> ir.T
             for c in ("input", "cached_input", "cache_write", "output", "requests")}
     sums["events"] = events.count().cast("int64")
     seconds = DAY_S if bucket == "day" else HOUR_S
+    tier = ({"service_tier": events["service_tier"]} if "service_tier" in events.columns
+            else {})
     return events.group_by(
         customer_id=events["customer_id"], model=events["model"], band=band,
-        **{bucket: events["ts_s"] // seconds},
+        **{bucket: events["ts_s"] // seconds}, **tier,
     ).aggregate(**sums)
+
+
+def _tier_rows(fine: ir.Table, bucket: str) -> ir.Table:
+    """The rows of tiers other than standard by (customer, model, band, day, tier), from sums
+    by (customer, model, band, ``bucket``, tier)."""
+    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
+                                                      "output", "requests", "events")}
+    kept = fine.filter(fine["service_tier"] != "standard")
+    day = kept["hour"] // 24 if bucket == "hour" else kept["day"]
+    return kept.group_by(
+        customer_id=kept["customer_id"], model=kept["model"], band=kept["band"], day=day,
+        service_tier=kept["service_tier"],
+    ).aggregate(**sums)
+
+
+def _by_day(fine: ir.Table) -> ir.Table:
+    """Daily sums over every tier from sums by (customer, model, band, day, tier)."""
+    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
+                                                      "output", "requests", "events")}
+    return fine.group_by(customer_id=fine["customer_id"], model=fine["model"],
+                         band=fine["band"], day=fine["day"]).aggregate(**sums)
 
 
 def _split(fine: ir.Table) -> tuple[ir.Table, ir.Table]:
@@ -223,6 +256,7 @@ def _duckdb(engine: Any) -> Iterator[Any]:
 
 
 _DAILY_ORDER = ("customer_id", "model", "band", "day")
+_TIER_ORDER = (*_DAILY_ORDER, "service_tier")
 _SHOWN_REJECTS = 5
 
 
@@ -319,7 +353,7 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
         rows = con.sql(f"SELECT * FROM {valid} ORDER BY __row").to_arrow_table()
         with to_spark(target, rows) as events, quiet_pandas_check():
             scanned = _scan(events, dedupe, thresholds, hourly, time_of_day)
-    copies_rows, daily, span, hourly_rows, slots = scanned
+    copies_rows, daily, span, hourly_rows, slots, tiers = scanned
     if _stamp(spec.path) != before:
         # A Parquet file is read more than once (checked, then grouped without the checks):
         # what was checked must be what was summed.
@@ -348,6 +382,8 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
         absent=resolved.absent,
         declared_absent=resolved.declared_absent,
         row_unit=unit,
+        service_tier_column=resolved.service_tiers,
+        service_tiers=_tier_counts(tiers),
     )
     reasons = [(row, reason, reason.startswith("skipped: ")) for row, reason in bad]
     reasons += [(row, "conflict", False) for row, conflict in copies_rows if conflict]
@@ -360,8 +396,20 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
     rejects += source.malformed
     if rejects_path is not None:
         write_rejects(rejects_path, rejects, unit)
-    return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows, time_of_day=slots), stats,
+    return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows, time_of_day=slots,
+                                                  tiers=tiers), stats,
                        rejects_path, first_rejects=first_rejects(rejects, _SHOWN_REJECTS))
+
+
+def _tier_counts(tiers: Any) -> tuple[tuple[str, int], ...]:
+    """Events per tier other than standard, in tier order."""
+    if tiers is None or tiers.num_rows == 0:
+        return ()
+    found: dict[str, int] = {}
+    for tier, n in zip(tiers.column("service_tier").to_pylist(),
+                       tiers.column("events").to_pylist(), strict=True):
+        found[tier] = found.get(tier, 0) + int(n)
+    return tuple((t, found[t]) for t in SERVICE_TIERS if t in found)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -375,7 +423,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool,
           time_of_day: TimeOfDayEdges | None = None) -> tuple[
-        list[tuple[int, bool]], Any, tuple[int | None, int | None] | None, Any, Any]:
+        list[tuple[int, bool]], Any, tuple[int | None, int | None] | None, Any, Any, Any]:
     """Dedupe (when ids repeat) and aggregate ``events`` on its backend; the aggregate rows
     come back as Arrow tables (Python objects are built only if a caller asks for them). The
     first and last event times come back too when copies were dropped (else None: the
@@ -389,20 +437,28 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
             events = kept
             found = _arrow(time_span(events))
             span = (found.column("first_us")[0].as_py(), found.column("last_us")[0].as_py())
-    hourly_table = None
-    if hourly:
-        # Sums by hour are computed once and kept on the backend (DuckDB: a temp table; Spark
-        # recomputes them, its path is for correctness); days and hours derive from them.
-        fine = _grouped(events, thresholds, "hour")
+    hourly_table = tier_table = None
+    tiered = "service_tier" in events.columns
+    if hourly or tiered:
+        # Sums by hour (or by day and tier) are computed once and kept on the backend (DuckDB:
+        # a temp table; Spark recomputes them, its path is for correctness); days, hours and
+        # the tier rows derive from them.
+        bucket = "hour" if hourly else "day"
+        fine = _grouped(events, thresholds, bucket)
         backend = fine._find_backend()
         kept_name = None
         if backend.name == "duckdb":
             kept_name = f"__billing_fine_{uuid.uuid4().hex[:12]}"
             fine = backend.create_table(kept_name, fine, temp=True)
         try:
-            daily_expr, hourly_expr = _split(fine)
+            if hourly:
+                daily_expr, hourly_expr = _split(fine)
+                hourly_table = _arrow(hourly_expr)  # read by key, never in order
+            else:
+                daily_expr = _by_day(fine)
             daily_table = _arrow(daily_expr, _DAILY_ORDER)
-            hourly_table = _arrow(hourly_expr)  # read by key, never in order
+            if tiered:
+                tier_table = _arrow(_tier_rows(fine, bucket), _TIER_ORDER)
         finally:
             if kept_name is not None:
                 backend.con.execute(f"DROP TABLE IF EXISTS {kept_name}")
@@ -414,9 +470,10 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
         # Only the models with price windows, found in the daily rows: nothing to scan again
         # for a trace without any.
         edges = _edges_of(pc.unique(daily_table.column("model")).to_pylist(), time_of_day)
-        slots = (_arrow(time_of_day_table(events, edges, thresholds=thresholds),
-                        TIME_OF_DAY_COLUMNS[:5]) if edges else _empty_time_of_day())
-    return copies_rows, daily_table, span, hourly_table, slots
+        order = (*TIME_OF_DAY_COLUMNS[:5], *(("service_tier",) if tiered else ()))
+        slots = (_arrow(time_of_day_table(events, edges, thresholds=thresholds), order)
+                 if edges else _empty_time_of_day(tiered))
+    return copies_rows, daily_table, span, hourly_table, slots, tier_table
 
 
 def _edges_of(models: Sequence[str], time_of_day: TimeOfDayEdges) -> dict[str, Sequence[int]]:
@@ -425,11 +482,14 @@ def _edges_of(models: Sequence[str], time_of_day: TimeOfDayEdges) -> dict[str, S
     return {m: e for m, e in found.items() if e}
 
 
-def _empty_time_of_day() -> Any:
+def _empty_time_of_day(tiered: bool = False) -> Any:
     import pyarrow as pa
 
-    return pa.table({name: pa.array([], pa.string() if name in ("customer_id", "model")
-                                     else pa.int64()) for name in TIME_OF_DAY_COLUMNS})
+    names = list(TIME_OF_DAY_COLUMNS)
+    if tiered:
+        names.insert(5, "service_tier")
+    return pa.table({name: pa.array([], pa.string() if name in (
+        "customer_id", "model", "service_tier") else pa.int64()) for name in names})
 
 
 def _arrow(expr: ir.Table, order: Sequence[str] = ()) -> Any:

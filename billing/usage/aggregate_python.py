@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from billing.usage.aggregates import (
+    TIER_COLUMNS,
     TIME_OF_DAY_COLUMNS,
     Counts,
     DailyKey,
     HourlyKey,
     UsageAggregates,
 )
-from billing.usage.events import UsageEvent
+from billing.usage.events import SERVICE_TIERS, UsageEvent
 from billing.usage.keys import DAY_S, DAY_US, HOUR_S, band_of
 from billing.usage.results import TraceStats
 
@@ -55,7 +56,8 @@ class Aggregator:
         models that have some also make time-of-day rows, as the DuckDB engine's
         ``time_of_day_table`` sums them (slots between the edges of all those models)."""
         self._edges: dict[str, tuple[int, ...]] = {}
-        self._timed: list[tuple[str, str, int, int, int, Counts]] = []
+        self._timed: list[tuple[str, str, int, int, int, str, Counts]] = []
+        self._tiers: dict[tuple[str, str, int, int, str], Counts] = {}
         self._seen: dict[str, UsageEvent] = {}
         self._daily: dict[DailyKey, Counts] = {}
         self._hourly: dict[HourlyKey, Counts] = {}
@@ -80,6 +82,8 @@ class Aggregator:
         band = band_of(event.prompt_tokens, event.requests, self.thresholds)
         key = DailyKey(event.customer_id, event.model, band, seconds // DAY_S)
         self._daily.setdefault(key, Counts()).add(counts)
+        if event.service_tier != "standard":
+            self._tiers.setdefault((*key, event.service_tier), Counts()).add(counts)
         if self.hourly:
             hkey = HourlyKey(event.customer_id, seconds // HOUR_S)
             self._hourly.setdefault(hkey, Counts()).add(counts)
@@ -90,7 +94,8 @@ class Aggregator:
             if edges:
                 day, into = divmod(seconds, DAY_S)
                 self._timed.append((event.customer_id, event.model, band, day,
-                                    into * 1_000_000 + delta.microseconds, counts))
+                                    into * 1_000_000 + delta.microseconds, event.service_tier,
+                                    counts))
         if self._start is None or event.timestamp < self._start:
             self._start = event.timestamp
         if self._end is None or event.timestamp > self._end:
@@ -103,6 +108,9 @@ class Aggregator:
         daily = {k: Counts(*v.as_tuple()) for k, v in sorted(self._daily.items())}
         hourly = {k: Counts(*v.as_tuple()) for k, v in sorted(self._hourly.items())}
         events = len(self._seen)
+        by_tier: dict[str, int] = {}
+        for (*_, tier), counts in self._tiers.items():
+            by_tier[tier] = by_tier.get(tier, 0) + counts.events
         stats = TraceStats(
             rows=events + rejected + skipped + self._duplicates + self._conflicts,
             events=events,
@@ -115,28 +123,47 @@ class Aggregator:
             customers=len({k.customer_id for k in daily}),
             models=tuple(sorted({k.model for k in daily})),
             derived_ids=derived_ids,
+            service_tiers=tuple((t, by_tier[t]) for t in SERVICE_TIERS if t in by_tier),
         )
-        return UsageAggregates(daily=daily, hourly=hourly,
-                               time_of_day=self._time_of_day_rows()), stats
+        return UsageAggregates(daily=daily, hourly=hourly, time_of_day=self._time_of_day_rows(),
+                               tiers=self._tier_rows()), stats
+
+    def _tier_rows(self) -> Any:
+        """The rows of usage of a tier other than standard (Arrow, ``TIER_COLUMNS``), None
+        when there are none."""
+        if not self._tiers:
+            return None
+        return _table(TIER_COLUMNS, [(*k, *v.as_tuple()) for k, v in sorted(self._tiers.items())])
 
     def _time_of_day_rows(self) -> Any:
         """The time-of-day rows (Arrow, ``TIME_OF_DAY_COLUMNS``), None when not asked for."""
         if self.time_of_day is None:
             return None
-        import pyarrow as pa
 
         cuts = sorted({e for found in self._edges.values() for e in found})
         if any(not 0 < e < DAY_US for e in cuts):
             raise ValueError(f"time-of-day edges must be inside the day: {cuts}")
-        sums: dict[tuple[str, str, int, int, int], Counts] = {}
-        for customer, model, band, day, micros, counts in self._timed:
+        # (keyed by service tier too when the usage has tiers other than standard)
+        sums: dict[tuple[Any, ...], Counts] = {}
+        tiered = bool(self._tiers)
+        for customer, model, band, day, micros, tier, counts in self._timed:
             since = max((c for c in cuts if c <= micros), default=0)
-            sums.setdefault((customer, model, band, day, since), Counts()).add(counts)
-        rows = [(*k, *v.as_tuple()) for k, v in sorted(sums.items())]
-        columns = list(zip(*rows, strict=True)) or [()] * len(TIME_OF_DAY_COLUMNS)
-        return pa.table({name: pa.array(list(values), pa.string()
-                                        if name in ("customer_id", "model") else pa.int64())
-                         for name, values in zip(TIME_OF_DAY_COLUMNS, columns, strict=True)})
+            key = (customer, model, band, day, since, tier) if tiered else (
+                customer, model, band, day, since)
+            sums.setdefault(key, Counts()).add(counts)
+        names = list(TIME_OF_DAY_COLUMNS)
+        if tiered:
+            names.insert(5, "service_tier")
+        return _table(tuple(names), [(*k, *v.as_tuple()) for k, v in sorted(sums.items())])
+
+
+def _table(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Any:
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True)) or [()] * len(names)
+    return pa.table({name: pa.array(list(values), pa.string() if name in (
+        "customer_id", "model", "service_tier") else pa.int64())
+        for name, values in zip(names, columns, strict=True)})
 
 
 def aggregate_events(events: Iterable[UsageEvent], *, thresholds: tuple[int, ...] = (),

@@ -16,6 +16,13 @@ The aggregation is the single step that touches every event, done once for all p
   start, in microseconds after UTC midnight, of the slot between two price-window edges that
   holds the event's timestamp. They split those models' daily rows exactly (the slots of a daily
   row sum to it); only when asked (an Arrow table, :data:`TIME_OF_DAY_COLUMNS`).
+- ``tiers``: the share of the daily rows served in a service tier other than ``standard``
+  (``batch``, ``flex``, ``priority``), by (customer, model, band, day, service_tier)
+  (:data:`TIER_COLUMNS`, an Arrow table). ``None`` when the usage has none: then every token is
+  standard, and nothing else changes. When present, the daily rows still sum every tier (what
+  tier-blind charges count: usage tiers, allowances, credits), the standard share of a daily
+  row is the row less its tier rows, and the time-of-day rows carry a ``service_tier`` column
+  too (their key includes it).
 
 Token sums are Python ints (exact, unbounded); engines sum them in 64-bit integers.
 """
@@ -26,8 +33,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["DAILY_COLUMNS", "HOURLY_COLUMNS", "TIME_OF_DAY_COLUMNS", "Counts", "DailyKey",
-           "HourlyKey", "UsageAggregates"]
+__all__ = ["DAILY_COLUMNS", "HOURLY_COLUMNS", "TIER_COLUMNS", "TIME_OF_DAY_COLUMNS", "Counts",
+           "DailyKey", "HourlyKey", "UsageAggregates"]
 
 
 @dataclass(slots=True)
@@ -78,7 +85,11 @@ HOURLY_COLUMNS = ("customer_id", "hour", "input", "cached_input", "cache_write",
 """Columns of the hourly rows as an Arrow table (one row per key, sorted by key)."""
 TIME_OF_DAY_COLUMNS = ("customer_id", "model", "band", "day", "since_us", "input", "cached_input",
                        "cache_write", "output", "requests", "events")
-"""Columns of the time-of-day rows (one row per key, sorted by key)."""
+"""Columns of the time-of-day rows (one row per key, sorted by key); with ``service_tier``
+after ``since_us`` when the usage has tiers other than standard."""
+TIER_COLUMNS = ("customer_id", "model", "band", "day", "service_tier", "input", "cached_input",
+                "cache_write", "output", "requests", "events")
+"""Columns of the rows of usage served in a tier other than standard (sorted by key)."""
 
 
 class UsageAggregates:
@@ -90,25 +101,33 @@ class UsageAggregates:
     :attr:`hourly` (millions of hourly rows cost seconds to turn into objects).
     """
 
-    __slots__ = ("_daily", "_daily_arrow", "_hourly", "_hourly_arrow", "time_of_day")
+    __slots__ = ("_daily", "_daily_arrow", "_hourly", "_hourly_arrow", "tiers", "time_of_day")
 
     def __init__(self, daily: dict[DailyKey, Counts] | None = None,
                  hourly: dict[HourlyKey, Counts] | None = None, *,
-                 time_of_day: Any = None) -> None:
+                 time_of_day: Any = None, tiers: Any = None) -> None:
         self._daily = {} if daily is None else daily
         self._hourly = {} if hourly is None else hourly
         self._daily_arrow: Any = None
         self._hourly_arrow: Any = None
-        self.time_of_day: Any = (None if time_of_day is None
-                                 else time_of_day.select(list(TIME_OF_DAY_COLUMNS)))
-        """The time-of-day rows (Arrow, :data:`TIME_OF_DAY_COLUMNS`); None: not aggregated."""
+        self.tiers: Any = (None if tiers is None or tiers.num_rows == 0
+                           else tiers.select(list(TIER_COLUMNS)))
+        """The rows of usage served in a tier other than standard (Arrow,
+        :data:`TIER_COLUMNS`); None: every token is standard."""
+        columns = list(TIME_OF_DAY_COLUMNS)
+        if self.tiers is not None:
+            columns.insert(5, "service_tier")
+        self.time_of_day: Any = (None if time_of_day is None else time_of_day.select(columns))
+        """The time-of-day rows (Arrow, :data:`TIME_OF_DAY_COLUMNS`, keyed by service tier too
+        when :attr:`tiers` is not None); None: not aggregated."""
 
     @classmethod
     def from_arrow(cls, daily: Any, hourly: Any = None, *,
-                   time_of_day: Any = None) -> UsageAggregates:
+                   time_of_day: Any = None, tiers: Any = None) -> UsageAggregates:
         """Aggregates backed by Arrow tables with :data:`DAILY_COLUMNS`,
-        :data:`HOURLY_COLUMNS` and :data:`TIME_OF_DAY_COLUMNS` (64-bit integer sums)."""
-        made = cls(time_of_day=time_of_day)
+        :data:`HOURLY_COLUMNS`, :data:`TIME_OF_DAY_COLUMNS` and :data:`TIER_COLUMNS` (64-bit
+        integer sums)."""
+        made = cls(time_of_day=time_of_day, tiers=tiers)
         made._daily = None  # type: ignore[assignment]  # built on first use
         made._daily_arrow = daily.select(list(DAILY_COLUMNS))
         if hourly is not None:
@@ -153,6 +172,14 @@ class UsageAggregates:
                 HOURLY_COLUMNS, ((*k, *c.as_tuple()) for k, c in sorted(self._hourly.items())))
         return self._hourly_arrow
 
+    def tier_rows(self) -> dict[tuple[str, str, int, int, str], Counts]:
+        """:attr:`tiers` as Python objects, keyed by (customer, model, band, day, tier)."""
+        table = self.tiers
+        if table is None:
+            return {}
+        return {(c, m, b, d, t): Counts(*counts) for c, m, b, d, t, *counts in zip(
+            *(table.column(n).to_pylist() for n in TIER_COLUMNS), strict=True)}
+
     def has_hourly(self) -> bool:
         if self._hourly is not None:
             return bool(self._hourly)
@@ -161,7 +188,8 @@ class UsageAggregates:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, UsageAggregates):
             return NotImplemented
-        return self.daily == other.daily and self.hourly == other.hourly
+        return (self.daily == other.daily and self.hourly == other.hourly
+                and self.tier_rows() == other.tier_rows())
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -176,6 +204,6 @@ def _to_arrow(columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Any:
     import pyarrow as pa
 
     values = list(zip(*rows, strict=True)) or [()] * len(columns)
-    types = {"customer_id": pa.string(), "model": pa.string()}
+    types = {"customer_id": pa.string(), "model": pa.string(), "service_tier": pa.string()}
     return pa.table({name: pa.array(list(col), types.get(name, pa.int64()))
                      for name, col in zip(columns, values, strict=True)})

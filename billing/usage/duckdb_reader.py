@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Final, cast
 
 from billing.errors import TraceError
+from billing.usage.events import SERVICE_TIERS
 from billing.usage.mapping import (
     COUNT_DEFAULTS,
     COUNT_FIELDS,
@@ -36,6 +37,7 @@ from billing.usage.mapping import (
     OFFSET_RE,
     OUT_OF_RANGE,
     UNIT_MICROS,
+    UNKNOWN_TIER,
     ResolvedSpec,
     TraceSpec,
     cached_above_input,
@@ -192,8 +194,10 @@ class DuckReader:
             f", CASE WHEN __ok THEN json_extract_string(__json, {_lit('$.' + _q(k))}) END "
             f"AS {_q(k)}" for k in keys)
         if self.spec.usage_format is not None:  # the provider's counts, from nested objects
+            usage_fmt = FILE_FORMATS[self.spec.usage_format]
+            terms = (*usage_fmt.terms, *((usage_fmt.tier,) if usage_fmt.tier is not None else ()))
             fields += "".join(f", CASE WHEN __ok THEN {_term_sql(term)} END AS {_q(term.column)}"
-                              for term in FILE_FORMATS[self.spec.usage_format].terms)
+                              for term in terms)
         self.con.execute(
             f"CREATE TEMP VIEW {numbered} AS SELECT __row, __line, __ok{fields} FROM "
             f"(SELECT __row, __line, __json, coalesce(json_type(__json) = 'OBJECT', false) "
@@ -437,6 +441,21 @@ class Validator:
         outputs["output"] = " + ".join(f"({value[k]})" for k in fmt.output)
         return checks
 
+    def _service_tier(self, column: str, outputs: dict[str, str]) -> list[tuple[str, str]]:
+        """The ``service_tier`` output (a tier, its aliases mapped) and its checks, as
+        :func:`~billing.usage.mapping.parse_service_tier`."""
+        t = self.text(column)
+        aliases = self.resolved.tier_aliases
+        tier = (f"CASE {t} " + " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}"
+                                        for k, v in aliases.items())
+                + f" ELSE {t} END") if aliases else t
+        known = ", ".join(_lit(name) for name in SERVICE_TIERS)
+        outputs["service_tier"] = tier
+        prefix, suffix = UNKNOWN_TIER
+        return [(f"{t} = ''", "'empty service_tier'"),
+                (f"({tier}) NOT IN ({known})",
+                 f"{_lit(prefix)} || {_repr_sql(t)} || {_lit(suffix)}")]
+
     def select(self, relation: str, has_ok: bool, *, reasons: bool = True) -> str:
         """SQL: every row with ``__reason`` (NULL when valid) and the typed event columns
         (``reasons=False``: the columns alone, for a file known to be valid)."""
@@ -493,6 +512,8 @@ class Validator:
             checks.append((f"({cached}) > ({whole})", _cached_reason(
                 f"CAST({cached} AS VARCHAR)", f"CAST({whole} AS VARCHAR)")))
             outputs["input"] = f"({whole}) - ({cached})"
+        if "service_tier" in src:
+            checks += self._service_tier(src["service_tier"][0], outputs)
         reason = ("CASE " + " ".join(f"WHEN {cond} THEN {text}" for cond, text in checks)
                   + " END") if checks and reasons else "NULL"
         cols = ", ".join(f"{expr} AS {_q(name)}" for name, expr in outputs.items())
@@ -514,7 +535,7 @@ def _term_sql(term: Term) -> str:
         found.append(f"CASE WHEN json_type(__json, {p}) NOT IN ('OBJECT', 'NULL') THEN "
                      f"json_extract_string(__json, {p}) END")
     if not term.required:
-        found.append("'0'")
+        found.append(_lit(term.missing))
     return f"coalesce({', '.join(found)})" if len(found) > 1 else found[0]
 
 

@@ -22,7 +22,13 @@ the DuckDB reader must reject the same rows with the same reason):
 - an ISO timestamp without an offset is naive: bad unless ``assume_tz`` names its zone;
 - a timestamp before 1970-01-01 or after 9999-12-30 (UTC) is bad (:data:`MIN_US`, :data:`MAX_US`);
 - with ``input_includes_cached``, fresh input = input - cached input, and a row whose cached
-  input exceeds its input is bad (:func:`fresh_input`).
+  input exceeds its input is bad (:func:`fresh_input`);
+- ``service_tier`` (how the request was served) is optional: a file without such a column is
+  standard usage throughout, unless a column looks like one (``tier`` in its name), which must
+  then be mapped or the field declared absent (``--absent service_tier``); in a present column
+  an empty value or one that is not ``standard``, ``batch``, ``flex`` or ``priority`` makes the
+  row bad (:func:`parse_service_tier`; with ``--usage-format openai``, OpenAI's ``default``
+  reads as standard).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from billing.errors import TraceError
+from billing.usage.events import SERVICE_TIERS
 from billing.usage.keys import EPOCH as KEYS_EPOCH
 from billing.usage.keys import epoch_micros, instant
 
@@ -67,6 +74,7 @@ FIELDS: Final = (
     "output_tokens",
     "requests",
     "session_id",
+    "service_tier",
 )
 #: Count fields. ``requests`` may be absent (1 per row); token fields: see the module docstring.
 COUNT_FIELDS: Final = (
@@ -85,6 +93,11 @@ TOKEN_FIELDS: Final = ("input_tokens", "cached_input_tokens", "cache_write_token
 REQUIRED_TOKENS: Final = ("input_tokens", "output_tokens")
 #: Token fields that may be missing when no column looks like them.
 CACHE_TOKENS: Final = ("cached_input_tokens", "cache_write_tokens")
+#: Other fields that may be declared absent (``--absent``): no column, the default for all.
+OPTIONAL_ABSENT: Final = ("service_tier",)
+#: What a provider's files call a service tier, by ``usage_format`` (OpenAI's responses say
+#: ``default`` for the standard tier).
+TIER_ALIASES: Final = {"openai": {"default": "standard"}}
 #: Other names of the token fields seen in real exports (OpenAI, Anthropic): the closest match.
 _ALIASES: Final = {
     "input_tokens": ("prompt_tokens", "prompt", "input", "tokens_in", "inputtokens"),
@@ -195,11 +208,11 @@ class TraceSpec:
             else:
                 cols[target] = tuple(source)
         object.__setattr__(self, "columns", cols)
-        bad = sorted(absent - set(REQUIRED_TOKENS + CACHE_TOKENS))
+        bad = sorted(absent - set(REQUIRED_TOKENS + CACHE_TOKENS + OPTIONAL_ABSENT))
         if bad:
             raise TraceError(f"{self.path}: only token counts can be declared absent "
-                             f"({', '.join(REQUIRED_TOKENS + CACHE_TOKENS)}), not "
-                             f"{', '.join(bad)}")
+                             f"({', '.join(REQUIRED_TOKENS + CACHE_TOKENS)}; and service_tier), "
+                             f"not {', '.join(bad)}")
         both = sorted(absent & set(cols))
         if both:
             raise TraceError(f"{self.path}: {', '.join(both)} both mapped to a column and "
@@ -306,13 +319,28 @@ class TraceSpec:
             else:
                 problems.append(_missing(target, look))
                 tokens = True
+        if (self.usage_format is not None and "service_tier" not in sources
+                and "service_tier" not in unresolved and "service_tier" not in self.absent):
+            from billing.usage.providers import FILE_FORMATS  # (it reads this module)
+
+            tier = FILE_FORMATS[self.usage_format].tier
+            if tier is not None:  # the tier the usage objects report
+                sources["service_tier"] = (tier.column,)
+        if ("service_tier" not in sources and "service_tier" not in unresolved
+                and "service_tier" not in self.absent):
+            look = _tier_lookalike(free)
+            if look is not None:
+                problems.append(
+                    f"no service_tier column, but {look!r} looks like one: --map "
+                    f"service_tier={look}, or --absent service_tier if it is something else "
+                    "(every event is then standard)")
         if tokens:
             problems.append("--absent FIELD for a token field the file lacks on purpose")
         for target in sorted(self.absent):
             if target in present:
                 problems.append(f"{target} is declared absent (--absent or a mapping to 0) "
                                 f"but the file has a column {target!r}: drop one of the two")
-        for target in ("timestamp", "model", "id", "session_id", *COUNT_FIELDS):
+        for target in ("timestamp", "model", "id", "session_id", "service_tier", *COUNT_FIELDS):
             if len(sources.get(target, ())) > 1:
                 problems.append(f"{target} joins several columns; only customer_id may")
         if problems:
@@ -339,6 +367,11 @@ def _missing(target: str, close: str | None) -> str:
     if close is None:
         return f"no {target} column: --map {target}=COLUMN"
     return f"no {target} column (closest: {close!r}): --map {target}={close}"
+
+
+def _tier_lookalike(columns: Sequence[str]) -> str | None:
+    """A column that looks like a service tier (``tier`` in its name), if any."""
+    return next((c for c in columns if "tier" in c.lower()), None)
 
 
 def _lookalike(target: str, columns: Sequence[str]) -> str | None:
@@ -368,6 +401,16 @@ class ResolvedSpec:
     @property
     def derived_ids(self) -> bool:
         return "id" not in self.sources
+
+    @property
+    def service_tiers(self) -> bool:
+        """The file has a service tier column (without one, every event is standard)."""
+        return "service_tier" in self.sources
+
+    @property
+    def tier_aliases(self) -> Mapping[str, str]:
+        """Values of the service tier column read as another tier (:data:`TIER_ALIASES`)."""
+        return TIER_ALIASES.get(self.spec.usage_format or "", {})
 
     def derived_id(self, row: int) -> str:
         return f"{self.spec.path.name}:{row}"
@@ -431,6 +474,26 @@ def parse_count(name: str, raw: str, round_tokens: bool) -> int:
     if whole != number and not round_tokens:
         raise BadValue(f"fractional {name}: {text} (pass --round-tokens to round it)")
     return whole
+
+
+#: The reject reason of a service tier value that is not one: before and after its repr.
+UNKNOWN_TIER: Final = ("unknown service_tier ", f" (service tiers: {', '.join(SERVICE_TIERS)})")
+
+
+def unknown_tier(text: str) -> str:
+    """The reject reason of a service tier value that is not one."""
+    return f"{UNKNOWN_TIER[0]}{text!r}{UNKNOWN_TIER[1]}"
+
+
+def parse_service_tier(raw: str, aliases: Mapping[str, str]) -> str:
+    """A service tier column's value: one of :data:`SERVICE_TIERS` (or an alias of one)."""
+    text = raw.strip(" ")
+    if not text:
+        raise BadValue("empty service_tier")
+    tier = aliases.get(text, text)
+    if tier not in SERVICE_TIERS:
+        raise BadValue(unknown_tier(text))
+    return tier
 
 
 def fresh_input(input_tokens: int, cached_input_tokens: int) -> int:

@@ -34,6 +34,15 @@ whose inclusion in the prompt count is not documented) are refused when non-zero
 billed as text tokens. Every error is a :class:`~billing.errors.ProviderUsageError` naming the
 provider and the field.
 
+**Service tiers.** Each function takes ``service_tier=`` (``standard``, ``batch``, ``flex``,
+``priority``), and otherwise reads the tier the provider reports: OpenAI's response
+``service_tier`` (``default`` is standard; ``flex``, ``priority``; ``scale``, OpenAI's Scale Tier
+of reserved units, is refused: its tokens are not priced per token), Anthropic's
+``usage.service_tier`` (``standard``, ``priority``, ``batch``). Gemini reports the tier in an
+HTTP header (``x-gemini-service-tier``), not in the body: pass it as ``service_tier=``. A
+keyword that contradicts a reported tier other than standard is an error; a keyword ``batch``
+over a reported standard tier is taken (batch results carry the standard tier's name).
+
 The functions accept a usage object or the whole response (anything with a ``usage`` /
 ``usageMetadata`` / ``usage_metadata`` member, whose ``model`` / ``modelVersion`` is then the
 default model), as a ``dict`` or as an SDK object (read through ``model_dump()`` when it has one,
@@ -48,7 +57,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from billing.errors import ProviderUsageError, UsageError
-from billing.usage.events import UsageEvent
+from billing.usage.events import UsageEvent, check_service_tier
 from billing.usage.mapping import BadValue
 
 __all__ = [
@@ -148,16 +157,46 @@ def _details(obj: Any, provider: str, *names: str) -> Any:
 
 
 def _unwrap(obj: Any, provider: str, usage_keys: tuple[str, ...],
-            model_keys: tuple[str, ...]) -> tuple[Any, str | None]:
-    """The usage object inside a response (or ``obj`` itself) and the response's model."""
+            model_keys: tuple[str, ...]) -> tuple[Any, str | None, Any]:
+    """The usage object inside a response (or ``obj`` itself), the response's model, and the
+    response (None when ``obj`` is the usage object)."""
     obj = _as_mapping(obj, provider, "the usage object")
     inner = _member(obj, *usage_keys)
     if inner is _MISSING:
-        return obj, None
+        return obj, None, None
     model = _member(obj, *model_keys)
     return _as_mapping(inner, provider, usage_keys[0]), (
         model if isinstance(model, str) and model else None
-    )
+    ), obj
+
+
+_OPENAI_TIERS: Final = {"default": "standard", "standard": "standard", "flex": "flex",
+                        "priority": "priority", "batch": "batch"}
+_ANTHROPIC_TIERS: Final = {"standard": "standard", "priority": "priority", "batch": "batch"}
+
+
+def _service_tier(provider: str, reported: Any, names: Mapping[str, str], given: str | None,
+                  where: str) -> str:
+    """The event's tier: ``given`` (the keyword) or the ``reported`` one, read through
+    ``names``; refused when unknown or when the two disagree (see the module docstring)."""
+    found: str | None = None
+    if reported is not _MISSING:
+        found = names.get(reported) if isinstance(reported, str) else None
+        if found is None:
+            why = (" (OpenAI's Scale Tier is paid by reserved units, not per token)"
+                   if reported == "scale" else "")
+            raise ProviderUsageError(f"{provider} usage: {where} {reported!r} is not a service "
+                                     f"tier billing prices{why}; known: "
+                                     f"{', '.join(sorted(names))}")
+    if given is not None:
+        problem = check_service_tier(given)
+        if problem is not None:
+            raise ProviderUsageError(f"{provider} usage: service_tier=: {problem}")
+        if found is not None and found not in ("standard", given):
+            raise ProviderUsageError(f"{provider} usage: service_tier={given!r} but the "
+                                     f"response says {where} {reported!r}")
+        return given
+    return found or "standard"
 
 
 def _refuse_nonzero(obj: Any, provider: str, path: str, name: str, reason: str) -> None:
@@ -291,7 +330,8 @@ def gemini_counts(usage: Any) -> ProviderCounts:
 
 def _event(provider: str, counts: ProviderCounts, *, id: str, customer_id: str,
            timestamp: datetime, model: str | None, requests: int, session_id: str | None,
-           properties: Mapping[str, str] | None, extra: Mapping[str, str]) -> UsageEvent:
+           properties: Mapping[str, str] | None, extra: Mapping[str, str],
+           service_tier: str = "standard") -> UsageEvent:
     if model is None:
         raise ProviderUsageError(
             f"{provider} usage: model is missing (pass model=, or the whole response, which "
@@ -307,6 +347,7 @@ def _event(provider: str, counts: ProviderCounts, *, id: str, customer_id: str,
             cache_write_tokens=counts.cache_write_tokens,
             output_tokens=counts.output_tokens,
             requests=requests, session_id=session_id, properties=props,
+            service_tier=service_tier,
         )
     except ProviderUsageError:
         raise
@@ -316,45 +357,57 @@ def _event(provider: str, counts: ProviderCounts, *, id: str, customer_id: str,
 
 def from_openai(obj: Any, *, id: str, customer_id: str, timestamp: datetime,
                 model: str | None = None, requests: int = 1, session_id: str | None = None,
-                properties: Mapping[str, str] | None = None) -> UsageEvent:
+                properties: Mapping[str, str] | None = None,
+                service_tier: str | None = None) -> UsageEvent:
     """A usage event from an OpenAI ``usage`` (Chat Completions or Responses API) or a whole
     response: fresh input = prompt - cached, cache reads = cached, output = completion
-    (reasoning included)."""
-    usage, found = _unwrap(obj, "openai", ("usage",), ("model",))
+    (reasoning included). The service tier is ``service_tier=`` or the response's
+    ``service_tier`` (``default`` is standard; pass ``service_tier="batch"`` for Batch API
+    results)."""
+    usage, found, response = _unwrap(obj, "openai", ("usage",), ("model",))
+    reported = _MISSING if response is None else _member(response, "service_tier")
+    tier = _service_tier("openai", reported, _OPENAI_TIERS, service_tier, "service_tier")
     return _event("openai", openai_counts(usage), id=id, customer_id=customer_id,
                   timestamp=timestamp, model=model or found, requests=requests,
-                  session_id=session_id, properties=properties, extra={})
+                  session_id=session_id, properties=properties, extra={}, service_tier=tier)
 
 
 def from_anthropic(obj: Any, *, id: str, customer_id: str, timestamp: datetime,
                    model: str | None = None, requests: int = 1, session_id: str | None = None,
                    properties: Mapping[str, str] | None = None,
-                   one_hour_cache_writes: OneHourWrites = "error") -> UsageEvent:
+                   one_hour_cache_writes: OneHourWrites = "error",
+                   service_tier: str | None = None) -> UsageEvent:
     """A usage event from an Anthropic Messages ``usage`` or a whole message: fresh input,
     cache reads and cache writes as reported (Anthropic's ``input_tokens`` excludes both).
 
     1-hour cache writes are refused unless ``one_hour_cache_writes="as_cache_write"`` (module
-    docstring); then ``properties["cache_write_1h_tokens"]`` records how many there were."""
-    usage, found = _unwrap(obj, "anthropic", ("usage",), ("model",))
+    docstring); then ``properties["cache_write_1h_tokens"]`` records how many there were.
+    The service tier is ``service_tier=`` or the usage's ``service_tier``."""
+    usage, found, _ = _unwrap(obj, "anthropic", ("usage",), ("model",))
+    tier = _service_tier("anthropic", _member(usage, "service_tier"), _ANTHROPIC_TIERS,
+                         service_tier, "usage.service_tier")
     counts = anthropic_counts(usage, one_hour_cache_writes=one_hour_cache_writes)
     extra = ({"cache_write_1h_tokens": str(counts.cache_write_1h_tokens)}
              if counts.cache_write_1h_tokens else {})
     return _event("anthropic", counts, id=id, customer_id=customer_id, timestamp=timestamp,
                   model=model or found, requests=requests, session_id=session_id,
-                  properties=properties, extra=extra)
+                  properties=properties, extra=extra, service_tier=tier)
 
 
 def from_gemini(obj: Any, *, id: str, customer_id: str, timestamp: datetime,
                 model: str | None = None, requests: int = 1, session_id: str | None = None,
-                properties: Mapping[str, str] | None = None) -> UsageEvent:
+                properties: Mapping[str, str] | None = None,
+                service_tier: str | None = None) -> UsageEvent:
     """A usage event from a Gemini ``usageMetadata`` or a whole ``GenerateContentResponse``:
     fresh input = prompt - cached + tool-use prompt, cache reads = cached content,
-    output = candidates + thoughts."""
-    usage, found = _unwrap(obj, "gemini", ("usageMetadata", "usage_metadata"),
-                           ("modelVersion", "model_version"))
+    output = candidates + thoughts. The service tier is ``service_tier=`` (Gemini reports it in
+    the ``x-gemini-service-tier`` response header, not in the body); standard without it."""
+    usage, found, _ = _unwrap(obj, "gemini", ("usageMetadata", "usage_metadata"),
+                              ("modelVersion", "model_version"))
+    tier = _service_tier("gemini", _MISSING, {}, service_tier, "")
     return _event("gemini", gemini_counts(usage), id=id, customer_id=customer_id,
                   timestamp=timestamp, model=model or found, requests=requests,
-                  session_id=session_id, properties=properties, extra={})
+                  session_id=session_id, properties=properties, extra={}, service_tier=tier)
 
 
 # -- trace files whose lines are the providers' usage objects (``--usage-format``) -------------
@@ -370,6 +423,8 @@ class Term:
     """The provider's name of the count, for reject reasons."""
     paths: tuple[str, ...]
     required: bool = False
+    missing: str = "0"
+    """The value of a term a line does not have (not ``required``)."""
 
     @property
     def column(self) -> str:
@@ -391,6 +446,9 @@ class FileFormat:
     output: tuple[str, ...]
     input_extra: tuple[str, ...] = ()
     refuse: tuple[tuple[str, str], ...] = ()
+    tier: Term | None = None
+    """Where a line's usage object says its service tier (read as the ``service_tier`` field
+    when the file has no such column of its own; absent: standard)."""
 
     def term(self, key: str) -> Term:
         return next(t for t in self.terms if t.key == key)
@@ -448,6 +506,7 @@ FILE_FORMATS: Final = {
         output=("output",),
         refuse=(("write_1h", "1-hour cache writes cost 2x input, but usage events have one "
                  "cache-write class, priced at the 5-minute rate; see docs/providers.md"),),
+        tier=Term("served", "usage.service_tier", ("usage.service_tier",), missing="standard"),
     ),
     "gemini": FileFormat(
         name="gemini",
@@ -484,7 +543,9 @@ def term_value(obj: Mapping[str, Any], term: Term) -> Any:
                 break
         if value is not None and not isinstance(value, Mapping):
             return value
-    return None if term.required else 0
+    if term.required:
+        return None
+    return 0 if term.missing == "0" else term.missing
 
 
 def file_counts(fmt: FileFormat, values: Mapping[str, int]) -> tuple[int, int, int, int]:

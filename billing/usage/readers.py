@@ -42,9 +42,10 @@ from billing.usage.mapping import (
     fresh_input,
     in_range,
     parse_count,
+    parse_service_tier,
     parse_timestamp,
 )
-from billing.usage.providers import FILE_FORMATS, file_counts, term_value
+from billing.usage.providers import FILE_FORMATS, Term, file_counts, term_value
 from billing.usage.results import Reject, TraceResult, first_rejects, write_rejects
 
 __all__ = ["aggregate_trace_python", "check_text_file", "format_raw", "read_events",
@@ -194,6 +195,10 @@ def row_to_event(values: Mapping[str, object], row: int, resolved: ResolvedSpec)
     session = None
     if "session_id" in src:
         session = _value_text(values[src["session_id"][0]]).strip(" ") or None
+    tier = "standard"
+    if "service_tier" in src:
+        tier = parse_service_tier(_value_text(values[src["service_tier"][0]]),
+                                  resolved.tier_aliases)
     try:
         return UsageEvent(
             id=event_id, customer_id=customer, timestamp=timestamp, model=model,
@@ -201,7 +206,7 @@ def row_to_event(values: Mapping[str, object], row: int, resolved: ResolvedSpec)
             cached_input_tokens=counts["cached_input_tokens"],
             cache_write_tokens=counts["cache_write_tokens"],
             output_tokens=counts["output_tokens"], requests=counts["requests"],
-            session_id=session,
+            session_id=session, service_tier=tier,
         )
     except UsageError as exc:  # pragma: no cover - the checks above come first
         raise BadValue(str(exc)) from exc
@@ -269,7 +274,10 @@ def _rows(spec: TraceSpec) -> tuple[list[str], Iterator[Row]]:
             records.append((number, None, line, "unparseable line"))
     columns = list(keys)
 
-    terms = FILE_FORMATS[spec.usage_format].terms if spec.usage_format is not None else ()
+    terms: tuple[Term, ...] = ()
+    if spec.usage_format is not None:
+        usage_fmt = FILE_FORMATS[spec.usage_format]
+        terms = (*usage_fmt.terms, *((usage_fmt.tier,) if usage_fmt.tier is not None else ()))
 
     def json_rows() -> Iterator[Row]:
         for number, value, line, reason in records:
@@ -350,7 +358,8 @@ def aggregate_trace_python(spec: TraceSpec, *, thresholds: tuple[int, ...] = (),
     aggregates, stats = aggregator.result(rejected=rejected, skipped=skipped,
                                           derived_ids=resolved.derived_ids)
     stats = dataclasses.replace(stats, absent=resolved.absent,
-                                declared_absent=resolved.declared_absent, row_unit=unit)
+                                declared_absent=resolved.declared_absent, row_unit=unit,
+                                service_tier_column=resolved.service_tiers)
     if rejects_path is not None:
         write_rejects(rejects_path, rejects, unit)
     return TraceResult(aggregates, stats, rejects_path,

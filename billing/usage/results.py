@@ -63,11 +63,20 @@ class TraceStats:
     """Token fields declared absent on purpose (``--absent``, a mapping to 0): counted as 0."""
     row_unit: str = "line"
     """What a reject's number counts: ``line`` (CSV, JSONL) or ``record`` (Parquet)."""
+    service_tier_column: bool = False
+    """The file has a service tier column; without one every event is ``standard``."""
+    service_tiers: tuple[tuple[str, int], ...] = ()
+    """Events per service tier other than standard (in tier order), when the file has some."""
 
     def input_notes(self) -> list[str]:
-        """What the summary must say about the token fields the file does not have."""
-        notes = [f"{name} declared absent: counted as 0 in every row"
+        """What the summary must say about the fields the file does not have, and about the
+        events of a service tier other than standard."""
+        notes = [f"{name} declared absent: every event is standard" if name == "service_tier"
+                 else f"{name} declared absent: counted as 0 in every row"
                  for name in self.declared_absent]
+        if self.service_tiers:
+            shown = ", ".join(f"{tier} {n:,}" for tier, n in self.service_tiers)
+            notes.append(f"service tiers (events): {shown}; the rest standard")
         if self.absent:
             notes.append("token classes absent from the file (no column looks like them): "
                          f"{', '.join(self.absent)}, counted as 0")
