@@ -1,6 +1,15 @@
 """``rate_card``: list prices per model and token class (or supplier cost plus a markup), one
 line per model; then the card's included amount, overage discount and volume discount.
 
+Service tiers: a model's tokens served in a tier other than standard (the batch's
+``PeriodTotals.service``) are billed on their own line, labelled with the tier: at the card's
+list prices times the tier's multiplier (the rate's ``service_tiers``, else the card's, else 1),
+or, for a model priced at cost plus, at the tier's own supplier cost plus the markup. The
+standard line bills the rest. The included amount and the discounts apply to the card's value,
+every tier counted. A card paid with credits takes its values from the burn, which values every
+tier at list: it may not price tiers (the plan refuses ``service_tiers`` there), and a cost-plus
+model with tiered usage under it is refused here.
+
 A model's value is worked out from the batch's period totals (:func:`values`), except for a card
 paid with credits, whose values come from the credit burn (day by day): the caller puts those in
 ``run.card_values`` first."""
@@ -12,10 +21,10 @@ import fnmatch
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from billing.charges.columns import Col, maximum, tiered, where
+from billing.charges.columns import Col, is_column, maximum, tiered, where
 from billing.charges.lines import LineText, shown_money
-from billing.charges.run import Billing, CardValue
-from billing.charges.totals import CLASSES
+from billing.charges.run import Billing, CardValue, TierValue
+from billing.charges.totals import CLASSES, TierShare
 from billing.errors import RatingError, UnpricedModelError
 from billing.money import EXACT, MTOK, ZERO
 from billing.plans.compiled import CompiledPlan, RateCard
@@ -23,6 +32,8 @@ from billing.plans.model import Rate
 from billing.pricing import Tier, graduated, volume
 
 __all__ = ["Prices", "bill", "values"]
+
+_ONE = Decimal(1)
 
 
 class Prices:
@@ -64,6 +75,16 @@ class Prices:
             return charge.fallback.cost_plus.markup
         return None
 
+    def tier_factor(self, card: RateCard, model: str, tier: str) -> Decimal:
+        """The multiplier of ``model``'s list prices under the card for service ``tier``: the
+        rate's own, else the card's, else 1 (the card's prices)."""
+        rate = self.listed(card, model)
+        for found in (rate.service_tiers if rate is not None else None,
+                      card.spec.service_tiers):
+            if found and tier in found:
+                return found[tier]
+        return _ONE
+
     def list_prices(self, card: RateCard, model: str) -> tuple[Decimal, ...]:
         """The list prices per 1M tokens (input, cached_input, cache_write, output) of
         ``model`` under the card."""
@@ -82,24 +103,57 @@ class Prices:
 
 def values(card: RateCard, run: Billing) -> list[CardValue]:
     """Each model's value under the card (in ``run.totals.models`` order) with its part per
-    token class: tokens x list price, or supplier cost x (1 + markup)."""
+    token class: tokens x list price, or supplier cost x (1 + markup); with the value of each
+    service tier other than standard (module docstring)."""
     totals, prices = run.totals, run.prices
     out: list[CardValue] = []
     with decimal.localcontext(EXACT):
         for m, model in enumerate(totals.models):
             markup = prices.markup(card, model)
+            shares = totals.service.get(m, ())
+            tiers: list[TierValue] = []
             parts: list[Col]
             if markup is not None:
                 assert totals.cost is not None, "a cost-plus card needs the supplier costs"
                 factor = 1 + markup
                 parts = [cost * factor for cost in totals.cost[m]]
+                for share in shares:
+                    tiers.append(_tier_value(share, [c * factor for c in share.cost], None))
             else:
                 listed = prices.list_prices(card, model)
-                parts = [(n * p) / MTOK for n, p in zip(totals.tokens[m], listed, strict=True)]
-            value: Col = ZERO
-            for part in parts:
-                value = value + part
-            out.append(CardValue(value, tuple(zip(CLASSES, parts, strict=True))))
+                if not shares:
+                    parts = [(n * p) / MTOK
+                             for n, p in zip(totals.tokens[m], listed, strict=True)]
+                else:  # the standard share at list, each tier's at list x its multiplier
+                    standard = _standard_tokens(totals.tokens[m], shares)
+                    parts = [(n * p) / MTOK for n, p in zip(standard, listed, strict=True)]
+                    for share in shares:
+                        f = prices.tier_factor(card, model, share.tier)
+                        tier_parts = [(n * p * f) / MTOK
+                                      for n, p in zip(share.tokens, listed, strict=True)]
+                        tiers.append(_tier_value(share, tier_parts, f))
+                        parts = [a + b for a, b in zip(parts, tier_parts, strict=True)]
+            out.append(CardValue(_sum(parts), tuple(zip(CLASSES, parts, strict=True)),
+                                 tuple(tiers)))
+    return out
+
+
+def _sum(parts: Sequence[Col]) -> Col:
+    value: Col = ZERO
+    for part in parts:
+        value = value + part
+    return value
+
+
+def _tier_value(share: TierShare, parts: Sequence[Col], factor: Decimal | None) -> TierValue:
+    return TierValue(share.tier, _sum(parts), tuple(zip(CLASSES, parts, strict=True)), factor)
+
+
+def _standard_tokens(tokens: Sequence[Col], shares: Sequence[TierShare]) -> list[Col]:
+    """A model's tokens per class less those of its tiers other than standard."""
+    out = list(tokens)
+    for share in shares:
+        out = [a - b for a, b in zip(out, share.tokens, strict=True)]
     return out
 
 
@@ -114,6 +168,13 @@ def bill(card: RateCard, run: Billing) -> None:
     if found is None:
         found = run.card_values[card.index] = values(card, run)
     refused = run.refused if charge.paid_with == "credits" else {}
+    if charge.paid_with == "credits":
+        for m, model in enumerate(totals.models):
+            if totals.service.get(m) and run.prices.markup(card, model) is not None:
+                raise RatingError(
+                    f"plan {run.plan.id!r}, charge {card.name!r}: {model} has usage of service "
+                    f"tier {totals.service[m][0].tier!r}, which a cost-plus card paid with "
+                    "credits cannot price yet (the credit burn values usage at standard cost)")
     card_total: Col = ZERO
     nets: list[Col] = []
     with decimal.localcontext(EXACT):
@@ -123,7 +184,9 @@ def bill(card: RateCard, run: Billing) -> None:
             net = value.amount - (ZERO if refused_here is None else refused_here)
             nets.append(net)
             card_total = card_total + net
-            if charge.included_amount is None:
+            if charge.included_amount is None and value.tiers:
+                _tier_lines(card, run, m, value, net)
+            elif charge.included_amount is None:
                 out.add("rate_card", card.name, net,
                         _model_text(card, model, totals.tokens[m], value, net),
                         present=totals.present[m], model=model, grade=run.grade(model))
@@ -154,6 +217,44 @@ def bill(card: RateCard, run: Billing) -> None:
                     present=present)
 
 
+def _tier_lines(card: RateCard, run: Billing, m: int, value: CardValue, net: Col) -> None:
+    """A model with usage of tiers other than standard: its standard line (the rest of its
+    tokens, where there are some), then one line per tier, labelled with it."""
+    totals, model = run.totals, run.totals.models[m]
+    shares = totals.service[m]
+    standard_tokens = _standard_tokens(totals.tokens[m], shares)
+    standard_requests = totals.requests[m]
+    standard_amount, standard_parts = net, list(value.parts)
+    for share, tier in zip(shares, value.tiers, strict=True):
+        standard_requests = standard_requests - share.requests
+        standard_amount = standard_amount - tier.amount
+        standard_parts = [(cls, a - b) for (cls, a), (_, b) in
+                          zip(standard_parts, tier.parts, strict=True)]
+    used = _sum(standard_tokens) + standard_requests
+    present = (totals.present[m] & (used > 0)) if is_column(used) else (
+        bool(totals.present[m]) and used > 0)
+    standard = CardValue(standard_amount, tuple(standard_parts))
+    grade = run.grade(model)
+    run.out.add("rate_card", card.name, standard_amount,
+                _model_text(card, model, standard_tokens, standard, standard_amount),
+                present=present, model=model, grade=grade)
+    for share, tier in zip(shares, value.tiers, strict=True):
+        run.out.add("rate_card", card.name, tier.amount, _tier_text(card, model, share, tier),
+                    present=share.present, model=model, grade=grade)
+
+
+def _tier_text(card: RateCard, model: str, share: TierShare, tier: TierValue
+               ) -> Callable[[], LineText]:
+    def text() -> LineText:  # one customer: the numbers are its own
+        details = [(cls, ZERO + v) for cls, v in tier.parts if v]
+        how = ("at its supplier cost plus the markup" if tier.factor is None
+               else f"{tier.factor.normalize():f} x list price")
+        quantity = Decimal(sum(share.tokens)) / MTOK
+        return LineText(f"{card.name}: {model} ({tier.tier} tier, {how})", quantity,
+                        "1M tokens", None, details or [("no usage", ZERO)])
+    return text
+
+
 def _model_text(card: RateCard, model: str, tokens: Sequence[Col], value: CardValue, net: Col
                 ) -> Callable[[], LineText]:
     def text() -> LineText:  # one customer: the numbers are its own
@@ -173,7 +274,11 @@ def _overage_text(card: RateCard, models: Sequence[str], tokens: Sequence[Sequen
         shown = shown_money(included, currency)
         details: list[tuple[str, Decimal]] = []
         for model, value, net in zip(models, found, nets, strict=True):
-            details.append((f"{model} at list price", value.amount))
+            standard = value.amount
+            for t in value.tiers:
+                standard = standard - t.amount
+            details.append((f"{model} at list price", standard))
+            details += [(f"{model} ({t.tier} tier)", t.amount) for t in value.tiers]
             if net != value.amount:
                 details.append((f"{model}: refused, credits exhausted", net - value.amount))
         covered = min(card_total, included)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
 from billing.charges.columns import Col
@@ -20,14 +21,26 @@ if TYPE_CHECKING:
     from billing.charges.credits import CreditLines
     from billing.charges.rate_card import Prices
 
-__all__ = ["Billing", "CardValue", "grade_of"]
+__all__ = ["Billing", "CardValue", "TierValue", "grade_of"]
+
+
+class TierValue(NamedTuple):
+    """The value of a model's usage served in one service tier other than standard."""
+
+    tier: str
+    amount: Col
+    parts: tuple[tuple[str, Col], ...]
+    factor: Decimal | None
+    """The card's multiplier of its list prices for the tier (None: cost plus)."""
 
 
 class CardValue(NamedTuple):
-    """A model's usage value under a rate card, and its part per token class."""
+    """A model's usage value under a rate card (every service tier), its part per token class,
+    and the value of each tier other than standard (included in both)."""
 
     amount: Col
     parts: tuple[tuple[str, Col], ...]
+    tiers: tuple[TierValue, ...] = ()
 
 
 def grade_of(plan: Plan, model: str) -> str | None:

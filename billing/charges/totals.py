@@ -6,22 +6,34 @@ those tokens; ``present[m]`` says which customers have usage rows of the model i
 Each value is a :data:`~billing.charges.columns.Col`: plain numbers for a batch of one (one
 customer's invoice), numpy object columns with one entry per customer otherwise. A customer
 who did not use a model has zeros there: every charge bills a zero row nothing.
+
+Service tiers: ``service[m]`` holds model ``m``'s shares served in a tier other than standard
+(:class:`TierShare`: tokens, requests, their supplier cost at that tier's prices), empty when
+the usage has none (the common case: nothing else changes). ``tokens`` and ``requests`` count
+every tier, and ``cost`` prices each tier's tokens at its own prices; the standard share is the
+total less the shares. Charges that do not price by tier (usage, allowances, credits, capacity)
+read the totals; a rate card bills each share on its own line (:mod:`billing.charges.rate_card`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from billing.charges.columns import Col, column
 from billing.money import ZERO
 from billing.usage.aggregates import Counts
+from billing.usage.customer import CustomerUsage
+from billing.usage.keys import day_of
 
-__all__ = ["CLASSES", "ModelTotals", "PeriodTotals"]
+if TYPE_CHECKING:
+    from billing.costs import CostBook
+
+__all__ = ["CLASSES", "ModelTotals", "PeriodTotals", "TierShare", "tier_costs"]
 
 CLASSES = ("input", "cached_input", "cache_write", "output")
 _NO_COST = (ZERO, ZERO, ZERO, ZERO)  # (a model no charge reads the cost of)
@@ -29,13 +41,39 @@ _NO_COST = (ZERO, ZERO, ZERO, ZERO)  # (a model no charge reads the cost of)
 
 
 @dataclass(frozen=True, slots=True)
+class TierShare:
+    """The part of a model's period totals served in service ``tier`` (not standard): tokens
+    per class, requests, the supplier cost per class at the tier's prices (zeros where nobody
+    asked for supplier costs), and which customers have some (plain values for one customer,
+    columns for a batch, as :class:`PeriodTotals`)."""
+
+    tier: str
+    tokens: tuple[Col, ...]
+    requests: Col
+    cost: tuple[Col, ...]
+    present: Col = True
+
+    def take(self, index: Any) -> TierShare:
+        return TierShare(self.tier, tuple(t[index] for t in self.tokens), self.requests[index],
+                         tuple(c[index] for c in self.cost), self.present[index])
+
+    def at(self, position: int) -> TierShare:
+        """The share of the customer at ``position`` of a batch, as plain values."""
+        return TierShare(self.tier, tuple(t[position] for t in self.tokens),
+                         self.requests[position], tuple(c[position] for c in self.cost), True)
+
+
+@dataclass(frozen=True, slots=True)
 class ModelTotals:
     """A customer's usage of one model over one billing period: token sums per class (input,
-    cached_input, cache_write, output), requests, and the exact supplier cost per class."""
+    cached_input, cache_write, output), requests, and the exact supplier cost per class (every
+    service tier's tokens at its own prices); ``tiers``: the shares of tiers other than
+    standard (included in the sums)."""
 
     tokens: tuple[int, int, int, int]
     requests: int
     cost: tuple[Decimal, Decimal, Decimal, Decimal]
+    tiers: tuple[TierShare, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +87,8 @@ class PeriodTotals:
     cost: tuple[tuple[Col, ...], ...] | None
     """None when the caller has no supplier costs (no charge of the plan reads them)."""
     present: tuple[Col, ...]
+    service: Mapping[int, tuple[TierShare, ...]] = field(default_factory=dict)
+    """Shares of tiers other than standard, by model position (module docstring)."""
 
     @property
     def size(self) -> int:
@@ -56,9 +96,11 @@ class PeriodTotals:
 
     @classmethod
     def one(cls, customer: str, by_model: Mapping[str, Counts],
-            cost: Mapping[str, Sequence[Decimal]] | None = None) -> PeriodTotals:
+            cost: Mapping[str, Sequence[Decimal]] | None = None,
+            tiers: Mapping[str, Sequence[TierShare]] | None = None) -> PeriodTotals:
         """A batch of one: ``customer``'s token sums per model (and supplier cost per model and
-        class of the models a charge prices at cost plus)."""
+        class of the models a charge prices at cost plus; ``tiers``: the shares of tiers other
+        than standard per model)."""
         models = tuple(sorted(by_model))
         return cls(
             (customer,), models,
@@ -66,7 +108,9 @@ class PeriodTotals:
                   for c in (by_model[m] for m in models)),
             tuple(by_model[m].requests for m in models),
             None if cost is None else tuple(tuple(cost.get(m, _NO_COST)) for m in models),
-            tuple(True for _ in models))
+            tuple(True for _ in models),
+            {m: tuple(tiers[model]) for m, model in enumerate(models)
+             if tiers and tiers.get(model)})
 
     @classmethod
     def of_models(cls, customer: str, totals: Mapping[str, ModelTotals]) -> PeriodTotals:
@@ -75,20 +119,22 @@ class PeriodTotals:
         rows = [totals[m] for m in models]
         return cls((customer,), models, tuple(r.tokens for r in rows),
                    tuple(r.requests for r in rows), tuple(r.cost for r in rows),
-                   tuple(True for _ in models))
+                   tuple(True for _ in models),
+                   {m: r.tiers for m, r in enumerate(rows) if r.tiers})
 
     @classmethod
     def of_lists(cls, customers: Sequence[str], models: Sequence[str],
                  tokens: Sequence[Sequence[Sequence[int]]], requests: Sequence[Sequence[int]],
-                 cost: Sequence[Sequence[Sequence[Decimal]]], present: Sequence[Sequence[bool]]
-                 ) -> PeriodTotals:
+                 cost: Sequence[Sequence[Sequence[Decimal]]], present: Sequence[Sequence[bool]],
+                 service: Mapping[int, tuple[TierShare, ...]] | None = None) -> PeriodTotals:
         """Columns from per-model lists (``tokens[m][k][i]``, ``requests[m][i]``,
-        ``cost[m][k][i]``, ``present[m][i]``; ``models`` sorted)."""
+        ``cost[m][k][i]``, ``present[m][i]``; ``models`` sorted; ``service``: shares of tiers
+        other than standard, already columns)."""
         return cls(tuple(customers), tuple(models),
                    tuple(tuple(column(c) for c in per) for per in tokens),
                    tuple(column(r) for r in requests),
                    tuple(tuple(column(c) for c in per) for per in cost),
-                   tuple(np.asarray(p, dtype=bool) for p in present))
+                   tuple(np.asarray(p, dtype=bool) for p in present), dict(service or {}))
 
     @classmethod
     def build(cls, customers: Sequence[str], models: Sequence[str],
@@ -103,6 +149,8 @@ class PeriodTotals:
         present = [[False] * n for _ in ordered]
         for i, customer in enumerate(customers):
             for model, row in totals(customer).items():
+                if row.tiers:
+                    raise ValueError("PeriodTotals.build carries no service tiers: use of_lists")
                 m = where[model]
                 for k in range(4):
                     tokens[m][k][i] = row.tokens[k]
@@ -121,7 +169,9 @@ class PeriodTotals:
                 out[model] = ModelTotals(
                     (t[0][position], t[1][position], t[2][position], t[3][position]),
                     self.requests[m][position],
-                    (c[0][position], c[1][position], c[2][position], c[3][position]))
+                    (c[0][position], c[1][position], c[2][position], c[3][position]),
+                    tuple(s.at(position) for s in self.service.get(m, ())
+                          if s.present[position]))
         return out
 
     def take(self, index: Any) -> PeriodTotals:
@@ -132,4 +182,38 @@ class PeriodTotals:
             tuple(r[index] for r in self.requests),
             None if self.cost is None else tuple(tuple(c[index] for c in per)
                                                  for per in self.cost),
-            tuple(p[index] for p in self.present))
+            tuple(p[index] for p in self.present),
+            {m: tuple(s.take(index) for s in shares) for m, shares in self.service.items()})
+
+
+def tier_costs(usage: CustomerUsage, costbook: CostBook | None,
+               costs: Mapping[str, Sequence[Decimal]] | None
+               ) -> tuple[Mapping[str, Sequence[Decimal]] | None, dict[str, list[TierShare]]]:
+    """``usage``'s shares of tiers other than standard per model, and ``costs`` (supplier cost
+    per model and class with every token at standard prices, as the Rater prices its daily rows)
+    with each share's tokens priced at its tier's prices instead. A share's cost is priced for
+    the models of ``costs`` only (zeros for the others: no charge reads them). Without such
+    usage, ``costs`` comes back as it is."""
+    if not usage.tiers:
+        return costs, {}
+    priced = {m: list(c) for m, c in (costs or {}).items()}
+    found: dict[tuple[str, str], tuple[list[int], int, list[Decimal]]] = {}
+    for (model, tier, band, day), counts in sorted(usage.tiers.items()):
+        tokens, requests, cost = found.get((model, tier), ([0] * 4, 0, [ZERO] * 4))
+        tokens = [a + b for a, b in zip(tokens, (counts.input, counts.cached_input,
+                                                 counts.cache_write, counts.output), strict=True)]
+        if model in priced:
+            if costbook is None:
+                raise ValueError("supplier costs of service tiers need a cost book")
+            at = day_of(day)
+            own = [c for _, c in costbook.cost(model, counts, band, at, tier).by_class]  # type: ignore[arg-type]
+            standard = [c for _, c in costbook.cost(model, counts, band, at).by_class]
+            cost = [a + b for a, b in zip(cost, own, strict=True)]
+            priced[model] = [a - b + c for a, b, c in zip(priced[model], standard, own,
+                                                          strict=True)]
+        found[(model, tier)] = (tokens, requests + counts.requests, cost)
+    shares: dict[str, list[TierShare]] = {}
+    for (model, tier), (tokens, requests, cost) in sorted(found.items()):
+        shares.setdefault(model, []).append(TierShare(tier, tuple(tokens), requests, tuple(cost)))
+    return (None if costs is None else priced), shares
+

@@ -127,11 +127,13 @@ def _sum(column: str) -> str:
     return f"CAST(sum({column}) AS BIGINT)"
 
 
-def usage_of_rows(rows: Any) -> dict[str, SnapshotUsage]:
-    """:func:`period_rows` as each customer's usage."""
+def usage_of_rows(rows: Any, aggregates: UsageAggregates | None = None
+                  ) -> dict[str, SnapshotUsage]:
+    """:func:`period_rows` as each customer's usage (with the daily rows of service tiers
+    other than standard of ``aggregates``, when it has some: a share of those rows)."""
     return _by_customer([rows.column(name).to_pylist() for name in
                          ("customer_id", "model", "band", "segment",
-                          *(f"{s}_sum" for s in _SUMS))])
+                          *(f"{s}_sum" for s in _SUMS))], aggregates)
 
 
 def daily_usage(aggregates: UsageAggregates) -> dict[str, SnapshotUsage]:
@@ -139,22 +141,28 @@ def daily_usage(aggregates: UsageAggregates) -> dict[str, SnapshotUsage]:
     table = aggregates.daily_arrow()
     columns = [table.column(name).to_pylist() for name in
                ("customer_id", "model", "band", "day", *_SUMS)]
-    return _by_customer(columns)
+    return _by_customer(columns, aggregates)
 
 
-def _by_customer(columns: list[list[Any]]) -> dict[str, SnapshotUsage]:
-    """Rows sorted by customer (customer, model, band, day, *sums) grouped into usages."""
+def _by_customer(columns: list[list[Any]], aggregates: UsageAggregates | None = None
+                 ) -> dict[str, SnapshotUsage]:
+    """Rows sorted by customer (customer, model, band, day, *sums) grouped into usages, with
+    the customers' rows of service tiers other than standard from ``aggregates``."""
+    tiers: dict[str, dict[tuple[str, str, int, int], Counts]] = {}
+    if aggregates is not None:
+        for (who, model, band, day, tier), share in aggregates.tier_rows().items():
+            tiers.setdefault(who, {})[(model, tier, band, day)] = share
     out: dict[str, SnapshotUsage] = {}
     rows: dict[tuple[str, int, int], Counts] = {}
     current: str | None = None
     for customer, model, band, day, *counts in zip(*columns, strict=True):
         if customer != current:
             if current is not None:
-                out[current] = SnapshotUsage(current, rows)
+                out[current] = SnapshotUsage(current, rows, tiers=tiers.get(current))
             current, rows = customer, {}
         rows[(model, band, day)] = Counts(*counts)
     if current is not None:
-        out[current] = SnapshotUsage(current, rows)
+        out[current] = SnapshotUsage(current, rows, tiers=tiers.get(current))
     return out
 
 

@@ -171,6 +171,9 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
     what_if_notes: list[str] = []
     what_if: WhatIf | None = None
     moved = 0
+    if trace.aggregates.tiers is not None:  # usage of service tiers other than standard
+        options, tier_notes = _tiers_check(options, spec, trace)
+        what_if_notes += tier_notes
     if options.cache_hit_rate is not None:
         aggregates, moved = apply_cache_hit_rate(trace.aggregates, options.cache_hit_rate,
                                                  trace=str(spec.path))
@@ -221,6 +224,26 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
         notes.insert(0, "SYNTHETIC trace (its metadata says synthetic=true): not measured usage")
     return ComparisonReport(trace=summary, currency=costbook.currency, plans=tuple(results),
                             notes=tuple(notes), rejects_path=trace.rejects_path, what_if=what_if)
+
+
+def _tiers_check(options: CompareOptions, spec: TraceSpec, trace: TraceResult
+                 ) -> tuple[CompareOptions, list[str]]:
+    """A trace with service tiers other than standard: the what-ifs that do not model tiers
+    yet are refused, and the break-even search is left out with a note."""
+    refused = [flag for flag, asked in (
+        ("--cache-hit-rate", options.cache_hit_rate is not None),
+        ("--price-change", bool(options.price_changes)),
+        ("--offpeak-shift", bool(options.offpeak_shifts))) if asked]
+    tiers = ", ".join(f"{tier} {n:,} events" for tier, n in trace.stats.service_tiers)
+    if refused:
+        raise TraceError(f"{spec.path}: {', '.join(refused)} cannot model usage of service "
+                         f"tiers other than standard yet (the trace has {tiers})")
+    notes = []
+    if options.break_even:
+        options = dataclasses.replace(options, break_even=False)
+        notes.append(f"break-even prices not computed: the search does not model service tiers "
+                     f"yet (the trace has {tiers})")
+    return options, notes
 
 
 def _with_offpeak(base: PlanResult, shifted: OffpeakResult) -> PlanResult:

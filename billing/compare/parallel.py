@@ -98,7 +98,7 @@ class _Usage:
     def periods(self) -> dict[str, SnapshotUsage]:
         """The period rows per customer."""
         if self._periods is None:
-            self._periods = usage_of_rows(self.rows.table)
+            self._periods = usage_of_rows(self.rows.table, self.aggregates)
         return self._periods
 
     def daily(self) -> dict[str, SnapshotUsage]:
@@ -150,7 +150,8 @@ class _Usage:
                     tokens[m][k][i] = rows.tokens[k][row]
                     cost[m][k][i] = row_cost[k]
                 requests[m][i] = rows.requests[row]
-        return PeriodTotals.of_lists(self.customers, ordered, tokens, requests, cost, present)
+        return PeriodTotals.of_lists(self.customers, ordered, tokens, requests, cost, present,
+                                     rows.tier_columns(start, end, where, position))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -189,7 +190,7 @@ def rate_plans(plans: Sequence[Plan], trace: TraceResult, *, costbook: CostBook,
     boundaries = sorted({piece.period.start_day for plan in plans
                          for piece in period_slices(plan, start, end, options.full_periods)})
     rows = PricedRows(period_rows(trace.aggregates, costbook, boundaries), costbook,
-                      trace.aggregates.time_of_day)
+                      trace.aggregates.time_of_day, trace.aggregates.tiers)
     costs = rows.costs
     usage = _Usage(trace.aggregates, rows)
     customers = usage.customers

@@ -9,6 +9,14 @@ its start, exactly, then summed into the period row of the slot's customer, mode
 day. An event is priced at its own timestamp (a pre-aggregated row that spans an edge is priced
 at the time it carries). The period rows' per-class ``cost`` (what cost-plus charges bill)
 stays the price of the day, as the Rater bills daily usage, so revenue is what invoices say.
+
+Service tiers: when the usage has tiers other than standard (``UsageAggregates.tiers``), each
+daily tier row is priced at its tier's prices (the cost book's: a multiplier from the cost
+file, genai-prices' own tier price, or the provider's built-in multiplier) and replaces, in its
+period row, the standard price of the same tokens: in the row's cost (what cost-plus charges
+bill) and in the supplier cost the report sums (a time-of-day model's from its time-of-day rows,
+which carry the tier). The shares stay available per period row (:attr:`PricedRows.tiers`) for
+the rate cards that bill each tier on its own line. Without such usage nothing here runs.
 """
 
 from __future__ import annotations
@@ -19,14 +27,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
+from billing.charges.columns import column
+from billing.charges.totals import TierShare
 from billing.compare.columns import _engine
 from billing.costs import CostBook
-from billing.costs.model import price_token_columns
+from billing.costs.model import price_counts, price_token_columns
 from billing.errors import CostBookError
 from billing.money import ZERO
+from billing.usage.aggregates import Counts
 from billing.usage.keys import day_of
 
-__all__ = ["Costs", "PricedRows", "TimeOfDayRows", "time_of_day_costs", "time_of_day_notes"]
+__all__ = ["Costs", "PricedRows", "TierRow", "TimeOfDayRows", "time_of_day_costs",
+           "time_of_day_notes"]
 
 _CLASSES = ("input", "cached_input", "cache_write", "output")
 
@@ -62,6 +76,17 @@ class Costs:
                       sum(by_cost[:top], ZERO))
 
 
+@dataclass(frozen=True, slots=True)
+class TierRow:
+    """A period row's usage of one service tier other than standard: tokens per class,
+    requests, and their supplier cost per class at the tier's prices."""
+
+    tier: str
+    tokens: tuple[int, int, int, int]
+    requests: int
+    cost: tuple[Decimal, Decimal, Decimal, Decimal]
+
+
 class PricedRows:
     """The period rows (:func:`~billing.compare.columns.period_rows`) as columns of Python
     values, each row priced at supplier cost once: one cost book lookup per (model, band,
@@ -73,7 +98,10 @@ class PricedRows:
     :class:`~billing.errors.CostBookError` when such a model has none, or when they do not add
     up to its period rows (never a silent fallback to the day's price)."""
 
-    def __init__(self, table: Any, costbook: CostBook, time_of_day: Any = None) -> None:
+    def __init__(self, table: Any, costbook: CostBook, time_of_day: Any = None,
+                 tiers: Any = None) -> None:
+        """``tiers``: the aggregates' rows of tiers other than standard
+        (``UsageAggregates.tiers``; None: every token standard)."""
         import numpy as np
 
         self.table = table
@@ -102,6 +130,10 @@ class PricedRows:
         self.cost: list[tuple[Decimal, Decimal, Decimal, Decimal]] = list(
             zip(*(c.tolist() for c in by_class), strict=True))
         amount: list[Decimal] = amounts.tolist()
+        self.tiers: dict[int, list[TierRow]] = {}
+        """The shares of tiers other than standard of each period row (by row position)."""
+        if tiers is not None:
+            self._by_tier(tiers, amount, bands, levels, keys, costbook)
         # Models with more than one price window on some day of their rows (a cost-file
         # entry prices a model the same all day, over the bundled windows).
         timed = sorted({model for model, _, segment in where
@@ -130,6 +162,47 @@ class PricedRows:
         self.costs = Costs.of(by_customer, by_model, by_provider, tokens)
         self.time_of_day_models: tuple[str, ...] = tuple(timed)
         """The models costed from time-of-day rows."""
+
+    def _by_tier(self, tiers: Any, amount: list[Decimal], bands: Sequence[int],
+                 levels: Sequence[Any], keys: Sequence[int], costbook: CostBook) -> None:
+        """Price each daily row of a tier other than standard at its tier's prices, into its
+        period row (the last of its customer, model and band starting on or before its day:
+        an ASOF join): the row's cost per class and ``amount`` get the tier's price of those
+        tokens instead of the standard one."""
+        import numpy as np
+        import pyarrow as pa
+
+        periods = self.table.select(["customer_id", "model", "band", "segment"]).append_column(
+            "row_", pa.array(np.arange(self.table.num_rows, dtype=np.int64)))
+        with _engine(periods=periods, tiers=tiers) as con:
+            matched = con.sql(
+                "SELECT p.row_, t.* FROM tiers AS t ASOF LEFT JOIN periods AS p "
+                "ON t.customer_id = p.customer_id AND t.model = p.model AND t.band = p.band "
+                "AND t.day >= p.segment ORDER BY p.row_, t.service_tier, t.day").to_arrow_table()
+        rows = matched.column("row_").to_pylist()
+        if any(r is None for r in rows):
+            raise CostBookError("service tier rows without daily usage: the aggregates were "
+                                "changed after aggregation")
+        found: dict[tuple[int, str], TierRow] = {}
+        for row, model, band, day, tier, *counts in zip(rows, *(matched.column(n).to_pylist()
+                                                              for n in (
+                "model", "band", "day", "service_tier", *_CLASSES, "requests")), strict=True):
+            tokens = Counts(*counts[:4])
+            own = costbook.cost(model, tokens, band, day_of(day), tier).by_class
+            standard = price_counts(levels[keys[row]], tokens).by_class
+            before = found.get((row, tier))
+            found[(row, tier)] = TierRow(
+                tier, tuple(a + b for a, b in zip(
+                    before.tokens if before else (0, 0, 0, 0), counts[:4], strict=True)),
+                (before.requests if before else 0) + counts[4],
+                tuple(a + c for a, (_, c) in zip(  # type: ignore[arg-type]
+                    before.cost if before else (ZERO,) * 4, own, strict=True)))
+            self.cost[row] = tuple(a - b + c for a, (_, b), (_, c) in
+                                   zip(self.cost[row], standard, own, strict=True))
+            amount[row] = amount[row] - sum((c for _, c in standard), ZERO) + sum(
+                (c for _, c in own), ZERO)
+        for (row, _), share in found.items():
+            self.tiers.setdefault(row, []).append(share)
 
     def _by_time_of_day(self, amount: list[Decimal], bands: Sequence[int], timed: set[str],
                         time_of_day: Any, costbook: CostBook) -> None:
@@ -184,11 +257,13 @@ class PricedRows:
             con.execute("CREATE TEMP TABLE schedules AS SELECT unnest($1::VARCHAR[]) AS model, "
                         "unnest($2::BIGINT[]) AS day, unnest($3::BIGINT[]) AS schedule",
                         [[m for m, _ in pairs], [d for _, d in pairs], ids])
+            # (by service tier too, when the rows have one)
+            tier = ", m.service_tier" if "service_tier" in time_of_day.column_names else ""
             rows = con.sql(
-                "SELECT m.row_, m.customer_id, m.model, m.band, min(m.day) AS day, m.since_us, "
+                f"SELECT m.row_, m.customer_id, m.model, m.band, min(m.day) AS day, m.since_us{tier}, "
                 + ", ".join(f"CAST(sum(m.{c}) AS BIGINT) AS {c}" for c in _CLASSES)
                 + " FROM matched AS m JOIN schedules AS s ON m.model = s.model AND m.day = s.day "
-                "GROUP BY m.row_, m.customer_id, m.model, m.band, m.since_us, s.schedule "
+                f"GROUP BY m.row_, m.customer_id, m.model, m.band, m.since_us, s.schedule{tier} "
                 "ORDER BY m.row_").to_arrow_table()
         priced = np.empty(rows.num_rows, dtype=object)
         priced[:] = time_of_day_costs(TimeOfDayRows(rows), costbook)
@@ -201,6 +276,37 @@ class PricedRows:
             amount[row] = total
 
 
+    def tier_columns(self, start: int, end: int, models: Mapping[str, int],
+                     customers: Mapping[str, int]) -> dict[int, tuple[TierShare, ...]]:
+        """The shares of tiers other than standard of the period rows with ``start <= segment
+        < end``, as columns of the batch (``models``: model -> position; ``customers``:
+        customer -> position): what ``PeriodTotals.service`` holds."""
+        if not self.tiers:
+            return {}
+        n = len(customers)
+        found: dict[tuple[int, str], tuple[list[list[int]], list[int], list[list[Decimal]],
+                                           list[bool]]] = {}
+        for row, shares in sorted(self.tiers.items()):
+            if not start <= self.segment[row] < end:
+                continue
+            m, i = models[self.model[row]], customers[self.customer[row]]
+            for share in shares:
+                tokens, requests, cost, present = found.setdefault(
+                    (m, share.tier), ([[0] * n for _ in range(4)], [0] * n,
+                                      [[ZERO] * n for _ in range(4)], [False] * n))
+                for k in range(4):
+                    tokens[k][i] += share.tokens[k]
+                    cost[k][i] += share.cost[k]
+                requests[i] += share.requests
+                present[i] = True
+        out: dict[int, list[TierShare]] = {}
+        for (m, tier), (tokens, requests, cost, present) in sorted(found.items()):
+            out.setdefault(m, []).append(TierShare(
+                tier, tuple(column(t) for t in tokens), column(requests),
+                tuple(column(c) for c in cost), np.asarray(present, dtype=bool)))
+        return {m: tuple(shares) for m, shares in out.items()}
+
+
 class TimeOfDayRows:
     """The aggregates' time-of-day rows (:data:`~billing.usage.aggregates.TIME_OF_DAY_COLUMNS`)
     as columns of Python values."""
@@ -211,6 +317,9 @@ class TimeOfDayRows:
         self.band: list[int] = table.column("band").to_pylist()
         self.day: list[int] = table.column("day").to_pylist()
         self.since: list[int] = table.column("since_us").to_pylist()
+        self.tier: list[str] = (table.column("service_tier").to_pylist()
+                                if "service_tier" in table.column_names
+                                else ["standard"] * table.num_rows)
         self.tokens: tuple[list[int], ...] = tuple(
             table.column(c).to_pylist() for c in _CLASSES)
 
@@ -220,15 +329,16 @@ class TimeOfDayRows:
 
 def time_of_day_costs(rows: TimeOfDayRows, costbook: CostBook) -> list[Decimal]:
     """The exact supplier cost of each time-of-day row: its tokens at the price in force at the
-    start of its slot (``since_us`` after UTC midnight of its day), one cost book lookup per
-    (model, band, day, slot)."""
+    start of its slot (``since_us`` after UTC midnight of its day) in its service tier, one
+    cost book lookup per (model, band, day, slot, tier)."""
     import numpy as np
 
-    where: dict[tuple[str, int, int, int], int] = {}
-    keys = [where.setdefault(key, len(where))
-            for key in zip(rows.model, rows.band, rows.day, rows.since, strict=True)]
-    prices = [costbook.level(model, band, day_of(day), time_of_day=since).prices()
-              for model, band, day, since in where]
+    where: dict[tuple[str, int, int, int, str], int] = {}
+    keys = [where.setdefault(key, len(where)) for key in zip(
+        rows.model, rows.band, rows.day, rows.since, rows.tier, strict=True)]
+    prices = [costbook.level(model, band, day_of(day), tier,  # type: ignore[arg-type]
+                             time_of_day=since).prices()
+              for model, band, day, since, tier in where]
     n = len(keys)
 
     def column(values: Sequence[Any]) -> Any:

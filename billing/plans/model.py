@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 from billing.errors import MoneyError
 from billing.money import Rounding, check_currency
 from billing.plans.globs import globs_overlap
-from billing.plans.types import Count, DurationText, Markup, Number, Price
+from billing.plans.types import Count, DurationText, Markup, Number, Price, TierFactor
 
 __all__ = [
     "AutoTopup",
@@ -53,6 +53,7 @@ __all__ = [
     "RateCardCharge",
     "RateFallback",
     "SeatsCharge",
+    "ServiceTierName",
     "Spot",
     "Tier",
     "TierTable",
@@ -65,6 +66,11 @@ __all__ = [
 ]
 
 TokenClassName = Literal["input", "cached_input", "cache_write", "output"]
+ServiceTierName = Literal["batch", "flex", "priority"]
+"""The service tiers a rate card may price apart (``standard`` is the card's own prices)."""
+_TIER_PRICES = ("Multipliers of the list prices for usage served in a service tier "
+                "(batch, flex, priority), e.g. `{batch: 0.5, priority: \"125%\"}`: 0.5 or "
+                "\"50%\" bills those tokens at half price, each tier on its own invoice line.")
 Timing = Literal["in_advance", "in_arrears"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -289,6 +295,9 @@ class Rate(_Spec):
         default=None, description="Per 1M cache-write tokens; defaults to `input`."
     )
     output: Price = Field(description="Per 1M output tokens (reasoning included).")
+    service_tiers: dict[ServiceTierName, TierFactor] | None = Field(
+        default=None, description=_TIER_PRICES + " Wins over the card's `service_tiers`, tier "
+        "by tier.")
 
     def price_per_mtok(self, token_class: str) -> Decimal:
         if token_class == "cached_input":
@@ -349,6 +358,11 @@ class RateCardCharge(_Spec):
     volume_discount: DiscountTable | None = Field(
         default=None, description="Tiers on the whole usage value of the period."
     )
+    service_tiers: dict[ServiceTierName, TierFactor] | None = Field(
+        default=None, description=_TIER_PRICES + " For every rate of the card (a rate's own "
+        "`service_tiers` win); a tier given nowhere is billed at the card's prices. Not with "
+        "`cost_plus` (cost plus already bills each tier at its own supplier cost)."
+    )
     paid_with: Literal["invoice", "credits"] = Field(
         default="invoice", description="credits: usage burns the plan's credits."
     )
@@ -383,6 +397,18 @@ class RateCardCharge(_Spec):
                         key, f"`{key}` cannot apply to usage paid with credits: price the "
                         "credits instead (unit_value, pack prices)"
                     )
+        if self.cost_plus is not None and self.service_tiers is not None:
+            raise _problem(
+                "service_tiers", "`service_tiers` scales list prices; a cost-plus card already "
+                "bills each service tier at that tier's supplier cost plus the markup (remove "
+                "`service_tiers`, or price with `rates`)"
+            )
+        if self.paid_with == "credits" and (self.service_tiers is not None or any(
+                r.service_tiers is not None for r in self.rates or ())):
+            raise _problem(
+                "service_tiers", "service tier prices cannot apply to usage paid with credits "
+                "yet: the credit burn values every tier at the card's prices"
+            )
         if self.overage_discount is not None and self.included_amount is None:
             raise _problem(
                 "overage_discount", "`overage_discount` needs `included_amount` to define overage"

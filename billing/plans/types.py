@@ -26,6 +26,7 @@ __all__ = [
     "Markup",
     "Number",
     "Price",
+    "TierFactor",
     "format_percent",
     "parse_duration",
 ]
@@ -211,3 +212,34 @@ _MARKUP_SCHEMA = {
 
 Markup = Annotated[Decimal, BeforeValidator(_markup), WithJsonSchema(_MARKUP_SCHEMA)]
 """A markup over cost: ``"20%"`` or the fraction ``0.2`` (a bare 20 is ambiguous and refused)."""
+
+
+def _tier_factor(value: Any) -> Decimal:
+    """``"50%"`` is 0.5 (of the list price); a number is the multiplier itself (``0.5``,
+    ``1.25``); never negative."""
+    if type(value) is Decimal:
+        factor = _to_decimal(value, what="multiplier")
+    elif isinstance(value, str) and _PERCENT.match(value.strip()):
+        factor = _to_decimal(_PERCENT.match(value.strip()).group(1),  # type: ignore[union-attr]
+                             what="multiplier") / 100
+    else:
+        factor = _to_decimal(value, what="multiplier")
+    if not factor.is_finite() or factor < 0:
+        raise ValueError(f"a service tier's multiplier must be 0 or more, got {value}")
+    return factor
+
+
+_TIER_FACTOR_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\d[\d_]*(\.\d+)?\s*%$"},
+        {"type": "string", "pattern": r"^\d[\d_]*(\.\d+)?$"},
+        {"type": "number", "minimum": 0},
+    ],
+    "description": "A multiplier of the list price: 0.5 (or \"50%\") is half price, 1.25 "
+    "(\"125%\") a quarter more.",
+}
+
+TierFactor = Annotated[Decimal, BeforeValidator(_tier_factor),
+                       WithJsonSchema(_TIER_FACTOR_SCHEMA)]
+"""A multiplier of a rate card's prices for one service tier: ``0.5`` or ``"50%"``."""
+

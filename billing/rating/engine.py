@@ -43,6 +43,7 @@ from billing.charges import (
 )
 from billing.charges.plan import bill_plan
 from billing.charges.sinks import METERED_KINDS
+from billing.charges.totals import tier_costs
 from billing.costs import CostBook
 from billing.errors import RatingError
 from billing.invoice import (
@@ -480,7 +481,9 @@ class Rater:
             }
 
         terms = Terms.of(self.compiled, subscription, period, fixed_fraction)
-        totals = PeriodTotals.one(usage.customer_id, window.by_model(), self._costs(window))
+        # (shares of service tiers other than standard, costed at their tiers' prices)
+        costs, tiers = tier_costs(window, self.costbook, self._costs(window))
+        totals = PeriodTotals.one(usage.customer_id, window.by_model(), costs, tiers)
         run = Billing(self.compiled, totals, terms, lines, self.prices, self._grades,
                       {index: _per_model(values, totals.models)
                        for index, values in card_values.items()}, refused_by_model)

@@ -6,15 +6,22 @@ from dataclasses import dataclass, field
 
 from billing.usage.aggregates import Counts, UsageAggregates
 
-__all__ = ["CustomerUsage", "SnapshotUsage", "snapshot", "split_by_customer"]
+__all__ = ["CustomerUsage", "SnapshotUsage", "TierKey", "snapshot", "split_by_customer"]
+
+TierKey = tuple[str, str, int, int]
+"""(model, service tier, band, day) of a customer's usage of a tier other than standard."""
+
 
 @dataclass(slots=True)
 class CustomerUsage:
-    """A customer's aggregate rows: daily (model, band, day) and hourly (hour)."""
+    """A customer's aggregate rows: daily (model, band, day) and hourly (hour); ``tiers``: the
+    share of the daily rows served in a tier other than standard, by (model, tier, band, day)
+    (empty: every token standard)."""
 
     customer_id: str
     daily: dict[tuple[str, int, int], Counts] = field(default_factory=dict)
     hourly: dict[int, Counts] = field(default_factory=dict)
+    tiers: dict[TierKey, Counts] = field(default_factory=dict)
 
     def window(self, start_day: int, end_day: int) -> CustomerUsage:
         """Rows of days ``start_day <= day < end_day`` (hours of the same UTC days)."""
@@ -23,6 +30,7 @@ class CustomerUsage:
             self.customer_id,
             {k: c for k, c in self.daily.items() if start_day <= k[2] < end_day},
             {h: c for h, c in self.hourly.items() if first_hour <= h < end_hour},
+            {k: c for k, c in self.tiers.items() if start_day <= k[3] < end_day},
         )
 
     def by_model(self) -> dict[str, Counts]:
@@ -41,8 +49,9 @@ class SnapshotUsage(CustomerUsage):
     __slots__ = ("_by_model", "_windows")
 
     def __init__(self, customer_id: str, daily: dict[tuple[str, int, int], Counts] | None = None,
-                 hourly: dict[int, Counts] | None = None) -> None:
-        super().__init__(customer_id, daily or {}, hourly or {})
+                 hourly: dict[int, Counts] | None = None,
+                 tiers: dict[TierKey, Counts] | None = None) -> None:
+        super().__init__(customer_id, daily or {}, hourly or {}, tiers or {})
         self._windows: dict[tuple[int, int], SnapshotUsage] = {}
         self._by_model: dict[str, Counts] | None = None
 
@@ -50,7 +59,7 @@ class SnapshotUsage(CustomerUsage):
         found = self._windows.get((start_day, end_day))
         if found is None:
             view = CustomerUsage.window(self, start_day, end_day)
-            found = SnapshotUsage(self.customer_id, view.daily, view.hourly)
+            found = SnapshotUsage(self.customer_id, view.daily, view.hourly, view.tiers)
             found._windows[(start_day, end_day)] = found
             self._windows[(start_day, end_day)] = found
         return found
@@ -74,12 +83,14 @@ def split_by_customer(aggregates: UsageAggregates) -> dict[str, CustomerUsage]:
         if usage is None:
             usage = out[hkey.customer_id] = CustomerUsage(hkey.customer_id)
         usage.hourly[hkey.hour] = counts
+    for (customer, model, band, day, tier), counts in aggregates.tier_rows().items():
+        out[customer].tiers[(model, tier, band, day)] = counts  # (a share of a daily row)
     return out
 
 
 def snapshot(aggregates: UsageAggregates) -> dict[str, SnapshotUsage]:
     """:func:`split_by_customer`, as frozen snapshots with memoized windows and totals."""
     return {
-        customer: SnapshotUsage(customer, usage.daily, usage.hourly)
+        customer: SnapshotUsage(customer, usage.daily, usage.hourly, usage.tiers)
         for customer, usage in split_by_customer(aggregates).items()
     }
