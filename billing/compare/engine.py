@@ -232,7 +232,7 @@ def _tiers_check(options: CompareOptions, spec: TraceSpec, trace: TraceResult
     yet are refused, and the break-even search is left out with a note."""
     refused = [flag for flag, asked in (
         ("--cache-hit-rate", options.cache_hit_rate is not None),
-        ("--price-change", bool(options.price_changes)),
+        ("--supplier-price-change", bool(options.price_changes)),
         ("--offpeak-shift", bool(options.offpeak_shifts))) if asked]
     tiers = ", ".join(f"{tier} {n:,} events" for tier, n in trace.stats.service_tiers)
     if refused:
