@@ -106,7 +106,9 @@ def aggregate_table(events: ir.Table, *, thresholds: tuple[int, ...] = (),
     the events, :func:`time_span`, not a minimum and maximum per group.)
     """
     if not hourly:
-        return _grouped(events, thresholds, "day"), None
+        daily = _grouped(events, thresholds, "day")
+        # (a ``service_tier`` column is summed over here; ``_tier_rows`` keeps it apart)
+        return (_by_day(daily) if "service_tier" in events.columns else daily), None
     return _split(_grouped(events, thresholds, "hour"))
 
 
