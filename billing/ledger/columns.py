@@ -220,4 +220,5 @@ def prepare_table(table: Any) -> _Prepared | None:
                ("id", "customer_id", "ts_us", "model", *_COUNT_COLUMNS, "session_id")]
     if len(set(columns[0])) != len(columns[0]):
         return None
-    return _Prepared(list(zip(*columns, [None] * table.num_rows, strict=True)), 0, 0, [])
+    return _Prepared(list(zip(*columns, [None] * table.num_rows, strict=True)), 0, 0, [],
+                     table=table)

@@ -57,6 +57,10 @@ __all__ = ["DEFAULT_HOLD_TTL", "LedgerCore", "usage_of"]
 DEFAULT_HOLD_TTL = timedelta(minutes=10)
 _SUMMED = ("sum(input), sum(cached_input), sum(cache_write), sum(output), sum(requests), "
            "sum(events)")
+_COUNTED = "input, cached_input, cache_write, output, requests, events"
+#: Every daily row: the kept rows and the recent sums not yet folded into them.
+_ALL_DAILY = (f"(SELECT customer_id, model, band, day, {_COUNTED} FROM usage_daily UNION ALL "
+              f"SELECT customer_id, model, band, day, {_COUNTED} FROM usage_recent) AS u")
 
 class Clock:
     """Where the ledger's 'now' comes from (``billing.rating.meter.Clock`` is the protocol)."""
@@ -374,7 +378,8 @@ class LedgerCore:
         config = self._config
         if self._db.kind == "sqlite" and config is not None:
             # SQLite has one writer at a time: the sums are made before its lock is taken.
-            prepared.sums = group_sums(prepared.rows, self._thresholds, config.hourly_customers)
+            prepared.sums = group_sums(prepared.rows, self._thresholds, config.hourly_customers,
+                                       table=prepared.table)
             prepared.sums_for = config.hourly_customers
 
         def work(cur: Cursor) -> RecordResult:
@@ -422,14 +427,17 @@ class LedgerCore:
 
     # --- reading usage -------------------------------------------------------------------------
 
-    # Rows are split by writer slot (billing/ledger/writes.py): summed when read.
-    _DAILY_SQL = (f"SELECT model, band, day, {_SUMMED} FROM usage_daily WHERE customer_id = ? "
-                  "GROUP BY model, band, day")
+    # Rows are split by writer slot, and SQLite's newest sums wait in usage_recent to be
+    # folded (billing/ledger/writes.py): summed when read, in one statement (one snapshot).
+    _DAILY_SQL = (f"SELECT model, band, day, {_SUMMED} FROM ("
+                  f"SELECT model, band, day, {_COUNTED} FROM usage_daily WHERE customer_id = ? "
+                  f"UNION ALL SELECT model, band, day, {_COUNTED} FROM usage_recent "
+                  "WHERE customer_id = ?) AS u GROUP BY model, band, day")
     _HOURLY_SQL = (f"SELECT hour, {_SUMMED} FROM usage_hourly WHERE customer_id = ? "
                    "GROUP BY hour")
 
     def _usage(self, cur: Cursor, customer_id: str, *, hourly: bool = True) -> CustomerUsage:
-        cur.execute(self._DAILY_SQL, (customer_id,))
+        cur.execute(self._DAILY_SQL, (customer_id, customer_id))
         daily = cur.fetchall()
         hours: list[Any] = []
         if hourly:
@@ -500,7 +508,7 @@ class LedgerCore:
     def customers(self) -> list[str]:
         """Customers with recorded usage."""
         with self._db.read() as cur:
-            cur.execute("SELECT DISTINCT customer_id FROM usage_daily ORDER BY customer_id")
+            cur.execute(f"SELECT DISTINCT customer_id FROM {_ALL_DAILY} ORDER BY customer_id")
             return [r[0] for r in cur.fetchall()]
 
     def aggregates(self) -> UsageAggregates:
@@ -509,7 +517,7 @@ class LedgerCore:
         daily: dict[DailyKey, Counts] = {}
         hourly: dict[HourlyKey, Counts] = {}
         with self._db.read() as cur:
-            cur.execute(f"SELECT customer_id, model, band, day, {_SUMMED} FROM usage_daily "
+            cur.execute(f"SELECT customer_id, model, band, day, {_SUMMED} FROM {_ALL_DAILY} "
                         "GROUP BY customer_id, model, band, day")
             for customer, model, band, day, *counts in cur.fetchall():
                 daily[DailyKey(customer, model, int(band), int(day))] = Counts(*map(int, counts))

@@ -43,7 +43,7 @@ __all__ = ["Cursor", "Database", "open_database", "redact"]
 
 _CONFIG_LOCK = 7216355  # advisory lock key of the ledger's configuration
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
-_CHECKPOINT_ROWS = 4_000  # rows written by a connection between its WAL checkpoints
+_CHECKPOINT_ROWS = 50_000  # rows written by a connection between its WAL checkpoints
 _BACKSTOP_PAGES = 20_000  # SQLite's automatic checkpoint, if those fall behind (80 MiB)
 _ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
 # PostgreSQL: create the customer's row if needed and lock it to the end of the transaction

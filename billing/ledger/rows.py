@@ -38,10 +38,13 @@ class _Prepared:
     duplicates: int
     conflicts: int
     conflict_ids: list[str]
-    sums: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None
-    """SQLite: the rows' daily and hourly sums, made before the write lock is taken."""
+    sums: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int] | None = None
+    """SQLite: the rows' daily and hourly sums and the largest of them, made before the write
+    lock is taken."""
     sums_for: frozenset[str] | None = None
     """The customers on a capacity plan (hourly rows) when ``sums`` were made."""
+    table: Any = None
+    """``record_batch``: the checked Arrow table the rows came from (the sums read it)."""
 
 
 def _prepare(batch: Sequence[UsageEvent]) -> _Prepared:

@@ -101,7 +101,28 @@ def _v3(kind: str) -> list[str]:
     return out
 
 
-MIGRATIONS = {1: _v1, 2: _v2, 3: _v3}
+def _v4(kind: str) -> list[str]:
+    """Recent sums (``usage_recent``): SQLite appends each batch's sums in arrival order and
+    folds them into the daily rows in key order every :data:`~billing.ledger.writes.FOLD_ROWS`
+    rows (``billing/ledger/writes.py``); readers add the unfolded rows of their customer (the
+    index). ``meta.sum_bound`` bounds every daily total plus its unfolded sums, so a fold can
+    never pass 64 bits (a batch that could is recorded straight into the daily rows, where a
+    sum past 64 bits refuses it). PostgreSQL has the table, empty."""
+    serial = "INTEGER PRIMARY KEY" if kind == "sqlite" else "BIGSERIAL PRIMARY KEY"
+    big = "INTEGER" if kind == "sqlite" else "BIGINT"
+    largest = ("max(input, cached_input, cache_write, output, requests, events)"
+               if kind == "sqlite" else
+               "greatest(input, cached_input, cache_write, output, requests, events)")
+    return [
+        f"CREATE TABLE usage_recent (seq {serial}, customer_id TEXT NOT NULL, model TEXT NOT "
+        f"NULL, band {big} NOT NULL, day {big} NOT NULL, {_sums(kind)})",
+        "CREATE INDEX usage_recent_customer ON usage_recent (customer_id)",
+        "INSERT INTO meta (key, value) SELECT 'sum_bound', "
+        f"CAST(coalesce(max({largest}), 0) AS TEXT) FROM usage_daily",
+    ]
+
+
+MIGRATIONS = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

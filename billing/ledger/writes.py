@@ -30,15 +30,22 @@ from typing import Any
 from billing.ledger.db import Cursor
 from billing.usage.keys import DAY_US, HOUR_US
 
-__all__ = ["SHARDS", "add_hourly_from", "group_sums", "insert_events", "scan_sql"]
+__all__ = ["FOLD_ROWS", "SHARDS", "Sums", "add_hourly_from", "fold_recent", "group_sums", "insert_events",
+           "scan_sql"]
 
 SHARDS = 16
+#: SQLite: recent sum rows folded into the daily rows at once (see :func:`fold_recent`).
+FOLD_ROWS = 20_000
 _EVENT_COLUMNS = ("id", "customer_id", "ts_us", "model", "input", "cached_input", "cache_write",
                   "output", "requests", "session_id", "properties")
 _EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
                 "bigint", "text", "text")
 _SUMS = ("input", "cached_input", "cache_write", "output", "requests", "events")
 _INT64_MAX = 2**63 - 1
+_COUNT_NAMES = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
+                "requests")
+#: A batch's daily rows, hourly rows and the largest sum in them (:func:`group_sums`).
+Sums = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]
 
 
 def _floor_div(expr: str, unit: int) -> str:
@@ -117,8 +124,7 @@ def hourly_sql(kind: str, source: str) -> str:
 
 def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
                   thresholds: Sequence[int], hourly_customers: frozenset[str], *,
-                  sums: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None
-                  ) -> set[str]:
+                  sums: Sums | None = None) -> set[str]:
     """Insert ``rows`` (unique ids) into ``events``, the first copy of an id winning, and add
     the inserted ones to the aggregate rows (hourly: for ``hourly_customers``). Returns the
     ids inserted. SQLite: ``sums`` are :func:`group_sums` of all ``rows`` if already made."""
@@ -138,42 +144,101 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
             params.append(_list_param(kind, hourly))
         cur.execute(f"WITH {', '.join(parts)} SELECT id FROM ins", params)
         return {r[0] for r in cur.fetchall()}
-    cur.execute("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps([row[0] for row in rows]),))
-    recorded = {r[0] for r in cur.fetchall()}
-    new = [row for row in rows if row[0] not in recorded] if recorded else rows
-    if recorded or sums is None:
-        sums = group_sums(new, thresholds, hourly_customers)
     marks = ", ".join(["?"] * len(_EVENT_COLUMNS))
-    cur.executemany(f"INSERT INTO events ({names}) VALUES ({marks})", new)
-    daily, hourly_rows = sums
-    cur.executemany(f"INSERT INTO usage_daily (customer_id, model, band, day, shard, "
-                    f"{', '.join(_SUMS)}) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) "
-                    + _upsert("usage_daily", ("customer_id", "model", "band", "day")), daily)
+    insert = f"INSERT INTO events ({names}) VALUES ({marks})"
+    # Nearly always every id is new: insert them all, and only if some were already recorded
+    # (fewer rows changed) undo that and insert the new ones alone.
+    cur.execute("SAVEPOINT batch")
+    before = cur.connection.total_changes  # type: ignore[attr-defined]
+    cur.executemany(insert.replace("INSERT", "INSERT OR IGNORE", 1), rows)
+    if cur.connection.total_changes - before == len(rows):  # type: ignore[attr-defined]
+        new: Sequence[tuple[Any, ...]] = rows
+        cur.execute("RELEASE batch")
+    else:
+        cur.execute("ROLLBACK TO batch")
+        cur.execute("RELEASE batch")
+        cur.execute("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([row[0] for row in rows]),))
+        recorded = {r[0] for r in cur.fetchall()}
+        new = [row for row in rows if row[0] not in recorded]
+        sums = None
+        cur.executemany(insert, new)
+    if sums is None:
+        sums = group_sums(new, thresholds, hourly_customers)
+    daily, hourly_rows, peak = sums
+    _add_daily_sqlite(cur, daily, peak)
     cur.executemany(f"INSERT INTO usage_hourly (customer_id, hour, shard, {', '.join(_SUMS)}) "
                     "VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) "
                     + _upsert("usage_hourly", ("customer_id", "hour")), hourly_rows)
     return {row[0] for row in new}
 
 
+def _add_daily_sqlite(cur: Cursor, daily: Sequence[tuple[Any, ...]], peak: int) -> None:
+    """SQLite: append a batch's daily sums to ``usage_recent`` (arrival order: a few pages at
+    the end of the table and of its customer index), and fold the recent rows into
+    ``usage_daily`` in key order once there are :data:`FOLD_ROWS` of them. ``meta.sum_bound``
+    bounds every key's total (daily plus recent): a batch that could take it past 64 bits
+    goes straight to the daily rows instead, where an overflow refuses it (the fold itself
+    can never overflow), and the bound is then made exact again."""
+    if not daily:
+        return
+    cur.execute("SELECT value FROM meta WHERE key = 'sum_bound'")
+    bound = int(cur.fetchone()[0])
+    if bound + peak <= _INT64_MAX and len(daily) <= FOLD_ROWS:
+        cur.executemany(f"INSERT INTO usage_recent (customer_id, model, band, day, "
+                        f"{', '.join(_SUMS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", daily)
+        cur.execute("UPDATE meta SET value = ? WHERE key = 'sum_bound'", (str(bound + peak),))
+        cur.execute("SELECT max(seq) FROM usage_recent")
+        if cur.fetchone()[0] >= FOLD_ROWS:  # seq restarts at 1 after a fold: the row count
+            fold_recent(cur)
+        return
+    fold_recent(cur)
+    cur.executemany(f"INSERT INTO usage_daily (customer_id, model, band, day, shard, "
+                    f"{', '.join(_SUMS)}) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) "
+                    + _upsert("usage_daily", ("customer_id", "model", "band", "day")), daily)
+    cur.execute("UPDATE meta SET value = (SELECT CAST(coalesce(max(max(input, cached_input, "
+                "cache_write, output, requests, events)), 0) AS TEXT) FROM usage_daily) "
+                "WHERE key = 'sum_bound'")
+
+
+def fold_recent(cur: Cursor) -> None:
+    """Move the recent sums into the daily rows, grouped and in key order (one pass over the
+    daily rows' pages instead of one random page per key and batch)."""
+    cur.execute(f"INSERT INTO usage_daily (customer_id, model, band, day, shard, "
+                f"{', '.join(_SUMS)}) SELECT customer_id, model, band, day, 0, "
+                f"{', '.join(f'sum({c})' for c in _SUMS)} FROM usage_recent WHERE true "
+                "GROUP BY customer_id, model, band, day ORDER BY customer_id, model, band, day "
+                + _upsert("usage_daily", ("customer_id", "model", "band", "day")))
+    cur.execute("DELETE FROM usage_recent")
+
+
 def group_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
-               hourly_customers: frozenset[str]
-               ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+               hourly_customers: frozenset[str], *, table: Any = None) -> Sums:
     """The sums of event ``rows`` per daily key and, for ``hourly_customers``, per hourly key:
-    rows ``(*key, input, cached_input, cache_write, output, requests, events)``. Arrow's
-    group-by in 64-bit integers when no sum can pass 64 bits (``rows x largest count``),
-    else exact Python integers (the database then refuses a sum past 64 bits)."""
+    rows ``(*key, input, cached_input, cache_write, output, requests, events)``, and the
+    largest of those sums. Arrow's group-by in 64-bit integers when no sum can pass 64 bits
+    (``rows x largest count``), else exact Python integers (the database then refuses a sum
+    past 64 bits). ``table``: the same rows as a checked Arrow table
+    (:func:`billing.ledger.columns.batch_table`, whose sums cannot pass 64 bits), read
+    column by column instead of from the tuples."""
     if not rows:
-        return [], []
-    columns = list(zip(*rows, strict=True))
-    peak = max(max(columns[i]) for i in range(4, 9))
-    if peak * max(len(rows), 3) > _INT64_MAX:
-        return _python_sums(rows, thresholds, hourly_customers)
+        return [], [], 0
     import numpy as np
     import pyarrow as pa
 
-    counts = [np.asarray(columns[i], dtype=np.int64) for i in range(4, 9)]
-    ts = np.asarray(columns[2], dtype=np.int64)
+    if table is not None:
+        customer, model = table.column("customer_id"), table.column("model")
+        ts = table.column("ts_us").to_numpy()
+        counts = [table.column(name).to_numpy() for name in _COUNT_NAMES]
+    else:
+        columns = list(zip(*rows, strict=True))
+        peak = max(max(columns[i]) for i in range(4, 9))
+        if peak * max(len(rows), 3) > _INT64_MAX:
+            return _python_sums(rows, thresholds, hourly_customers)
+        counts = [np.asarray(columns[i], dtype=np.int64) for i in range(4, 9)]
+        ts = np.asarray(columns[2], dtype=np.int64)
+        customer = pa.array(columns[1], pa.string())
+        model = pa.array(columns[3], pa.string())
     per = np.maximum(counts[4], 1)
     prompt = counts[0] + counts[1] + counts[2]
     whole, left = np.divmod(prompt, per)
@@ -182,32 +247,35 @@ def group_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
         band += (whole > t) | ((whole == t) & (left > 0))
     sums = {name: c for name, c in zip(_SUMS, counts, strict=False)}
     sums["events"] = np.ones(len(rows), np.int64)
-    customer = pa.array(columns[1], pa.string())
-    daily = _grouped({"customer_id": customer, "model": pa.array(columns[3], pa.string()),
-                      "band": band, "day": ts // DAY_US, **sums},
-                     ["customer_id", "model", "band", "day"])
-    wanted = np.fromiter((c in hourly_customers for c in columns[1]), bool, len(rows)) \
-        if hourly_customers else None
-    if wanted is None or not wanted.any():
-        return daily, []
-    hourly = _grouped({"customer_id": customer.filter(pa.array(wanted)),
-                       "hour": (ts // HOUR_US)[wanted],
-                       **{name: c[wanted] for name, c in sums.items()}},
-                      ["customer_id", "hour"])
-    return daily, hourly
+    daily, peak = _grouped({"customer_id": customer, "model": model, "band": band,
+                            "day": ts // DAY_US, **sums},
+                           ["customer_id", "model", "band", "day"])
+    if not hourly_customers:
+        return daily, [], peak
+    mask = np.fromiter((c in hourly_customers for c in customer.to_pylist()), bool,
+                       len(rows)) if table is not None else \
+        np.fromiter((c in hourly_customers for c in columns[1]), bool, len(rows))
+    if not mask.any():
+        return daily, [], peak
+    hourly, hour_peak = _grouped({"customer_id": customer.filter(pa.array(mask)),
+                                  "hour": (ts // HOUR_US)[mask],
+                                  **{name: c[mask] for name, c in sums.items()}},
+                                 ["customer_id", "hour"])
+    return daily, hourly, max(peak, hour_peak)
 
 
-def _grouped(columns: dict[str, Any], keys: list[str]) -> list[tuple[Any, ...]]:
+def _grouped(columns: dict[str, Any], keys: list[str]) -> tuple[list[tuple[Any, ...]], int]:
     import pyarrow as pa
 
     grouped = pa.table(columns).group_by(keys).aggregate([(name, "sum") for name in _SUMS])
-    out = [grouped.column(name).to_pylist() for name in (*keys, *(f"{n}_sum" for n in _SUMS))]
-    return list(zip(*out, strict=True))
+    names = [f"{n}_sum" for n in _SUMS]
+    peak = max(int(grouped.column(name).to_numpy().max()) for name in names)
+    out = [grouped.column(name).to_pylist() for name in (*keys, *names)]
+    return list(zip(*out, strict=True)), int(peak)
 
 
 def _python_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
-                 hourly_customers: frozenset[str]
-                 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+                 hourly_customers: frozenset[str]) -> Sums:
     daily: dict[tuple[Any, ...], list[int]] = {}
     hourly: dict[tuple[Any, ...], list[int]] = {}
     for row in rows:
@@ -222,7 +290,8 @@ def _python_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
             found = table.setdefault(key, [0] * 6)
             for i, value in enumerate(counts):
                 found[i] += value
-    return ([(*k, *v) for k, v in daily.items()], [(*k, *v) for k, v in hourly.items()])
+    peak = max(max(v) for table in (daily, hourly) for v in table.values())
+    return ([(*k, *v) for k, v in daily.items()], [(*k, *v) for k, v in hourly.items()], peak)
 
 
 def add_hourly_from(cur: Cursor, kind: str, customers: Sequence[str]) -> None:

@@ -125,6 +125,7 @@ def _writer(url: str, round_: int, conn: Any) -> None:
     previous = _batch(round_ - 1, 9) if round_ else []
     done = ledger.record(previous)
     assert done.conflicts == 0
+    conn.send(("ready", None))  # opened (the kill's random moment is counted from here)
     for n in range(10):
         batch = _batch(round_, n)
         ledger.record(batch)
@@ -157,6 +158,9 @@ def test_a_writer_killed_at_random_moments_loses_nothing_it_returned(
         parent, child = _FORK.Pipe()
         proc = _FORK.Process(target=_writer, args=(ledger_url, round_, child))
         proc.start()
+        # Opening a ledger in a new process (its plans, its raters) takes about 0.3 s, more
+        # on a loaded machine: the random moment is counted from the writer's first batch.
+        assert parent.poll(60) and parent.recv()[0] == "ready"
         deadline = time.monotonic() + rng.uniform(0.02, 0.4)
         while time.monotonic() < deadline:
             if parent.poll(max(deadline - time.monotonic(), 0)):

@@ -35,7 +35,7 @@ def test_a_new_ledger_has_the_current_schema_and_an_older_one_is_upgraded(ledger
     ledger = open_ledger(ledger_url)  # opening it upgrades to the current version
     with ledger._db.read() as cur:
         cur.execute("SELECT value FROM meta WHERE key = 'schema_version'")
-        assert int(cur.fetchone()[0]) == SCHEMA_VERSION == 3
+        assert int(cur.fetchone()[0]) == SCHEMA_VERSION == 4
     ledger.set_alerts([50], customer="open-co")  # a table version 2 added
     ledger.close_connection()
 
@@ -62,7 +62,7 @@ def test_a_ledger_from_a_newer_version_is_refused_clearly(ledger_url: str) -> No
     with ledger._db.write() as cur:
         cur.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     ledger.close_connection()
-    with pytest.raises(LedgerError, match=r"schema version 99, newer than this library's \(3\)"):
+    with pytest.raises(LedgerError, match=r"schema version 99, newer than this library's \(4\)"):
         Ledger.open(ledger_url)
 
 
@@ -215,6 +215,7 @@ def test_close_reads_the_events_through_the_one_scan_not_the_rows_kept_for_holds
     assert ledger.scan() == ledger.aggregates()  # the kept rows are the scan's rows
     with ledger._db.write() as cur:  # lose the kept rows: close must not read them
         cur.execute("DELETE FROM usage_daily")
+        cur.execute("DELETE FROM usage_recent")
     invoices = {inv.customer_id: inv for inv in ledger.close("2026-11").invoices}
     # open-co: 3 x (100,000 input x 1.00 + 10,000 output x 10.00) / 1M = 3 x 0.20 = 0.60 USD
     assert invoices["open-co"].total == Decimal("0.60")
@@ -354,4 +355,55 @@ def test_record_batch_of_columns_counts_and_sums_as_record_does(ledger_url: str)
     # input tokens: 1 + 2 + ... + 40 = 820, plus e50's 1 = 821; events 40 + 1 = 41
     assert sum(c.input for u in usage for c in u.daily.values()) == 821
     assert sum(c.events for u in usage for c in u.daily.values()) == 41
+    ledger.close_connection()
+
+
+def test_recent_sums_folded_into_the_daily_rows_read_the_same_before_and_after(
+        ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLite appends each batch's sums and folds them into the daily rows every FOLD_ROWS
+    # rows (billing/ledger/writes.py); every reader adds the rows not folded yet.
+    from billing.ledger import writes
+
+    monkeypatch.setattr(writes, "FOLD_ROWS", 5)
+    ledger = open_ledger(ledger_url)
+    day = (AT.date() - date(1970, 1, 1)).days
+    seen = []
+    for batch in range(4):  # 3 events of open-co on one key per batch, 1 of cap-co
+        ledger.record([_event(10 * batch + i, input_tokens=100, output_tokens=1)
+                       for i in range(3)] + [_event(10 * batch + 9, "cap-co", input_tokens=7)])
+        with ledger._db.read() as cur:
+            cur.execute("SELECT count(*) FROM usage_recent")
+            seen.append(cur.fetchone()[0])
+        counts = ledger.usage("open-co").daily[("m-1", 0, day)]
+        # (batch + 1) x 3 events of 100 input and 1 output tokens
+        assert (counts.input, counts.output, counts.events) == (
+            300 * (batch + 1), 3 * (batch + 1), 3 * (batch + 1))
+        assert ledger.aggregates() == ledger.scan()
+        assert ledger.customers() == ["cap-co", "open-co"]
+    if ledger.backend == "sqlite":
+        # 2 rows a batch (one key per customer): 2, 4, then 6 >= 5 folds to 0, then 2
+        assert seen == [2, 4, 0, 2]
+    # cap-co: 4 events x 7 input tokens x 1.00 / 1M = 0.000028 USD, billed 0.00 of its fee
+    assert ledger.usage("cap-co").by_model()["m-1"].input == 28
+    ledger.close_connection()
+
+
+def test_a_batch_that_would_pass_64_bit_sums_is_refused_even_with_sums_not_folded(
+        ledger_url: str) -> None:
+    # The fold must never meet a sum past 2**63 - 1 (it would refuse every later batch): a
+    # batch that could take a total there is summed straight into the daily rows.
+    from billing.errors import UsageError
+
+    ledger = open_ledger(ledger_url)
+    ledger.record([_event(1, input_tokens=5)])  # kept as a recent sum on SQLite
+    ledger.record([_event(2, input_tokens=2**63 - 1 - 5)])  # 5 + (2**63 - 6) = 2**63 - 1
+    with pytest.raises(UsageError, match=r"exceed 2\*\*63 - 1"):
+        ledger.record([_event(3, input_tokens=1)])  # 2**63 - 1 + 1 passes 64 bits
+    ledger.record([_event(4, "cap-co", input_tokens=10)])  # other keys are still recorded
+    day = (AT.date() - date(1970, 1, 1)).days
+    assert ledger.usage("open-co").daily[("m-1", 0, day)].input == 2**63 - 1
+    assert ledger.usage("cap-co").daily[("m-1", 0, day)].input == 10
+    with ledger._db.read() as cur:
+        cur.execute("SELECT count(*) FROM events WHERE id = 'e3'")
+        assert cur.fetchone()[0] == 0  # the refused batch left nothing
     ledger.close_connection()
