@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from billing.charges.lines import LineText
 from billing.charges.run import Billing
@@ -122,6 +122,11 @@ class FirstPeriodBurn:
         self._grants: dict[tuple[Period, Decimal, date], list[credits.CreditGrant]] = {}
         self._alone: dict[tuple[Period, date, date], bool] = {}
         self._order: dict[tuple[Period, Decimal, date], credits.InOrder | None] = {}
+        self._terms: dict[tuple[Period, Decimal, date], Any] = {}
+        unit_value = self.credit_terms.charge.unit_value if self.credit_terms else Decimal(0)
+        self._powers_of_ten = unit_value > 0 and unit_value.as_tuple().digits == (1,)
+        """One credit is a power of ten of money (``10 ** _unit_exponent``)."""
+        self._unit_exponent = int(unit_value.as_tuple().exponent)
 
     @property
     def needs_totals(self) -> bool:
@@ -187,24 +192,24 @@ class FirstPeriodBurn:
         assert terms is not None
         charge, topup, unit_value = terms.charge, terms.topup, terms.charge.unit_value
         shift = -(debits.places + 6)
-        grants = self._template_grants(sub, period, fraction)
-        order = self._in_order(sub, period, fraction)
+        grants, order, entries = self._period_terms(sub, period, fraction)
         outcome = None
-        if order is not None and unit_value > 0 and unit_value.as_tuple().digits == (1,):
+        if order is not None and self._powers_of_ten:
             # one credit is a power of ten of money: a debit's units are exact credits
-            scale = shift - int(unit_value.as_tuple().exponent)
             outcome = credits.burn_in_order(
-                order, debits.rows, scale, day=day_of, period_end=period.end,
-                overage=charge.overage, running=debits.running, by_label=debits.by_model)
-        by_key: dict[tuple[int, str], int] = {}
-        amounts: dict[str, Decimal] = {}
-        for day, model, value in debits.rows:
-            by_key[(day, model)] = by_key.get((day, model), 0) + value
-            amounts[model] = amounts.get(model, ZERO)
-        for (_day, model), value in by_key.items():
-            if value:
-                amounts[model] = amounts[model] + Decimal(value).scaleb(shift)
+                order, debits.rows, shift - self._unit_exponent, day=day_of,
+                period_end=period.end, overage=charge.overage, running=debits.running,
+                by_label=debits.by_model)
+        by_model = debits.by_model
+        if by_model is None:
+            by_model = {}
+            for _day, model, value in debits.rows:
+                by_model[model] = by_model.get(model, 0) + value
+        amounts = {m: (Decimal(v).scaleb(shift) if v else ZERO) for m, v in by_model.items()}
         if outcome is None:
+            by_key: dict[tuple[int, str], int] = {}
+            for day, model, value in debits.rows:
+                by_key[(day, model)] = by_key.get((day, model), 0) + value
             outcome = credits.burn(
                 grants,
                 [credits.Debit(day_of(day), EXACT.divide(Decimal(value).scaleb(shift),
@@ -213,18 +218,19 @@ class FirstPeriodBurn:
                 period_end=period.end, topup=topup, when_balance_below=terms.threshold,
                 overage=charge.overage)
         # What is left of each grant and pack, in burn order, with its expiry and money value.
-        found = {g.id: (credits.burn_key(g), g.expires_day,
-                        self.rater.pack_value.get(g.id, unit_value)) for g in grants}
-        next_order = max((g.order for g in grants), default=-1) + 1
-        for purchase in outcome.purchases:
+        found = entries
+        if outcome.purchases:
             assert topup is not None
-            expires = (None if topup.expires_after is None
-                       else purchase.day + topup.expires_after)
-            key = (topup.priority, 1 if expires is None else 0, expires or date.max,
-                   purchase.day, next_order)
-            next_order += 1
-            found[purchase.grant_id] = (
-                key, expires, EXACT.divide(purchase.price_total, purchase.credits))
+            found = dict(entries)
+            next_order = max((g.order for g in grants), default=-1) + 1
+            for purchase in outcome.purchases:
+                expires = (None if topup.expires_after is None
+                           else purchase.day + topup.expires_after)
+                key = (topup.priority, 1 if expires is None else 0, expires or date.max,
+                       purchase.day, next_order)
+                next_order += 1
+                found[purchase.grant_id] = (
+                    key, expires, EXACT.divide(purchase.price_total, purchase.credits))
         left = sorted(((found[b.grant_id][0], EXACT.add(b.remaining, b.expired), b.paid,
                         found[b.grant_id][1], found[b.grant_id][2]) for b in outcome.balances),
                       key=lambda entry: entry[0])
@@ -232,6 +238,23 @@ class FirstPeriodBurn:
                         {**outcome.overage_by_label, **outcome.refused_by_label},
                         [p.price_total for p in outcome.purchases],
                         [entry[1:] for entry in left])
+
+    def _period_terms(self, sub: Subscription, period: Period, fraction: Decimal
+                      ) -> tuple[list[credits.CreditGrant], credits.InOrder | None,
+                                 dict[str, tuple[tuple[int, int, date, date, int], date | None,
+                                                 Decimal]]]:
+        """What every burn of a period shares: its grants, :meth:`_in_order`, and each grant's
+        burn key, expiry and money value per credit."""
+        key = (period, fraction, sub.start)
+        found = self._terms.get(key)
+        if found is None:
+            assert self.credit_terms is not None
+            unit_value = self.credit_terms.charge.unit_value
+            grants = self._template_grants(sub, period, fraction)
+            entries = {g.id: (credits.burn_key(g), g.expires_day,
+                              self.rater.pack_value.get(g.id, unit_value)) for g in grants}
+            found = self._terms[key] = (grants, self._in_order(sub, period, fraction), entries)
+        return found
 
     def _in_order(self, sub: Subscription, period: Period, fraction: Decimal
                   ) -> credits.InOrder | None:

@@ -43,7 +43,8 @@ class RoundedLines:
     def __init__(self, size: int | None, currency: str, rounding: Rounding) -> None:
         self.size = size
         self.to_money = money_rounder(currency, rounding)
-        self._to_money_column: Any = np.frompyfunc(self.to_money, 1, 1)
+        self._to_money_column: Any = (None if size is None  # one customer: plain values
+                                      else np.frompyfunc(self.to_money, 1, 1))
         self.lines: list[RoundedLine] = []
 
     def add(self, kind: str, charge: str, amount: Col, text: object = None, *,
