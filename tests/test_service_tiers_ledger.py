@@ -13,7 +13,7 @@ from billing.errors import BillingError, UsageError
 from billing.ledger import Ledger
 from billing.rating.meter import FixedClock
 from billing.usage.events import UsageEvent
-from tests.ledger.helpers import NOW, open_ledger
+from tests.ledger.helpers import NOW, PLANS, open_ledger
 
 AT = datetime(2026, 11, 10, 9, tzinfo=UTC)
 
@@ -65,3 +65,22 @@ def test_settle_takes_no_service_tier(tmp_path: Path) -> None:
 def test_an_unknown_tier_is_refused_when_the_event_is_made() -> None:
     with pytest.raises(UsageError, match="unknown service_tier 'turbo'"):
         _event(1, "turbo")
+
+
+def test_ledger_import_of_a_tiered_file_stops_with_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from billing.cli import main
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    subs = tmp_path / "subs.yaml"
+    subs.write_text("subscriptions:\n  - {customer_id: open-co, plan: open, start: 2026-11-01}\n",
+                    encoding="utf-8")
+    assert main(["ledger", "init", url, "--plans", str(PLANS), "--subscriptions", str(subs)]) == 0
+    events = tmp_path / "events.csv"
+    events.write_text("id,customer_id,timestamp,model,input_tokens,output_tokens,service_tier\n"
+                      "a,open-co,2026-11-10T09:00:00Z,m-1,100,10,standard\n"
+                      "b,open-co,2026-11-10T09:00:00Z,m-1,100,10,flex\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["ledger", "import", url, str(events)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'b' has service tier 'flex'" in err
