@@ -216,7 +216,7 @@ def group_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
                hourly_customers: frozenset[str], *, table: Any = None) -> Sums:
     """The sums of event ``rows`` per daily key and, for ``hourly_customers``, per hourly key:
     rows ``(*key, input, cached_input, cache_write, output, requests, events)``, and the
-    largest of those sums. Arrow's group-by in 64-bit integers when no sum can pass 64 bits
+    largest of those sums. Sorted numpy sums in 64-bit integers when no sum can pass 64 bits
     (``rows x largest count``), else exact Python integers (the database then refuses a sum
     past 64 bits). ``table``: the same rows as a checked Arrow table
     (:func:`billing.ledger.columns.batch_table`, whose sums cannot pass 64 bits), read
@@ -224,7 +224,6 @@ def group_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
     if not rows:
         return [], [], 0
     import numpy as np
-    import pyarrow as pa
 
     if table is not None:
         customer, model = table.column("customer_id"), table.column("model")
@@ -237,41 +236,65 @@ def group_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
             return _python_sums(rows, thresholds, hourly_customers)
         counts = [np.asarray(columns[i], dtype=np.int64) for i in range(4, 9)]
         ts = np.asarray(columns[2], dtype=np.int64)
-        customer = pa.array(columns[1], pa.string())
-        model = pa.array(columns[3], pa.string())
+        customer, model = columns[1], columns[3]
     per = np.maximum(counts[4], 1)
     prompt = counts[0] + counts[1] + counts[2]
     whole, left = np.divmod(prompt, per)
     band = np.zeros(len(rows), np.int64)
     for t in thresholds:  # prompt > t x per, without the product (see band_sql)
         band += (whole > t) | ((whole == t) & (left > 0))
-    sums = {name: c for name, c in zip(_SUMS, counts, strict=False)}
-    sums["events"] = np.ones(len(rows), np.int64)
-    daily, peak = _grouped({"customer_id": customer, "model": model, "band": band,
-                            "day": ts // DAY_US, **sums},
-                           ["customer_id", "model", "band", "day"])
-    if not hourly_customers:
+    sums = [*counts, np.ones(len(rows), np.int64)]
+    who, names = _codes(customer)
+    daily, peak = _grouped([(who, names), (*_codes(model),), (band, None), (ts // DAY_US, None)],
+                           sums)
+    wanted = [i for i, name in enumerate(names) if name in hourly_customers]
+    if not wanted:
         return daily, [], peak
-    mask = np.fromiter((c in hourly_customers for c in customer.to_pylist()), bool,
-                       len(rows)) if table is not None else \
-        np.fromiter((c in hourly_customers for c in columns[1]), bool, len(rows))
-    if not mask.any():
-        return daily, [], peak
-    hourly, hour_peak = _grouped({"customer_id": customer.filter(pa.array(mask)),
-                                  "hour": (ts // HOUR_US)[mask],
-                                  **{name: c[mask] for name, c in sums.items()}},
-                                 ["customer_id", "hour"])
+    mask = np.isin(who, wanted)
+    hourly, hour_peak = _grouped([(who[mask], names), ((ts // HOUR_US)[mask], None)],
+                                 [c[mask] for c in sums])
     return daily, hourly, max(peak, hour_peak)
 
 
-def _grouped(columns: dict[str, Any], keys: list[str]) -> tuple[list[tuple[Any, ...]], int]:
+def _codes(values: Any) -> tuple[Any, list[str]]:
+    """Strings (an Arrow column, or a Python sequence) as integer codes and the distinct
+    strings."""
+    import numpy as np
     import pyarrow as pa
 
-    grouped = pa.table(columns).group_by(keys).aggregate([(name, "sum") for name in _SUMS])
-    names = [f"{n}_sum" for n in _SUMS]
-    peak = max(int(grouped.column(name).to_numpy().max()) for name in names)
-    out = [grouped.column(name).to_pylist() for name in (*keys, *names)]
-    return list(zip(*out, strict=True)), int(peak)
+    if not isinstance(values, pa.Array | pa.ChunkedArray):
+        index: dict[str, int] = {}
+        codes = [index.setdefault(value, len(index)) for value in values]
+        return np.asarray(codes, dtype=np.int64), list(index)
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    encoded = array.dictionary_encode()
+    return (np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64),
+            encoded.dictionary.to_pylist())
+
+
+def _grouped(keys: Sequence[tuple[Any, list[str] | None]], sums: Sequence[Any]
+             ) -> tuple[list[tuple[Any, ...]], int]:
+    """Rows ``(*key, *sums)`` per distinct key (integer key columns, decoded through their
+    strings when given), in key order, and the largest sum: one sort and one ``reduceat``
+    per column instead of a hash group-by and a Python object per cell."""
+    import numpy as np
+
+    if not len(sums[0]):
+        return [], 0
+    order = np.lexsort([column for column, _ in reversed(keys)])  # the first key sorts first
+    ordered = [column[order] for column, _ in keys]
+    change = np.zeros(len(order), bool)
+    change[0] = True
+    for column in ordered:
+        change[1:] |= column[1:] != column[:-1]
+    starts = np.flatnonzero(change)
+    totals = [np.add.reduceat(column[order], starts) for column in sums]
+    out: list[list[Any]] = []
+    for column, (_, strings) in zip(ordered, keys, strict=True):
+        firsts = column[starts].tolist()
+        out.append([strings[i] for i in firsts] if strings is not None else firsts)
+    peak = max(int(total.max()) for total in totals)
+    return list(zip(*out, *(total.tolist() for total in totals), strict=True)), peak
 
 
 def _python_sums(rows: Sequence[tuple[Any, ...]], thresholds: Sequence[int],
