@@ -354,3 +354,15 @@ def test_a_time_of_day_model_is_costed_per_window_and_tier(tmp_path: Path, engin
     (plan,) = json.loads(out.read_text())["plans"]
     # revenue: 60M input tokens x 1.00 per 1M = 60.00 (the card prices no tier apart)
     assert (plan["cost"], plan["revenue"]) == ("6.75", "60.00")
+
+
+def test_spark_groups_by_tier_as_duckdb_does(files: dict[str, Path]) -> None:
+    book = CostBook.load(files["costs.yaml"])
+    found = {}
+    for engine in ("duckdb", "spark"):
+        trace = aggregate_trace(TraceSpec(files["events.csv"]), thresholds=book.thresholds(),
+                                hourly=True, engine=engine, time_of_day=book.time_of_day_edges)
+        found[engine] = (trace.aggregates.daily, trace.aggregates.tier_rows(),
+                         trace.stats.service_tiers)
+    assert found["spark"] == found["duckdb"]
+    assert found["spark"][2] == (("batch", 2), ("priority", 1))
