@@ -366,3 +366,34 @@ def test_spark_groups_by_tier_as_duckdb_does(files: dict[str, Path]) -> None:
                          trace.stats.service_tiers)
     assert found["spark"] == found["duckdb"]
     assert found["spark"][2] == (("batch", 2), ("priority", 1))
+
+
+def test_compare_rates_a_batch_of_customers_as_billing_rate_rates_each(
+        files: dict[str, Path], tmp_path: Path) -> None:
+    from billing.compare import CompareOptions, compare
+
+    # Three customers: acme as above; beta with batch usage only (one line, its batch line);
+    # gamma with standard usage only (no tier line at all).
+    #   beta:  m-open batch 1M input x 2.00 x 0.5 = 1.00; cost 1M x 1.00 x 0.5 = 0.50
+    #   gamma: m-open 1M output x 8.00 = 8.00;              cost 1M x 4.00       = 4.00
+    files["events.csv"].write_text(
+        EVENTS + "b1,beta,2026-11-02T10:00:00Z,m-open,1000000,0,batch\n"
+                 "g1,gamma,2026-11-03T10:00:00Z,m-open,0,1000000,standard\n", encoding="utf-8")
+    files["subs.yaml"].write_text(SUBS + "  - {customer_id: beta, plan: card, start: 2026-11-01}\n"
+                                  "  - {customer_id: gamma, plan: card, start: 2026-11-01}\n",
+                                  encoding="utf-8")
+    code, invoices = _rate(files, tmp_path)
+    assert code == 0
+    billed = {inv["customer_id"]: inv["total"] for inv in invoices}
+    assert billed == {"acme": "18.90", "beta": "1.00", "gamma": "8.00"}
+    lines = {inv["customer_id"]: [ln["description"] for ln in inv["lines"]] for inv in invoices}
+    assert lines["beta"] == ["tokens: m-open (batch tier, 0.5 x list price)"]
+    assert lines["gamma"] == ["tokens: m-open"]
+    report = compare(load_catalog([files["plans"]]), TraceSpec(files["events.csv"]),
+                     costbook=CostBook.load(files["costs.yaml"]),
+                     options=CompareOptions(workers=1))
+    (plan,) = report.plans
+    rows = {row.customer_id: (str(row.revenue), row.cost) for row in plan.customers}
+    assert {c: r for c, (r, _) in rows.items()} == billed
+    assert {c: cost for c, (_, cost) in rows.items()} == {
+        "acme": Decimal("13.30"), "beta": Decimal("0.50"), "gamma": Decimal("4.00")}
