@@ -65,6 +65,12 @@ def _charge_summary(plan: Plan) -> list[tuple[str, str, str]]:
                 if charge.fallback is not None:
                     what += (f", cost plus {format_percent(charge.fallback.cost_plus.markup)} "
                              "for other models")
+            if charge.service_tiers:
+                what += ", service tiers " + ", ".join(
+                    f"{tier} x{factor.normalize():f}"
+                    for tier, factor in charge.service_tiers.items())
+            if any(r.service_tiers for r in charge.rates or ()):
+                what += " (some rates price tiers of their own)"
             if charge.paid_with == "credits":
                 what += ", paid with credits"
             if charge.included_amount is not None:
