@@ -135,15 +135,9 @@ def time_of_day_table(events: ir.Table, edges: dict[str, Sequence[int]], *,
     ``since_us``): ``since_us`` is the largest edge of any of those models at or before the
     event's time of day (microseconds after UTC midnight), else 0. Every price window of every
     one of those models is a union of such slots, so each row has one price. Portable Ibis."""
-    cuts = sorted({int(e) for found in edges.values() for e in found})
-    if any(not 0 < e < DAY_US for e in cuts):
-        raise ValueError(f"time-of-day edges must be inside the day: {cuts}")
     events = events.filter(events["model"].isin(sorted(edges)))
     day = events["ts_s"] // DAY_S
-    since_midnight = events["ts_us"] - day * DAY_US
-    since: ir.IntegerValue = ibis.literal(0, "int64")
-    for cut in cuts:
-        since = (since_midnight >= cut).ifelse(ibis.literal(cut, "int64"), since)
+    since = _since(events, edges)
     sums = {c: events[c].sum().cast("int64")
             for c in ("input", "cached_input", "cache_write", "output", "requests")}
     sums["events"] = events.count().cast("int64")
@@ -155,8 +149,40 @@ def time_of_day_table(events: ir.Table, edges: dict[str, Sequence[int]], *,
     ).aggregate(**sums)
 
 
-def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str) -> ir.Table:
-    """Sums by (customer, model, band, ``bucket``): ``day`` or ``hour`` since the epoch."""
+def _since(events: ir.Table, edges: dict[str, Sequence[int]]) -> ir.IntegerValue:
+    """The time-of-day slot of each event: the largest edge of any model of ``edges`` at or
+    before the event's time of day (microseconds after UTC midnight), else 0."""
+    cuts = sorted({int(e) for found in edges.values() for e in found})
+    if any(not 0 < e < DAY_US for e in cuts):
+        raise ValueError(f"time-of-day edges must be inside the day: {cuts}")
+    since_midnight = events["ts_us"] - (events["ts_s"] // DAY_S) * DAY_US
+    since: ir.IntegerValue = ibis.literal(0, "int64")
+    for cut in cuts:
+        since = (since_midnight >= cut).ifelse(ibis.literal(cut, "int64"), since)
+    return since
+
+
+def _time_of_day_rows(fine: ir.Table, bucket: str, edges: dict[str, Sequence[int]]
+                      ) -> ir.Table:
+    """The time-of-day rows (as :func:`time_of_day_table`) from sums by (customer, model,
+    band, ``bucket``, [tier,] ``since_us``) that carry every model's slot (0 for the models
+    without edges)."""
+    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
+                                                      "output", "requests", "events")}
+    kept = fine.filter(fine["model"].isin(sorted(edges)))
+    day = kept["hour"] // 24 if bucket == "hour" else kept["day"]
+    tier = ({"service_tier": kept["service_tier"]} if "service_tier" in kept.columns else {})
+    return kept.group_by(
+        customer_id=kept["customer_id"], model=kept["model"], band=kept["band"], day=day,
+        since_us=kept["since_us"], **tier,
+    ).aggregate(**sums)
+
+
+def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str,
+             edges: dict[str, Sequence[int]] | None = None) -> ir.Table:
+    """Sums by (customer, model, band, ``bucket``): ``day`` or ``hour`` since the epoch (and
+    by ``service_tier`` when the events have one; by time-of-day slot, ``since_us``, when
+    ``edges`` are given: the models of ``edges`` get theirs, every other model 0)."""
     band = _band(events, thresholds)
     # 64-bit sums (check_sum_bound proved they fit; a cast that did not fit would fail).
     sums = {c: events[c].sum().cast("int64")
@@ -165,6 +191,10 @@ def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str) -> ir.T
     seconds = DAY_S if bucket == "day" else HOUR_S
     tier = ({"service_tier": events["service_tier"]} if "service_tier" in events.columns
             else {})
+    if edges:
+        slot = events["model"].isin(sorted(edges)).ifelse(_since(events, edges),
+                                                          ibis.literal(0, "int64"))
+        tier = {**tier, "since_us": slot}
     return events.group_by(
         customer_id=events["customer_id"], model=events["model"], band=band,
         **{bucket: events["ts_s"] // seconds}, **tier,
@@ -322,13 +352,19 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
     # count, and then the exact dedupe below runs).
     id_check = ("count(DISTINCT hash(id)) FILTER (WHERE __reason IS NULL)"
                 if not resolved.derived_ids else "0")
-    n_valid, n_bad, n_hashes, peak, first_us, last_us = con.execute(
+    # With time-of-day prices asked for, it also lists the models: the slots of those with
+    # price windows are then grouped in the one scan of the events below.
+    models_sql = (", list(DISTINCT model) FILTER (WHERE __reason IS NULL)"
+                  if time_of_day is not None else ", NULL")
+    n_valid, n_bad, n_hashes, peak, first_us, last_us, models = con.execute(
         "SELECT count(*) FILTER (WHERE __reason IS NULL), "
         f"count(*) FILTER (WHERE __reason IS NOT NULL), {id_check}, "
         "max(greatest(input, cached_input, cache_write, output, requests)) "
         "FILTER (WHERE __reason IS NULL), "
-        "min(ts_us) FILTER (WHERE __reason IS NULL), max(ts_us) FILTER (WHERE __reason IS NULL) "
-        f"FROM {checked}").fetchall()[0]
+        "min(ts_us) FILTER (WHERE __reason IS NULL), max(ts_us) FILTER (WHERE __reason IS NULL)"
+        f"{models_sql} FROM {checked}").fetchall()[0]
+    edges = (None if time_of_day is None
+             else _edges_of([str(m) for m in models or ()], time_of_day))
     # The rows to report are read in a second pass, only when there are some: an ordered list
     # aggregate in the pass above made it half again as slow on a clean file.
     bad = [(int(r), str(reason)) for r, reason in con.execute(
@@ -349,12 +385,12 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
     check_sum_bound(n_valid, peak or 0, thresholds, where=str(spec.path))
     dedupe = not resolved.derived_ids and n_hashes != n_valid
     if target is None:
-        scanned = _scan(backend.table(valid), dedupe, thresholds, hourly, time_of_day)
+        scanned = _scan(backend.table(valid), dedupe, thresholds, hourly, edges)
     else:
         # Validated here, aggregated there: the same Ibis expressions on the Spark backend.
         rows = con.sql(f"SELECT * FROM {valid} ORDER BY __row").to_arrow_table()
         with to_spark(target, rows) as events, quiet_pandas_check():
-            scanned = _scan(events, dedupe, thresholds, hourly, time_of_day)
+            scanned = _scan(events, dedupe, thresholds, hourly, edges)
     copies_rows, daily, span, hourly_rows, slots, tiers = scanned
     if _stamp(spec.path) != before:
         # A Parquet file is read more than once (checked, then grouped without the checks):
@@ -424,7 +460,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool,
-          time_of_day: TimeOfDayEdges | None = None) -> tuple[
+          edges: dict[str, Sequence[int]] | None = None) -> tuple[
         list[tuple[int, bool]], Any, tuple[int | None, int | None] | None, Any, Any, Any]:
     """Dedupe (when ids repeat) and aggregate ``events`` on its backend; the aggregate rows
     come back as Arrow tables (Python objects are built only if a caller asks for them). The
@@ -441,12 +477,14 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
             span = (found.column("first_us")[0].as_py(), found.column("last_us")[0].as_py())
     hourly_table = tier_table = None
     tiered = "service_tier" in events.columns
-    if hourly or tiered:
-        # Sums by hour (or by day and tier) are computed once and kept on the backend (DuckDB:
-        # a temp table; Spark recomputes them, its path is for correctness); days, hours and
-        # the tier rows derive from them.
+    slots = None
+    if hourly or tiered or edges:
+        # Sums by hour (or by day and tier, or by time-of-day slot) are computed once and kept
+        # on the backend (DuckDB: a temp table; Spark recomputes them, its path is for
+        # correctness); days, hours, the tier rows and the time-of-day rows derive from them:
+        # the events are scanned once.
         bucket = "hour" if hourly else "day"
-        fine = _grouped(events, thresholds, bucket)
+        fine = _grouped(events, thresholds, bucket, edges)
         backend = fine._find_backend()
         kept_name = None
         if backend.name == "duckdb":
@@ -461,20 +499,17 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
             daily_table = _arrow(daily_expr, _DAILY_ORDER)
             if tiered:
                 tier_table = _arrow(_tier_rows(fine, bucket), _TIER_ORDER)
+            if edges:
+                slots = _arrow(_time_of_day_rows(fine, bucket, edges), (
+                    *TIME_OF_DAY_COLUMNS[:5], *(("service_tier",) if tiered else ())))
         finally:
             if kept_name is not None:
                 backend.con.execute(f"DROP TABLE IF EXISTS {kept_name}")
     else:
         daily_expr = _grouped(events, thresholds, "day")
         daily_table = _arrow(daily_expr, _DAILY_ORDER)
-    slots = None
-    if time_of_day is not None:
-        # Only the models with price windows, found in the daily rows: nothing to scan again
-        # for a trace without any.
-        edges = _edges_of(pc.unique(daily_table.column("model")).to_pylist(), time_of_day)
-        order = (*TIME_OF_DAY_COLUMNS[:5], *(("service_tier",) if tiered else ()))
-        slots = (_arrow(time_of_day_table(events, edges, thresholds=thresholds), order)
-                 if edges else _empty_time_of_day(tiered))
+    if edges is not None and slots is None:
+        slots = _empty_time_of_day(tiered)
     return copies_rows, daily_table, span, hourly_table, slots, tier_table
 
 
