@@ -35,7 +35,7 @@ __all__ = ["FOLD_ROWS", "SHARDS", "Sums", "add_hourly_from", "fold_recent", "gro
 
 SHARDS = 16
 #: SQLite: recent sum rows folded into the daily rows at once (see :func:`fold_recent`).
-FOLD_ROWS = 20_000
+FOLD_ROWS = 40_000
 _EVENT_COLUMNS = ("id", "customer_id", "ts_us", "model", "input", "cached_input", "cache_write",
                   "output", "requests", "session_id", "properties")
 _EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
