@@ -6,9 +6,11 @@
   read to its commit. Writers of one file queue on an advisory file lock (``flock`` on
   ``<file>-lock``) before ``BEGIN IMMEDIATE``: a waiting writer wakes when the lock is free
   instead of SQLite's busy handler polling with sleeps of up to 100 ms.
-  WAL checkpoints run after a writer's lock is released, every few thousand rows a connection
-  writes (SQLite's automatic one, inside the COMMIT that crosses its threshold, made every
-  other writer wait for the sync; it stays as a backstop at 20,000 pages). Under sustained
+  WAL checkpoints (PASSIVE) run after a writer's lock is released, every 50,000 rows a
+  connection writes (a page written many times between two is copied once; a checkpoint
+  another process is running makes this one return at once). SQLite's automatic one (inside
+  the COMMIT that crosses its threshold, which made every other writer wait for the sync)
+  stays as a backstop at 20,000 pages. Under sustained
   writing by several processes the WAL file grows to that backstop (about 80 MiB) before it
   restarts from its beginning (measured: 87 MB with 4 writers); it is deleted on last close.
   ``synchronous=NORMAL`` by default: a commit survives the process being killed at any moment
@@ -43,7 +45,7 @@ __all__ = ["Cursor", "Database", "open_database", "redact"]
 
 _CONFIG_LOCK = 7216355  # advisory lock key of the ledger's configuration
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
-_CHECKPOINT_ROWS = 50_000  # rows written by a connection between its WAL checkpoints
+_CHECKPOINT_ROWS = 50_000  # rows a connection writes between its WAL checkpoints
 _BACKSTOP_PAGES = 20_000  # SQLite's automatic checkpoint, if those fall behind (80 MiB)
 _ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
 # PostgreSQL: create the customer's row if needed and lock it to the end of the transaction
