@@ -218,6 +218,13 @@ class LedgerCore:
 
     def set_catalog(self, catalog: PlanCatalog) -> None:
         """Store ``catalog`` (every version of every plan) as the ledger's catalog."""
+        for plan_id in catalog.ids:  # (the ledger's rows keep no reasoning split yet)
+            for plan in catalog.versions(plan_id):
+                if plan.reasoning_rates():
+                    raise LedgerError(
+                        f"plan {plan.id!r} prices reasoning tokens apart from output "
+                        f"({'; '.join(plan.reasoning_rates())}): the ledger does not store "
+                        "reasoning tokens yet; rate such usage from a file with billing rate")
         rows = []
         for plan_id in catalog.ids:
             for plan in catalog.versions(plan_id):
@@ -399,15 +406,15 @@ class LedgerCore:
     def _insert_events(self, cur: Cursor, cfg: _Config, prepared: _Prepared
                        ) -> tuple[RecordResult, set[str]]:
         """Insert a prepared batch's rows and add the new ones to the aggregate rows; the
-        first of an id wins. Returns the counts and the customers whose usage grew."""
+        first of an id wins. Returns the counts and, when alert rules exist (their only
+        reader), the customers whose usage grew."""
         rows = prepared.rows
         duplicates, conflicts = prepared.duplicates, prepared.conflicts
         conflict_ids = list(prepared.conflict_ids)
-        customers = {row[1] for row in rows}
-        inserted = insert_events(
+        recorded = insert_events(
             cur, self._db.kind, rows, self._thresholds, cfg.hourly_customers,
             sums=prepared.sums if prepared.sums_for == cfg.hourly_customers else None)
-        old = [row for row in rows if row[0] not in inserted]
+        old = [row for row in rows if row[0] in recorded] if recorded else []
         for start in range(0, len(old), _CHUNK):
             chunk = old[start:start + _CHUNK]
             marks = ", ".join(["?"] * len(chunk))
@@ -420,9 +427,8 @@ class LedgerCore:
                 else:
                     conflicts += 1
                     conflict_ids.append(row[0])
-        if old:
-            customers = {row[1] for row in rows if row[0] in inserted}
-        return (RecordResult(len(inserted), duplicates, conflicts, tuple(conflict_ids)),
+        customers = {row[1] for row in rows if row[0] not in recorded} if cfg.rules else set()
+        return (RecordResult(len(rows) - len(old), duplicates, conflicts, tuple(conflict_ids)),
                 customers)
 
     # --- reading usage -------------------------------------------------------------------------

@@ -35,8 +35,8 @@ from typing import Any
 from billing.ledger.db import Cursor
 from billing.usage.keys import DAY_US, HOUR_US
 
-__all__ = ["FOLD_ROWS", "SHARDS", "Sums", "add_hourly_from", "fold_recent", "group_sums", "insert_events",
-           "scan_sql"]
+__all__ = ["FOLD_ROWS", "SHARDS", "Sums", "add_hourly_from", "fold_recent", "group_sums",
+           "insert_events", "scan_sql"]
 
 SHARDS = 16
 #: SQLite: recent sum rows folded into the daily rows at once (see :func:`fold_recent`).
@@ -132,7 +132,8 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
                   sums: Sums | None = None) -> set[str]:
     """Insert ``rows`` (unique ids) into ``events``, the first copy of an id winning, and add
     the inserted ones to the aggregate rows (hourly: for ``hourly_customers``). Returns the
-    ids inserted. SQLite: ``sums`` are :func:`group_sums` of all ``rows`` if already made."""
+    ids that were already recorded (not inserted; nearly always none). SQLite: ``sums`` are
+    :func:`group_sums` of all ``rows`` if already made."""
     if not rows:
         return set()
     names = ", ".join(_EVENT_COLUMNS)
@@ -147,7 +148,9 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
         if hourly:
             parts.append(f"h AS ({hourly_sql(kind, 'ins')})")
             params.append(_list_param(kind, hourly))
-        cur.execute(f"WITH {', '.join(parts)} SELECT id FROM ins", params)
+        # The ids not inserted (an anti-join on the server): nearly always none to send back.
+        cur.execute(f"WITH {', '.join(parts)} SELECT s.id FROM s WHERE NOT EXISTS "
+                    "(SELECT 1 FROM ins WHERE ins.id = s.id)", params)
         return {r[0] for r in cur.fetchall()}
     marks = ", ".join(["?"] * len(_EVENT_COLUMNS))
     insert = f"INSERT INTO events ({names}) VALUES ({marks})"
@@ -158,6 +161,7 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
     cur.executemany(insert.replace("INSERT", "INSERT OR IGNORE", 1), rows)
     if cur.connection.total_changes - before == len(rows):  # type: ignore[attr-defined]
         new: Sequence[tuple[Any, ...]] = rows
+        recorded: set[str] = set()
         cur.execute("RELEASE batch")
     else:
         cur.execute("ROLLBACK TO batch")
@@ -175,7 +179,7 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
     cur.executemany(f"INSERT INTO usage_hourly (customer_id, hour, shard, {', '.join(_SUMS)}) "
                     "VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) "
                     + _upsert("usage_hourly", ("customer_id", "hour")), hourly_rows)
-    return {row[0] for row in new}
+    return recorded
 
 
 def _add_daily_sqlite(cur: Cursor, daily: Sequence[tuple[Any, ...]], peak: int) -> None:
