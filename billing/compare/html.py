@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from billing.compare.report import BREAK_EVEN_HEADER, PRICE_CHANGE_HEADER, TABLE_HEADER, _num
+from billing.compare.report import (
+    BREAK_EVEN_HEADER,
+    OFFPEAK_HEADER,
+    PRICE_CHANGE_HEADER,
+    TABLE_HEADER,
+    _num,
+)
 from billing.compare.whatif import BREAK_EVEN_METHOD, MAX_BREAK_EVEN_TOKENS
 from billing.money import EXACT
 
@@ -381,6 +387,10 @@ GLOSSARY: dict[str, str] = {
     "light use loses": "a band of light usage that loses money and more usage recovers (a "
                        "free credit grant, for one)",
     "after price change": "the level after the supplier price change (keep price)",
+    "margin after": "margin after the off-peak shift (revenue unchanged, supplier cost after)",
+    "change": "margin after - margin now",
+    "margin % after": "margin after / revenue",
+    "neg. margin after": "customers whose margin is negative after the shift / all customers",
 }
 """What every column of the HTML tables means (the page's glossary; each header's tooltip)."""
 
@@ -446,6 +456,20 @@ def _what_if_html(report: ComparisonReport) -> str:
             "cost (cost-plus revenue follows cost by itself: <b>pass-through</b> = revenue change "
             "/ cost change); <b>keep margin %</b>: revenue = new cost x baseline revenue / "
             'baseline cost.</p><div class="chart" id="chart-what-if"></div>')
+    rows = report.offpeak_rows()
+    if rows and w is not None and w.offpeak is not None:
+        shifts = "; ".join(f"{s.label()} ({', '.join(m) or 'no model of the trace'})"
+                           for s, m in w.offpeak.shifts)
+        windows = "; ".join(f"{model}: {window}" for model, window in w.offpeak.windows.items())
+        parts.append(
+            f"<h3>Off-peak shift: {e(shifts)}</h3>"
+            + _table(OFFPEAK_HEADER, rows, "offpeak-table")
+            + f'<p class="sub">That share of each time-of-day model\'s usage outside its '
+            f"cheapest price window moved into it, on the same UTC day "
+            f"({w.offpeak.tokens_moved:,} tokens; cheapest windows: {e(windows) or '-'}). "
+            "Supplier cost changes; revenue does not (the usage stays on its day)"
+            + (f"; not modelled for {e(', '.join(w.offpeak_not_modelled))} (capacity plans "
+               "bill the hour of use)" if w.offpeak_not_modelled else "") + ".</p>")
     rows = report.break_even_rows()
     if rows:
         first = next(p.break_even for p in report.plans if p.break_even is not None)
@@ -470,6 +494,8 @@ def render_html(report: ComparisonReport) -> str:
     shown: list[tuple[str, ...]] = [TABLE_HEADER]
     if report.price_change_rows():
         shown.append(PRICE_CHANGE_HEADER)
+    if report.offpeak_rows():
+        shown.append(OFFPEAK_HEADER)
     if report.break_even_rows():
         shown.append(BREAK_EVEN_HEADER)
     body = []
