@@ -4,7 +4,10 @@
   events (default 1,000) into one ledger, as lists of ``UsageEvent`` (``record``) and as Arrow
   tables (``record_batch``); batches are built before the clock starts; the figure is all
   events over the wall time from the first batch to the last commit (targets: 100,000
-  events/s on SQLite, 50,000 on PostgreSQL);
+  events/s on SQLite, 50,000 on PostgreSQL). The events' customers are random among
+  ``--customers`` and their timestamps random over ``--days`` days (default 19, the figure
+  the targets are measured on: a batch's keys then land all over the daily rows; ``--days
+  1`` is live traffic, where one customer's events of a day share their daily row);
 - authorize latency: ``--customers`` customers (default 10,000) subscribed to the capped test
   plan, each with some usage, then ``--probes`` authorize calls on random customers, each
   followed by a release, one after another (targets: p99 2 ms on SQLite, 5 ms on PostgreSQL).
@@ -47,6 +50,7 @@ from billing.usage.events import UsageEvent  # noqa: E402
 PLANS = ROOT / "tests" / "ledger" / "plans"
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 _FORK = mp.get_context("fork")
+DAYS = 19  # the record batches' timestamps are spread over this many days (--days)
 
 
 def _events(writer: int, batches: int, size: int, customers: int) -> list[list[UsageEvent]]:
@@ -56,7 +60,7 @@ def _events(writer: int, batches: int, size: int, customers: int) -> list[list[U
     for b in range(batches):
         out.append([UsageEvent(
             f"w{writer}-{b}-{i}", f"c{rng.randrange(customers):05d}",
-            base + timedelta(seconds=rng.randrange(19 * 86_400)), rng.choice(("m-1", "m-2")),
+            base + timedelta(seconds=rng.randrange(DAYS * 86_400)), rng.choice(("m-1", "m-2")),
             input_tokens=rng.randrange(5_000), cached_input_tokens=rng.randrange(2_000),
             output_tokens=rng.randrange(1_000)) for i in range(size)])
     return out
@@ -209,12 +213,19 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=50, help="Batches per writer.")
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=19,
+                        help="Spread the recorded events' timestamps over this many days "
+                             "(default 19: random days of the period, each batch's keys "
+                             "spread over the daily rows; 1: live traffic, every event of "
+                             "the run on one day).")
     parser.add_argument("--probes", type=int, default=2_000)
     parser.add_argument("--measure", nargs="+", default=["record", "authorize"],
                         choices=["record", "authorize"])
     parser.add_argument("--pg-url", help="An existing PostgreSQL database (else one is started).")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    global DAYS
+    DAYS = args.days  # the writers are forked: they see it
 
     figures: dict[str, Any] = {}
     server = None
