@@ -25,6 +25,11 @@ Service tiers: when the file has a ``service_tier`` column, the validated table 
 every grouping adds it to its key (the daily rows are then summed over the tiers from the
 finer rows, and the rows of tiers other than standard kept apart, ``UsageAggregates.tiers``);
 a file without the column is grouped exactly as before, at no cost.
+
+Reasoning: when the file has a ``reasoning_tokens`` column, the validated table has a
+``reasoning`` column, the one scan's kept sums (the "fine" table) carry its sum too, and the
+reasoning rows by (customer, model, band, day) are read from them (``UsageAggregates.reasoning``);
+the daily rows are unchanged. A file without the column is grouped exactly as before.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import pyarrow.compute as pc
 
 from billing.errors import TraceError
 from billing.usage.aggregate_python import _check_thresholds
-from billing.usage.aggregates import TIME_OF_DAY_COLUMNS, UsageAggregates
+from billing.usage.aggregates import REASONING_COLUMNS, TIME_OF_DAY_COLUMNS, UsageAggregates
 from billing.usage.duckdb_reader import (
     DuckReader,
     Validator,
@@ -80,6 +85,8 @@ def dedupe_table(events: ir.Table) -> tuple[ir.Table, ir.Table]:
                "output", "requests"]
     if "service_tier" in events.columns:
         content.append("service_tier")
+    if "reasoning" in events.columns:
+        content.append("reasoning")
     repeated = (events.group_by("id")
                 .aggregate(_n=events.count(), _first=events["__row"].min())
                 .filter(lambda t: t["_n"] > 1))
@@ -105,6 +112,8 @@ def aggregate_table(events: ir.Table, *, thresholds: tuple[int, ...] = (),
     sums by (customer, hour) or None. (The first and last event times are one aggregate over
     the events, :func:`time_span`, not a minimum and maximum per group.)
     """
+    if "reasoning" in events.columns:  # (the reasoning sums are aggregate_trace's side table)
+        events = events.drop("reasoning")
     if not hourly:
         daily = _grouped(events, thresholds, "day")
         # (a ``service_tier`` column is summed over here; ``_tier_rows`` keeps it apart)
@@ -188,6 +197,8 @@ def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str,
     sums = {c: events[c].sum().cast("int64")
             for c in ("input", "cached_input", "cache_write", "output", "requests")}
     sums["events"] = events.count().cast("int64")
+    if "reasoning" in events.columns:  # (kept apart from the daily rows: _reasoning_rows)
+        sums["reasoning"] = events["reasoning"].sum().cast("int64")
     seconds = DAY_S if bucket == "day" else HOUR_S
     tier = ({"service_tier": events["service_tier"]} if "service_tier" in events.columns
             else {})
@@ -212,6 +223,16 @@ def _tier_rows(fine: ir.Table, bucket: str) -> ir.Table:
         customer_id=kept["customer_id"], model=kept["model"], band=kept["band"], day=day,
         service_tier=kept["service_tier"],
     ).aggregate(**sums)
+
+
+def _reasoning_rows(fine: ir.Table, bucket: str) -> ir.Table:
+    """The reasoning sums by (customer, model, band, day), rows with some only, from sums by
+    (customer, model, band, ``bucket``, ...) that carry a ``reasoning`` sum."""
+    day = fine["hour"] // 24 if bucket == "hour" else fine["day"]
+    return fine.group_by(
+        customer_id=fine["customer_id"], model=fine["model"], band=fine["band"], day=day,
+    ).aggregate(reasoning=fine["reasoning"].sum().cast("int64")).filter(
+        lambda t: t["reasoning"] > 0)
 
 
 def _by_day(fine: ir.Table) -> ir.Table:
@@ -391,7 +412,9 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
         rows = con.sql(f"SELECT * FROM {valid} ORDER BY __row").to_arrow_table()
         with to_spark(target, rows) as events, quiet_pandas_check():
             scanned = _scan(events, dedupe, thresholds, hourly, edges)
-    copies_rows, daily, span, hourly_rows, slots, tiers = scanned
+    copies_rows, daily, span, hourly_rows, slots, tiers, reasoning = scanned
+    if reasoning is None and resolved.reasoning_known:  # (declared absent: known to be none)
+        reasoning = _empty_reasoning()
     if _stamp(spec.path) != before:
         # A Parquet file is read more than once (checked, then grouped without the checks):
         # what was checked must be what was summed.
@@ -435,7 +458,7 @@ def _run(backend: Any, reader: DuckReader, thresholds: tuple[int, ...], hourly: 
     if rejects_path is not None:
         write_rejects(rejects_path, rejects, unit)
     return TraceResult(UsageAggregates.from_arrow(daily, hourly_rows, time_of_day=slots,
-                                                  tiers=tiers), stats,
+                                                  tiers=tiers, reasoning=reasoning), stats,
                        rejects_path, first_rejects=first_rejects(rejects, _SHOWN_REJECTS))
 
 
@@ -461,7 +484,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: bool,
           edges: dict[str, Sequence[int]] | None = None) -> tuple[
-        list[tuple[int, bool]], Any, tuple[int | None, int | None] | None, Any, Any, Any]:
+        list[tuple[int, bool]], Any, tuple[int | None, int | None] | None, Any, Any, Any, Any]:
     """Dedupe (when ids repeat) and aggregate ``events`` on its backend; the aggregate rows
     come back as Arrow tables (Python objects are built only if a caller asks for them). The
     first and last event times come back too when copies were dropped (else None: the
@@ -475,10 +498,11 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
             events = kept
             found = _arrow(time_span(events))
             span = (found.column("first_us")[0].as_py(), found.column("last_us")[0].as_py())
-    hourly_table = tier_table = None
+    hourly_table = tier_table = reasoning_table = None
     tiered = "service_tier" in events.columns
+    reasoned = "reasoning" in events.columns
     slots = None
-    if hourly or tiered or edges:
+    if hourly or tiered or edges or reasoned:
         # Sums by hour (or by day and tier, or by time-of-day slot) are computed once and kept
         # on the backend (DuckDB: a temp table; Spark recomputes them, its path is for
         # correctness); days, hours, the tier rows and the time-of-day rows derive from them:
@@ -499,6 +523,8 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
             daily_table = _arrow(daily_expr, _DAILY_ORDER)
             if tiered:
                 tier_table = _arrow(_tier_rows(fine, bucket), _TIER_ORDER)
+            if reasoned:
+                reasoning_table = _arrow(_reasoning_rows(fine, bucket), _DAILY_ORDER)
             if edges:
                 slots = _arrow(_time_of_day_rows(fine, bucket, edges), (
                     *TIME_OF_DAY_COLUMNS[:5], *(("service_tier",) if tiered else ())))
@@ -510,13 +536,20 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
         daily_table = _arrow(daily_expr, _DAILY_ORDER)
     if edges is not None and slots is None:
         slots = _empty_time_of_day(tiered)
-    return copies_rows, daily_table, span, hourly_table, slots, tier_table
+    return copies_rows, daily_table, span, hourly_table, slots, tier_table, reasoning_table
 
 
 def _edges_of(models: Sequence[str], time_of_day: TimeOfDayEdges) -> dict[str, Sequence[int]]:
     """The models with price-window edges, and theirs."""
     found = {str(m): tuple(time_of_day(str(m))) for m in models}
     return {m: e for m, e in found.items() if e}
+
+
+def _empty_reasoning() -> Any:
+    import pyarrow as pa
+
+    return pa.table({name: pa.array([], pa.string() if name in ("customer_id", "model")
+                                     else pa.int64()) for name in REASONING_COLUMNS})
 
 
 def _empty_time_of_day(tiered: bool = False) -> Any:

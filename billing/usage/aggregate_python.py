@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from billing.usage.aggregates import (
+    REASONING_COLUMNS,
     TIER_COLUMNS,
     TIME_OF_DAY_COLUMNS,
     Counts,
@@ -48,13 +49,19 @@ class Aggregator:
     """
 
     def __init__(self, *, thresholds: tuple[int, ...] = (), hourly: bool = False,
-                 time_of_day: Callable[[str], Sequence[int]] | None = None) -> None:
+                 time_of_day: Callable[[str], Sequence[int]] | None = None,
+                 reasoning: bool = False) -> None:
         self.thresholds = _check_thresholds(thresholds)
         self.hourly = hourly
         self.time_of_day = time_of_day
         """Each model's price-window edges (``CostBook.time_of_day_edges``): the events of the
         models that have some also make time-of-day rows, as the DuckDB engine's
-        ``time_of_day_table`` sums them (slots between the edges of all those models)."""
+        ``time_of_day_table`` sums them (slots between the edges of all those models).
+        ``reasoning``: keep the events' reasoning tokens per daily key
+        (``UsageAggregates.reasoning``; False: the reasoning split is unknown, as for a file
+        without a reasoning column)."""
+        self.reasoning = reasoning
+        self._reasoning: dict[DailyKey, int] = {}
         self._edges: dict[str, tuple[int, ...]] = {}
         self._timed: list[tuple[str, str, int, int, int, str, Counts]] = []
         self._tiers: dict[tuple[str, str, int, int, str], Counts] = {}
@@ -82,6 +89,8 @@ class Aggregator:
         band = band_of(event.prompt_tokens, event.requests, self.thresholds)
         key = DailyKey(event.customer_id, event.model, band, seconds // DAY_S)
         self._daily.setdefault(key, Counts()).add(counts)
+        if self.reasoning and event.reasoning_tokens:
+            self._reasoning[key] = self._reasoning.get(key, 0) + event.reasoning_tokens
         if event.service_tier != "standard":
             self._tiers.setdefault((*key, event.service_tier), Counts()).add(counts)
         if self.hourly:
@@ -126,7 +135,14 @@ class Aggregator:
             service_tiers=tuple((t, by_tier[t]) for t in SERVICE_TIERS if t in by_tier),
         )
         return UsageAggregates(daily=daily, hourly=hourly, time_of_day=self._time_of_day_rows(),
-                               tiers=self._tier_rows()), stats
+                               tiers=self._tier_rows(), reasoning=self._reasoning_rows()), stats
+
+    def _reasoning_rows(self) -> Any:
+        """The reasoning sums (Arrow, ``REASONING_COLUMNS``; rows with some only), None when
+        the reasoning split is unknown."""
+        if not self.reasoning:
+            return None
+        return _table(REASONING_COLUMNS, [(*k, v) for k, v in sorted(self._reasoning.items())])
 
     def _tier_rows(self) -> Any:
         """The rows of usage of a tier other than standard (Arrow, ``TIER_COLUMNS``), None
@@ -167,9 +183,12 @@ def _table(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Any:
 
 
 def aggregate_events(events: Iterable[UsageEvent], *, thresholds: tuple[int, ...] = (),
-                     hourly: bool = False) -> tuple[UsageAggregates, TraceStats]:
-    """Aggregate events in memory (first id wins; duplicates and conflicts counted)."""
-    aggregator = Aggregator(thresholds=thresholds, hourly=hourly)
+                     hourly: bool = False, reasoning: bool = False
+                     ) -> tuple[UsageAggregates, TraceStats]:
+    """Aggregate events in memory (first id wins; duplicates and conflicts counted);
+    ``reasoning``: keep the events' reasoning split (``UsageEvent.reasoning_tokens``), which a
+    rate card pricing reasoning apart needs."""
+    aggregator = Aggregator(thresholds=thresholds, hourly=hourly, reasoning=reasoning)
     for event in events:
         aggregator.add(event)
     return aggregator.result()

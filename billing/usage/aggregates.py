@@ -24,6 +24,11 @@ The aggregation is the single step that touches every event, done once for all p
   row is the row less its tier rows, and the time-of-day rows carry a ``service_tier`` column
   too (their key includes it).
 
+- ``reasoning``: the reasoning tokens (a part of ``output``) by (customer, model, band, day)
+  (:data:`REASONING_COLUMNS`, an Arrow table, rows with some only). ``None`` when the reasoning
+  split is unknown (a file without a reasoning column, not declared absent); an empty table
+  when it is known to be none. Only a rate card that prices reasoning apart reads it.
+
 Token sums are Python ints (exact, unbounded); engines sum them in 64-bit integers.
 """
 
@@ -33,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["DAILY_COLUMNS", "HOURLY_COLUMNS", "TIER_COLUMNS", "TIME_OF_DAY_COLUMNS", "Counts",
+__all__ = ["DAILY_COLUMNS", "HOURLY_COLUMNS", "REASONING_COLUMNS", "TIER_COLUMNS", "TIME_OF_DAY_COLUMNS", "Counts",
            "DailyKey", "HourlyKey", "UsageAggregates"]
 
 
@@ -90,6 +95,8 @@ after ``since_us`` when the usage has tiers other than standard."""
 TIER_COLUMNS = ("customer_id", "model", "band", "day", "service_tier", "input", "cached_input",
                 "cache_write", "output", "requests", "events")
 """Columns of the rows of usage served in a tier other than standard (sorted by key)."""
+REASONING_COLUMNS = ("customer_id", "model", "band", "day", "reasoning")
+"""Columns of the reasoning sums (sorted by key)."""
 
 
 class UsageAggregates:
@@ -101,11 +108,12 @@ class UsageAggregates:
     :attr:`hourly` (millions of hourly rows cost seconds to turn into objects).
     """
 
-    __slots__ = ("_daily", "_daily_arrow", "_hourly", "_hourly_arrow", "tiers", "time_of_day")
+    __slots__ = ("_daily", "_daily_arrow", "_hourly", "_hourly_arrow", "reasoning", "tiers",
+                 "time_of_day")
 
     def __init__(self, daily: dict[DailyKey, Counts] | None = None,
                  hourly: dict[HourlyKey, Counts] | None = None, *,
-                 time_of_day: Any = None, tiers: Any = None) -> None:
+                 time_of_day: Any = None, tiers: Any = None, reasoning: Any = None) -> None:
         self._daily = {} if daily is None else daily
         self._hourly = {} if hourly is None else hourly
         self._daily_arrow: Any = None
@@ -120,14 +128,18 @@ class UsageAggregates:
         self.time_of_day: Any = (None if time_of_day is None else time_of_day.select(columns))
         """The time-of-day rows (Arrow, :data:`TIME_OF_DAY_COLUMNS`, keyed by service tier too
         when :attr:`tiers` is not None); None: not aggregated."""
+        self.reasoning: Any = (None if reasoning is None
+                               else reasoning.select(list(REASONING_COLUMNS)))
+        """The reasoning sums (Arrow, :data:`REASONING_COLUMNS`); None: the split is unknown."""
 
     @classmethod
     def from_arrow(cls, daily: Any, hourly: Any = None, *,
-                   time_of_day: Any = None, tiers: Any = None) -> UsageAggregates:
+                   time_of_day: Any = None, tiers: Any = None,
+                   reasoning: Any = None) -> UsageAggregates:
         """Aggregates backed by Arrow tables with :data:`DAILY_COLUMNS`,
         :data:`HOURLY_COLUMNS`, :data:`TIME_OF_DAY_COLUMNS` and :data:`TIER_COLUMNS` (64-bit
         integer sums)."""
-        made = cls(time_of_day=time_of_day, tiers=tiers)
+        made = cls(time_of_day=time_of_day, tiers=tiers, reasoning=reasoning)
         made._daily = None  # type: ignore[assignment]  # built on first use
         made._daily_arrow = daily.select(list(DAILY_COLUMNS))
         if hourly is not None:
@@ -180,6 +192,15 @@ class UsageAggregates:
         return {(c, m, b, d, t): Counts(*counts) for c, m, b, d, t, *counts in zip(
             *(table.column(n).to_pylist() for n in TIER_COLUMNS), strict=True)}
 
+    def reasoning_rows(self) -> dict[tuple[str, str, int, int], int] | None:
+        """:attr:`reasoning` as Python objects keyed by (customer, model, band, day); None when
+        the reasoning split is unknown."""
+        table = self.reasoning
+        if table is None:
+            return None
+        return {(c, m, b, d): r for c, m, b, d, r in zip(
+            *(table.column(n).to_pylist() for n in REASONING_COLUMNS), strict=True)}
+
     def has_hourly(self) -> bool:
         if self._hourly is not None:
             return bool(self._hourly)
@@ -189,7 +210,8 @@ class UsageAggregates:
         if not isinstance(other, UsageAggregates):
             return NotImplemented
         return (self.daily == other.daily and self.hourly == other.hourly
-                and self.tier_rows() == other.tier_rows())
+                and self.tier_rows() == other.tier_rows()
+                and self.reasoning_rows() == other.reasoning_rows())
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -22,6 +22,9 @@ class CustomerUsage:
     daily: dict[tuple[str, int, int], Counts] = field(default_factory=dict)
     hourly: dict[int, Counts] = field(default_factory=dict)
     tiers: dict[TierKey, Counts] = field(default_factory=dict)
+    reasoning: dict[tuple[str, int, int], int] | None = None
+    """The reasoning tokens (a part of the output) by (model, band, day), days with some only;
+    None: the reasoning split is unknown (``UsageAggregates.reasoning``)."""
 
     def window(self, start_day: int, end_day: int) -> CustomerUsage:
         """Rows of days ``start_day <= day < end_day`` (hours of the same UTC days)."""
@@ -31,7 +34,18 @@ class CustomerUsage:
             {k: c for k, c in self.daily.items() if start_day <= k[2] < end_day},
             {h: c for h, c in self.hourly.items() if first_hour <= h < end_hour},
             {k: c for k, c in self.tiers.items() if start_day <= k[3] < end_day},
+            None if self.reasoning is None else {
+                k: r for k, r in self.reasoning.items() if start_day <= k[2] < end_day},
         )
+
+    def reasoning_by_model(self) -> dict[str, int] | None:
+        """Reasoning tokens per model over all days and bands (None: the split is unknown)."""
+        if self.reasoning is None:
+            return None
+        out: dict[str, int] = {}
+        for (model, _band, _day), tokens in self.reasoning.items():
+            out[model] = out.get(model, 0) + tokens
+        return out
 
     def by_model(self) -> dict[str, Counts]:
         """Token sums per model over all days and bands."""
@@ -50,8 +64,9 @@ class SnapshotUsage(CustomerUsage):
 
     def __init__(self, customer_id: str, daily: dict[tuple[str, int, int], Counts] | None = None,
                  hourly: dict[int, Counts] | None = None,
-                 tiers: dict[TierKey, Counts] | None = None) -> None:
-        super().__init__(customer_id, daily or {}, hourly or {}, tiers or {})
+                 tiers: dict[TierKey, Counts] | None = None,
+                 reasoning: dict[tuple[str, int, int], int] | None = None) -> None:
+        super().__init__(customer_id, daily or {}, hourly or {}, tiers or {}, reasoning)
         self._windows: dict[tuple[int, int], SnapshotUsage] = {}
         self._by_model: dict[str, Counts] | None = None
 
@@ -59,7 +74,8 @@ class SnapshotUsage(CustomerUsage):
         found = self._windows.get((start_day, end_day))
         if found is None:
             view = CustomerUsage.window(self, start_day, end_day)
-            found = SnapshotUsage(self.customer_id, view.daily, view.hourly, view.tiers)
+            found = SnapshotUsage(self.customer_id, view.daily, view.hourly, view.tiers,
+                                  view.reasoning)
             found._windows[(start_day, end_day)] = found
             self._windows[(start_day, end_day)] = found
         return found
@@ -85,12 +101,19 @@ def split_by_customer(aggregates: UsageAggregates) -> dict[str, CustomerUsage]:
         usage.hourly[hkey.hour] = counts
     for (customer, model, band, day, tier), counts in aggregates.tier_rows().items():
         out[customer].tiers[(model, tier, band, day)] = counts  # (a share of a daily row)
+    reasoning = aggregates.reasoning_rows()
+    if reasoning is not None:  # (known: every customer has a split, maybe empty)
+        for usage in out.values():
+            usage.reasoning = {}
+        for (customer, model, band, day), tokens in reasoning.items():
+            out[customer].reasoning[(model, band, day)] = tokens  # type: ignore[index]
     return out
 
 
 def snapshot(aggregates: UsageAggregates) -> dict[str, SnapshotUsage]:
     """:func:`split_by_customer`, as frozen snapshots with memoized windows and totals."""
     return {
-        customer: SnapshotUsage(customer, usage.daily, usage.hourly, usage.tiers)
+        customer: SnapshotUsage(customer, usage.daily, usage.hourly, usage.tiers,
+                                usage.reasoning)
         for customer, usage in split_by_customer(aggregates).items()
     }

@@ -514,6 +514,16 @@ class Validator:
             outputs["input"] = f"({whole}) - ({cached})"
         if "service_tier" in src:
             checks += self._service_tier(src["service_tier"][0], outputs)
+        if "reasoning_tokens" in src:  # (a part of the output, as row_to_event checks it)
+            more, reasoning = self.count("reasoning_tokens", src["reasoning_tokens"][0])
+            checks += more
+            output = outputs["output"]
+            checks.append((f"({reasoning}) > ({output})", _lit("reasoning_tokens (")
+                           + f" || CAST({reasoning} AS VARCHAR) || "
+                           + _lit(") is more than output_tokens (")
+                           + f" || CAST({output} AS VARCHAR) || "
+                           + _lit("), which includes them")))
+            outputs["reasoning"] = reasoning
         reason = ("CASE " + " ".join(f"WHEN {cond} THEN {text}" for cond, text in checks)
                   + " END") if checks and reasons else "NULL"
         cols = ", ".join(f"{expr} AS {_q(name)}" for name, expr in outputs.items())

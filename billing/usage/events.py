@@ -46,8 +46,9 @@ class UsageEvent:
     duplicate (identical content) or a conflict (different content), never counted twice.
 
     Invalid events raise :class:`~billing.errors.UsageError` at construction: an empty id or
-    customer, a naive timestamp, negative or non-integer token counts, a ``service_tier`` that
-    is not one of :data:`SERVICE_TIERS`.
+    customer, a naive timestamp, negative or non-integer token counts, more ``reasoning_tokens``
+    than ``output_tokens`` (which include them), a ``service_tier`` that is not one of
+    :data:`SERVICE_TIERS`.
     """
 
     id: str
@@ -64,6 +65,9 @@ class UsageEvent:
     service_tier: str = "standard"
     """How the request was served (:data:`SERVICE_TIERS`); suppliers and rate cards may price
     the same tokens differently by tier."""
+    reasoning_tokens: int = 0
+    """The part of ``output_tokens`` that is reasoning (thinking) tokens: included in
+    ``output_tokens``, as providers bill them; a rate card may price them apart."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -81,12 +85,16 @@ class UsageEvent:
             )
         object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
         for name in ("input_tokens", "cached_input_tokens", "cache_write_tokens",
-                     "output_tokens", "requests"):
+                     "output_tokens", "requests", "reasoning_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"event {self.id}: {name} must be a whole number, got {value!r}")
             if value < 0:
                 raise UsageError(f"event {self.id}: {name} is negative ({value})")
+        if self.reasoning_tokens > self.output_tokens:
+            raise UsageError(
+                f"event {self.id}: reasoning_tokens ({self.reasoning_tokens}) is more than "
+                f"output_tokens ({self.output_tokens}), which includes them")
         problem = check_service_tier(self.service_tier)
         if problem is not None:
             raise UsageError(f"event {self.id}: {problem}")

@@ -28,7 +28,13 @@ the DuckDB reader must reject the same rows with the same reason):
   then be mapped or the field declared absent (``--absent service_tier``); in a present column
   an empty value or one that is not ``standard``, ``batch``, ``flex`` or ``priority`` makes the
   row bad (:func:`parse_service_tier`; with ``--usage-format openai``, OpenAI's ``default``
-  reads as standard).
+  reads as standard);
+- ``reasoning_tokens`` (the part of ``output_tokens`` that is reasoning) is optional too: a file
+  without such a column has no reasoning split (a plan that prices reasoning apart then refuses
+  it), unless a column looks like one (``reasoning`` or ``thought`` in its name), which must then
+  be mapped or the field declared absent (``--absent reasoning_tokens``: no reasoning, all output
+  at the output price); in a present column the value is a count, and more reasoning than output
+  makes the row bad (:func:`reasoning_above_output`).
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ FIELDS: Final = (
     "requests",
     "session_id",
     "service_tier",
+    "reasoning_tokens",
 )
 #: Count fields. ``requests`` may be absent (1 per row); token fields: see the module docstring.
 COUNT_FIELDS: Final = (
@@ -94,7 +101,7 @@ REQUIRED_TOKENS: Final = ("input_tokens", "output_tokens")
 #: Token fields that may be missing when no column looks like them.
 CACHE_TOKENS: Final = ("cached_input_tokens", "cache_write_tokens")
 #: Other fields that may be declared absent (``--absent``): no column, the default for all.
-OPTIONAL_ABSENT: Final = ("service_tier",)
+OPTIONAL_ABSENT: Final = ("service_tier", "reasoning_tokens")
 #: What a provider's files call a service tier, by ``usage_format`` (OpenAI's responses say
 #: ``default`` for the standard tier).
 TIER_ALIASES: Final = {"openai": {"default": "standard"}}
@@ -211,7 +218,8 @@ class TraceSpec:
         bad = sorted(absent - set(REQUIRED_TOKENS + CACHE_TOKENS + OPTIONAL_ABSENT))
         if bad:
             raise TraceError(f"{self.path}: only token counts can be declared absent "
-                             f"({', '.join(REQUIRED_TOKENS + CACHE_TOKENS)}; and service_tier), "
+                             f"({', '.join(REQUIRED_TOKENS + CACHE_TOKENS)}; and service_tier, "
+                             "reasoning_tokens), "
                              f"not {', '.join(bad)}")
         both = sorted(absent & set(cols))
         if both:
@@ -326,6 +334,15 @@ class TraceSpec:
             tier = FILE_FORMATS[self.usage_format].tier
             if tier is not None:  # the tier the usage objects report
                 sources["service_tier"] = (tier.column,)
+        if (self.usage_format is not None and "reasoning_tokens" not in self.columns
+                and "reasoning_tokens" not in self.absent):
+            from billing.usage.providers import FILE_FORMATS  # (it reads this module)
+
+            usage_fmt = FILE_FORMATS[self.usage_format]
+            if usage_fmt.reasoning is not None:  # the reasoning the usage objects report
+                sources["reasoning_tokens"] = (usage_fmt.term(usage_fmt.reasoning).column,)
+            else:
+                sources.pop("reasoning_tokens", None)
         if ("service_tier" not in sources and "service_tier" not in unresolved
                 and "service_tier" not in self.absent):
             look = _tier_lookalike(free)
@@ -334,13 +351,22 @@ class TraceSpec:
                     f"no service_tier column, but {look!r} looks like one: --map "
                     f"service_tier={look}, or --absent service_tier if it is something else "
                     "(every event is then standard)")
+        if ("reasoning_tokens" not in sources and "reasoning_tokens" not in unresolved
+                and "reasoning_tokens" not in self.absent):
+            look = _reasoning_lookalike(free)
+            if look is not None:
+                problems.append(
+                    f"no reasoning_tokens column, but {look!r} looks like one: --map "
+                    f"reasoning_tokens={look}, or --absent reasoning_tokens if it is something "
+                    "else (no reasoning split: all output at the output price)")
         if tokens:
             problems.append("--absent FIELD for a token field the file lacks on purpose")
         for target in sorted(self.absent):
             if target in present:
                 problems.append(f"{target} is declared absent (--absent or a mapping to 0) "
                                 f"but the file has a column {target!r}: drop one of the two")
-        for target in ("timestamp", "model", "id", "session_id", "service_tier", *COUNT_FIELDS):
+        for target in ("timestamp", "model", "id", "session_id", "service_tier",
+                       "reasoning_tokens", *COUNT_FIELDS):
             if len(sources.get(target, ())) > 1:
                 problems.append(f"{target} joins several columns; only customer_id may")
         if problems:
@@ -372,6 +398,12 @@ def _missing(target: str, close: str | None) -> str:
 def _tier_lookalike(columns: Sequence[str]) -> str | None:
     """A column that looks like a service tier (``tier`` in its name), if any."""
     return next((c for c in columns if "tier" in c.lower()), None)
+
+
+def _reasoning_lookalike(columns: Sequence[str]) -> str | None:
+    """A column that looks like a reasoning count (``reasoning`` or ``thought`` in its name)."""
+    return next((c for c in columns if "reasoning" in c.lower() or "thought" in c.lower()),
+                None)
 
 
 def _lookalike(target: str, columns: Sequence[str]) -> str | None:
@@ -406,6 +438,18 @@ class ResolvedSpec:
     def service_tiers(self) -> bool:
         """The file has a service tier column (without one, every event is standard)."""
         return "service_tier" in self.sources
+
+    @property
+    def reasoning(self) -> bool:
+        """The file has a reasoning tokens column."""
+        return "reasoning_tokens" in self.sources
+
+    @property
+    def reasoning_known(self) -> bool:
+        """The reasoning split is known: a column, ``--absent reasoning_tokens`` (none), or a
+        ``usage_format`` (the usage objects' own count; Anthropic's reports none: 0)."""
+        return (self.reasoning or "reasoning_tokens" in self.spec.absent
+                or self.spec.usage_format is not None)
 
     @property
     def tier_aliases(self) -> Mapping[str, str]:
@@ -494,6 +538,11 @@ def parse_service_tier(raw: str, aliases: Mapping[str, str]) -> str:
     if tier not in SERVICE_TIERS:
         raise BadValue(unknown_tier(text))
     return tier
+
+
+def reasoning_above_output(reasoning: str, output: str) -> str:
+    """The reject reason of a row with more reasoning tokens than output tokens (texts)."""
+    return f"reasoning_tokens ({reasoning}) is more than output_tokens ({output}), which includes them"
 
 
 def fresh_input(input_tokens: int, cached_input_tokens: int) -> int:

@@ -34,6 +34,11 @@ whose inclusion in the prompt count is not documented) are refused when non-zero
 billed as text tokens. Every error is a :class:`~billing.errors.ProviderUsageError` naming the
 provider and the field.
 
+**Reasoning.** The event's ``reasoning_tokens`` is the part of its output that is reasoning:
+OpenAI's ``completion_tokens_details.reasoning_tokens`` / ``output_tokens_details.reasoning_tokens``
+(included in the output count), Gemini's ``thoughtsTokenCount`` (added to the output), and 0 for
+Anthropic (extended thinking is billed as output and not reported apart).
+
 **Service tiers.** Each function takes ``service_tier=`` (``standard``, ``batch``, ``flex``,
 ``priority``), and otherwise reads the tier the provider reports: OpenAI's response
 ``service_tier`` (``default`` is standard; ``flex``, ``priority``; ``scale``, OpenAI's Scale Tier
@@ -92,7 +97,9 @@ class ProviderCounts:
     output_tokens: int
     """Output, reasoning / thinking included."""
     reasoning_tokens: int = 0
-    """The part of ``output_tokens`` the provider reports as reasoning (informative)."""
+    """The part of ``output_tokens`` the provider reports as reasoning: the event's
+    ``reasoning_tokens`` (OpenAI's reasoning details, Gemini's thoughts; 0 for Anthropic, which
+    reports no split)."""
     cache_write_1h_tokens: int = 0
     """The part of ``cache_write_tokens`` written to Anthropic's 1-hour cache."""
 
@@ -347,7 +354,7 @@ def _event(provider: str, counts: ProviderCounts, *, id: str, customer_id: str,
             cache_write_tokens=counts.cache_write_tokens,
             output_tokens=counts.output_tokens,
             requests=requests, session_id=session_id, properties=props,
-            service_tier=service_tier,
+            service_tier=service_tier, reasoning_tokens=counts.reasoning_tokens,
         )
     except ProviderUsageError:
         raise
@@ -449,6 +456,9 @@ class FileFormat:
     tier: Term | None = None
     """Where a line's usage object says its service tier (read as the ``service_tier`` field
     when the file has no such column of its own; absent: standard)."""
+    reasoning: str | None = None
+    """The term whose count is the reasoning part of the output (read as the
+    ``reasoning_tokens`` field unless mapped; None: the provider reports no split, 0)."""
 
     def term(self, key: str) -> Term:
         return next(t for t in self.terms if t.key == key)
@@ -478,9 +488,12 @@ FILE_FORMATS: Final = {
             Term("write", "prompt_tokens_details.cache_write_tokens", _paths(
                 "prompt_tokens_details.cache_write_tokens",
                 "input_tokens_details.cache_write_tokens", wrappers=_OPENAI_WRAP)),
+            Term("reasoning", "completion_tokens_details.reasoning_tokens", _paths(
+                "completion_tokens_details.reasoning_tokens",
+                "output_tokens_details.reasoning_tokens", wrappers=_OPENAI_WRAP)),
         ),
         input="prompt", input_includes_cached=True, cached="cached", write=None,
-        output=("completion",),
+        output=("completion",), reasoning="reasoning",
         refuse=(("audio_in", "audio tokens have their own prices, which the cost book does not "
                  "hold"),
                 ("audio_out", "audio tokens have their own prices, which the cost book does not "
@@ -524,7 +537,7 @@ FILE_FORMATS: Final = {
                 "thoughtsTokenCount", "thoughts_token_count", wrappers=_GEMINI_WRAP)),
         ),
         input="prompt", input_includes_cached=True, cached="cached", write=None,
-        output=("candidates", "thoughts"), input_extra=("tool",),
+        output=("candidates", "thoughts"), input_extra=("tool",), reasoning="thoughts",
     ),
 }
 """The ``--usage-format`` of each provider. Gemini's proto3 JSON leaves zero counts out, so

@@ -44,6 +44,7 @@ from billing.usage.mapping import (
     parse_count,
     parse_service_tier,
     parse_timestamp,
+    reasoning_above_output,
 )
 from billing.usage.providers import FILE_FORMATS, Term, file_counts, term_value
 from billing.usage.results import Reject, TraceResult, first_rejects, write_rejects
@@ -199,6 +200,12 @@ def row_to_event(values: Mapping[str, object], row: int, resolved: ResolvedSpec)
     if "service_tier" in src:
         tier = parse_service_tier(_value_text(values[src["service_tier"][0]]),
                                   resolved.tier_aliases)
+    reasoning = 0
+    if "reasoning_tokens" in src:
+        reasoning = _count("reasoning_tokens", values[src["reasoning_tokens"][0]],
+                           spec.round_tokens)
+        if reasoning > counts["output_tokens"]:
+            raise BadValue(reasoning_above_output(str(reasoning), str(counts["output_tokens"])))
     try:
         return UsageEvent(
             id=event_id, customer_id=customer, timestamp=timestamp, model=model,
@@ -206,7 +213,7 @@ def row_to_event(values: Mapping[str, object], row: int, resolved: ResolvedSpec)
             cached_input_tokens=counts["cached_input_tokens"],
             cache_write_tokens=counts["cache_write_tokens"],
             output_tokens=counts["output_tokens"], requests=counts["requests"],
-            session_id=session, service_tier=tier,
+            session_id=session, service_tier=tier, reasoning_tokens=reasoning,
         )
     except UsageError as exc:  # pragma: no cover - the checks above come first
         raise BadValue(str(exc)) from exc
@@ -339,7 +346,10 @@ def aggregate_trace_python(spec: TraceSpec, *, thresholds: tuple[int, ...] = (),
                            ) -> TraceResult:
     """:func:`~billing.usage.aggregate_engine.aggregate_trace` on the pure-Python path
     (same rules, same results; one Python object per row, so for small files)."""
-    aggregator = Aggregator(thresholds=thresholds, hourly=hourly, time_of_day=time_of_day)
+    columns, _ = _rows(spec)
+    resolved = spec.resolve(columns)
+    aggregator = Aggregator(thresholds=thresholds, hourly=hourly, time_of_day=time_of_day,
+                            reasoning=resolved.reasoning_known)
     rejects: list[Reject] = []
     rejected = skipped = 0
     name = str(spec.path)
@@ -353,8 +363,6 @@ def aggregate_trace_python(spec: TraceSpec, *, thresholds: tuple[int, ...] = (),
                 rejected += 1
         elif aggregator.add(entry) == "conflict":
             rejects.append(Reject(name, row, "conflict", raw, unit=unit))
-    columns, _ = _rows(spec)
-    resolved = spec.resolve(columns)
     aggregates, stats = aggregator.result(rejected=rejected, skipped=skipped,
                                           derived_ids=resolved.derived_ids)
     stats = dataclasses.replace(stats, absent=resolved.absent,
