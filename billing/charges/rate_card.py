@@ -10,6 +10,15 @@ every tier counted. A card paid with credits takes its values from the burn, whi
 tier at list: it may not price tiers (the plan refuses ``service_tiers`` there), and a cost-plus
 model with tiered usage under it is refused here.
 
+Reasoning: a rate whose ``reasoning`` price differs from its ``output`` price splits the
+model's output: the reasoning tokens (``PeriodTotals.reasoning``) at the reasoning price, the
+rest at the output price. The model keeps its one line (rounded once); its breakdown shows
+``output`` (the rest) and ``reasoning`` apart. The output part of the card's value (what the
+included amount and the discounts see) is the sum of both. Without the usage's reasoning split
+(a trace without a reasoning column, not declared absent), or with usage of a service tier
+other than standard for that model (the tier rows carry no reasoning split yet), such a rate is
+refused, never billed all at the output price.
+
 A model's value is worked out from the batch's period totals (:func:`values`), except for a card
 paid with credits, whose values come from the credit burn (day by day): the caller puts those in
 ``run.card_values`` first."""
@@ -85,6 +94,14 @@ class Prices:
                 return found[tier]
         return _ONE
 
+    def reasoning_price(self, card: RateCard, model: str) -> Decimal | None:
+        """``model``'s price per 1M reasoning tokens under the card when it differs from its
+        output price (None: reasoning is priced as output)."""
+        if card.spec.rates is None:
+            return None
+        rate = self.listed(card, model)
+        return rate.reasoning if rate is not None and rate.reasoning_apart else None
+
     def list_prices(self, card: RateCard, model: str) -> tuple[Decimal, ...]:
         """The list prices per 1M tokens (input, cached_input, cache_write, output) of
         ``model`` under the card."""
@@ -121,6 +138,17 @@ def values(card: RateCard, run: Billing) -> list[CardValue]:
                     tiers.append(_tier_value(share, [c * factor for c in share.cost], None))
             else:
                 listed = prices.list_prices(card, model)
+                apart = prices.reasoning_price(card, model)
+                if apart is not None:
+                    reasoning = _reasoning_tokens(card, run, m)
+                    parts = [(n * p) / MTOK
+                             for n, p in zip(totals.tokens[m], listed, strict=True)]
+                    # output = (output - reasoning) x output price + reasoning x its price
+                    extra = (reasoning * (apart - listed[3])) / MTOK
+                    parts[3] = parts[3] + extra
+                    out.append(CardValue(_sum(parts), tuple(zip(CLASSES, parts, strict=True)),
+                                         (), (reasoning * apart) / MTOK))
+                    continue
                 if not shares:
                     parts = [(n * p) / MTOK
                              for n, p in zip(totals.tokens[m], listed, strict=True)]
@@ -136,6 +164,25 @@ def values(card: RateCard, run: Billing) -> list[CardValue]:
             out.append(CardValue(_sum(parts), tuple(zip(CLASSES, parts, strict=True)),
                                  tuple(tiers)))
     return out
+
+
+def _reasoning_tokens(card: RateCard, run: Billing, m: int) -> Col:
+    """Model ``m``'s reasoning tokens, for a rate that prices them apart; refused when the
+    usage has no reasoning split or has usage of a service tier other than standard."""
+    totals, model = run.totals, run.totals.models[m]
+    where_ = f"plan {run.plan.id!r}, charge {card.name!r}"
+    if totals.reasoning is None:
+        raise RatingError(
+            f"{where_}: the rate for {model} prices reasoning tokens apart from output, but the "
+            "usage has no reasoning split (no reasoning_tokens column): --map "
+            "reasoning_tokens=COLUMN, or --absent reasoning_tokens to bill all output at the "
+            "output price")
+    if totals.service.get(m):
+        raise RatingError(
+            f"{where_}: {model} has usage of service tier {totals.service[m][0].tier!r}, and its "
+            "rate prices reasoning apart: reasoning per service tier is not supported yet")
+    found = totals.reasoning.get(m)
+    return 0 if found is None else found
 
 
 def _sum(parts: Sequence[Col]) -> Col:
@@ -259,6 +306,10 @@ def _model_text(card: RateCard, model: str, tokens: Sequence[Col], value: CardVa
                 ) -> Callable[[], LineText]:
     def text() -> LineText:  # one customer: the numbers are its own
         details = [(cls, ZERO + v) for cls, v in value.parts if v]
+        if value.reasoning is not None:  # the output part split: the rest, then reasoning
+            details = [d for cls, v in value.parts if v for d in (
+                [("output", ZERO + v - value.reasoning), ("reasoning", ZERO + value.reasoning)]
+                if cls == "output" else [(cls, ZERO + v)])]
         if net != value.amount:
             details.append(("refused: credits exhausted", net - value.amount))
         quantity = Decimal(sum(tokens)) / MTOK

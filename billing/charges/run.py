@@ -41,6 +41,9 @@ class CardValue(NamedTuple):
     amount: Col
     parts: tuple[tuple[str, Col], ...]
     tiers: tuple[TierValue, ...] = ()
+    reasoning: Col | None = None
+    """The value of the reasoning tokens when the rate prices them apart (a part of the
+    ``output`` part); None: reasoning priced as output."""
 
 
 def grade_of(plan: Plan, model: str) -> str | None:

@@ -13,6 +13,11 @@ the usage has none (the common case: nothing else changes). ``tokens`` and ``req
 every tier, and ``cost`` prices each tier's tokens at its own prices; the standard share is the
 total less the shares. Charges that do not price by tier (usage, allowances, credits, capacity)
 read the totals; a rate card bills each share on its own line (:mod:`billing.charges.rate_card`).
+
+Reasoning: ``reasoning[m]`` is the part of model ``m``'s output tokens that is reasoning (absent:
+none), read only by a rate card whose rate prices reasoning apart from output; ``reasoning`` is
+None when the usage's reasoning split is unknown (a trace without a reasoning column), which
+such a card refuses. Output counts (usage tiers, allowances, discounts) include reasoning.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class ModelTotals:
     requests: int
     cost: tuple[Decimal, Decimal, Decimal, Decimal]
     tiers: tuple[TierShare, ...] = ()
+    reasoning: int | None = None
+    """The part of the output tokens that is reasoning (None: unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,8 @@ class PeriodTotals:
     present: tuple[Col, ...]
     service: Mapping[int, tuple[TierShare, ...]] = field(default_factory=dict)
     """Shares of tiers other than standard, by model position (module docstring)."""
+    reasoning: Mapping[int, Col] | None = None
+    """Reasoning tokens by model position (absent: 0); None: the split is unknown."""
 
     @property
     def size(self) -> int:
@@ -97,10 +106,12 @@ class PeriodTotals:
     @classmethod
     def one(cls, customer: str, by_model: Mapping[str, Counts],
             cost: Mapping[str, Sequence[Decimal]] | None = None,
-            tiers: Mapping[str, Sequence[TierShare]] | None = None) -> PeriodTotals:
+            tiers: Mapping[str, Sequence[TierShare]] | None = None,
+            reasoning: Mapping[str, int] | None = None) -> PeriodTotals:
         """A batch of one: ``customer``'s token sums per model (and supplier cost per model and
         class of the models a charge prices at cost plus; ``tiers``: the shares of tiers other
-        than standard per model)."""
+        than standard per model; ``reasoning``: reasoning tokens per model, None when
+        unknown)."""
         models = tuple(sorted(by_model))
         return cls(
             (customer,), models,
@@ -110,7 +121,9 @@ class PeriodTotals:
             None if cost is None else tuple(tuple(cost.get(m, _NO_COST)) for m in models),
             tuple(True for _ in models),
             {m: tuple(tiers[model]) for m, model in enumerate(models)
-             if tiers and tiers.get(model)})
+             if tiers and tiers.get(model)},
+            None if reasoning is None else {m: reasoning[model] for m, model in enumerate(models)
+                                            if reasoning.get(model)})
 
     @classmethod
     def of_models(cls, customer: str, totals: Mapping[str, ModelTotals]) -> PeriodTotals:
@@ -120,21 +133,26 @@ class PeriodTotals:
         return cls((customer,), models, tuple(r.tokens for r in rows),
                    tuple(r.requests for r in rows), tuple(r.cost for r in rows),
                    tuple(True for _ in models),
-                   {m: r.tiers for m, r in enumerate(rows) if r.tiers})
+                   {m: r.tiers for m, r in enumerate(rows) if r.tiers},
+                   None if any(r.reasoning is None for r in rows) else
+                   {m: r.reasoning for m, r in enumerate(rows) if r.reasoning})
 
     @classmethod
     def of_lists(cls, customers: Sequence[str], models: Sequence[str],
                  tokens: Sequence[Sequence[Sequence[int]]], requests: Sequence[Sequence[int]],
                  cost: Sequence[Sequence[Sequence[Decimal]]], present: Sequence[Sequence[bool]],
-                 service: Mapping[int, tuple[TierShare, ...]] | None = None) -> PeriodTotals:
+                 service: Mapping[int, tuple[TierShare, ...]] | None = None,
+                 reasoning: Mapping[int, Sequence[int]] | None = None) -> PeriodTotals:
         """Columns from per-model lists (``tokens[m][k][i]``, ``requests[m][i]``,
         ``cost[m][k][i]``, ``present[m][i]``; ``models`` sorted; ``service``: shares of tiers
-        other than standard, already columns)."""
+        other than standard, already columns; ``reasoning[m][i]``: reasoning tokens, None
+        when unknown)."""
         return cls(tuple(customers), tuple(models),
                    tuple(tuple(column(c) for c in per) for per in tokens),
                    tuple(column(r) for r in requests),
                    tuple(tuple(column(c) for c in per) for per in cost),
-                   tuple(np.asarray(p, dtype=bool) for p in present), dict(service or {}))
+                   tuple(np.asarray(p, dtype=bool) for p in present), dict(service or {}),
+                   None if reasoning is None else {m: column(r) for m, r in reasoning.items()})
 
     @classmethod
     def build(cls, customers: Sequence[str], models: Sequence[str],
@@ -171,7 +189,9 @@ class PeriodTotals:
                     self.requests[m][position],
                     (c[0][position], c[1][position], c[2][position], c[3][position]),
                     tuple(s.at(position) for s in self.service.get(m, ())
-                          if s.present[position]))
+                          if s.present[position]),
+                    None if self.reasoning is None else (
+                        int(self.reasoning[m][position]) if m in self.reasoning else 0))
         return out
 
     def take(self, index: Any) -> PeriodTotals:
@@ -183,7 +203,8 @@ class PeriodTotals:
             None if self.cost is None else tuple(tuple(c[index] for c in per)
                                                  for per in self.cost),
             tuple(p[index] for p in self.present),
-            {m: tuple(s.take(index) for s in shares) for m, shares in self.service.items()})
+            {m: tuple(s.take(index) for s in shares) for m, shares in self.service.items()},
+            None if self.reasoning is None else {m: r[index] for m, r in self.reasoning.items()})
 
 
 def tier_costs(usage: CustomerUsage, costbook: CostBook | None,

@@ -71,6 +71,8 @@ def _charge_summary(plan: Plan) -> list[tuple[str, str, str]]:
                     for tier, factor in charge.service_tiers.items())
             if any(r.service_tiers for r in charge.rates or ()):
                 what += " (some rates price tiers of their own)"
+            if any(r.reasoning_apart for r in charge.rates or ()):
+                what += " (some rates price reasoning tokens apart from output)"
             if charge.paid_with == "credits":
                 what += ", paid with credits"
             if charge.included_amount is not None:

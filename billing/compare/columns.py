@@ -147,22 +147,34 @@ def daily_usage(aggregates: UsageAggregates) -> dict[str, SnapshotUsage]:
 def _by_customer(columns: list[list[Any]], aggregates: UsageAggregates | None = None
                  ) -> dict[str, SnapshotUsage]:
     """Rows sorted by customer (customer, model, band, day, *sums) grouped into usages, with
-    the customers' rows of service tiers other than standard from ``aggregates``."""
+    the customers' rows of service tiers other than standard and their reasoning sums from
+    ``aggregates``."""
     tiers: dict[str, dict[tuple[str, str, int, int], Counts]] = {}
     if aggregates is not None:
         for (who, model, band, day, tier), share in aggregates.tier_rows().items():
             tiers.setdefault(who, {})[(model, tier, band, day)] = share
+    found = None if aggregates is None else aggregates.reasoning_rows()
+    reasoning: dict[str, dict[tuple[str, int, int], int]] | None = None
+    if found is not None:  # (the reasoning split is known: every customer has one)
+        reasoning = {}
+        for (who, model, band, day), tokens in found.items():
+            reasoning.setdefault(who, {})[(model, band, day)] = tokens
+
+    def made(customer: str, rows: dict[tuple[str, int, int], Counts]) -> SnapshotUsage:
+        return SnapshotUsage(customer, rows, tiers=tiers.get(customer), reasoning=(
+            None if reasoning is None else reasoning.get(customer, {})))
+
     out: dict[str, SnapshotUsage] = {}
     rows: dict[tuple[str, int, int], Counts] = {}
     current: str | None = None
     for customer, model, band, day, *counts in zip(*columns, strict=True):
         if customer != current:
             if current is not None:
-                out[current] = SnapshotUsage(current, rows, tiers=tiers.get(current))
+                out[current] = made(current, rows)
             current, rows = customer, {}
         rows[(model, band, day)] = Counts(*counts)
     if current is not None:
-        out[current] = SnapshotUsage(current, rows, tiers=tiers.get(current))
+        out[current] = made(current, rows)
     return out
 
 

@@ -174,6 +174,11 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
     if trace.aggregates.tiers is not None:  # usage of service tiers other than standard
         options, tier_notes = _tiers_check(options, spec, trace)
         what_if_notes += tier_notes
+    apart = [p.id for p in plan_list if p.reasoning_rates()]
+    if apart and options.break_even:  # (the search's representative usage has no reasoning)
+        options = dataclasses.replace(options, break_even=False)
+        what_if_notes.append("break-even prices not computed: the search does not model "
+                             f"reasoning priced apart yet ({', '.join(apart)})")
     if options.cache_hit_rate is not None:
         aggregates, moved = apply_cache_hit_rate(trace.aggregates, options.cache_hit_rate,
                                                  trace=str(spec.path))

@@ -151,7 +151,22 @@ class _Usage:
                     cost[m][k][i] = row_cost[k]
                 requests[m][i] = rows.requests[row]
         return PeriodTotals.of_lists(self.customers, ordered, tokens, requests, cost, present,
-                                     rows.tier_columns(start, end, where, position))
+                                     rows.tier_columns(start, end, where, position),
+                                     self._reasoning(start, end, where))
+
+    def _reasoning(self, start: int, end: int, where: Mapping[str, int]
+                   ) -> dict[int, list[int]] | None:
+        """Reasoning tokens per model position and customer over days ``start <= day < end``
+        (None: the usage's reasoning split is unknown)."""
+        found = self.aggregates.reasoning_rows()
+        if found is None:
+            return None
+        out: dict[int, list[int]] = {}
+        for (customer, model, _band, day), tokens in found.items():
+            if start <= day < end:
+                column = out.setdefault(where[model], [0] * len(self.customers))
+                column[self._position[customer]] += tokens
+        return out
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

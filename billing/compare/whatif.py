@@ -199,7 +199,8 @@ def apply_cache_hit_rate(aggregates: UsageAggregates, rate: Decimal, *,
              for k, c in aggregates.daily.items()}
     hourly = {k: _moved(c, rate) for k, c in aggregates.hourly.items()}
     moved = sum(c.cached_input for c in daily.values())
-    return UsageAggregates(daily=daily, hourly=hourly, time_of_day=slots), moved
+    return UsageAggregates(daily=daily, hourly=hourly, time_of_day=slots,
+                           reasoning=aggregates.reasoning), moved  # (output unchanged)
 
 
 def _moved_time_of_day(table: Any, rate: Decimal) -> tuple[Any, dict[DailyKey, int]]:

@@ -294,10 +294,24 @@ class Rate(_Spec):
     cache_write: Price | None = Field(
         default=None, description="Per 1M cache-write tokens; defaults to `input`."
     )
-    output: Price = Field(description="Per 1M output tokens (reasoning included).")
+    output: Price = Field(description="Per 1M output tokens (reasoning included, unless "
+                          "`reasoning` prices it apart).")
+    reasoning: Price | None = Field(
+        default=None, description="Per 1M reasoning (thinking) tokens, the part of the output "
+        "the provider reports as reasoning; defaults to `output` (priced as output, as providers "
+        "do). A price other than `output` splits the model's output on its invoice line: the "
+        "reasoning tokens at this price, the rest at `output`. Rating it needs the usage's "
+        "reasoning split (a `reasoning_tokens` column, or `--absent reasoning_tokens`). Not "
+        "with `paid_with: credits`; a model priced so with usage of a service tier other than "
+        "standard is refused when rated (not supported yet).")
     service_tiers: dict[ServiceTierName, TierFactor] | None = Field(
         default=None, description=_TIER_PRICES + " Wins over the card's `service_tiers`, tier "
         "by tier.")
+
+    @property
+    def reasoning_apart(self) -> bool:
+        """Reasoning tokens are priced other than output tokens."""
+        return self.reasoning is not None and self.reasoning != self.output
 
     def price_per_mtok(self, token_class: str) -> Decimal:
         if token_class == "cached_input":
@@ -408,6 +422,11 @@ class RateCardCharge(_Spec):
             raise _problem(
                 "service_tiers", "service tier prices cannot apply to usage paid with credits "
                 "yet: the credit burn values every tier at the card's prices"
+            )
+        if self.paid_with == "credits" and any(r.reasoning_apart for r in self.rates or ()):
+            raise _problem(
+                "rates", "a reasoning price other than `output` cannot apply to usage paid with "
+                "credits yet: the credit burn values reasoning as output (remove `reasoning`)"
             )
         if self.overage_discount is not None and self.included_amount is None:
             raise _problem(
@@ -766,6 +785,12 @@ class Plan(_Spec):
         located._charge_sources = {c.name: sources[c.name] for c in self.charges
                                    if c.name in sources}
         return located
+
+    def reasoning_rates(self) -> list[str]:
+        """The rate cards' rates that price reasoning apart from output, as
+        ``"charge: model globs"`` (empty: reasoning is priced as output everywhere)."""
+        return [f"{c.name}: {', '.join(r.models)}" for c in self.charges
+                if isinstance(c, RateCardCharge) for r in c.rates or () if r.reasoning_apart]
 
     @field_validator("id")
     @classmethod

@@ -483,7 +483,8 @@ class Rater:
         terms = Terms.of(self.compiled, subscription, period, fixed_fraction)
         # (shares of service tiers other than standard, costed at their tiers' prices)
         costs, tiers = tier_costs(window, self.costbook, self._costs(window))
-        totals = PeriodTotals.one(usage.customer_id, window.by_model(), costs, tiers)
+        totals = PeriodTotals.one(usage.customer_id, window.by_model(), costs, tiers,
+                                  window.reasoning_by_model())
         run = Billing(self.compiled, totals, terms, lines, self.prices, self._grades,
                       {index: _per_model(values, totals.models)
                        for index, values in card_values.items()}, refused_by_model)
