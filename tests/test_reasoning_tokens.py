@@ -394,3 +394,16 @@ def test_reasoning_priced_apart_with_service_tier_usage_is_refused(
     assert code != 0
     err = capsys.readouterr().err
     assert "service tier 'batch'" in err and "reasoning per service tier is not supported" in err
+
+
+@pytest.mark.parametrize("hourly", [False, True])
+def test_spark_keeps_the_same_reasoning_sums_as_duckdb(files: dict[str, Path],
+                                                       hourly: bool) -> None:
+    found = {}
+    for engine in ("duckdb", "spark"):
+        trace = aggregate_trace(TraceSpec(files["events.csv"]), hourly=hourly, engine=engine)
+        found[engine] = (trace.aggregates.daily, trace.aggregates.reasoning_rows())
+    assert found["spark"] == found["duckdb"]
+    # The hand numbers of test_the_engines_keep_the_same_reasoning_sums.
+    assert found["spark"][1] == {
+        ("acme", "m-think", 0, 20759): 600_000, ("beta", "m-think", 0, 20760): 200_000}

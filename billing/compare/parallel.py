@@ -93,6 +93,7 @@ class _Usage:
         self._periods: dict[str, SnapshotUsage] | None = None
         self._daily: dict[str, SnapshotUsage] | None = None
         self._columns: dict[tuple[int, int], PeriodTotals] = {}
+        self._reasoning_rows: tuple[dict[tuple[str, str, int, int], int] | None] | None = None
 
     @property
     def periods(self) -> dict[str, SnapshotUsage]:
@@ -158,7 +159,9 @@ class _Usage:
                    ) -> dict[int, list[int]] | None:
         """Reasoning tokens per model position and customer over days ``start <= day < end``
         (None: the usage's reasoning split is unknown)."""
-        found = self.aggregates.reasoning_rows()
+        if self._reasoning_rows is None:
+            self._reasoning_rows = (self.aggregates.reasoning_rows(),)
+        (found,) = self._reasoning_rows
         if found is None:
             return None
         out: dict[int, list[int]] = {}
