@@ -159,8 +159,8 @@ def test_a_plan_pricing_reasoning_apart_refuses_a_trace_without_the_split(
     assert "Traceback" not in err
 
 
-def test_absent_reasoning_bills_all_output_at_the_output_price(files: dict[str, Path],
-                                                               tmp_path: Path) -> None:
+def test_absent_reasoning_bills_all_output_at_the_output_price(
+        files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [line.rsplit(",", 1)[0] for line in EVENTS.splitlines()]
     files["events.csv"].write_text("\n".join(rows) + "\n", encoding="utf-8")
     code, invoices = _rate(files, tmp_path, "--absent", "reasoning_tokens")
@@ -168,6 +168,7 @@ def test_absent_reasoning_bills_all_output_at_the_output_price(files: dict[str, 
     found = _by_customer(invoices)
     # acme: 2M x 2.00 + 1.5M x 8.00 = 4.00 + 12.00 = 16.00; beta: 0.2M x 8.00 = 1.60.
     assert (found["acme"]["total"], found["beta"]["total"]) == ("16.00", "1.60")
+    assert "reasoning_tokens declared absent: no reasoning split" in capsys.readouterr().out
 
 
 def test_a_plan_without_a_reasoning_price_bills_reasoning_as_output(files: dict[str, Path],
@@ -285,7 +286,7 @@ def test_the_library_rates_provider_events_with_reasoning(files: dict[str, Path]
     assert str(line.rounded_amount) == "0.02"
     # Aggregated without the split (the default), the plan refuses instead of guessing.
     unknown, _ = aggregate_events([e1])
-    with pytest.raises(RatingError, match="no reasoning split"):
+    with pytest.raises(RatingError, match=r"no reasoning split.*reasoning=True"):
         rater.rate(sub, Period(date(2026, 11, 1), date(2026, 12, 1)),
                    split_by_customer(unknown)["acme"])
 

@@ -176,7 +176,7 @@ def _reasoning_tokens(card: RateCard, run: Billing, m: int) -> Col:
             f"{where_}: the rate for {model} prices reasoning tokens apart from output, but the "
             "usage has no reasoning split (no reasoning_tokens column): --map "
             "reasoning_tokens=COLUMN, or --absent reasoning_tokens to bill all output at the "
-            "output price")
+            "output price (in Python: aggregate_events(..., reasoning=True))")
     if totals.service.get(m):
         raise RatingError(
             f"{where_}: {model} has usage of service tier {totals.service[m][0].tier!r}, and its "

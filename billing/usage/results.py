@@ -72,6 +72,8 @@ class TraceStats:
         """What the summary must say about the fields the file does not have, and about the
         events of a service tier other than standard."""
         notes = [f"{name} declared absent: every event is standard" if name == "service_tier"
+                 else f"{name} declared absent: no reasoning split, all output priced as output"
+                 if name == "reasoning_tokens"
                  else f"{name} declared absent: counted as 0 in every row"
                  for name in self.declared_absent]
         if self.service_tiers:
