@@ -7,7 +7,10 @@ from the network; this module never calls that). How its data maps onto :class:`
   ``cached_input``, ``cache_write``, ``output``. A missing cache price falls back to the input
   price, which is what genai-prices itself does (it then counts those tokens as input tokens).
   Other price keys (1-hour cache writes, audio, images, web searches, per-request fees, a separate
-  reasoning-output price) are not token classes of this library and are left out.
+  reasoning-output price) are not token classes of this library and are left out. Reasoning
+  tokens are therefore costed at the output price, as the providers bill them; the bundled data
+  has a separate ``output_reasoning_mtok`` for Perplexity's ``sonar-deep-research`` only (3 per
+  1M against 8 for output), whose reasoning tokens this overstates (docs/providers.md).
 - ``TieredPrices`` (``base`` + ``tiers[start, price]``): genai-prices applies a tier to the WHOLE
   request once the request's total input tokens (fresh + cache reads + cache writes) exceed
   ``start`` (strictly greater), separately for each price key; a key without tiers keeps its base
