@@ -71,7 +71,13 @@ def _clock() -> Any:
     return FixedClock(NOW)
 
 
-def test_concurrent_holds_never_overshoot_a_hard_limit(ledger_url: str) -> None:
+def test_concurrent_holds_never_overshoot_a_hard_limit(ledger_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each settle adds one recent sum on SQLite: fold every 5 (the workers are forked with
+    # it), so holds are decided while other processes fold.
+    from billing.ledger import writes
+
+    monkeypatch.setattr(writes, "FOLD_ROWS", 5)
     ledger = open_ledger(ledger_url)
     ledger.set_limit("open-co", Decimal("3.00"))
     queue = _FORK.Queue()
@@ -147,7 +153,12 @@ def _batch(round_: int, n: int) -> list[UsageEvent]:
 
 @pytest.mark.parametrize("seed", [20261120])
 def test_a_writer_killed_at_random_moments_loses_nothing_it_returned(
-        ledger_url: str, seed: int) -> None:
+        ledger_url: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLite folds its recent sums into the daily rows every FOLD_ROWS rows: every few
+    # batches here (the writers are forked with it), so kills also land in and around folds.
+    from billing.ledger import writes
+
+    monkeypatch.setattr(writes, "FOLD_ROWS", 7)
     ledger = open_ledger(ledger_url)
     rng = random.Random(seed)
     recorded: set[str] = set()
