@@ -123,12 +123,13 @@ def test_billing_rate_prices_reasoning_at_its_own_price(files: dict[str, Path],
     assert found["beta"]["total"] == "2.00"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_billing_compare_bills_reasoning_as_billing_rate_does(files: dict[str, Path],
-                                                              tmp_path: Path) -> None:
+                                                              tmp_path: Path, engine: str) -> None:
     out = tmp_path / "report.json"
     code = main(["compare", "--trace", str(files["events.csv"]), "--plans",
                  str(files["plans"]), "--costs", str(files["costs.yaml"]), "--json", str(out),
-                 "--quiet"])
+                 "--quiet", "--engine", engine])
     assert code == 0
     report = json.loads(out.read_text())
     (plan,) = report["plans"]
@@ -408,3 +409,10 @@ def test_spark_keeps_the_same_reasoning_sums_as_duckdb(files: dict[str, Path],
     # The hand numbers of test_the_engines_keep_the_same_reasoning_sums.
     assert found["spark"][1] == {
         ("acme", "m-think", 0, 20759): 600_000, ("beta", "m-think", 0, 20760): 200_000}
+
+
+def test_plan_check_shows_a_reasoning_price(files: dict[str, Path],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "check", str(files["plans"] / "think.yaml")]) == 0
+    shown = " ".join(capsys.readouterr().out.replace("│", " ").split())  # (the table wraps)
+    assert "some rates price reasoning tokens apart from output" in shown
