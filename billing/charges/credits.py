@@ -55,14 +55,19 @@ def bill(fee: CreditsFee, run: Billing) -> None:
     for model, burned in sorted(found.burned.items()):
         if burned:
             run.out.add("credits_applied", fee.name, -EXACT.multiply(burned, charge.unit_value),
-                        _text(f"{fee.name} applied: {model}", burned, charge.unit,
-                              -charge.unit_value),
+                        _applied_text(fee.name, model, burned, charge.unit, charge.unit_value),
                         model=model, grade=run.grade(model))
 
 
 def _text(description: str, quantity: Decimal, unit: str, unit_price: Decimal
           ) -> Callable[[], LineText]:
     return lambda: LineText(description, quantity, unit, unit_price)
+
+
+def _applied_text(name: str, model: str, burned: Decimal, unit: str, unit_value: Decimal
+                  ) -> Callable[[], LineText]:
+    """The text of a ``credits_applied`` line, made only when an invoice asks for it."""
+    return lambda: LineText(f"{name} applied: {model}", burned, unit, -unit_value)
 
 
 @dataclass(frozen=True, slots=True)

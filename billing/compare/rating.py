@@ -115,7 +115,7 @@ def rate_customer(rater: Rater, terms: Terms, customer: str,
     """One customer's per-model ``totals`` of a period (a batch of one); a credits plan also
     needs the period's burn-down (``burned``, for the rate card at index ``paying``)."""
     plan = rater.plan
-    if rater.uses_credits and burned is None:
+    if burned is None and rater.uses_credits:
         raise ValueError(f"plan {plan.id!r}: its credits need a burn-down")
     out = RoundedLines(None, plan.currency, plan.rounding)
     if burned is not None and not totals:  # (no charge reads the totals but the card)
