@@ -117,7 +117,8 @@ class Holds(LedgerCore):
                     (f"SELECT {self._HOLD_COLUMNS}, usage, settled_amount FROM holds "
                      "WHERE request_id = ? OR (customer_id = ? AND state = 'open' AND "
                      "expires_us > ?)", (request_id, customer_id, now_us)),
-                    (self._DAILY_SQL, (customer_id,)), (self._HOURLY_SQL, (customer_id,))],
+                    (self._DAILY_SQL, (customer_id, customer_id)),
+                    (self._HOURLY_SQL, (customer_id,))],
                 durable=False)
             cfg = self._cfg(cur, version)
             spend_limit = None if limit_text is None else Decimal(limit_text)
