@@ -224,7 +224,10 @@ def compare(plans: PlanCatalog | Iterable[Plan], spec: TraceSpec, *, costbook: C
         tokens=usage_tokens, models=stats.models, synthetic=is_synthetic(Path(spec.path)),
         derived_ids=stats.derived_ids,
     )
-    notes = [*_trace_notes(spec, trace), *options.notes, *what_if_notes]
+    day = trace.stats.start.date() if trace.stats.start else datetime.now().date()
+    priced = [costbook.reasoning_note(m, day) for m in trace.stats.models]
+    notes = [*_trace_notes(spec, trace), *(n for n in priced if n), *options.notes,
+             *what_if_notes]
     if summary.synthetic:
         notes.insert(0, "SYNTHETIC trace (its metadata says synthetic=true): not measured usage")
     return ComparisonReport(trace=summary, currency=costbook.currency, plans=tuple(results),

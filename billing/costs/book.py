@@ -121,6 +121,30 @@ class CostBook:
             return self._genai.lookup(model, at, time_of_day)
         return None
 
+    def _genai_for(self, model: str, at: date) -> GenaiPrices | None:
+        """The bundled prices that price ``model`` on ``at`` (None: a cost file does)."""
+        if self._entry_for(model, at) is not None:
+            return None
+        if self._base is not None and self._base._find(model, at) is not None:
+            return self._base._genai_for(model, at)
+        return self._genai if self._genai is not None and self._genai.knows(model) else None
+
+    def reasoning_note(self, model: str, at: date) -> str | None:
+        """A note when the supplier lists reasoning tokens of ``model`` at a price of their own
+        (genai-prices' ``output_reasoning_mtok``) other than the output price this book costs
+        them at; None otherwise (or when a cost file prices the model)."""
+        genai = self._genai_for(model, at)
+        reasoning = None if genai is None else genai.reasoning_price(model, at)
+        if reasoning is None:
+            return None
+        output = self.lookup(model, at).output
+        if reasoning == output:
+            return None
+        return (f"{model}: genai-prices lists its reasoning tokens at {reasoning} per 1M against "
+                f"{output} for output; supplier cost prices all output at {output}, so it is "
+                f"off by up to {output - reasoning} per 1M reasoning tokens (price the model in "
+                "a cost file to set its output price)")
+
     def time_of_day_edges(self, model: str) -> tuple[int, ...]:
         """The times of day (microseconds after UTC midnight, ascending, never 0) at which the
         supplier price of ``model`` may change on some day; ``()`` for a model priced the same

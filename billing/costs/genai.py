@@ -10,7 +10,9 @@ from the network; this module never calls that). How its data maps onto :class:`
   reasoning-output price) are not token classes of this library and are left out. Reasoning
   tokens are therefore costed at the output price, as the providers bill them; the bundled data
   has a separate ``output_reasoning_mtok`` for Perplexity's ``sonar-deep-research`` only (3 per
-  1M against 8 for output), whose reasoning tokens this overstates (docs/providers.md).
+  1M against 8 for output), whose reasoning tokens this overstates: :meth:`GenaiPrices.reasoning_price`
+  reads it so that the cost book can say so (``CostBook.reasoning_note``, a note in ``billing
+  compare``'s report; docs/providers.md).
 - ``TieredPrices`` (``base`` + ``tiers[start, price]``): genai-prices applies a tier to the WHOLE
   request once the request's total input tokens (fresh + cache reads + cache writes) exceed
   ``start`` (strictly greater), separately for each price key; a key without tiers keeps its base
@@ -171,6 +173,16 @@ class GenaiPrices:
                 str(info.id), str(provider.id), prices, f"{self.label}{note}"
             )
         return self._costs[cache_key]
+
+    def reasoning_price(self, model: str, at: date) -> Decimal | None:
+        """The separate reasoning-output price (per 1M, base level) genai-prices lists for
+        ``model`` on ``at``, or None (reasoning at the output price, as nearly every supplier
+        bills it). This library costs reasoning as output (see the module docstring)."""
+        found = self._resolve(model)
+        if found is None:
+            return None
+        prices, _ = self._prices_on(found[1], at)
+        return _price_above(getattr(prices, "output_reasoning_mtok", None), None)
 
     def tier_lookup(self, model: str, at: date, tier: str,
                     time_us: int | None = None) -> ModelCost | None:

@@ -14,8 +14,10 @@ USD per 1M tokens:
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from genai_prices import Usage, calc_price
@@ -243,3 +245,40 @@ def test_time_of_day_prices_vote_as_counting_every_minute(
     got, note = GenaiPrices()._prices_on(info, day)
     assert got is expected
     assert note == f" (time-of-day prices: the one in force {most} min of the day)"
+
+
+def test_a_separate_supplier_reasoning_price_is_named_not_silent(tmp_path: Path) -> None:
+    """genai-prices 0.2.3 lists perplexity ``sonar-deep-research`` at input 2, output 8 and
+    reasoning output 3 per 1M. Supplier cost prices all output at 8, so reasoning tokens are
+    overstated by up to 8 - 3 = 5 per 1M: the cost book says so, and ``billing compare``
+    carries it as a note. A model without a reasoning price, or priced by a cost file, has no
+    note."""
+    from billing.cli import main
+
+    book = CostBook.default()
+    day = date(2026, 3, 1)
+    note = book.reasoning_note("sonar-deep-research", day)
+    assert note is not None
+    assert "at 3 per 1M against 8 for output" in note and "up to 5 per 1M" in note
+    assert book.reasoning_note("gpt-4o-mini", day) is None
+    costs = tmp_path / "costs.yaml"
+    costs.write_text("models:\n  - model: sonar-deep-research\n    effective_from: 2026-01-01\n"
+                     "    input_per_mtok: 2\n    output_per_mtok: 5\n", encoding="utf-8")
+    assert CostBook.load(costs).reasoning_note("sonar-deep-research", day) is None
+
+    trace = tmp_path / "t.csv"
+    trace.write_text("id,customer_id,timestamp,model,input_tokens,output_tokens\n"
+                     "e1,a,2026-03-01T10:00:00Z,sonar-deep-research,1000000,1000000\n",
+                     encoding="utf-8")
+    plan = tmp_path / "payg.yaml"
+    plan.write_text("id: payg\nname: PAYG\nversion: 2026-01-01\ncurrency: USD\n"
+                    "interval: month\ncharges:\n  - kind: rate_card\n    name: Tokens\n"
+                    "    rates:\n      - models: ['*']\n        input: '5'\n"
+                    "        output: '20'\n", encoding="utf-8")
+    out = tmp_path / "report.json"
+    assert main(["compare", "--plans", str(plan), "--trace", str(trace), "--json", str(out),
+                 "--no-break-even", "--quiet", "--absent", "cached_input_tokens",
+                 "--absent", "cache_write_tokens"]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert any("sonar-deep-research: genai-prices lists its reasoning tokens at 3" in n
+               for n in report["notes"])
