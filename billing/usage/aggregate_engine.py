@@ -502,7 +502,14 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
     tiered = "service_tier" in events.columns
     reasoned = "reasoning" in events.columns
     slots = None
-    if hourly or tiered or edges or reasoned:
+    if edges and not (hourly or tiered or reasoned):
+        # Only time-of-day slots: one grouped query in key order, slot last; the time-of-day
+        # rows are those of the priced-by-time models, the daily rows their slots added up.
+        fine_table = _arrow(_grouped(events, thresholds, "day", edges),
+                            TIME_OF_DAY_COLUMNS[:5])
+        daily_table = _days_of_slots(fine_table)
+        slots = _arrow_filter_models(fine_table, edges)
+    elif hourly or tiered or edges or reasoned:
         # Sums by hour (or by day and tier, or by time-of-day slot) are computed once and kept
         # on the backend (DuckDB: a temp table; Spark recomputes them, its path is for
         # correctness); days, hours, the tier rows and the time-of-day rows derive from them:
@@ -537,6 +544,41 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
     if edges is not None and slots is None:
         slots = _empty_time_of_day(tiered)
     return copies_rows, daily_table, span, hourly_table, slots, tier_table, reasoning_table
+
+
+def _days_of_slots(fine: Any) -> Any:
+    """Daily rows from rows by (customer, model, band, day, ``since_us``) in that order: the
+    slots of each day added up (adjacent rows), the order kept. The sums are 64-bit
+    (:func:`check_sum_bound` proved every total fits)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = fine.num_rows
+    names = [c for c in fine.column_names if c != "since_us"]
+    if n == 0:
+        return fine.select(names)
+    starts = np.zeros(n, dtype=bool)
+    starts[0] = True
+    for key in _DAILY_ORDER:
+        column = fine.column(key)
+        starts[1:] |= pc.not_equal(column.slice(1), column.slice(0, n - 1)).to_numpy(
+            zero_copy_only=False)
+    first = np.flatnonzero(starts)
+    out = {}
+    for name in names:
+        column = fine.column(name)
+        out[name] = (column.take(pa.array(first)) if name in _DAILY_ORDER else pa.array(
+            np.add.reduceat(column.to_numpy(), first), type=column.type))
+    return pa.table(out)
+
+
+def _arrow_filter_models(table: Any, edges: dict[str, Sequence[int]]) -> Any:
+    """The rows of ``table`` whose model has time-of-day edges."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return table.filter(pc.is_in(table.column("model"), value_set=pa.array(sorted(edges))))
 
 
 def _edges_of(models: Sequence[str], time_of_day: TimeOfDayEdges) -> dict[str, Sequence[int]]:
