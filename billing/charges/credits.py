@@ -14,12 +14,16 @@ test (tests/compare/test_kernel.py) checks the burn-down's invoice lines against
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from billing.charges.columns import Col, column, is_column
 from billing.charges.lines import LineText
 from billing.charges.run import Billing
 from billing.money import EXACT, ZERO, in_exact_context
@@ -40,23 +44,45 @@ __all__ = ["Burned", "CreditLines", "Debits", "FirstPeriodBurn", "bill"]
 @dataclass(frozen=True, slots=True)
 class CreditLines:
     """What a burn-down bills: pack purchases as (description, count, unit price, amount), and
-    the credits burned per model."""
+    the credits burned per model. For a batch (:meth:`of_burns`) amounts are columns, and
+    ``pack_present`` says which customers bought each pack line (empty: every customer)."""
 
-    packs: Sequence[tuple[str, int, Decimal, Decimal]]
-    burned: Mapping[str, Decimal]
+    packs: Sequence[tuple[str, int, Decimal, Col]]
+    burned: Mapping[str, Col]
+    pack_present: Sequence[Col] = ()
+
+    @classmethod
+    def of_burns(cls, burns: Sequence[Burned]) -> CreditLines:
+        """The lines of a batch of customers' first-period burn-downs, in the customers'
+        order: the j-th pack bought is the j-th pack line (zero where a customer bought fewer),
+        and the credits burned per model (zero where a customer burned none)."""
+        most = max((len(b.pack_amounts) for b in burns), default=0)
+        packs: list[tuple[str, int, Decimal, Col]] = []
+        present: list[Col] = []
+        for j in range(most):
+            packs.append(("", 0, ZERO, column(
+                [b.pack_amounts[j] if j < len(b.pack_amounts) else ZERO for b in burns])))
+            present.append(np.array([j < len(b.pack_amounts) for b in burns], dtype=bool))
+        models = sorted({m for b in burns for m in b.burned})
+        return cls(packs, {m: column([b.burned.get(m, ZERO) for b in burns]) for m in models},
+                   present)
 
 
 def bill(fee: CreditsFee, run: Billing) -> None:
     charge, found = fee.spec, run.credit
     assert found is not None, "credits are burned before the lines are made"
-    for description, count, unit_price, amount in found.packs:
+    for j, (description, count, unit_price, amount) in enumerate(found.packs):
         run.out.add("credit_pack", fee.name, amount,
-                    _text(description, Decimal(count), "pack", unit_price))
-    for model, burned in sorted(found.burned.items()):
-        if burned:
-            run.out.add("credits_applied", fee.name, -EXACT.multiply(burned, charge.unit_value),
-                        _applied_text(fee.name, model, burned, charge.unit, charge.unit_value),
-                        model=model, grade=run.grade(model))
+                    _text(description, Decimal(count), "pack", unit_price),
+                    present=found.pack_present[j] if found.pack_present else True)
+    with decimal.localcontext(EXACT):
+        for model, burned in sorted(found.burned.items()):
+            present = burned != 0  # (a column: the customers who burned some)
+            if is_column(present) or present:
+                run.out.add("credits_applied", fee.name, -(burned * charge.unit_value),
+                            _applied_text(fee.name, model, burned, charge.unit,
+                                          charge.unit_value),
+                            present=present, model=model, grade=run.grade(model))
 
 
 def _text(description: str, quantity: Decimal, unit: str, unit_price: Decimal

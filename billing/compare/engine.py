@@ -21,7 +21,9 @@ credits left counted as breakage.
 Layout, by job: billing periods and proration in :mod:`~billing.compare.periods`, supplier
 cost in :mod:`~billing.compare.supplier`, a plan's summary in :mod:`~billing.compare.summary`;
 every plan rated on the shared usage, in forked workers, in :mod:`~billing.compare.parallel`;
-the data-shaped parts in ``columns``, ``batch``, ``kernel``, ``model`` and ``report``. This
+usage in the shapes plans need in ``columns``, a plan's customers through the one bill of
+:mod:`billing.charges` in ``rating``; what-ifs in ``whatif`` and ``offpeak``; the report's data
+in ``model``, its renderings in ``report`` and ``html``. This
 module is the comparison itself: read the trace once, rate, apply the what-ifs, report.
 """
 

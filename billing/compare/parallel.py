@@ -1,8 +1,10 @@
 """Every customer of every plan rated on the shared usage, plans in parallel.
 
-The usage in the shapes plans need (per-period columns for the kernels and batches, per-customer
-rows for the rater) is built once in the parent; each plan is then rated, slowest first, in a
-forked worker process (one per core) that reads the shared work through the fork (the
+The usage in the shapes plans need (per-period columns for :func:`rate_customers`, per-customer
+rows for the rater) is built once in the parent. Every plan bills every customer of a period at
+once (a credits plan after burning each customer's period down, when nothing carries into it);
+a credits plan whose credits carry over between periods goes customer by customer through the
+rater's replay. Each plan is rated, slowest first, in a forked worker process (one per core) that reads the shared work through the fork (the
 module-level ``_FORKED_JOB``) and sends each customer's figures back as exact decimal text.
 Each worker also runs its plan's break-even search. See :mod:`billing.compare.engine`.
 """
@@ -373,12 +375,13 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
                     job.usage.aggregates, burner.paying_prices(job.models),
                     piece.period.start_day, piece.period.end_day)
         debits_by_slice.append(found_debits)
-    if _batched(plan, rater):
-        # (batches are for plans without credits: no breakage)
-        batches = [_rate_columns(rater, terms, job, start, piece, columns)
-                   for piece, columns in zip(slices, by_slice, strict=True)]
+    if _batched(rater, burner, debits_by_slice):
+        batches = [_rate_columns(rater, terms, job, start, piece, columns, burner, debits)
+                   for piece, columns, debits in zip(slices, by_slice, debits_by_slice,
+                                                     strict=True)]
         figures = _batch_figures(len(job.customers), batches, rate, bool(plan.grades),
-                                 grade_revenue)
+                                 grade_revenue, credits=rater.uses_credits,
+                                 full_periods=options.full_periods)
         if options.progress is not None:
             options.progress(offset + len(job.customers), total)
     else:
@@ -398,9 +401,14 @@ def _rate_plan(plan: Plan, job: _Job, *, offset: int, total: int
     return summary, figures
 
 
-def _batched(plan: Plan, rater: Rater) -> bool:
-    """Whether every customer of a period is rated at once (plans without credits)."""
-    return not rater.uses_credits
+def _batched(rater: Rater, burner: FirstPeriodBurn | None,
+             debits_by_slice: Sequence[tuple[dict[str, Debits], int] | None]) -> bool:
+    """Whether every customer of a period is rated at once: plans without credits, and credits
+    plans whose every period burns down alone (each customer burned, then all billed at
+    once); the others go customer by customer through the rater's replay."""
+    if not rater.uses_credits:
+        return True
+    return burner is not None and all(d is not None for d in debits_by_slice)
 
 
 class _TermsCache:
@@ -420,18 +428,26 @@ class _TermsCache:
 
 
 def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded: bool,
-                   grade_revenue: dict[str, Decimal]) -> Figures:
+                   grade_revenue: dict[str, Decimal], *, credits: bool = False,
+                   full_periods: bool = False) -> Figures:
     """Each customer's figures from the periods' batch results, column by column: the same
     operations, in the same order, as :func:`_figures_one_by_one` applies customer by customer
     (so the same figures to the last digit); adds the plan's revenue per grade into
-    ``grade_revenue``."""
+    ``grade_revenue``. A credits plan's paid credits left at the end are breakage
+    (``full_periods``) or prepayment taken out of revenue (see the engine's module)."""
     import numpy as np
 
     revenue: Any = np.full(n, ZERO, dtype=object)
+    breakage: Any = np.full(n, ZERO, dtype=object)
+    unused: Any = np.full(n, ZERO, dtype=object)
     reserved: list[Decimal | None] = [None] * n
     covered: list[Decimal | None] = [None] * n
     by_key: dict[str, list[Any]] = {}
     for batch in batches:
+        if credits:
+            assert batch.breakage_value is not None and batch.unused_paid_value is not None
+            breakage = breakage + batch.breakage_value * rate
+            unused = batch.unused_paid_value * rate  # paid credits left after the last period
         revenue = revenue + batch.total * rate
         if batch.reserved is not None:
             assert batch.covered is not None
@@ -446,7 +462,20 @@ def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded
         for key, columns in by_key.items():
             grade_revenue[key] = sum(chain.from_iterable(zip(*columns, strict=True)),
                                      grade_revenue.get(key, ZERO))
-    return Figures(revenue.tolist(), None, reserved, covered)
+    if not credits:
+        return Figures(revenue.tolist(), None, reserved, covered)
+    if full_periods:
+        breakage = breakage + unused  # billed whole: what is left is breakage
+    else:
+        # prepaid for usage after the trace: not revenue of the trace (a zero is not
+        # subtracted, as customer by customer: the figures keep their digits)
+        left = unused != 0
+        revenue = np.where(left, revenue - unused, revenue)
+        if graded and left.any():
+            grade_revenue[UNATTRIBUTED] = sum((-u for u in unused[left].tolist()),
+                                              grade_revenue.get(UNATTRIBUTED, ZERO))
+    return Figures(revenue.tolist(), breakage.tolist(), reserved, covered,
+                   sum(unused.tolist(), ZERO))
 
 
 def _figures_one_by_one(plan: Plan, job: _Job, rater: Rater, burner: FirstPeriodBurn | None,
@@ -536,9 +565,12 @@ def _capacity_of(columns: Mapping[str, CapacityColumns], customer: str
 
 
 def _rate_columns(rater: Rater, terms: _TermsCache, job: _Job, start: datetime, piece: Slice,
-                  capacity_columns: Mapping[str, CapacityColumns]) -> BatchResult:
+                  capacity_columns: Mapping[str, CapacityColumns],
+                  burner: FirstPeriodBurn | None = None,
+                  debits: tuple[dict[str, Debits], int] | None = None) -> BatchResult:
     """Every customer's rating of one period, at once: one batch per seat count (the fixed
-    terms depend on it), put back in the customers' order."""
+    terms depend on it), put back in the customers' order. A credits plan's period is first
+    burned down customer by customer (``burner``, from ``debits``)."""
     columns = job.usage.columns(piece.period, job.models)
     groups = job.seat_groups
     found: list[tuple[Sequence[int], BatchResult]] = []
@@ -548,9 +580,18 @@ def _rate_columns(rater: Rater, terms: _TermsCache, job: _Job, start: datetime, 
         these = columns if len(groups) == 1 else columns.take(positions)
         given = {name: c.columns(these.customers)
                  for name, c in capacity_columns.items()} or None
+        period_terms = terms(sub, piece.period, piece.fraction)
+        burned = None
+        if burner is not None:
+            assert debits is not None
+            by_customer, places = debits
+            none = Debits((), places)
+            burned = [burner.burn(sub, piece.period, period_terms.fraction,
+                                  by_customer.get(customer) or none)
+                      for customer in these.customers]
         found.append((positions, rate_customers(
-            rater, terms(sub, piece.period, piece.fraction), these, hours=piece.hours,
-            capacity_usage=given)))
+            rater, period_terms, these, hours=piece.hours, capacity_usage=given,
+            burned=burned, paying=None if burner is None else burner.paying)))
     if len(found) == 1:
         return found[0][1]
     return BatchResult.gather(len(job.customers), found)

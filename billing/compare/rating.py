@@ -2,10 +2,11 @@
 
 Every charge kind bills a batch of customers' per-model period totals: :func:`rate_customers`
 gives it every customer of a period at once (columns of exact ``Decimal``, see
-:mod:`billing.charges.columns`), :func:`rate_customer` one customer (a credits plan, whose
-first period burns customer by customer, :class:`billing.charges.credits.FirstPeriodBurn`).
+:mod:`billing.charges.columns`; a credits plan's period burned down customer by customer
+first, :class:`billing.charges.credits.FirstPeriodBurn`), :func:`rate_customer` one customer
+(a credits plan whose later periods the rater replays, the first one burned down alone).
 Both bill the lines :meth:`billing.rating.engine.Rater.rate` bills, rounded the same way
-(tests/charges/test_one_and_many.py compares them line by line), without building invoices.
+(tests/charges/test_one_and_many.py compares them line by line, credits plans included), without building invoices.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from billing.charges import Billing, CapacityUsage, CardValue, CreditLines, ModelTotals, Terms
-from billing.charges.columns import filled
+from billing.charges.columns import column, filled
 from billing.charges.credits import Burned
 from billing.charges.plan import bill_plan
 from billing.charges.sinks import RoundedLine, RoundedLines
@@ -61,6 +62,10 @@ class BatchResult:
     covered: Column | None
     detail: tuple[RoundedLine, ...] = ()
     """Every line, with its kind, charge, model and the customers it exists for."""
+    breakage_value: Column | None = None
+    """Credits plans: the paid credits that expired in the period, in money (else None)."""
+    unused_paid_value: Column | None = None
+    """Credits plans: the paid credits left at the end of the period, in money."""
 
     @staticmethod
     def gather(n: int, parts: Sequence[tuple[Sequence[int], BatchResult]]) -> BatchResult:
@@ -81,20 +86,37 @@ class BatchResult:
 
         lines = tuple((grade, merged(line(i))) for i, (grade, _) in enumerate(first.lines))
         return BatchResult(merged(lambda r: r.total), lines, merged(lambda r: r.reserved),
-                           merged(lambda r: r.covered))
+                           merged(lambda r: r.covered),
+                           breakage_value=merged(lambda r: r.breakage_value),
+                           unused_paid_value=merged(lambda r: r.unused_paid_value))
 
 
 @in_exact_context
 def rate_customers(rater: Rater, terms: Terms, columns: PeriodTotals, *,
                    hours: Sequence[int] | None = None,
-                   capacity_usage: Mapping[str, CapacityUsage] | None = None) -> BatchResult:
-    """Every customer of ``columns`` (all with the seats and dates of ``terms``) at once."""
+                   capacity_usage: Mapping[str, CapacityUsage] | None = None,
+                   burned: Sequence[Burned] | None = None, paying: int | None = None
+                   ) -> BatchResult:
+    """Every customer of ``columns`` (all with the seats and dates of ``terms``) at once; a
+    credits plan also needs each customer's burn-down of the period (``burned``, in the
+    customers' order, for the rate card at index ``paying``)."""
     plan = rater.plan
-    if rater.uses_credits:
-        raise ValueError(f"plan {plan.id!r}: credits burn per customer (rate_customer)")
+    if burned is None and rater.uses_credits:
+        raise ValueError(f"plan {plan.id!r}: its credits need each customer's burn-down")
     n = len(columns.customers)
     out = RoundedLines(n, plan.currency, plan.rounding)
     run = Billing(rater.compiled, columns, terms, out, rater.prices)
+    if burned is not None:
+        if len(burned) != n:
+            raise ValueError(f"{len(burned)} burn-downs for {n} customers")
+        run.credit = CreditLines.of_burns(burned)
+        if paying is not None:
+            run.card_values[paying] = [
+                CardValue(column([b.amounts.get(m, ZERO) for b in burned]), ())
+                for m in columns.models]
+            refused = sorted({m for b in burned for m in b.refused_value})
+            run.refused = {m: column([b.refused_value.get(m, ZERO) for b in burned])
+                           for m in refused}
     run.capacity.update(capacity_usage or {})
     run.buckets = None if hours is None else len(hours)
     bill_plan(run)
@@ -103,6 +125,8 @@ def rate_customers(rater: Rater, terms: Terms, columns: PeriodTotals, *,
         lines=tuple((line.grade, line.amount) for line in out.lines) if plan.grades else (),
         reserved=_spread(n, run.reserved), covered=_spread(n, run.covered),
         detail=tuple(out.lines),
+        breakage_value=None if burned is None else column([b.expired_value for b in burned]),
+        unused_paid_value=None if burned is None else column([b.unused_value for b in burned]),
     )
 
 

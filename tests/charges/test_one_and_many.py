@@ -2,7 +2,8 @@
 
 Every charge kind bills once (billing/charges/<kind>.py): :class:`Rater` runs it on one
 customer's rows (a batch of one, building the invoice); ``billing compare`` runs it on columns
-holding every customer of a period. For every plan without credits (the catalog's, the benchmark
+holding every customer of a period (a credits plan: each customer's period burned down first,
+the last test). For every plan without credits (the catalog's, the benchmark
 variants, and plans written to reach every charge option: floors, caps, packages, volume tiers,
 per-seat and fixed allowances, a rate card falling back to cost plus), random usage of several
 customers must give each customer, line by line, the kind, charge, model, grade and rounded
@@ -19,10 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.charges import Billing, PeriodTotals, Prices, Terms
+from billing.charges.credits import Debits, FirstPeriodBurn
 from billing.charges.plan import bill_plan
 from billing.charges.sinks import RoundedLines
 from billing.charges.totals import ModelTotals
-from billing.compare.columns import capacity_usage
+from billing.compare.columns import capacity_usage, credit_debits
+from billing.compare.rating import rate_customers
 from billing.plans import Plan, compile, load_plan_text
 from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hours_between
@@ -31,7 +34,17 @@ from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
 from billing.usage.customer import CustomerUsage
 from billing.usage.keys import day_of
-from tests.compare.test_kernel import COSTBOOK, PERIOD, PLANS, START, fractions, hour_rows, rows
+from tests.compare.test_kernel import (
+    COSTBOOK,
+    MODELS,
+    PERIOD,
+    PLANS,
+    START,
+    credit_plans,
+    fractions,
+    hour_rows,
+    rows,
+)
 from tests.compare.test_kernel import usage_of as _usage_of
 
 FALLBACK = load_plan_text("""
@@ -130,3 +143,56 @@ def test_a_customer_alone_and_in_a_batch_gets_the_same_lines(
         batched = [(ln.kind, ln.charge, ln.model, ln.grade, ln.amount)
                    for ln in out.of(position)]
         assert batched == alone[name], name
+
+
+@pytest.mark.parametrize("plan", credit_plans(), ids=lambda p: p.id)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.lists(rows, min_size=1, max_size=6), fraction=fractions)
+def test_credits_customers_alone_and_in_a_batch_get_the_same_lines(
+        plan: Plan, data: list[list[tuple[str, int, int, int, int, int]]],
+        fraction: Decimal | None) -> None:
+    """A credits plan: each customer's period burned down on its own, then every customer
+    billed at once (compare's path) gives each customer its own invoice's lines (packs bought
+    by the top-up, credits applied per model, the card's refused usage) and its breakage."""
+    usages = {}
+    for number, drawn in enumerate(data):
+        # smaller usage than the other test's (tokens / 40): some customers stay within their
+        # credits, some top up, some run out
+        usages[f"c{number}"] = _usage_of(
+            f"c{number}", [(m, d, f // 40, c // 40, o // 40, r) for m, d, f, c, o, r in drawn],
+            [])
+    names = sorted(usages)
+    rater = Rater(plan, costbook=COSTBOOK)
+    alone = {}
+    for name in names:
+        sub = Subscription(customer_id=name, plan=plan.id, start=START, seats=1)
+        alone[name] = rater.rate(sub, PERIOD, usages[name], fixed_fraction=fraction)
+
+    burner = FirstPeriodBurn(plan, rater)
+    sub = Subscription(customer_id=names[0], plan=plan.id, start=START, seats=1)
+    assert burner.burns_alone(sub, PERIOD)
+    aggregates = UsageAggregates(
+        daily={DailyKey(c, *k): n for c, u in usages.items() for k, n in u.daily.items()})
+    found = credit_debits(aggregates, burner.paying_prices(MODELS), PERIOD.start_day,
+                          PERIOD.end_day)
+    assert found is not None
+    by_customer, places = found
+    terms = Terms.of(rater.compiled, sub, PERIOD, fraction)
+    burned = [burner.burn(sub, PERIOD, terms.fraction, by_customer.get(n) or Debits((), places))
+              for n in names]
+    totals = {name: _period_totals(u) for name, u in usages.items()}
+    columns = PeriodTotals.build(names, sorted({m for t in totals.values() for m in t}),
+                                 totals.__getitem__)
+    batch = rate_customers(rater, terms, columns, burned=burned, paying=burner.paying)
+
+    for position, name in enumerate(names):
+        batched = [(ln.kind, ln.charge, ln.model, ln.grade, ln.amount[position])
+                   for ln in batch.detail
+                   if (ln.present if isinstance(ln.present, bool) else ln.present[position])]
+        expected = alone[name]
+        assert batched == [(ln.kind, ln.charge, ln.model, ln.grade, ln.rounded_amount)
+                           for ln in expected.invoice.lines], name
+        assert batch.total[position] == expected.invoice.total
+        assert batch.breakage_value is not None and batch.unused_paid_value is not None
+        assert batch.breakage_value[position] == expected.breakage_value
+        assert batch.unused_paid_value[position] == expected.unused_paid_value

@@ -310,7 +310,7 @@ charges:
 }
 
 
-def _credit_plans() -> list[Plan]:
+def credit_plans() -> list[Plan]:
     catalog = load_catalog([REPO / "plans"])
     plans = [p for p in catalog if p.id == "credits"]
     plans += [load_plan_text(text, filename=f"{name}.yaml") for name, text in CREDIT_PLANS.items()]
@@ -318,7 +318,7 @@ def _credit_plans() -> list[Plan]:
     return plans
 
 
-@pytest.mark.parametrize("plan", _credit_plans(), ids=lambda p: p.id)
+@pytest.mark.parametrize("plan", credit_plans(), ids=lambda p: p.id)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=rows, fraction=fractions)
 def test_kernel_burns_credits_as_the_rater_does(
@@ -367,7 +367,7 @@ def test_kernel_burns_credits_as_the_rater_does(
 
 def test_a_later_period_is_left_to_the_rater() -> None:
     """Credits carried over from an earlier period need the rater's replay."""
-    plan = next(p for p in _credit_plans() if p.id == "credits")
+    plan = next(p for p in credit_plans() if p.id == "credits")
     kernel = FirstPeriodBurn(plan, Rater(plan, costbook=COSTBOOK))
     sub = Subscription(customer_id="c1", plan=plan.id, start=START, seats=1)
     assert kernel.burns_alone(sub, PERIOD)

@@ -111,6 +111,6 @@ def test_every_plan_rated_by_the_rater_gives_the_same_report(
     # The trace spans two periods of every plan: every figure summed across periods.
     assert all("2 month period" in p["proration"] for p in fast["report"]["plans"])
     monkeypatch.setattr(FirstPeriodBurn, "handles", staticmethod(lambda plan: False))
-    monkeypatch.setattr(parallel, "_batched", lambda plan, rater: False)
+    monkeypatch.setattr(parallel, "_batched", lambda *how: False)
     slow = _report(trace, full_periods)
     assert fast == slow
