@@ -243,6 +243,14 @@ def _by_day(fine: ir.Table) -> ir.Table:
                          band=fine["band"], day=fine["day"]).aggregate(**sums)
 
 
+def _hours(events: ir.Table) -> ir.Table:
+    """Sums by (customer, hour) of the events: the hourly rows."""
+    sums = {c: events[c].sum().cast("int64") for c in _TOKEN_COLUMNS}
+    return events.group_by(customer_id=events["customer_id"],
+                           hour=events["ts_s"] // HOUR_S).aggregate(
+        **sums, events=events.count().cast("int64"))
+
+
 def _split(fine: ir.Table) -> tuple[ir.Table, ir.Table]:
     """Daily and hourly sums from sums by (customer, model, band, hour): one scan of the
     events feeds both (a day is 24 whole UTC hours)."""
@@ -498,6 +506,15 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
             events = kept
             found = _arrow(time_span(events))
             span = (found.column("first_us")[0].as_py(), found.column("last_us")[0].as_py())
+    if hourly and not copies_rows and events._find_backend().name == "duckdb":
+        # The hours by customer straight from the events, the rest as without hours: two
+        # groupings of the events (a scan each) cost less than one by hour kept in a table and
+        # grouped twice again (on 10M events with hourly rows, about 1 s less). With copies
+        # dropped, the events are a dedupe window, computed once below.
+        _, daily_table, _, _, slots, tier_table, reasoning_table = _scan(
+            events, False, thresholds, False, edges)
+        return (copies_rows, daily_table, span, _arrow(_hours(events)), slots, tier_table,
+                reasoning_table)
     hourly_table = tier_table = reasoning_table = None
     tiered = "service_tier" in events.columns
     reasoned = "reasoning" in events.columns
