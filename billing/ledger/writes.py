@@ -20,7 +20,7 @@ Python object per event beyond the row handed to the driver.
   bounds every key's total, so a fold can never pass 64 bits (:func:`_add_daily_sqlite`).
   The slot is always 0.
 
-The keys are the one-scan aggregation's (:func:`billing.usage.aggregate_engine.aggregate_table`):
+The keys are the one-scan aggregation's (:func:`billing.usage.groupings.aggregate_table`):
 (customer, model, long-context band, UTC day) and (customer, UTC hour), days and hours floored
 (events before 1970 included), the band ``prompt > threshold x max(requests, 1)`` decided in
 integers without a product that could overflow.
@@ -103,7 +103,7 @@ def scan_sql(source: str, thresholds: Sequence[int], *, hourly: bool = False,
     name with its columns) as one query: ``customer_id, model, band, day`` (``hourly``:
     ``customer_id, hour``), then the sums ``input, cached_input, cache_write, output,
     requests, events`` (then ``extra``). The keys of
-    :func:`billing.usage.aggregate_engine.aggregate_table`: UTC days and hours floored, the
+    :func:`billing.usage.groupings.aggregate_table`: UTC days and hours floored, the
     band as :func:`band_sql`."""
     keys = (f"customer_id, {_floor_div('ts_us', HOUR_US)}" if hourly else
             f"customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', DAY_US)}")

@@ -9,17 +9,27 @@ Two layers:
   yields a table of valid rows:
   ``__row, id, customer_id, model, ts_us, ts_s, input, cached_input, cache_write, output,
   requests`` (64-bit integers; ``ts_s`` is epoch seconds, floored).
-- **Dedupe and aggregation** (:func:`dedupe_table`, :func:`aggregate_table`) are plain Ibis
-  expressions over such a table, with no DuckDB-only SQL, so the same expressions run on any
-  Ibis backend (PySpark) where the events already live. Time is bucketed by integer
-  arithmetic on epoch seconds; token sums stay integers in the engine; only the aggregate rows
-  come back to Python.
+- **Dedupe and aggregation** are plain Ibis expressions over such a table
+  (:mod:`billing.usage.groupings`: :func:`dedupe_table`, :func:`aggregate_table`, ...), with no
+  DuckDB-only SQL, so the same expressions run on any Ibis backend (PySpark) where the events
+  already live. Time is bucketed by integer arithmetic on epoch seconds; token sums stay
+  integers in the engine; only the aggregate rows come back to Python, as Arrow tables.
 
-Time-of-day rows (:func:`time_of_day_table`): for the trace's models whose supplier price
-depends on the time of day (``time_of_day``, e.g. ``CostBook.time_of_day_edges``), one more
-grouping over those models' events only, by (customer, model, band, day, slot), a slot being the
-span between two consecutive price-window edges of those models (edges at any microsecond, so
-DeepSeek's 16:30 edge is exact). Traces without such a model pay nothing for it.
+The scans, on DuckDB: one check pass over every row (the bad rows counted, the distinct hashes of
+the valid ids counted, so that the exact dedupe runs only when an id may repeat), then one
+grouping by (customer, model, band, day), read back in key order (with tiers or reasoning
+sums, that grouping is kept in a temporary table and each row kind read from it). Hourly rows (asked for by
+capacity charges) are a grouping of their own by (customer, hour): two scans of the events cost
+less than one grouping by hour kept in a table and grouped twice again. When copies of ids were
+dropped, the deduped events are grouped once, by hour, into a temporary table, and every row
+kind is read from it.
+
+Time-of-day rows: for the trace's models whose supplier price depends on the time of day
+(``time_of_day``, e.g. ``CostBook.time_of_day_edges``), the daily grouping adds the slot to its
+key (``since_us``: the span between two consecutive price-window edges of those models, edges at
+any microsecond, so DeepSeek's 16:30 edge is exact; 0 for every other model); the daily rows are
+its slots added up, the time-of-day rows its rows of those models. Traces without such a model
+pay nothing for it.
 
 Service tiers: when the file has a ``service_tier`` column, the validated table has one too, and
 every grouping adds it to its key (the daily rows are then summed over the tiers from the
@@ -27,7 +37,7 @@ finer rows, and the rows of tiers other than standard kept apart, ``UsageAggrega
 a file without the column is grouped exactly as before, at no cost.
 
 Reasoning: when the file has a ``reasoning_tokens`` column, the validated table has a
-``reasoning`` column, the one scan's kept sums (the "fine" table) carry its sum too, and the
+``reasoning`` column, the grouping's kept sums (the "fine" table) carry its sum too, and the
 reasoning rows by (customer, model, band, day) are read from them (``UsageAggregates.reasoning``);
 the daily rows are unchanged. A file without the column is grouped exactly as before.
 """
@@ -57,7 +67,22 @@ from billing.usage.duckdb_reader import (
     raw_rows,
 )
 from billing.usage.events import SERVICE_TIERS
-from billing.usage.keys import DAY_S, DAY_US, HOUR_S
+from billing.usage.groupings import (
+    INT64_MAX,
+    aggregate_table,
+    by_day,
+    check_sum_bound,
+    dedupe_table,
+    grouped,
+    hours,
+    reasoning_rows,
+    split,
+    sum_bound,
+    tier_rows,
+    time_of_day_rows,
+    time_of_day_table,
+    time_span,
+)
 from billing.usage.mapping import TraceSpec, micros_to_datetime
 from billing.usage.readers import aggregate_trace_python
 from billing.usage.results import Reject, TraceResult, TraceStats, first_rejects, write_rejects
@@ -69,230 +94,6 @@ __all__ = ["INT64_MAX", "TimeOfDayEdges", "aggregate_table", "aggregate_trace", 
 TimeOfDayEdges = Callable[[str], Sequence[int]]
 """A model's price-window edges: microseconds after UTC midnight (0 < edge < 86,400,000,000)
 at which its supplier price may change; empty for a model priced the same all day."""
-
-
-# ---------------------------------------------------------------- the Ibis expressions
-
-
-def dedupe_table(events: ir.Table) -> tuple[ir.Table, ir.Table]:
-    """Split later copies of an event id off ``events`` (first ``__row`` wins).
-
-    Returns ``(copies, kept)``: ``copies`` has ``__row`` and a boolean ``conflict`` (content
-    differs from the first copy) for every later copy; ``kept`` is ``events`` without them.
-    Portable Ibis only (no backend-specific SQL).
-    """
-    content = ["customer_id", "model", "ts_us", "input", "cached_input", "cache_write",
-               "output", "requests"]
-    if "service_tier" in events.columns:
-        content.append("service_tier")
-    if "reasoning" in events.columns:
-        content.append("reasoning")
-    repeated = (events.group_by("id")
-                .aggregate(_n=events.count(), _first=events["__row"].min())
-                .filter(lambda t: t["_n"] > 1))
-    candidates = events.inner_join(repeated, "id")
-    first = candidates.filter(candidates["__row"] == candidates["_first"]).select(
-        "id", **{f"_f_{c}": candidates[c] for c in content})
-    later = candidates.filter(candidates["__row"] != candidates["_first"])
-    paired = later.inner_join(first, "id")
-    differs = ibis.literal(False)
-    for c in content:
-        differs = differs | (paired[c] != paired[f"_f_{c}"])
-    copies = paired.select("__row", conflict=differs)
-    kept = events.anti_join(copies, "__row")
-    return copies, kept
-
-
-def aggregate_table(events: ir.Table, *, thresholds: tuple[int, ...] = (),
-                    hourly: bool = False) -> tuple[ir.Table, ir.Table | None]:
-    """The aggregation, expressed once in Ibis over valid, deduplicated events with columns
-    ``customer_id, model, ts_us, ts_s, input, cached_input, cache_write, output, requests``.
-
-    Returns ``(daily, hourly)`` expressions: daily sums by (customer, model, band, day), hourly
-    sums by (customer, hour) or None. (The first and last event times are one aggregate over
-    the events, :func:`time_span`, not a minimum and maximum per group.)
-    """
-    if "reasoning" in events.columns:  # (the reasoning sums are aggregate_trace's side table)
-        events = events.drop("reasoning")
-    if not hourly:
-        daily = _grouped(events, thresholds, "day")
-        # (a ``service_tier`` column is summed over here; ``_tier_rows`` keeps it apart)
-        return (_by_day(daily) if "service_tier" in events.columns else daily), None
-    return _split(_grouped(events, thresholds, "hour"))
-
-
-def time_span(events: ir.Table) -> ir.Table:
-    """One row: ``first_us`` and ``last_us``, the first and last event times (epoch
-    microseconds)."""
-    return events.aggregate(first_us=events["ts_us"].min(), last_us=events["ts_us"].max())
-
-
-def _band(events: ir.Table, thresholds: tuple[int, ...]) -> ir.IntegerValue:
-    """The long-context band of each event (thresholds its prompt per request exceeds)."""
-    thresholds = _check_thresholds(thresholds)
-    prompt = events["input"] + events["cached_input"] + events["cache_write"]
-    per = (events["requests"] == 0).ifelse(ibis.literal(1, "int64"), events["requests"])
-    band: ir.IntegerValue = ibis.literal(0, "int64")
-    for threshold in thresholds:
-        band = band + (prompt > per * threshold).cast("int64")
-    return band
-
-
-def time_of_day_table(events: ir.Table, edges: dict[str, Sequence[int]], *,
-                      thresholds: tuple[int, ...] = ()) -> ir.Table:
-    """Sums of the events of the models of ``edges`` by (customer, model, band, day,
-    ``since_us``): ``since_us`` is the largest edge of any of those models at or before the
-    event's time of day (microseconds after UTC midnight), else 0. Every price window of every
-    one of those models is a union of such slots, so each row has one price. Portable Ibis."""
-    events = events.filter(events["model"].isin(sorted(edges)))
-    day = events["ts_s"] // DAY_S
-    since = _since(events, edges)
-    sums = {c: events[c].sum().cast("int64")
-            for c in ("input", "cached_input", "cache_write", "output", "requests")}
-    sums["events"] = events.count().cast("int64")
-    tier = ({"service_tier": events["service_tier"]} if "service_tier" in events.columns
-            else {})
-    return events.group_by(
-        customer_id=events["customer_id"], model=events["model"],
-        band=_band(events, thresholds), day=day, since_us=since, **tier,
-    ).aggregate(**sums)
-
-
-def _since(events: ir.Table, edges: dict[str, Sequence[int]]) -> ir.IntegerValue:
-    """The time-of-day slot of each event: the largest edge of any model of ``edges`` at or
-    before the event's time of day (microseconds after UTC midnight), else 0."""
-    cuts = sorted({int(e) for found in edges.values() for e in found})
-    if any(not 0 < e < DAY_US for e in cuts):
-        raise ValueError(f"time-of-day edges must be inside the day: {cuts}")
-    since_midnight = events["ts_us"] - (events["ts_s"] // DAY_S) * DAY_US
-    since: ir.IntegerValue = ibis.literal(0, "int64")
-    for cut in cuts:
-        since = (since_midnight >= cut).ifelse(ibis.literal(cut, "int64"), since)
-    return since
-
-
-def _time_of_day_rows(fine: ir.Table, bucket: str, edges: dict[str, Sequence[int]]
-                      ) -> ir.Table:
-    """The time-of-day rows (as :func:`time_of_day_table`) from sums by (customer, model,
-    band, ``bucket``, [tier,] ``since_us``) that carry every model's slot (0 for the models
-    without edges)."""
-    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
-                                                      "output", "requests", "events")}
-    kept = fine.filter(fine["model"].isin(sorted(edges)))
-    day = kept["hour"] // 24 if bucket == "hour" else kept["day"]
-    tier = ({"service_tier": kept["service_tier"]} if "service_tier" in kept.columns else {})
-    return kept.group_by(
-        customer_id=kept["customer_id"], model=kept["model"], band=kept["band"], day=day,
-        since_us=kept["since_us"], **tier,
-    ).aggregate(**sums)
-
-
-def _grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str,
-             edges: dict[str, Sequence[int]] | None = None) -> ir.Table:
-    """Sums by (customer, model, band, ``bucket``): ``day`` or ``hour`` since the epoch (and
-    by ``service_tier`` when the events have one; by time-of-day slot, ``since_us``, when
-    ``edges`` are given: the models of ``edges`` get theirs, every other model 0)."""
-    band = _band(events, thresholds)
-    # 64-bit sums (check_sum_bound proved they fit; a cast that did not fit would fail).
-    sums = {c: events[c].sum().cast("int64")
-            for c in ("input", "cached_input", "cache_write", "output", "requests")}
-    sums["events"] = events.count().cast("int64")
-    if "reasoning" in events.columns:  # (kept apart from the daily rows: _reasoning_rows)
-        sums["reasoning"] = events["reasoning"].sum().cast("int64")
-    seconds = DAY_S if bucket == "day" else HOUR_S
-    tier = ({"service_tier": events["service_tier"]} if "service_tier" in events.columns
-            else {})
-    if edges:
-        slot = events["model"].isin(sorted(edges)).ifelse(_since(events, edges),
-                                                          ibis.literal(0, "int64"))
-        tier = {**tier, "since_us": slot}
-    return events.group_by(
-        customer_id=events["customer_id"], model=events["model"], band=band,
-        **{bucket: events["ts_s"] // seconds}, **tier,
-    ).aggregate(**sums)
-
-
-def _tier_rows(fine: ir.Table, bucket: str) -> ir.Table:
-    """The rows of tiers other than standard by (customer, model, band, day, tier), from sums
-    by (customer, model, band, ``bucket``, tier)."""
-    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
-                                                      "output", "requests", "events")}
-    kept = fine.filter(fine["service_tier"] != "standard")
-    day = kept["hour"] // 24 if bucket == "hour" else kept["day"]
-    return kept.group_by(
-        customer_id=kept["customer_id"], model=kept["model"], band=kept["band"], day=day,
-        service_tier=kept["service_tier"],
-    ).aggregate(**sums)
-
-
-def _reasoning_rows(fine: ir.Table, bucket: str) -> ir.Table:
-    """The reasoning sums by (customer, model, band, day), rows with some only, from sums by
-    (customer, model, band, ``bucket``, ...) that carry a ``reasoning`` sum."""
-    day = fine["hour"] // 24 if bucket == "hour" else fine["day"]
-    return fine.group_by(
-        customer_id=fine["customer_id"], model=fine["model"], band=fine["band"], day=day,
-    ).aggregate(reasoning=fine["reasoning"].sum().cast("int64")).filter(
-        lambda t: t["reasoning"] > 0)
-
-
-def _by_day(fine: ir.Table) -> ir.Table:
-    """Daily sums over every tier from sums by (customer, model, band, day, tier)."""
-    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
-                                                      "output", "requests", "events")}
-    return fine.group_by(customer_id=fine["customer_id"], model=fine["model"],
-                         band=fine["band"], day=fine["day"]).aggregate(**sums)
-
-
-def _hours(events: ir.Table) -> ir.Table:
-    """Sums by (customer, hour) of the events: the hourly rows."""
-    sums = {c: events[c].sum().cast("int64") for c in _TOKEN_COLUMNS}
-    return events.group_by(customer_id=events["customer_id"],
-                           hour=events["ts_s"] // HOUR_S).aggregate(
-        **sums, events=events.count().cast("int64"))
-
-
-def _split(fine: ir.Table) -> tuple[ir.Table, ir.Table]:
-    """Daily and hourly sums from sums by (customer, model, band, hour): one scan of the
-    events feeds both (a day is 24 whole UTC hours)."""
-    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
-                                                      "output", "requests", "events")}
-    daily = fine.group_by(
-        customer_id=fine["customer_id"], model=fine["model"], band=fine["band"],
-        day=fine["hour"] // 24,
-    ).aggregate(**sums)
-    hourly = fine.group_by(customer_id=fine["customer_id"], hour=fine["hour"]).aggregate(**sums)
-    return daily, hourly
-
-
-# ---------------------------------------------------------------- 64-bit exactness
-
-INT64_MAX = 2**63 - 1
-_TOKEN_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests")
-
-
-def sum_bound(events: ir.Table) -> ir.Table:
-    """One row: ``rows`` (valid events) and ``peak`` (the largest count of any column of any
-    row), the inputs of :func:`check_sum_bound`. Portable Ibis; nothing in it can overflow."""
-    peak = ibis.greatest(*(events[c] for c in _TOKEN_COLUMNS)).max()
-    return events.aggregate(rows=events.count(), peak=peak)
-
-
-def check_sum_bound(rows: int, peak: int, thresholds: tuple[int, ...] = (), *,
-                    where: str = "trace") -> None:
-    """Refuse a scan whose 64-bit integer arithmetic could overflow, before it runs.
-
-    Every sum in :func:`aggregate_table` adds at most ``rows`` values of at most ``peak``;
-    the band test adds three counts of a row and multiplies requests by a threshold. So if
-    ``peak x max(rows, 3, *thresholds) <= 2**63 - 1`` no engine can overflow, whether it raises
-    (DuckDB, Spark in ANSI mode) or wraps (Spark without ANSI, numpy-based engines).
-    Raises :class:`~billing.errors.TraceError` naming ``where`` otherwise.
-    """
-    factor = max(rows, 3, *thresholds)
-    if peak * factor > INT64_MAX:
-        raise TraceError(
-            f"{where}: token sums could exceed 64-bit integers ({rows:,} events, largest "
-            f"count in a row {peak:,}; {peak:,} x {factor:,} > 2**63 - 1): split the trace "
-            "or use --engine python (engine='python' in Python: exact Python integers)")
 
 
 # ---------------------------------------------------------------- the entry point
@@ -513,7 +314,7 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
         # dropped, the events are a dedupe window, computed once below.
         _, daily_table, _, _, slots, tier_table, reasoning_table = _scan(
             events, False, thresholds, False, edges)
-        return (copies_rows, daily_table, span, _arrow(_hours(events)), slots, tier_table,
+        return (copies_rows, daily_table, span, _arrow(hours(events)), slots, tier_table,
                 reasoning_table)
     hourly_table = tier_table = reasoning_table = None
     tiered = "service_tier" in events.columns
@@ -522,7 +323,7 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
     if edges and not (hourly or tiered or reasoned):
         # Only time-of-day slots: one grouped query in key order, slot last; the time-of-day
         # rows are those of the priced-by-time models, the daily rows their slots added up.
-        fine_table = _arrow(_grouped(events, thresholds, "day", edges),
+        fine_table = _arrow(grouped(events, thresholds, "day", edges),
                             TIME_OF_DAY_COLUMNS[:5])
         daily_table = _days_of_slots(fine_table)
         slots = _arrow_filter_models(fine_table, edges)
@@ -532,7 +333,7 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
         # correctness); days, hours, the tier rows and the time-of-day rows derive from them:
         # the events are scanned once.
         bucket = "hour" if hourly else "day"
-        fine = _grouped(events, thresholds, bucket, edges)
+        fine = grouped(events, thresholds, bucket, edges)
         backend = fine._find_backend()
         kept_name = None
         if backend.name == "duckdb":
@@ -540,23 +341,23 @@ def _scan(events: ir.Table, dedupe: bool, thresholds: tuple[int, ...], hourly: b
             fine = backend.create_table(kept_name, fine, temp=True)
         try:
             if hourly:
-                daily_expr, hourly_expr = _split(fine)
+                daily_expr, hourly_expr = split(fine)
                 hourly_table = _arrow(hourly_expr)  # read by key, never in order
             else:
-                daily_expr = _by_day(fine)
+                daily_expr = by_day(fine)
             daily_table = _arrow(daily_expr, _DAILY_ORDER)
             if tiered:
-                tier_table = _arrow(_tier_rows(fine, bucket), _TIER_ORDER)
+                tier_table = _arrow(tier_rows(fine, bucket), _TIER_ORDER)
             if reasoned:
-                reasoning_table = _arrow(_reasoning_rows(fine, bucket), _DAILY_ORDER)
+                reasoning_table = _arrow(reasoning_rows(fine, bucket), _DAILY_ORDER)
             if edges:
-                slots = _arrow(_time_of_day_rows(fine, bucket, edges), (
+                slots = _arrow(time_of_day_rows(fine, bucket, edges), (
                     *TIME_OF_DAY_COLUMNS[:5], *(("service_tier",) if tiered else ())))
         finally:
             if kept_name is not None:
                 backend.con.execute(f"DROP TABLE IF EXISTS {kept_name}")
     else:
-        daily_expr = _grouped(events, thresholds, "day")
+        daily_expr = grouped(events, thresholds, "day")
         daily_table = _arrow(daily_expr, _DAILY_ORDER)
     if edges is not None and slots is None:
         slots = _empty_time_of_day(tiered)

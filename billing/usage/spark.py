@@ -4,10 +4,10 @@ hand-over of validated events to the Ibis PySpark backend.
 ``aggregate_trace(spec, engine="spark")`` (or ``engine=<SparkSession>`` or an Ibis PySpark
 backend) reads and validates the file with DuckDB on this machine, exactly as the default engine
 does (same row numbers, same reject reasons), hands the valid rows to Spark as an Arrow table,
-and runs the same :func:`~billing.usage.aggregate_engine.dedupe_table` and
-:func:`~billing.usage.aggregate_engine.aggregate_table` Ibis expressions there; only the
+and runs the same :func:`~billing.usage.groupings.dedupe_table` and
+:func:`~billing.usage.groupings.aggregate_table` Ibis expressions there; only the
 aggregate rows come back. Events that already live in the cluster go straight to
-:func:`~billing.usage.aggregate_engine.aggregate_table` on ``ibis.pyspark.connect(spark)``
+:func:`~billing.usage.groupings.aggregate_table` on ``ibis.pyspark.connect(spark)``
 (see docs/scaling.md).
 
 pyspark is imported lazily: nothing here loads Java unless Spark is asked for.
