@@ -18,11 +18,11 @@ Two layers:
 The scans, on DuckDB: one check pass over every row (the bad rows counted, the distinct hashes of
 the valid ids counted, so that the exact dedupe runs only when an id may repeat), then one
 grouping by (customer, model, band, day), read back in key order (with tiers or reasoning
-sums, that grouping is kept in a temporary table and each row kind read from it). Hourly rows (asked for by
-capacity charges) are a grouping of their own by (customer, hour): two scans of the events cost
-less than one grouping by hour kept in a table and grouped twice again. When copies of ids were
-dropped, the deduped events are grouped once, by hour, into a temporary table, and every row
-kind is read from it.
+sums, that grouping is kept in a temporary table and each row kind read from it). Hourly rows
+(asked for by capacity charges) are a grouping of their own by (customer, hour): two scans of
+the events cost less than one grouping by hour kept in a table and grouped twice again. When
+copies of ids were dropped, the deduped events are grouped once, by hour, into a temporary
+table, and every row kind is read from it.
 
 Time-of-day rows: for the trace's models whose supplier price depends on the time of day
 (``time_of_day``, e.g. ``CostBook.time_of_day_edges``), the daily grouping adds the slot to its
