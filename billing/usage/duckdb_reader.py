@@ -310,6 +310,10 @@ class Validator:
         self.resolved = resolved
         self.spec = resolved.spec
         self.types = types
+        self.constants: dict[str, int] = {}
+        """The count columns that are the same constant on every row (a field the file does
+        not have: 0 tokens, 1 request), known once :meth:`select` has run: a grouping counts
+        the rows for them instead of summing a constant column."""
 
     def text(self, column: str) -> str:
         kind = self.types[column]
@@ -524,6 +528,9 @@ class Validator:
                            + f" || CAST({output} AS VARCHAR) || "
                            + _lit("), which includes them")))
             outputs["reasoning"] = reasoning
+        self.constants = {
+            column: COUNT_DEFAULTS[name] for name, column in _COUNT_COLUMNS.items()
+            if outputs[column] == f"CAST({COUNT_DEFAULTS[name]} AS BIGINT)"}
         reason = ("CASE " + " ".join(f"WHEN {cond} THEN {text}" for cond, text in checks)
                   + " END") if checks and reasons else "NULL"
         cols = ", ".join(f"{expr} AS {_q(name)}" for name, expr in outputs.items())

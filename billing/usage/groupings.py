@@ -7,7 +7,7 @@ backend-specific SQL: the same expressions run on DuckDB and on PySpark
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -19,7 +19,10 @@ from billing.usage.keys import DAY_S, DAY_US, HOUR_S
 __all__ = ["INT64_MAX", "TOKEN_COLUMNS", "aggregate_table", "band_expr", "by_day",
            "check_sum_bound", "dedupe_table", "grouped", "hours", "reasoning_rows", "slot_expr",
            "split", "sum_bound", "tier_rows", "time_of_day_rows", "time_of_day_table",
-           "time_span"]
+           "time_span", "token_sums"]
+
+TOKEN_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests")
+"""The count columns of the valid events that groupings sum."""
 
 
 def dedupe_table(events: ir.Table) -> tuple[ir.Table, ir.Table]:
@@ -95,15 +98,12 @@ def time_of_day_table(events: ir.Table, edges: dict[str, Sequence[int]], *,
     events = events.filter(events["model"].isin(sorted(edges)))
     day = events["ts_s"] // DAY_S
     since = slot_expr(events, edges)
-    sums = {c: events[c].sum().cast("int64")
-            for c in ("input", "cached_input", "cache_write", "output", "requests")}
-    sums["events"] = events.count().cast("int64")
     tier = ({"service_tier": events["service_tier"]} if "service_tier" in events.columns
             else {})
     return events.group_by(
         customer_id=events["customer_id"], model=events["model"],
         band=band_expr(events, thresholds), day=day, since_us=since, **tier,
-    ).aggregate(**sums)
+    ).aggregate(**token_sums(events))
 
 
 def slot_expr(events: ir.Table, edges: dict[str, Sequence[int]]) -> ir.IntegerValue:
@@ -135,16 +135,30 @@ def time_of_day_rows(fine: ir.Table, bucket: str, edges: dict[str, Sequence[int]
     ).aggregate(**sums)
 
 
+def token_sums(events: ir.Table, constants: Mapping[str, int] | None = None
+               ) -> dict[str, ir.IntegerScalar]:
+    """The 64-bit sums of the token columns and the count of ``events`` of a grouping
+    (:func:`check_sum_bound` proved they fit; a cast that did not fit would fail).
+    ``constants``: columns that hold the same value on every row (a field the file does not
+    have): their sum is that value times the count, not a sum of the column (on 10M events, two
+    constant columns summed cost a third of the hourly grouping's time)."""
+    constants = constants or {}
+    count = events.count().cast("int64")
+    sums = {c: ((count * int(constants[c])).cast("int64") if c in constants
+                else events[c].sum().cast("int64")) for c in TOKEN_COLUMNS}
+    sums["events"] = count
+    return sums
+
+
 def grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str,
-             edges: dict[str, Sequence[int]] | None = None) -> ir.Table:
+            edges: dict[str, Sequence[int]] | None = None,
+            constants: Mapping[str, int] | None = None) -> ir.Table:
     """Sums by (customer, model, band, ``bucket``): ``day`` or ``hour`` since the epoch (and
     by ``service_tier`` when the events have one; by time-of-day slot, ``since_us``, when
-    ``edges`` are given: the models of ``edges`` get theirs, every other model 0)."""
+    ``edges`` are given: the models of ``edges`` get theirs, every other model 0).
+    ``constants``: as :func:`token_sums`."""
     band = band_expr(events, thresholds)
-    # 64-bit sums (check_sum_bound proved they fit; a cast that did not fit would fail).
-    sums = {c: events[c].sum().cast("int64")
-            for c in ("input", "cached_input", "cache_write", "output", "requests")}
-    sums["events"] = events.count().cast("int64")
+    sums = token_sums(events, constants)
     if "reasoning" in events.columns:  # (kept apart from the daily rows: _reasoning_rows)
         sums["reasoning"] = events["reasoning"].sum().cast("int64")
     seconds = DAY_S if bucket == "day" else HOUR_S
@@ -191,12 +205,12 @@ def by_day(fine: ir.Table) -> ir.Table:
                          band=fine["band"], day=fine["day"]).aggregate(**sums)
 
 
-def hours(events: ir.Table) -> ir.Table:
-    """Sums by (customer, hour) of the events: the hourly rows."""
-    sums = {c: events[c].sum().cast("int64") for c in TOKEN_COLUMNS}
+def hours(events: ir.Table, constants: Mapping[str, int] | None = None) -> ir.Table:
+    """Sums by (customer, hour) of the events: the hourly rows (``constants``: as
+    :func:`token_sums`)."""
     return events.group_by(customer_id=events["customer_id"],
                            hour=events["ts_s"] // HOUR_S).aggregate(
-        **sums, events=events.count().cast("int64"))
+        **token_sums(events, constants))
 
 
 def split(fine: ir.Table) -> tuple[ir.Table, ir.Table]:
@@ -215,7 +229,6 @@ def split(fine: ir.Table) -> tuple[ir.Table, ir.Table]:
 # ---------------------------------------------------------------- 64-bit exactness
 
 INT64_MAX = 2**63 - 1
-TOKEN_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests")
 
 
 def sum_bound(events: ir.Table) -> ir.Table:
