@@ -36,8 +36,8 @@ from billing.money import D, M, Money, Rounding, round_money
 from billing.periods import Period, period_for_label
 from billing.plans import Plan, PlanCatalog, load_catalog, load_plan, load_plan_text
 from billing.rating.batch import invoices_to_json, rate_period
-from billing.rating.engine import Rater, RatingResult
 from billing.rating.meter import Clock, FixedClock, Meter, SystemClock
+from billing.rating.rater import Rater, RatingResult
 from billing.subscriptions import Subscription, load_subscriptions
 from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.aggregate_python import aggregate_events

@@ -114,13 +114,13 @@ def test_no_private_attribute_of_another_package_is_used() -> None:
 
 @pytest.mark.parametrize(("package", "source", "expected"), [
     # the walk must see what it is meant to forbid: checked on small sources, placed in a package
-    ("compare", "from billing.rating.engine import _EXACT\n", 1),
+    ("compare", "from billing.rating.rater import _EXACT\n", 1),
     ("compare", "from billing.pricing._core import total\n", 1),
     ("compare", "import billing.pricing._core\n", 1),
     ("pricing", "from billing.pricing._core import total\n", 0),  # same package
     ("pricing", "from ._core import total\n", 0),
     ("compare", "from ..pricing._core import total\n", 1),
-    ("compare", "from billing.rating.engine import Rater\n", 0),
+    ("compare", "from billing.rating.rater import Rater\n", 0),
 ])
 def test_the_import_walk_catches_a_private_import(package: str, source: str,
                                                   expected: int) -> None:

@@ -29,7 +29,7 @@ from billing.costs import CostBook
 from billing.errors import ProviderUsageError, TraceError
 from billing.periods import Period
 from billing.plans import load_catalog
-from billing.rating.engine import Rater
+from billing.rating.rater import Rater
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_engine import aggregate_trace
 from billing.usage.customer import split_by_customer

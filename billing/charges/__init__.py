@@ -5,7 +5,7 @@ One module per kind of the plan language (``flat``, ``seats``, ``usage``, ``comm
 (:mod:`billing.plans.compiled`), ``run`` a :class:`Billing` holding the batch's per-model period
 totals (:class:`PeriodTotals`), the period's usage-independent :class:`Terms` and the
 :class:`LineSink` its lines go to. A batch of one is one customer's invoice (``billing rate``,
-the ledger, through :class:`billing.rating.engine.Rater`); a batch of many is every customer of
+the ledger, through :class:`billing.rating.rater.Rater`); a batch of many is every customer of
 a period in ``billing compare``. Both run the same code: its values are plain numbers or numpy
 columns of exact ``Decimal`` (:mod:`billing.charges.columns`).
 """

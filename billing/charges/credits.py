@@ -36,7 +36,7 @@ from billing.subscriptions import Subscription
 from billing.usage.keys import day_of
 
 if TYPE_CHECKING:
-    from billing.rating.engine import Rater
+    from billing.rating.rater import Rater
 
 __all__ = ["Burned", "CreditLines", "Debits", "FirstPeriodBurn", "bill"]
 

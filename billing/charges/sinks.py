@@ -1,5 +1,5 @@
 """Where lines go when no invoice is built: rounded amounts only, for one customer or a column
-of customers (the invoice itself is built by :class:`billing.rating.engine.Rater`)."""
+of customers (the invoice itself is built by :class:`billing.rating.rater.Rater`)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@
     report.to_json(); report.to_csv("out.csv"); report.to_html()
 """
 
-from billing.compare.engine import check_currencies, compare, is_synthetic, rate_plans
+from billing.compare.comparison import check_currencies, compare, is_synthetic, rate_plans
 from billing.compare.model import (
     CompareOptions,
     CustomerResult,

@@ -6,7 +6,7 @@ once (a credits plan after burning each customer's period down, when nothing car
 a credits plan whose credits carry over between periods goes customer by customer through the
 rater's replay. Each plan is rated, slowest first, in a forked worker process (one per core) that reads the shared work through the fork (the
 module-level ``_FORKED_JOB``) and sends each customer's figures back as exact decimal text.
-Each worker also runs its plan's break-even search. See :mod:`billing.compare.engine`.
+Each worker also runs its plan's break-even search. See :mod:`billing.compare.comparison`.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from billing.periods import Period, nth_period
 from billing.plans import Plan
 from billing.plans.model import CapacityCharge
 from billing.pricing import capacity
-from billing.rating.engine import Rater, RatingTotals
+from billing.rating.rater import Rater, RatingTotals
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import UsageAggregates
 from billing.usage.customer import SnapshotUsage
@@ -434,7 +434,7 @@ def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded
     operations, in the same order, as :func:`_figures_one_by_one` applies customer by customer
     (so the same figures to the last digit); adds the plan's revenue per grade into
     ``grade_revenue``. A credits plan's paid credits left at the end are breakage
-    (``full_periods``) or prepayment taken out of revenue (see the engine's module)."""
+    (``full_periods``) or prepayment taken out of revenue (see :mod:`billing.compare.comparison`)."""
     import numpy as np
 
     revenue: Any = np.full(n, ZERO, dtype=object)

@@ -3,7 +3,7 @@
 Every customer is subscribed on the trace's first UTC day, also the billing anchor. For each
 billing period the trace overlaps, fixed components are prorated by ``overlap / period length``
 (exact, from microseconds) and capacity reserves the UTC hours the trace touches in that period;
-``full_periods`` bills every period whole. See :mod:`billing.compare.engine`.
+``full_periods`` bills every period whole. See :mod:`billing.compare.comparison`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ gives it every customer of a period at once (columns of exact ``Decimal``, see
 :mod:`billing.charges.columns`; a credits plan's period burned down customer by customer
 first, :class:`billing.charges.credits.FirstPeriodBurn`), :func:`rate_customer` one customer
 (a credits plan whose later periods the rater replays, the first one burned down alone).
-Both bill the lines :meth:`billing.rating.engine.Rater.rate` bills, rounded the same way
+Both bill the lines :meth:`billing.rating.rater.Rater.rate` bills, rounded the same way
 (tests/charges/test_one_and_many.py compares them line by line, credits plans included), without building invoices.
 """
 
@@ -25,7 +25,7 @@ from billing.charges.plan import bill_plan
 from billing.charges.sinks import RoundedLine, RoundedLines
 from billing.charges.totals import PeriodTotals
 from billing.money import ZERO, in_exact_context
-from billing.rating.engine import Rater
+from billing.rating.rater import Rater
 
 __all__ = ["BatchResult", "Rated", "rate_customer", "rate_customers"]
 

@@ -16,7 +16,7 @@ from billing.compare.periods import Slice, proration_text
 from billing.compare.supplier import Costs
 from billing.money import MTOK, ZERO, exact
 from billing.plans import Plan
-from billing.rating.engine import grade_of
+from billing.rating.rater import grade_of
 
 __all__ = ["UNATTRIBUTED", "Figures", "summarise", "supplier_hhi"]
 

@@ -35,7 +35,7 @@ from billing.errors import CostBookError, TraceError
 from billing.money import UNROUNDED, ZERO, in_exact_context
 from billing.periods import Period, nth_period
 from billing.plans import Plan
-from billing.rating.engine import Rater
+from billing.rating.rater import Rater
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, UsageAggregates
 from billing.usage.customer import CustomerUsage

@@ -44,7 +44,7 @@ from billing.plans.model import (
     Plan,
 )
 from billing.rating.batch import PeriodRun, RaterCache, rate_period, subscription_period
-from billing.rating.engine import RatingResult
+from billing.rating.rater import RatingResult
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
 from billing.usage.customer import CustomerUsage

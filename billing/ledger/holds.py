@@ -30,7 +30,7 @@ from billing.plans.model import (
     RateCardCharge,
     SeatsCharge,
 )
-from billing.rating.engine import RatingResult
+from billing.rating.rater import RatingResult
 from billing.usage.aggregate_python import band_of
 from billing.usage.aggregates import Counts
 from billing.usage.customer import CustomerUsage

@@ -21,7 +21,7 @@ from decimal import Decimal
 from billing.money import ZERO
 from billing.periods import Period
 from billing.plans.model import CapCharge, CreditsCharge, Plan
-from billing.rating.engine import METERED_KINDS, RatingResult
+from billing.rating.rater import METERED_KINDS, RatingResult
 from billing.subscriptions import Subscription
 
 __all__ = ["Limit", "crossed", "exposure", "limits", "metered_before_cap", "usable_credits"]

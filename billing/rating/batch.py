@@ -16,7 +16,7 @@ from billing.money import in_exact_context
 from billing.periods import Period, PeriodError, label_span
 from billing.plans.catalog import PlanCatalog
 from billing.plans.model import Plan
-from billing.rating.engine import Rater, RatingResult
+from billing.rating.rater import Rater, RatingResult
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import UsageAggregates
 from billing.usage.customer import CustomerUsage, split_by_customer

@@ -29,7 +29,7 @@ from billing.compare.rating import rate_customers
 from billing.plans import Plan, compile, load_plan_text
 from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hours_between
-from billing.rating.engine import Rater
+from billing.rating.rater import Rater
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts, DailyKey, HourlyKey, UsageAggregates
 from billing.usage.customer import CustomerUsage

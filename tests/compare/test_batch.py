@@ -8,7 +8,7 @@ import numpy as np
 
 from billing.charges import PeriodTotals, Terms
 from billing.compare.rating import rate_customers
-from billing.rating.engine import Rater
+from billing.rating.rater import Rater
 from billing.subscriptions import Subscription
 from billing.usage.aggregates import Counts
 from tests.compare.test_kernel import COSTBOOK, FIRST_DAY, PERIOD, PLANS, START, period_totals

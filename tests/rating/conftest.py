@@ -9,7 +9,7 @@ from pathlib import Path
 from billing.costs import CostBook
 from billing.periods import Period
 from billing.plans import load_plan
-from billing.rating.engine import Rater, RatingResult
+from billing.rating.rater import Rater, RatingResult
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_python import aggregate_events
 from billing.usage.customer import CustomerUsage, split_by_customer

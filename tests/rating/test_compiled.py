@@ -20,7 +20,7 @@ from billing.plans.compiled import (
     SpendCap,
     SpendCommitment,
 )
-from billing.rating.engine import Rater
+from billing.rating.rater import Rater
 
 from .conftest import PLANS, event, rate_events
 

@@ -139,7 +139,7 @@ def test_override_of_an_unknown_charge_is_refused() -> None:
 def test_a_short_trace_prorates_included_usage_commitment_and_cap_with_the_fee() -> None:
     half = Decimal("0.5")
     plan = load_plan_text((Path(__file__).parents[2] / "plans" / "03-base-plus-overage.yaml").read_text())
-    from billing.rating.engine import Rater
+    from billing.rating.rater import Rater
     from billing.usage.aggregates import Counts
     from billing.usage.customer import CustomerUsage
     from billing.usage.keys import day_index

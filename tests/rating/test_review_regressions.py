@@ -12,7 +12,7 @@ from billing.errors import PlanValidationError, RatingError
 from billing.periods import Period
 from billing.plans import PlanCatalog, load_plan_text
 from billing.rating.batch import rate_period, subscription_period
-from billing.rating.engine import Rater
+from billing.rating.rater import Rater
 from billing.subscriptions import Subscription
 from billing.usage.aggregate_python import aggregate_events
 from billing.usage.customer import split_by_customer

@@ -410,8 +410,8 @@ class Rater:
         :meth:`rate` (only descriptions and details are skipped), for rating many customers.
 
         ``capacity_usage`` (by charge name) replaces the hourly rows of ``usage`` for capacity
-        charges: weighted usage already summed per customer, as the comparison tool's engine
-        does it.
+        charges: weighted usage already summed per customer, as the comparison sums it
+        (:func:`billing.compare.columns.capacity_usage`).
         """
         state = self._rate_lines(subscription, period, usage, fixed_fraction, hours,
                                  capacity_usage, lean=True)
