@@ -32,9 +32,10 @@ its slots added up, the time-of-day rows its rows of those models. Traces withou
 pay nothing for it.
 
 Service tiers: when the file has a ``service_tier`` column, the validated table has one too, and
-every grouping adds it to its key (the daily rows are then summed over the tiers from the
-finer rows, and the rows of tiers other than standard kept apart, ``UsageAggregates.tiers``);
-a file without the column is grouped exactly as before, at no cost.
+every grouping by model adds it to its key (the daily rows are then summed over the tiers from
+the finer rows, and the rows of tiers other than standard kept apart,
+``UsageAggregates.tiers``; the hourly rows are summed over the tiers); a file without the column
+is grouped exactly as before, at no cost.
 
 Reasoning: when the file has a ``reasoning_tokens`` column, the validated table has a
 ``reasoning`` column, the grouping's kept sums (the "fine" table) carry its sum too, and the

@@ -120,7 +120,7 @@ def slot_expr(events: ir.Table, edges: dict[str, Sequence[int]]) -> ir.IntegerVa
 
 
 def time_of_day_rows(fine: ir.Table, bucket: str, edges: dict[str, Sequence[int]]
-                      ) -> ir.Table:
+                     ) -> ir.Table:
     """The time-of-day rows (as :func:`time_of_day_table`) from sums by (customer, model,
     band, ``bucket``, [tier,] ``since_us``) that carry every model's slot (0 for the models
     without edges)."""
@@ -159,7 +159,7 @@ def grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str,
     ``constants``: as :func:`token_sums`."""
     band = band_expr(events, thresholds)
     sums = token_sums(events, constants)
-    if "reasoning" in events.columns:  # (kept apart from the daily rows: _reasoning_rows)
+    if "reasoning" in events.columns:  # (kept apart from the daily rows: reasoning_rows)
         sums["reasoning"] = events["reasoning"].sum().cast("int64")
     seconds = DAY_S if bucket == "day" else HOUR_S
     tier = ({"service_tier": events["service_tier"]} if "service_tier" in events.columns
