@@ -403,8 +403,9 @@ def break_even(plan: Plan, aggregates: UsageAggregates, *, start: date, customer
         if level not in memo:
             ratings += 1
             scaled, cost, tokens = mix.at(level, hourly=hourly)
-            invoice = rater.rate(sub, period, scaled).invoice
-            revenue = sum((line.amount for line in invoice.lines), ZERO) * fx_rate
+            # the lines' exact amounts, without building the invoice's texts
+            lines = rater.rate_totals(sub, period, scaled).lines
+            revenue = sum((line.amount for line in lines), ZERO) * fx_rate
             memo[level] = (revenue - cost, tokens)
         return memo[level][0]
 

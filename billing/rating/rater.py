@@ -128,11 +128,13 @@ def _markup(charge: RateCardCharge) -> Decimal | None:
 
 
 class LineTotal(NamedTuple):
-    """What a summary needs of an invoice line: its kind, rounded amount and grade."""
+    """What a summary needs of an invoice line: its kind, rounded amount and grade, and its
+    exact amount (the invoice line's ``amount``)."""
 
     kind: LineKind
     rounded_amount: Decimal
     grade: str | None
+    amount: Decimal
 
 
 class _Lines:
@@ -151,8 +153,9 @@ class _Lines:
         if not present:
             return
         if self.lean:
+            exact = _EXACT.plus(amount)
             self.lines.append(LineTotal(cast(LineKind, kind), round_money(
-                _EXACT.plus(amount), self.plan.currency, self.plan.rounding), grade))
+                exact, self.plan.currency, self.plan.rounding), grade, exact))
             return
         said = text()
         self.line(cast(LineKind, kind), charge, said.description, said.quantity, said.unit,
@@ -164,8 +167,9 @@ class _Lines:
             details: Iterable[tuple[str, Decimal]] = (), model: str | None = None,
             grade: str | None = None) -> None:
         if self.lean:
+            exact = _EXACT.plus(amount)
             self.lines.append(LineTotal(kind, round_money(
-                _EXACT.plus(amount), self.plan.currency, self.plan.rounding), grade))
+                exact, self.plan.currency, self.plan.rounding), grade, exact))
             return
         self.lines.append(make_line(
             index=len(self.lines) + 1, kind=kind, charge=charge, description=description,
