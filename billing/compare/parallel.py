@@ -434,7 +434,8 @@ def _batch_figures(n: int, batches: Sequence[BatchResult], rate: Decimal, graded
     operations, in the same order, as :func:`_figures_one_by_one` applies customer by customer
     (so the same figures to the last digit); adds the plan's revenue per grade into
     ``grade_revenue``. A credits plan's paid credits left at the end are breakage
-    (``full_periods``) or prepayment taken out of revenue (see :mod:`billing.compare.comparison`)."""
+    (``full_periods``) or prepayment taken out of revenue (see
+    :mod:`billing.compare.comparison`)."""
     import numpy as np
 
     revenue: Any = np.full(n, ZERO, dtype=object)

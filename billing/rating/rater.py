@@ -152,10 +152,8 @@ class _Lines:
         """A line from a charge kind (:class:`billing.charges.lines.LineSink`)."""
         if not present:
             return
-        if self.lean:
-            exact = _EXACT.plus(amount)
-            self.lines.append(LineTotal(cast(LineKind, kind), round_money(
-                exact, self.plan.currency, self.plan.rounding), grade, exact))
+        if self.lean:  # (no text: a lean line is its amounts)
+            self.line(cast(LineKind, kind), charge, "", ZERO, "", amount, grade=grade)
             return
         said = text()
         self.line(cast(LineKind, kind), charge, said.description, said.quantity, said.unit,

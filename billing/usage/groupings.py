@@ -17,9 +17,9 @@ from billing.usage.aggregate_python import _check_thresholds
 from billing.usage.keys import DAY_S, DAY_US, HOUR_S
 
 __all__ = ["INT64_MAX", "TOKEN_COLUMNS", "aggregate_table", "band_expr", "by_day",
-           "check_sum_bound", "dedupe_table", "grouped", "hours", "reasoning_rows", "slot_expr",
-           "split", "sum_bound", "tier_rows", "time_of_day_rows", "time_of_day_table",
-           "time_span", "token_sums"]
+           "check_sum_bound", "dedupe_table", "grouped", "hours", "reasoning_rows", "resummed",
+           "slot_expr", "split", "sum_bound", "tier_rows", "time_of_day_rows",
+           "time_of_day_table", "time_span", "token_sums"]
 
 TOKEN_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests")
 """The count columns of the valid events that groupings sum."""
@@ -124,8 +124,7 @@ def time_of_day_rows(fine: ir.Table, bucket: str, edges: dict[str, Sequence[int]
     """The time-of-day rows (as :func:`time_of_day_table`) from sums by (customer, model,
     band, ``bucket``, [tier,] ``since_us``) that carry every model's slot (0 for the models
     without edges)."""
-    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
-                                                      "output", "requests", "events")}
+    sums = resummed(fine)
     kept = fine.filter(fine["model"].isin(sorted(edges)))
     day = kept["hour"] // 24 if bucket == "hour" else kept["day"]
     tier = ({"service_tier": kept["service_tier"]} if "service_tier" in kept.columns else {})
@@ -148,6 +147,12 @@ def token_sums(events: ir.Table, constants: Mapping[str, int] | None = None
                 else events[c].sum().cast("int64")) for c in TOKEN_COLUMNS}
     sums["events"] = count
     return sums
+
+
+def resummed(fine: ir.Table) -> dict[str, ir.IntegerScalar]:
+    """The sums of a grouping's own rows (``fine``: rows of :func:`grouped`) grouped again
+    coarser: each token column and the event count added up, in 64 bits."""
+    return {c: fine[c].sum().cast("int64") for c in (*TOKEN_COLUMNS, "events")}
 
 
 def grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str,
@@ -177,8 +182,7 @@ def grouped(events: ir.Table, thresholds: tuple[int, ...], bucket: str,
 def tier_rows(fine: ir.Table, bucket: str) -> ir.Table:
     """The rows of tiers other than standard by (customer, model, band, day, tier), from sums
     by (customer, model, band, ``bucket``, tier)."""
-    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
-                                                      "output", "requests", "events")}
+    sums = resummed(fine)
     kept = fine.filter(fine["service_tier"] != "standard")
     day = kept["hour"] // 24 if bucket == "hour" else kept["day"]
     return kept.group_by(
@@ -199,8 +203,7 @@ def reasoning_rows(fine: ir.Table, bucket: str) -> ir.Table:
 
 def by_day(fine: ir.Table) -> ir.Table:
     """Daily sums over every tier from sums by (customer, model, band, day, tier)."""
-    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
-                                                      "output", "requests", "events")}
+    sums = resummed(fine)
     return fine.group_by(customer_id=fine["customer_id"], model=fine["model"],
                          band=fine["band"], day=fine["day"]).aggregate(**sums)
 
@@ -216,8 +219,7 @@ def hours(events: ir.Table, constants: Mapping[str, int] | None = None) -> ir.Ta
 def split(fine: ir.Table) -> tuple[ir.Table, ir.Table]:
     """Daily and hourly sums from sums by (customer, model, band, hour): one scan of the
     events feeds both (a day is 24 whole UTC hours)."""
-    sums = {c: fine[c].sum().cast("int64") for c in ("input", "cached_input", "cache_write",
-                                                      "output", "requests", "events")}
+    sums = resummed(fine)
     daily = fine.group_by(
         customer_id=fine["customer_id"], model=fine["model"], band=fine["band"],
         day=fine["hour"] // 24,
