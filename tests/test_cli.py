@@ -133,3 +133,67 @@ def test_a_directory_given_as_a_file_names_it(
     assert code != 0
     assert str(tmp_path) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_quiet_duckdb_connection_draws_no_progress_bar(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    # DuckDB draws a progress bar on standard output for a query that runs longer than
+    # progress_bar_time (2 s by default; 10M events do): here every query is that slow.
+    # (Setting progress_bar_time turns the bar on again, so it is set first.)
+    import duckdb
+
+    from billing.usage.duckdb_reader import quiet
+
+    loud = duckdb.connect()
+    loud.execute("SET progress_bar_time = 0").fetchall()
+    loud.sql("SELECT count(*) FROM range(1000000)").fetchall()
+    assert "%" in capfd.readouterr().out  # what a command's stdout got before
+    con = duckdb.connect()
+    con.execute("SET progress_bar_time = 0").fetchall()
+    quiet(con)
+    capfd.readouterr()  # (the SET itself ran while the bar was on)
+    assert con.sql("SELECT count(*) FROM range(1000000)").fetchall() == [(1_000_000,)]
+    assert capfd.readouterr().out == ""
+
+
+def test_every_duckdb_connection_of_a_command_is_quiet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Every DuckDB connection `billing compare` opens goes through duckdb_reader.quiet, each
+    # made to draw its progress bar at once, as a slow query would: stdout stays empty.
+    import duckdb
+
+    import billing.usage.duckdb_reader as reader
+
+    opened: list[object] = []
+    quieted: list[object] = []
+    stdout: list[str] = []
+    real_connect, real_quiet = duckdb.connect, reader.quiet
+
+    def connect(*args: object, **kwargs: object) -> object:
+        con = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        opened.append(con)
+        return con
+
+    def quiet(con: object) -> object:
+        stdout.append(capfd.readouterr().out)
+        con.execute("SET progress_bar_time = 0").fetchall()  # type: ignore[attr-defined]
+        real_quiet(con)
+        capfd.readouterr()  # (quiet's own SET ran while the bar was on)
+        quieted.append(con)
+        return con
+
+    monkeypatch.setattr(duckdb, "connect", connect)
+    monkeypatch.setattr(reader, "quiet", quiet)
+    trace = tmp_path / "trace.csv"
+    trace.write_text("id,customer_id,timestamp,model,input_tokens,cached_input_tokens,"
+                     "output_tokens\n"
+                     "e1,acme,2026-11-02T10:00:00Z,gpt-5,1000,0,100\n"
+                     "e2,acme,2026-11-02T11:00:00Z,gpt-5,2000,0,200\n", encoding="utf-8")
+    out = tmp_path / "report.json"
+    code = main(["compare", "--plans", str(Path(__file__).parents[1] / "plans"),
+                 "--trace", str(trace), "--fx", "EUR=1.08", "--json", str(out), "--quiet"])
+    captured = capfd.readouterr()
+    assert code == 0, captured.err
+    assert "".join([*stdout, captured.out]) == ""  # --quiet: nothing on stdout, no bar either
+    assert opened and all(any(con is q for q in quieted) for con in opened)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from billing.errors import TraceError
+from billing.usage.duckdb_reader import connect
 from billing.usage.mapping import ISO_RE, OFFSET_RE, TraceSpec, parse_mapping
 from billing.usage.readers import check_text_file
 from billing.usage.results import Reject
@@ -135,9 +136,7 @@ def _peek(spec: TraceSpec) -> tuple[list[str], list[dict[str, Any]]]:
                     and pfile.schema_arrow.field(name).type.tz is None:
                 rows = [{**row, name: _naive_text(row.get(name))} for row in rows]
         return names, rows
-    import duckdb
-
-    con = duckdb.connect()
+    con = connect()
     try:
         p = "'" + str(path).replace("'", "''") + "'"
         if fmt == "csv":

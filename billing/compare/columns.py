@@ -29,6 +29,7 @@ from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hour_start
 from billing.usage.aggregates import Counts, UsageAggregates
 from billing.usage.customer import SnapshotUsage
+from billing.usage.duckdb_reader import connect
 from billing.usage.keys import day_of
 
 __all__ = [
@@ -95,9 +96,7 @@ def period_rows(aggregates: UsageAggregates, costbook: CostBook,
 @contextmanager
 def _engine(**tables: Any) -> Iterator[Any]:
     """An embedded DuckDB reading the Arrow ``tables`` by name (in place, not copied)."""
-    import duckdb
-
-    con = duckdb.connect()
+    con = connect()
     try:
         for name, table in tables.items():
             con.register(name, table)

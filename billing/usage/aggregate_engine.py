@@ -63,6 +63,7 @@ from billing.usage.aggregates import REASONING_COLUMNS, TIME_OF_DAY_COLUMNS, Usa
 from billing.usage.duckdb_reader import (
     DuckReader,
     Validator,
+    connect,
     engine_message,
     quote_ident,
     raw_rows,
@@ -106,7 +107,7 @@ def _duckdb(engine: Any) -> Iterator[Any]:
         if engine != "duckdb":
             raise TraceError(f"unknown engine {engine!r}: use 'duckdb', 'python', 'spark', an "
                              "Ibis DuckDB or PySpark backend, or a SparkSession")
-        backend = ibis.duckdb.connect()
+        backend = ibis.duckdb.from_connection(connect())
         try:
             yield backend
         finally:
