@@ -142,7 +142,7 @@ def test_a_quiet_duckdb_connection_draws_no_progress_bar(
     # (Setting progress_bar_time turns the bar on again, so it is set first.)
     import duckdb
 
-    from billing.usage.duckdb_reader import quiet
+    from billing.usage.duckdb_connect import quiet
 
     loud = duckdb.connect()
     loud.execute("SET progress_bar_time = 0").fetchall()
@@ -159,11 +159,11 @@ def test_a_quiet_duckdb_connection_draws_no_progress_bar(
 def test_every_duckdb_connection_of_a_command_is_quiet(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # Every DuckDB connection `billing compare` opens goes through duckdb_reader.quiet, each
+    # Every DuckDB connection `billing compare` opens goes through duckdb_connect.quiet, each
     # made to draw its progress bar at once, as a slow query would: stdout stays empty.
     import duckdb
 
-    import billing.usage.duckdb_reader as reader
+    import billing.usage.duckdb_connect as reader
 
     opened: list[object] = []
     quieted: list[object] = []

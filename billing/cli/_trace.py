@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from billing.errors import TraceError
-from billing.usage.duckdb_reader import connect
+from billing.usage.duckdb_connect import connect
 from billing.usage.mapping import ISO_RE, OFFSET_RE, TraceSpec, parse_mapping
 from billing.usage.readers import check_text_file
 from billing.usage.results import Reject

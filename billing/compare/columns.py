@@ -29,7 +29,7 @@ from billing.plans.model import CapacityCharge
 from billing.pricing.capacity import hour_start
 from billing.usage.aggregates import Counts, UsageAggregates
 from billing.usage.customer import SnapshotUsage
-from billing.usage.duckdb_reader import connect
+from billing.usage.duckdb_connect import connect
 from billing.usage.keys import day_of
 
 __all__ = [

@@ -60,10 +60,10 @@ import pyarrow.compute as pc
 from billing.errors import TraceError
 from billing.usage.aggregate_python import _check_thresholds
 from billing.usage.aggregates import REASONING_COLUMNS, TIME_OF_DAY_COLUMNS, UsageAggregates
+from billing.usage.duckdb_connect import connect
 from billing.usage.duckdb_reader import (
     DuckReader,
     Validator,
-    connect,
     engine_message,
     quote_ident,
     raw_rows,

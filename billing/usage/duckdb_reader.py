@@ -47,8 +47,7 @@ from billing.usage.providers import FILE_FORMATS, FileFormat, Term
 from billing.usage.readers import check_text_file, format_raw
 from billing.usage.results import Reject
 
-__all__ = ["DuckReader", "Source", "Validator", "connect", "engine_message", "quiet", "quote_ident",
-           "raw_rows"]
+__all__ = ["DuckReader", "Source", "Validator", "engine_message", "quote_ident", "raw_rows"]
 
 _COUNT_COLUMNS = {"input_tokens": "input", "cached_input_tokens": "cached_input",
                   "cache_write_tokens": "cache_write", "output_tokens": "output",
@@ -56,20 +55,6 @@ _COUNT_COLUMNS = {"input_tokens": "input", "cached_input_tokens": "cached_input"
 _INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "HUGEINT", "UHUGEINT")
 _FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
-
-
-def quiet(con: Any) -> Any:
-    """``con``, a DuckDB connection, without its progress bar: DuckDB draws one on standard
-    output for a query that runs over 2 s (10M events do), into what a command writes there."""
-    con.execute("SET enable_progress_bar = false").fetchall()
-    return con
-
-
-def connect() -> Any:
-    """A new embedded DuckDB connection, :func:`quiet`."""
-    import duckdb
-
-    return quiet(duckdb.connect())
 
 
 def quote_ident(name: str) -> str:
