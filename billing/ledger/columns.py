@@ -117,8 +117,8 @@ def _first_true(mask: Any) -> int | None:
 
 def batch_table(columns: Any) -> Any:
     """Check a batch and return it as an Arrow table ``id, customer_id, model, ts_us,
-    <counts>, session_id`` (64-bit integers), or None when its counts could overflow 64-bit
-    sums (the caller then takes the exact one-event-at-a-time path)."""
+    <counts>, session_id`` (64-bit integers), or None when a count does not fit 64 bits (the
+    caller then takes the one-event-at-a-time path, which refuses it clearly)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -162,11 +162,9 @@ def batch_table(columns: Any) -> Any:
                 raise _first_bad(named, row, "timestamp must be a tz-aware datetime")
             micros.append(epoch_micros(moment))
         out["ts_us"] = pa.array(micros, pa.int64())
-    total_bound = 0
     for name in _COUNT_COLUMNS:
         if name not in named:
             out[name] = pa.array([_COUNT_DEFAULTS[name]] * length, pa.int64())
-            total_bound += _COUNT_DEFAULTS[name]
             continue
         column = named[name]
         if not isinstance(column, pa.Array | pa.ChunkedArray):
@@ -190,11 +188,6 @@ def batch_table(columns: Any) -> Any:
         if bad is not None:
             raise _first_bad(named, bad, f"{name} is negative")
         out[name] = column
-        total_bound += (pc.max(column).as_py() or 0) if length else 0
-    # Every group sum of the batch stays below rows x the largest values: past 64 bits, take
-    # the exact path (Arrow sums wrap silently; the band arithmetic is checked and raises).
-    if length * total_bound > MAX_COUNT:
-        return None
     if "session_id" in named:
         sessions = named["session_id"]
         if not isinstance(sessions, pa.Array | pa.ChunkedArray):
@@ -220,5 +213,4 @@ def prepare_table(table: Any) -> _Prepared | None:
                ("id", "customer_id", "ts_us", "model", *_COUNT_COLUMNS, "session_id")]
     if len(set(columns[0])) != len(columns[0]):
         return None
-    return _Prepared(list(zip(*columns, [None] * table.num_rows, strict=True)), 0, 0, [],
-                     table=table)
+    return _Prepared(list(zip(*columns, [None] * table.num_rows, strict=True)), 0, 0, [])

@@ -33,7 +33,7 @@ from billing.ledger.rows import (
     _Prepared,
 )
 from billing.ledger.schema import migrate
-from billing.ledger.writes import add_hourly_from, group_sums, insert_events, scan_sql
+from billing.ledger.writes import add_hourly_from, insert_events, scan_sql, stage_batch
 from billing.money import ZERO, in_exact_context
 from billing.periods import Period, period_containing
 from billing.plans.catalog import PlanCatalog
@@ -152,9 +152,16 @@ class LedgerCore:
 
     @contextmanager
     def _write(self, *, pipelined: bool = False) -> Iterator[Cursor]:
+        with self._translated(), self._db.write(pipelined=pipelined) as cur:
+            yield cur
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """The databases' errors as the library's: a sum past 64 bits is a
+        :class:`UsageError`, anything else a :class:`LedgerError` without the URL's
+        password."""
         try:
-            with self._db.write(pipelined=pipelined) as cur:
-                yield cur
+            yield
         except BillingError:
             raise
         except sqlite3.IntegrityError as exc:
@@ -354,7 +361,8 @@ class LedgerCore:
         for event in batch:
             if not isinstance(event, UsageEvent):
                 raise UsageError(f"record takes UsageEvent objects, got {type(event).__name__}")
-        refuse_service_tiers(batch)
+            if event.service_tier != "standard":
+                refuse_service_tiers(batch)
         if not batch:
             return RecordResult()
         # The Python work (rows, dedupe within the batch) is done before the write lock is
@@ -382,38 +390,38 @@ class LedgerCore:
             return RecordResult(0, prepared.duplicates, prepared.conflicts,
                                 tuple(prepared.conflict_ids))
         fresh_alerts: list[Alert] = []
-        config = self._config
-        if self._db.kind == "sqlite" and config is not None:
-            # SQLite has one writer at a time: the sums are made before its lock is taken.
-            prepared.sums = group_sums(prepared.rows, self._thresholds, config.hourly_customers,
-                                       table=prepared.table)
-            prepared.sums_for = config.hourly_customers
 
         def work(cur: Cursor) -> RecordResult:
             fresh_alerts.clear()
             cfg = self._cfg(cur, self._db.lock_config(cur, exclusive=False))
-            result, customers = self._insert_events(cur, cfg, prepared)
+            result, customers = self._insert_events(cur, cfg, prepared, staged=peak)
             if customers and cfg.rules:
                 now = self.clock.now()
                 for customer in sorted(customers):
                     fresh_alerts.extend(self._check_alerts(cur, cfg, customer, now))
             return result
 
-        result: RecordResult = self._retrying(work)
+        peak = None
+        with self._db.session():
+            if self._db.kind == "sqlite":
+                # SQLite has one writer at a time: the batch is staged before its lock is
+                # taken (billing/ledger/writes.py).
+                with self._translated(), self._db.staging() as cur:
+                    peak = stage_batch(cur, prepared.rows, self._thresholds)
+            result: RecordResult = self._retrying(work)
         self._notify(fresh_alerts)
         return result
 
-    def _insert_events(self, cur: Cursor, cfg: _Config, prepared: _Prepared
-                       ) -> tuple[RecordResult, set[str]]:
+    def _insert_events(self, cur: Cursor, cfg: _Config, prepared: _Prepared, *,
+                       staged: int | None = None) -> tuple[RecordResult, set[str]]:
         """Insert a prepared batch's rows and add the new ones to the aggregate rows; the
         first of an id wins. Returns the counts and, when alert rules exist (their only
         reader), the customers whose usage grew."""
         rows = prepared.rows
         duplicates, conflicts = prepared.duplicates, prepared.conflicts
         conflict_ids = list(prepared.conflict_ids)
-        recorded = insert_events(
-            cur, self._db.kind, rows, self._thresholds, cfg.hourly_customers,
-            sums=prepared.sums if prepared.sums_for == cfg.hourly_customers else None)
+        recorded = insert_events(cur, self._db.kind, rows, self._thresholds,
+                                 cfg.hourly_customers, staged=staged)
         old = [row for row in rows if row[0] in recorded] if recorded else []
         for start in range(0, len(old), _CHUNK):
             chunk = old[start:start + _CHUNK]

@@ -86,6 +86,17 @@ class Database:
     def read(self) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def session(self) -> Any:
+        """Keep this ledger object's connection to the calling thread until the block ends
+        (SQLite: a batch staged by :meth:`staging` is still there for the write that follows;
+        PostgreSQL: nothing to keep)."""
+        return nullcontext()
+
+    def staging(self) -> Any:  # pragma: no cover - interface
+        """SQLite: a transaction on the connection's own temporary tables only, which takes
+        no lock on the ledger's file (other writers go on meanwhile)."""
+        raise NotImplementedError
+
     def lock_customer(self, cur: Cursor, customer_id: str) -> tuple[str | None, str]:
         """Serialize decisions about one customer until the transaction ends; returns the
         customer's spending limit (decimal text, or None) and the configuration's version
@@ -146,6 +157,7 @@ class SqliteDatabase(Database):
         con.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         con.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages per connection
         con.execute("PRAGMA mmap_size = 1073741824")  # read pages in place, shared by processes
+        con.execute("PRAGMA temp_store = MEMORY")  # the staged batch (billing/ledger/writes.py)
         if path:
             self._file_lock = os.open(path + "-lock", os.O_RDWR | os.O_CREAT, 0o600)
             # Checkpoints (copying the WAL into the file, then a sync) run after the writer's
@@ -184,6 +196,25 @@ class SqliteDatabase(Database):
                 # checkpointing) is left to the next one, never reported as a failed write.
                 with suppress(sqlite3.Error):
                     self._con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def session(self) -> Any:
+        return self._lock
+
+    @contextmanager
+    def staging(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._con.cursor()
+            # A deferred BEGIN that writes only temporary tables never takes the file's locks.
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            except BaseException:
+                self._con.rollback()
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:

@@ -31,20 +31,13 @@ def _event_row(event: UsageEvent) -> tuple[Any, ...]:
 @dataclass(slots=True)
 class _Prepared:
     """A batch made ready outside the write lock: its unique rows (first copy of each id, in id
-    order) and the duplicates and conflicts within it (see ``billing/ledger/writes.py`` for
-    the sums)."""
+    order) and the duplicates and conflicts within it (``billing/ledger/writes.py`` stages
+    and inserts the rows)."""
 
     rows: list[tuple[Any, ...]]
     duplicates: int
     conflicts: int
     conflict_ids: list[str]
-    sums: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int] | None = None
-    """SQLite: the rows' daily and hourly sums and the largest of them, made before the write
-    lock is taken."""
-    sums_for: frozenset[str] | None = None
-    """The customers on a capacity plan (hourly rows) when ``sums`` were made."""
-    table: Any = None
-    """``record_batch``: the checked Arrow table the rows came from (the sums read it)."""
 
 
 def _prepare(batch: Sequence[UsageEvent]) -> _Prepared:

@@ -145,3 +145,23 @@ def test_days_before_the_epoch_and_bands_key_as_the_scan_keys_them(tmp_path: Pat
                              input_tokens=1))
     assert list(ledger.usage("c").daily) == [("m", 0, -1)]
     ledger.close_connection()
+
+
+def test_a_prompt_past_64_bits_is_banded_in_exact_integers(tmp_path: Path) -> None:
+    # The band is "prompt per request > threshold", decided in integers. Here the prompt
+    # (input + cached input) passes 2**63 - 1, where SQLite's arithmetic would go to floating
+    # point: 200,000 x 69,175,290,276,411 = 13,835,058,055,282,200,000 tokens over
+    # 69,175,290,276,411 requests is exactly 200,000 per request, so it exceeds the 4 default
+    # thresholds below 200,000 (32,000, 100,000, 128,000, 199,999) and not 200,000 itself:
+    # band 4. One token more exceeds 200,000 too: band 5.
+    per = 69_175_290_276_411
+    prompt = 200_000 * per
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", costbook=CostBook.default())
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    for customer, tokens in (("exact", prompt), ("over", prompt + 1)):
+        ledger.record(UsageEvent(f"{customer}-1", customer, at, "m", input_tokens=tokens // 2,
+                                 cached_input_tokens=tokens - tokens // 2, requests=per))
+    day = (at.date() - datetime(1970, 1, 1).date()).days
+    assert list(ledger.usage("exact").daily) == [("m", 4, day)]
+    assert list(ledger.usage("over").daily) == [("m", 5, day)]
+    ledger.close_connection()

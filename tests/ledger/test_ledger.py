@@ -104,6 +104,37 @@ def test_record_counts_new_duplicates_and_conflicts_across_restarts(ledger_url: 
     again.close_connection()
 
 
+def test_sessions_and_properties_are_kept_whatever_the_batch_carries(ledger_url: str) -> None:
+    # SQLite stages a batch many rows per statement and leaves out the session and
+    # properties columns when no row of the batch has one: what is kept must still be each
+    # event's own. 250 events (three statements' worth), a session on every 7th, properties
+    # on every 11th; a batch with neither; then the same events again.
+    def event(i: int, session: bool = True) -> UsageEvent:
+        return UsageEvent(f"s{i}", "open-co", AT + timedelta(seconds=i), "m-1", input_tokens=i,
+                          session_id=f"chat-{i}" if session and i % 7 == 0 else None,
+                          properties={"team": f"t{i}"} if session and i % 11 == 0 else {})
+
+    ledger = open_ledger(ledger_url)
+    assert ledger.record([event(i) for i in range(250)]).new == 250
+    assert ledger.record([event(i, session=False) for i in range(250, 300)]).new == 50
+    ledger.close_connection()
+    again = open_ledger(ledger_url)
+    # Identical copies are duplicates: every kept session and property matches its event.
+    same = again.record([event(i) for i in range(250)]
+                        + [event(i, session=False) for i in range(250, 300)])
+    assert (same.new, same.duplicates, same.conflicts) == (0, 300, 0)
+    # A copy without its session (s7, s14) or properties (s11) is a conflict, not a duplicate.
+    changed = again.record([event(7, session=False), event(11, session=False),
+                            event(14, session=False), event(15, session=False)])
+    assert (changed.duplicates, changed.conflicts) == (1, 3)
+    assert sorted(changed.conflict_ids) == ["s11", "s14", "s7"]
+    # input tokens 0 + 1 + ... + 299 = 299 x 300 / 2 = 44,850, each event once
+    usage = again.usage("open-co")
+    assert sum(c.input for c in usage.daily.values()) == 44_850
+    assert sum(c.events for c in usage.daily.values()) == 300
+    again.close_connection()
+
+
 def test_two_ledgers_on_one_database_share_one_dedupe_memory(ledger_url: str) -> None:
     a, b = open_ledger(ledger_url), open_ledger(ledger_url)
     assert a.record(_event(1, output_tokens=5)).new == 1
@@ -360,11 +391,12 @@ def test_record_batch_of_columns_counts_and_sums_as_record_does(ledger_url: str)
 
 def test_recent_sums_folded_into_the_daily_rows_read_the_same_before_and_after(
         ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # SQLite appends each batch's sums and folds them into the daily rows every FOLD_ROWS
-    # rows (billing/ledger/writes.py); every reader adds the rows not folded yet.
+    # SQLite appends each batch's rows with their daily keys and folds them into the daily
+    # rows every FOLD_ROWS rows (billing/ledger/writes.py); every reader adds the rows not
+    # folded yet.
     from billing.ledger import writes
 
-    monkeypatch.setattr(writes, "FOLD_ROWS", 5)
+    monkeypatch.setattr(writes, "FOLD_ROWS", 9)
     ledger = open_ledger(ledger_url)
     day = (AT.date() - date(1970, 1, 1)).days
     seen = []
@@ -381,8 +413,8 @@ def test_recent_sums_folded_into_the_daily_rows_read_the_same_before_and_after(
         assert ledger.aggregates() == ledger.scan()
         assert ledger.customers() == ["cap-co", "open-co"]
     if ledger.backend == "sqlite":
-        # 2 rows a batch (one key per customer): 2, 4, then 6 >= 5 folds to 0, then 2
-        assert seen == [2, 4, 0, 2]
+        # 4 rows a batch (one per event): 4, 8, then 12 >= 9 folds to 0, then 4
+        assert seen == [4, 8, 0, 4]
     # cap-co: 4 events x 7 input tokens x 1.00 / 1M = 0.000028 USD, billed 0.00 of its fee
     assert ledger.usage("cap-co").by_model()["m-1"].input == 28
     ledger.close_connection()
