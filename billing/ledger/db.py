@@ -254,9 +254,8 @@ class _PgCursor:
 
     @staticmethod
     def _sql(sql: str) -> str:
-        # An array parameter (``?::bigint[]``, the bulk writes' columns) is sent in binary:
-        # psycopg's text format quotes every element with a regular expression, which costed
-        # more than the server's whole insert of a batch.
+        # An array parameter (``?::text[]``, a list of customers) is sent in binary: psycopg's
+        # text format quotes every element with a regular expression.
         return _ARRAY_PARAM.sub("%b", sql.replace("%", "%%")).replace("?", "%s")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:

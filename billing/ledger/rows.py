@@ -14,8 +14,6 @@ _CHUNK = 1_000
 _PROMPT_CLASSES = ("input", "cached_input", "cache_write")
 _EVENT_COLUMNS = ("id, customer_id, ts_us, model, input, cached_input, cache_write, output, "
                   "requests, session_id, properties")
-_EVENT_TYPES = ("text", "text", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
-                "bigint", "text", "text")
 _SUM_COLUMNS = ("input", "cached_input", "cache_write", "output", "requests", "events")
 
 

@@ -135,6 +135,20 @@ def test_sessions_and_properties_are_kept_whatever_the_batch_carries(ledger_url:
     again.close_connection()
 
 
+def test_text_outside_ascii_is_kept_exactly(ledger_url: str) -> None:
+    # PostgreSQL receives a batch as one JSON document, SQLite as bound values: either way an
+    # id, customer, session or property in any script is kept as given (a re-sent copy is a
+    # duplicate, not a conflict) and its usage is found under the same customer.
+    event = UsageEvent("évt-€-1", "café-Zürich", AT, "m-1", input_tokens=7,
+                       session_id="chat-日本", properties={"équipe": "naïve \"quoted\" 🚀"})
+    ledger = open_ledger(ledger_url)
+    assert ledger.record(event).new == 1
+    again = ledger.record([event])
+    assert (again.new, again.duplicates, again.conflicts) == (0, 1, 0)
+    assert ledger.usage("café-Zürich").by_model()["m-1"].input == 7
+    ledger.close_connection()
+
+
 def test_two_ledgers_on_one_database_share_one_dedupe_memory(ledger_url: str) -> None:
     a, b = open_ledger(ledger_url), open_ledger(ledger_url)
     assert a.record(_event(1, output_tokens=5)).new == 1
