@@ -29,6 +29,7 @@ import argparse
 import json
 import multiprocessing as mp
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -271,6 +272,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the ledgers' files (hundreds of MB)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
