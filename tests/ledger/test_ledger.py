@@ -405,12 +405,11 @@ def test_record_batch_of_columns_counts_and_sums_as_record_does(ledger_url: str)
 
 def test_recent_sums_folded_into_the_daily_rows_read_the_same_before_and_after(
         ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # SQLite appends each batch's rows with their daily keys and folds them into the daily
-    # rows every FOLD_ROWS rows (billing/ledger/writes.py); every reader adds the rows not
-    # folded yet.
+    # SQLite appends each batch's sums and folds them into the daily rows every FOLD_ROWS
+    # rows (billing/ledger/writes.py); every reader adds the rows not folded yet.
     from billing.ledger import writes
 
-    monkeypatch.setattr(writes, "FOLD_ROWS", 9)
+    monkeypatch.setattr(writes, "FOLD_ROWS", 5)
     ledger = open_ledger(ledger_url)
     day = (AT.date() - date(1970, 1, 1)).days
     seen = []
@@ -427,8 +426,8 @@ def test_recent_sums_folded_into_the_daily_rows_read_the_same_before_and_after(
         assert ledger.aggregates() == ledger.scan()
         assert ledger.customers() == ["cap-co", "open-co"]
     if ledger.backend == "sqlite":
-        # 4 rows a batch (one per event): 4, 8, then 12 >= 9 folds to 0, then 4
-        assert seen == [4, 8, 0, 4]
+        # 2 rows a batch (one key per customer): 2, 4, then 6 >= 5 folds to 0, then 2
+        assert seen == [2, 4, 0, 2]
     # cap-co: 4 events x 7 input tokens x 1.00 / 1M = 0.000028 USD, billed 0.00 of its fee
     assert ledger.usage("cap-co").by_model()["m-1"].input == 28
     ledger.close_connection()
@@ -452,4 +451,23 @@ def test_a_batch_that_would_pass_64_bit_sums_is_refused_even_with_sums_not_folde
     with ledger._db.read() as cur:
         cur.execute("SELECT count(*) FROM events WHERE id = 'e3'")
         assert cur.fetchone()[0] == 0  # the refused batch left nothing
+    ledger.close_connection()
+
+
+def test_one_batch_whose_key_sum_passes_64_bits_is_refused_whole(ledger_url: str) -> None:
+    # Two events on one key, 2**62 input tokens each: 2**63 passes 2**63 - 1 by one. The
+    # batch is refused (SQLite's staged sums would otherwise have turned to floating point)
+    # and leaves nothing; the same events on two different days are two keys, and fit.
+    from billing.errors import UsageError
+
+    ledger = open_ledger(ledger_url)
+    same_day = [_event(1, input_tokens=2**62), _event(2, input_tokens=2**62)]
+    with pytest.raises(UsageError, match=r"exceed 2\*\*63 - 1"):
+        ledger.record(same_day)
+    assert ledger.customers() == []
+    two_days = [UsageEvent(f"d{i}", "open-co", AT + timedelta(days=i), "m-1",
+                           input_tokens=2**62) for i in range(2)]
+    assert ledger.record(two_days).new == 2
+    # 2 x 2**62 = 2**63 input tokens over the two days, each day's key at 2**62
+    assert sorted(c.input for c in ledger.usage("open-co").daily.values()) == [2**62, 2**62]
     ledger.close_connection()
