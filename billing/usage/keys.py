@@ -22,12 +22,12 @@ DAY_S: Final = 86_400
 HOUR_S: Final = 3_600
 DAY_US: Final = DAY_S * 1_000_000
 HOUR_US: Final = HOUR_S * 1_000_000
+_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 def epoch_micros(moment: datetime) -> int:
     """``moment`` (aware) as microseconds since the epoch, exactly (no float on the way)."""
-    delta = moment - EPOCH
-    return (delta.days * DAY_S + delta.seconds) * 1_000_000 + delta.microseconds
+    return (moment - EPOCH) // _MICROSECOND  # timedelta // timedelta: an exact integer
 
 
 def instant(micros: int) -> datetime:
