@@ -172,6 +172,9 @@ class LedgerCore:
         except OverflowError:
             raise UsageError("a token sum would exceed 2**63 - 1; the ledger keeps 64-bit "
                              "sums") from None
+        except UnicodeEncodeError as exc:  # a lone surrogate in some text, from the driver
+            raise UsageError(f"text the ledger cannot store as UTF-8: {exc.object[exc.start:exc.end]!r} "
+                             f"in {exc.object!r} ({exc.reason})") from None
         except sqlite3.Error as exc:
             if "integer overflow" in str(exc):  # sum() of a batch's counts
                 raise UsageError("a token sum would exceed 2**63 - 1; the ledger keeps 64-bit "

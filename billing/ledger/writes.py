@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
+from billing.errors import UsageError
 from billing.ledger.db import Cursor
 from billing.usage.keys import DAY_US, HOUR_US, band_of
 
@@ -146,6 +147,7 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
         return set()
     names = ", ".join(_EVENT_COLUMNS)
     if kind == "postgresql":
+        refuse_nul(list(zip(*rows, strict=True)), rows)
         hourly = sorted({row[1] for row in rows} & hourly_customers)
         fields = ", ".join(f"(e->>{i})::{t}" for i, t in enumerate(_EVENT_TYPES))
         parts = [f"s ({names}) AS (SELECT {fields} FROM jsonb_array_elements(?::jsonb) AS e)",
@@ -175,13 +177,15 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
         cur.execute("RELEASE batch")
         cur.execute("SELECT b.id FROM temp.ledger_batch AS b JOIN events AS e ON e.id = b.id")
         recorded = {r[0] for r in cur.fetchall()}
-        cur.execute("DELETE FROM temp.ledger_batch WHERE id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(sorted(recorded)),))
+        # The batch's new rows are not in events since the rollback: this drops the others.
+        cur.execute("DELETE FROM temp.ledger_batch WHERE id IN (SELECT id FROM events)")
         new = [row for row in rows if row[0] not in recorded]
-        prompts = sum(row[4] + row[5] + row[6] for row in new)
-        _stage_keys(cur, thresholds, exact=new if prompts > _INT64_MAX else None)
+        if not new:
+            return recorded
+        peak, exact = _bound(list(zip(*new, strict=True)))
+        _stage_keys(cur, thresholds, exact=new if exact else None)
         cur.execute(insert)
-    _add_daily_sqlite(cur, thresholds, peak)
+    _add_daily_sqlite(cur, peak)
     hourly = sorted({row[1] for row in rows if row[0] not in recorded} & hourly_customers
                     ) if hourly_customers else []
     if hourly:
@@ -226,6 +230,7 @@ def stage_batch(cur: Cursor, rows: Sequence[tuple[Any, ...]], thresholds: Sequen
     # columns only when some row has one: the driver binds None through its slow adapter path.
     # Both together cut this from about 2.9 ms to 0.8 ms per 1,000 rows.
     columns = list(zip(*rows, strict=True))
+    refuse_nul(columns, rows)
     width = next((n for n in (11, 10) if columns[n - 1].count(None) < len(rows)), 9)
     narrow = rows if width == len(_EVENT_COLUMNS) else list(zip(*columns[:width], strict=True))
     per = 999 // width  # SQLite's smallest limit on a statement's parameters
@@ -235,11 +240,29 @@ def stage_batch(cur: Cursor, rows: Sequence[tuple[Any, ...]], thresholds: Sequen
         chunk = narrow[start:start + per]
         cur.execute(f"INSERT INTO temp.ledger_batch ({names}) VALUES "
                     + ", ".join([mark] * len(chunk)), list(chain.from_iterable(chunk)))
+    peak, exact = _bound(columns)
+    _stage_keys(cur, thresholds, exact=rows if exact else None)
+    return peak
+
+
+def _bound(columns: Sequence[Sequence[Any]]) -> tuple[int, bool]:
+    """Of event rows given as ``columns``: the most they can add to one key's sum (the
+    largest column total, or the row count for ``events``), and whether a prompt (input +
+    cached + cache writes) may pass 64 bits, where SQLite's band arithmetic would turn to
+    floating point (the rows are then keyed with Python's integers)."""
     totals = [int(sum(columns[i])) for i in range(4, 9)]
-    # A prompt (input + cached + cache writes) past 64 bits would turn SQLite's band
-    # arithmetic to floating point: such a batch gets its keys from Python's integers.
-    _stage_keys(cur, thresholds, exact=rows if sum(totals[:3]) > _INT64_MAX else None)
-    return max(len(rows), *totals)
+    return max(len(columns[0]), *totals), sum(totals[:3]) > _INT64_MAX
+
+
+def refuse_nul(columns: Sequence[Sequence[Any]], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Refuse event rows (also given as ``columns``) whose id, customer, model or session
+    holds a NUL character: PostgreSQL cannot store one in text, and SQLite's JSON functions
+    would cut the text there. One scan of each column's joined text."""
+    for index, name in ((0, "id"), (1, "customer_id"), (3, "model"), (9, "session_id")):
+        if "\x00" in "".join(value for value in columns[index] if value is not None):
+            row = next(row for row in rows if row[index] is not None and "\x00" in row[index])
+            raise UsageError(f"record: event {row[0]!r}: {name} holds a NUL character "
+                             "(\\x00), which the ledger cannot store")
 
 
 def _stage_keys(cur: Cursor, thresholds: Sequence[int],
@@ -258,7 +281,7 @@ def _stage_keys(cur: Cursor, thresholds: Sequence[int],
                       *r[4:9]) for r in exact])
 
 
-def _add_daily_sqlite(cur: Cursor, thresholds: Sequence[int], peak: int) -> None:
+def _add_daily_sqlite(cur: Cursor, peak: int) -> None:
     """SQLite: append the staged sums per daily key (``temp.ledger_sums``) to
     ``usage_recent`` (arrival order: a few pages at the end of the table), and fold the recent
     rows into ``usage_daily`` in customer order once there are
@@ -278,7 +301,9 @@ def _add_daily_sqlite(cur: Cursor, thresholds: Sequence[int], peak: int) -> None
             fold_recent(cur)
         return
     fold_recent(cur)
-    cur.execute(daily_sql("sqlite", "temp.ledger_batch", thresholds))
+    cur.execute(f"INSERT INTO usage_daily (customer_id, model, band, day, shard, {sums}) "
+                f"SELECT customer_id, model, band, day, 0, {sums} FROM temp.ledger_sums "
+                "WHERE true " + _upsert("usage_daily", ("customer_id", "model", "band", "day")))
     cur.execute("UPDATE meta SET value = (SELECT CAST(coalesce(max(max(input, cached_input, "
                 "cache_write, output, requests, events)), 0) AS TEXT) FROM usage_daily) "
                 "WHERE key = 'sum_bound'")

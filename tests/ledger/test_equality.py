@@ -165,3 +165,22 @@ def test_a_prompt_past_64_bits_is_banded_in_exact_integers(tmp_path: Path) -> No
     assert list(ledger.usage("exact").daily) == [("m", 4, day)]
     assert list(ledger.usage("over").daily) == [("m", 5, day)]
     ledger.close_connection()
+
+
+def test_a_batch_sent_straight_to_the_daily_rows_keeps_exact_bands(tmp_path: Path) -> None:
+    # The event of the test above (band 4 in exact integers) beside another customer's
+    # 3 x 10**18 input tokens: the batch's input total, 3 x 10**18 + 6,917,529,027,641,100,000
+    # = 9,917,529,027,641,100,000, passes 2**63 - 1, so on SQLite the batch is added straight
+    # to the daily rows instead of the recent ones. It must keep the exact band there too.
+    per = 69_175_290_276_411
+    prompt = 200_000 * per
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", costbook=CostBook.default())
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    ledger.record([UsageEvent("x-1", "exact", at, "m", input_tokens=prompt // 2,
+                              cached_input_tokens=prompt - prompt // 2, requests=per),
+                   UsageEvent("y-1", "other", at, "m", input_tokens=3 * 10**18)])
+    day = (at.date() - datetime(1970, 1, 1).date()).days
+    assert list(ledger.usage("exact").daily) == [("m", 4, day)]
+    # 3 x 10**18 tokens in one request exceed all 9 default thresholds: band 9
+    assert ledger.usage("other").daily[("m", 9, day)].input == 3 * 10**18
+    ledger.close_connection()

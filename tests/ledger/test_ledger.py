@@ -149,6 +149,26 @@ def test_text_outside_ascii_is_kept_exactly(ledger_url: str) -> None:
     ledger.close_connection()
 
 
+def test_text_the_ledger_cannot_store_is_refused_clearly_on_both_backends(ledger_url: str) -> None:
+    # PostgreSQL cannot store NUL in text, and SQLite's JSON functions cut text at it (an id
+    # "a\x00b" read back as "a" once counted a re-sent event twice): the ledger refuses it,
+    # naming the event and the field, and records nothing of that batch.
+    from billing.errors import UsageError
+
+    ledger = open_ledger(ledger_url)
+    bad = UsageEvent("a\x00b", "open-co", AT, "m-1", input_tokens=10)
+    with pytest.raises(UsageError, match=r"event 'a\\x00b': id holds a NUL character"):
+        ledger.record([_event(1, input_tokens=1), bad])
+    bad_customer = UsageEvent("c1", "open\x00co", AT, "m-1", input_tokens=10)
+    with pytest.raises(UsageError, match="customer_id holds a NUL character"):
+        ledger.record(bad_customer)
+    assert ledger.customers() == []
+    # A lone surrogate has no UTF-8 form: refused as clearly, not a driver's traceback.
+    with pytest.raises(UsageError, match=r"cannot store as UTF-8: '\\ud800'"):
+        ledger.record(UsageEvent("half-\ud800", "open-co", AT, "m-1", input_tokens=1))
+    ledger.close_connection()
+
+
 def test_two_ledgers_on_one_database_share_one_dedupe_memory(ledger_url: str) -> None:
     a, b = open_ledger(ledger_url), open_ledger(ledger_url)
     assert a.record(_event(1, output_tokens=5)).new == 1
