@@ -174,17 +174,8 @@ class SqliteDatabase(Database):
                 fcntl.flock(self._file_lock, fcntl.LOCK_EX)
             before = self._con.total_changes
             try:
-                cur = self._con.cursor()
-                cur.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction("BEGIN IMMEDIATE") as cur:
                     yield cur
-                except BaseException:
-                    self._con.rollback()
-                    raise
-                else:
-                    cur.execute("COMMIT")
-                finally:
-                    cur.close()
             finally:
                 if self._file_lock is not None:
                     fcntl.flock(self._file_lock, fcntl.LOCK_UN)
@@ -202,19 +193,25 @@ class SqliteDatabase(Database):
 
     @contextmanager
     def staging(self) -> Iterator[Cursor]:
-        with self._lock:
-            cur = self._con.cursor()
-            # A deferred BEGIN that writes only temporary tables never takes the file's locks.
-            cur.execute("BEGIN")
-            try:
-                yield cur
-            except BaseException:
-                self._con.rollback()
-                raise
-            else:
-                cur.execute("COMMIT")
-            finally:
-                cur.close()
+        # A deferred BEGIN that writes only temporary tables never takes the file's locks.
+        with self._lock, self._transaction("BEGIN") as cur:
+            yield cur
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Cursor]:
+        """A transaction started by ``begin``: committed when the block ends, rolled back if
+        it raises."""
+        cur = self._con.cursor()
+        cur.execute(begin)
+        try:
+            yield cur
+        except BaseException:
+            self._con.rollback()
+            raise
+        else:
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:

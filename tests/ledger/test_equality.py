@@ -147,23 +147,30 @@ def test_days_before_the_epoch_and_bands_key_as_the_scan_keys_them(tmp_path: Pat
     ledger.close_connection()
 
 
+#: 200,000 x 69,175,290,276,411 = 13,835,058,055,282,200,000 prompt tokens (past 2**63 - 1,
+#: where SQLite's arithmetic would go to floating point) over 69,175,290,276,411 requests:
+#: exactly 200,000 per request.
+_PER = 69_175_290_276_411
+_PROMPT = 200_000 * _PER
+_AT = datetime(2026, 11, 3, tzinfo=UTC)
+_DAY = (_AT.date() - datetime(1970, 1, 1).date()).days
+
+
+def _long_prompt(event_id: str, customer: str, tokens: int) -> UsageEvent:
+    return UsageEvent(event_id, customer, _AT, "m", input_tokens=tokens // 2,
+                      cached_input_tokens=tokens - tokens // 2, requests=_PER)
+
+
 def test_a_prompt_past_64_bits_is_banded_in_exact_integers(tmp_path: Path) -> None:
-    # The band is "prompt per request > threshold", decided in integers. Here the prompt
-    # (input + cached input) passes 2**63 - 1, where SQLite's arithmetic would go to floating
-    # point: 200,000 x 69,175,290,276,411 = 13,835,058,055,282,200,000 tokens over
-    # 69,175,290,276,411 requests is exactly 200,000 per request, so it exceeds the 4 default
-    # thresholds below 200,000 (32,000, 100,000, 128,000, 199,999) and not 200,000 itself:
-    # band 4. One token more exceeds 200,000 too: band 5.
-    per = 69_175_290_276_411
-    prompt = 200_000 * per
+    # The band is "prompt per request > threshold", decided in integers. Exactly 200,000 per
+    # request (_PROMPT) exceeds the 4 default thresholds below 200,000 (32,000, 100,000,
+    # 128,000, 199,999) and not 200,000 itself: band 4. One token more exceeds 200,000 too:
+    # band 5.
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", costbook=CostBook.default())
-    at = datetime(2026, 11, 3, tzinfo=UTC)
-    for customer, tokens in (("exact", prompt), ("over", prompt + 1)):
-        ledger.record(UsageEvent(f"{customer}-1", customer, at, "m", input_tokens=tokens // 2,
-                                 cached_input_tokens=tokens - tokens // 2, requests=per))
-    day = (at.date() - datetime(1970, 1, 1).date()).days
-    assert list(ledger.usage("exact").daily) == [("m", 4, day)]
-    assert list(ledger.usage("over").daily) == [("m", 5, day)]
+    ledger.record(_long_prompt("exact-1", "exact", _PROMPT))
+    ledger.record(_long_prompt("over-1", "over", _PROMPT + 1))
+    assert list(ledger.usage("exact").daily) == [("m", 4, _DAY)]
+    assert list(ledger.usage("over").daily) == [("m", 5, _DAY)]
     ledger.close_connection()
 
 
@@ -172,15 +179,10 @@ def test_a_batch_sent_straight_to_the_daily_rows_keeps_exact_bands(tmp_path: Pat
     # 3 x 10**18 input tokens: the batch's input total, 3 x 10**18 + 6,917,529,027,641,100,000
     # = 9,917,529,027,641,100,000, passes 2**63 - 1, so on SQLite the batch is added straight
     # to the daily rows instead of the recent ones. It must keep the exact band there too.
-    per = 69_175_290_276_411
-    prompt = 200_000 * per
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}", costbook=CostBook.default())
-    at = datetime(2026, 11, 3, tzinfo=UTC)
-    ledger.record([UsageEvent("x-1", "exact", at, "m", input_tokens=prompt // 2,
-                              cached_input_tokens=prompt - prompt // 2, requests=per),
-                   UsageEvent("y-1", "other", at, "m", input_tokens=3 * 10**18)])
-    day = (at.date() - datetime(1970, 1, 1).date()).days
-    assert list(ledger.usage("exact").daily) == [("m", 4, day)]
+    ledger.record([_long_prompt("x-1", "exact", _PROMPT),
+                   UsageEvent("y-1", "other", _AT, "m", input_tokens=3 * 10**18)])
+    assert list(ledger.usage("exact").daily) == [("m", 4, _DAY)]
     # 3 x 10**18 tokens in one request exceed all 9 default thresholds: band 9
-    assert ledger.usage("other").daily[("m", 9, day)].input == 3 * 10**18
+    assert ledger.usage("other").daily[("m", 9, _DAY)].input == 3 * 10**18
     ledger.close_connection()
