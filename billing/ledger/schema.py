@@ -17,12 +17,14 @@ from __future__ import annotations
 from billing.errors import LedgerError
 from billing.ledger.db import Cursor, Database
 
-__all__ = ["SCHEMA_VERSION", "migrate"]
+__all__ = ["SCHEMA_VERSION", "migrate", "sum_columns"]
 
 _COUNTS = ("input", "cached_input", "cache_write", "output", "requests", "events")
 
 
-def _sums(kind: str) -> str:
+def sum_columns(kind: str) -> str:
+    """The six count columns of an aggregate table; SQLite's refuse a sum that turned to
+    floating point."""
     if kind == "sqlite":
         return ", ".join(f"{c} INTEGER NOT NULL CHECK (typeof({c}) = 'integer')" for c in _COUNTS)
     return ", ".join(f"{c} BIGINT NOT NULL" for c in _COUNTS)
@@ -44,10 +46,10 @@ def _v1(kind: str) -> list[str]:
         f"cache_write {big} NOT NULL, output {big} NOT NULL, requests {big} NOT NULL, "
         f"session_id TEXT, properties TEXT){keyed}",
         f"CREATE TABLE usage_daily (customer_id TEXT NOT NULL, model TEXT NOT NULL, band {big} "
-        f"NOT NULL, day {big} NOT NULL, {_sums(kind)}, "
+        f"NOT NULL, day {big} NOT NULL, {sum_columns(kind)}, "
         f"PRIMARY KEY (customer_id, model, band, day)){keyed}",
         f"CREATE TABLE usage_hourly (customer_id TEXT NOT NULL, hour {big} NOT NULL, "
-        f"{_sums(kind)}, PRIMARY KEY (customer_id, hour)){keyed}",
+        f"{sum_columns(kind)}, PRIMARY KEY (customer_id, hour)){keyed}",
         f"CREATE TABLE holds (request_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
         f"model TEXT NOT NULL, prompt_class TEXT NOT NULL, prompt_tokens {big} NOT NULL, "
         f"output_tokens {big} NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, "
@@ -93,7 +95,7 @@ def _v3(kind: str) -> list[str]:
              "customer_id TEXT NOT NULL, hour INTEGER NOT NULL")):
         # SQLite cannot change a primary key in place: a new table, the rows, the name.
         out += [f"CREATE TABLE {table}_v3 ({columns}, shard INTEGER NOT NULL DEFAULT 0, "
-                f"{_sums(kind)}, PRIMARY KEY ({key}, shard)) WITHOUT ROWID",
+                f"{sum_columns(kind)}, PRIMARY KEY ({key}, shard)) WITHOUT ROWID",
                 f"INSERT INTO {table}_v3 ({key}, shard, {', '.join(_COUNTS)}) "
                 f"SELECT {key}, 0, {', '.join(_COUNTS)} FROM {table}",
                 f"DROP TABLE {table}",
@@ -115,7 +117,7 @@ def _v4(kind: str) -> list[str]:
                "greatest(input, cached_input, cache_write, output, requests, events)")
     return [
         f"CREATE TABLE usage_recent (seq {serial}, customer_id TEXT NOT NULL, model TEXT NOT "
-        f"NULL, band {big} NOT NULL, day {big} NOT NULL, {_sums(kind)})",
+        f"NULL, band {big} NOT NULL, day {big} NOT NULL, {sum_columns(kind)})",
         "CREATE INDEX usage_recent_customer ON usage_recent (customer_id)",
         "INSERT INTO meta (key, value) SELECT 'sum_bound', "
         f"CAST(coalesce(max({largest}), 0) AS TEXT) FROM usage_daily",

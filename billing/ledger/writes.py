@@ -38,6 +38,7 @@ from typing import Any
 
 from billing.errors import UsageError
 from billing.ledger.db import Cursor
+from billing.ledger.schema import sum_columns
 from billing.usage.keys import DAY_US, HOUR_US, band_of
 
 __all__ = ["FOLD_ROWS", "SHARDS", "add_hourly_from", "fold_recent", "insert_events", "scan_sql",
@@ -88,9 +89,11 @@ def _list_param(kind: str, values: Sequence[str]) -> Any:
     return list(values) if kind == "postgresql" else json.dumps(list(values))
 
 
-def _upsert(table: str, key: Sequence[str]) -> str:
+def _upsert(table: str, key: Sequence[str], *, shard: bool = True) -> str:
+    """Add a row's sums to those of its key (and writer slot) if the key is already there."""
     update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _SUMS)
-    return f"ON CONFLICT ({', '.join(key)}, shard) DO UPDATE SET {update}"
+    target = [*key, "shard"] if shard else key
+    return f"ON CONFLICT ({', '.join(target)}) DO UPDATE SET {update}"
 
 
 def _sum_list() -> str:
@@ -106,8 +109,7 @@ def scan_sql(source: str, thresholds: Sequence[int], *, hourly: bool = False,
     requests, events`` (then ``extra``). The keys of
     :func:`billing.usage.groupings.aggregate_table`: UTC days and hours floored, the
     band as :func:`band_sql`."""
-    keys = (f"customer_id, {_floor_div('ts_us', HOUR_US)}" if hourly else
-            f"customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', DAY_US)}")
+    keys = f"customer_id, {_floor_div('ts_us', HOUR_US)}" if hourly else _day_key(thresholds)
     groups = "1, 2" if hourly else "1, 2, 3, 4"
     return (f"SELECT {keys}, {_sum_list()}{extra} FROM {source} WHERE {where} "
             f"GROUP BY {groups}")
@@ -116,8 +118,13 @@ def scan_sql(source: str, thresholds: Sequence[int], *, hourly: bool = False,
 def key_sql(source: str, thresholds: Sequence[int]) -> str:
     """Each event of ``source`` with its daily key, ungrouped: ``customer_id, model, band,
     day, input, cached_input, cache_write, output, requests, 1``."""
-    return (f"SELECT customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', DAY_US)}, "
-            f"input, cached_input, cache_write, output, requests, 1 FROM {source}")
+    return (f"SELECT {_day_key(thresholds)}, input, cached_input, cache_write, output, "
+            f"requests, 1 FROM {source}")
+
+
+def _day_key(thresholds: Sequence[int]) -> str:
+    """An event's daily key: customer, model, long-context band, UTC day (floored)."""
+    return f"customer_id, model, {band_sql(thresholds)}, {_floor_div('ts_us', DAY_US)}"
 
 
 def daily_sql(kind: str, source: str, thresholds: Sequence[int]) -> str:
@@ -193,11 +200,7 @@ def insert_events(cur: Cursor, kind: str, rows: Sequence[tuple[Any, ...]],
     return recorded
 
 
-_ADD = "ON CONFLICT DO UPDATE SET " + ", ".join(f"{c} = {c} + excluded.{c}" for c in _SUMS)
-
-
-def _checked_sums() -> str:
-    return ", ".join(f"{c} INTEGER NOT NULL CHECK (typeof({c}) = 'integer')" for c in _SUMS)
+_SUM_UP = _upsert("ledger_sums", ("customer_id", "model", "band", "day"), shard=False)
 
 
 _STAGE_TABLES = (
@@ -209,7 +212,7 @@ _STAGE_TABLES = (
     # is one B-tree step (SQLite's GROUP BY sorts: 2.0 ms a batch against 0.9 ms). A sum
     # past 64 bits would turn to floating point: the CHECKs refuse it.
     "CREATE TEMP TABLE IF NOT EXISTS ledger_sums (customer_id TEXT NOT NULL, model TEXT NOT "
-    f"NULL, band INTEGER NOT NULL, day INTEGER NOT NULL, {_checked_sums()}, "
+    f"NULL, band INTEGER NOT NULL, day INTEGER NOT NULL, {sum_columns('sqlite')}, "
     "PRIMARY KEY (customer_id, model, band, day)) WITHOUT ROWID",
 )
 
@@ -273,19 +276,18 @@ def _stage_keys(cur: Cursor, thresholds: Sequence[int],
     add = ("INSERT INTO temp.ledger_sums (customer_id, model, band, day, "
            f"{', '.join(_SUMS)}) ")
     if exact is None:
-        cur.execute(add + key_sql("temp.ledger_batch", thresholds) + " WHERE true " + _ADD)
+        cur.execute(add + key_sql("temp.ledger_batch", thresholds) + " WHERE true " + _SUM_UP)
         return
     bands = tuple(thresholds)
-    cur.executemany(add + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) " + _ADD,
+    cur.executemany(add + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) " + _SUM_UP,
                     [(r[1], r[3], band_of(r[4] + r[5] + r[6], r[8], bands), r[2] // DAY_US,
                       *r[4:9]) for r in exact])
 
 
 def _add_daily_sqlite(cur: Cursor, peak: int) -> None:
     """SQLite: append the staged sums per daily key (``temp.ledger_sums``) to
-    ``usage_recent`` (arrival order: a few pages at the end of the table), and fold the recent
-    rows into ``usage_daily`` in customer order once there are
-    :data:`FOLD_ROWS` of them. ``meta.sum_bound`` bounds every key's total (daily plus
+    ``usage_recent`` (arrival order: a few pages at the end of the table), and fold the
+    recent rows into ``usage_daily`` in customer order once there are :data:`FOLD_ROWS`. ``meta.sum_bound`` bounds every key's total (daily plus
     recent); ``peak`` bounds what this batch adds to any key. A batch that could take a total
     past 64 bits goes straight to the daily rows instead, grouped, where an overflow refuses
     it (the fold itself can never overflow), and the bound is then made exact again."""
